@@ -1,0 +1,83 @@
+/**
+ * exportModel: merges an adapter into its base (or takes the base as is) and writes an ONNX graph
+ * with KV cache through the trainer, then commits it to the store. Content-addressed for base
+ * models (every ICL run of one model shares one export); per run for adapters.
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { activityInfo, ApplicationFailure, Context } from '@temporalio/activity';
+import { runLogger } from '../src/common/logger';
+import { contentHash } from '../src/common/hash';
+import { getDirectory, joinKey, openStore, putDirectory, readManifest } from '../src/store';
+import type { MethodSpec } from '../src/config/plan';
+import { EXIT_INVALID, runTrainer, type TrainerEvent } from './trainer-process';
+import { workDir } from './paths';
+
+export interface ExportModelInput {
+  storeUrl: string;
+  /** The run whose adapter is exported; null exports the base model. */
+  runKey: string | null;
+  modelName: string;
+  modelPath: string;
+  method: MethodSpec;
+  /** Store prefix of the committed adapter (TrainModelResult.finalPrefix); null for the base model. */
+  adapterPrefix: string | null;
+}
+
+export interface ExportModelResult {
+  /** Store prefix holding model.onnx (+ data) and engine.json. */
+  onnxPrefix: string;
+  /** Max |logits(onnx) − logits(pytorch)| measured by the exporter. */
+  maxAbsDiff: number | null;
+}
+
+export function onnxPrefixFor(input: Pick<ExportModelInput, 'runKey' | 'modelName' | 'modelPath'>): string {
+  return input.runKey
+    ? joinKey('runs', input.runKey, 'onnx')
+    : joinKey('models', `${input.modelName}-${contentHash({ path: input.modelPath })}`, 'onnx');
+}
+
+export async function exportModel(input: ExportModelInput): Promise<ExportModelResult> {
+  const ctx = Context.current();
+  const info = activityInfo();
+  const log = runLogger({ runKey: input.runKey, model: input.modelName, activity: 'exportModel', attempt: info.attempt });
+  const store = openStore(input.storeUrl);
+  const onnxPrefix = onnxPrefixFor(input);
+
+  const existing = await readManifest<{ maxAbsDiff: number | null }>(store, onnxPrefix);
+  if (existing) {
+    log.info({ onnxPrefix }, 'ONNX export already committed');
+    return { onnxPrefix, maxAbsDiff: existing.meta.maxAbsDiff ?? null };
+  }
+
+  const root = workDir(input.runKey ?? `base-${input.modelName}`, `export-${info.attempt}`);
+  await rm(root, { recursive: true, force: true });
+  await mkdir(root, { recursive: true });
+  let adapterDir: string | null = null;
+  if (input.adapterPrefix) {
+    adapterDir = join(root, 'adapter');
+    await getDirectory(store, input.adapterPrefix, adapterDir);
+  }
+  const outputDir = join(root, 'onnx');
+  const specPath = join(root, 'export.json');
+  await writeFile(specPath, JSON.stringify({ modelPath: input.modelPath, adapterDir, method: input.method, outputDir, dtype: 'float32' }, null, 1));
+
+  let maxAbsDiff: number | null = null;
+  const onEvent = (ev: TrainerEvent) => {
+    if (ev.event === 'export' && typeof ev.maxAbsDiff === 'number') maxAbsDiff = ev.maxAbsDiff;
+    ctx.heartbeat({ phase: String(ev.event) });
+  };
+  ctx.heartbeat({ phase: 'exporting' });
+  const result = await runTrainer({ args: ['export', '--spec', specPath], onEvent, signal: ctx.cancellationSignal, log });
+  if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
+  if (result.code === EXIT_INVALID) {
+    throw ApplicationFailure.nonRetryable(result.error?.message ?? 'export rejected its spec', result.error?.type ?? 'InvalidSpec');
+  }
+  if (result.code !== 0) {
+    throw ApplicationFailure.retryable(`export failed (${result.code ?? result.signal}): ${result.error?.message ?? result.stderrTail.slice(-800)}`, result.error?.type ?? 'ExportFailed');
+  }
+  await putDirectory(store, onnxPrefix, outputDir, { maxAbsDiff, runKey: input.runKey, modelPath: input.modelPath });
+  log.info({ onnxPrefix, maxAbsDiff }, 'ONNX export committed');
+  await rm(root, { recursive: true, force: true });
+  return { onnxPrefix, maxAbsDiff };
+}

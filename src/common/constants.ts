@@ -1,0 +1,51 @@
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+/**
+ * Names and time budgets shared by workflows, activities, workers and the CLI. Versioned task
+ * queues: a breaking change to workflow code bumps the suffix so old histories keep replaying on
+ * old workers (see ARCHITECTURE.md, "Task queues").
+ */
+export const TASK_QUEUES = {
+  cpu: 'peftgrid-cpu-v1',
+  gpu: 'peftgrid-gpu-v1',
+} as const;
+
+export type QueueKind = keyof typeof TASK_QUEUES;
+
+export const DEFAULT_NAMESPACE = 'default';
+export const DEFAULT_TEMPORAL_ADDRESS = 'localhost:7233';
+export const DEFAULT_UI_URL = 'http://localhost:8233';
+
+/** Custom search attributes registered on the dev server (`--search-attribute`). */
+export const SEARCH_ATTRIBUTES = {
+  grid: 'PeftgridGrid',
+  model: 'PeftgridModel',
+  method: 'PeftgridMethod',
+  status: 'PeftgridStatus',
+} as const;
+
+/** Typed keys for the custom search attributes, for workflows and the client. */
+export const SEARCH_ATTRIBUTE_KEYS = {
+  grid: defineSearchAttributeKey(SEARCH_ATTRIBUTES.grid, SearchAttributeType.KEYWORD),
+  model: defineSearchAttributeKey(SEARCH_ATTRIBUTES.model, SearchAttributeType.KEYWORD),
+  method: defineSearchAttributeKey(SEARCH_ATTRIBUTES.method, SearchAttributeType.KEYWORD),
+  status: defineSearchAttributeKey(SEARCH_ATTRIBUTES.status, SearchAttributeType.KEYWORD),
+} as const;
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+
+/** Activity timeout profiles, in ms (STYLE: durations in ms, one module). */
+export const TIMEOUTS = {
+  /** Small data steps: parse, format, tokenize a prepared split. */
+  data: { startToClose: 30 * MINUTE, heartbeat: 2 * MINUTE },
+  /** Downloads stream large files; heartbeat on bytes so a dead worker is noticed. */
+  download: { startToClose: 2 * HOUR, heartbeat: MINUTE },
+  /** Training can run for hours; the heartbeat is what detects a lost worker (about a minute). */
+  train: { startToClose: 48 * HOUR, heartbeat: MINUTE },
+  export: { startToClose: 2 * HOUR, heartbeat: 2 * MINUTE },
+  evaluate: { startToClose: 12 * HOUR, heartbeat: 2 * MINUTE },
+  report: { startToClose: 10 * MINUTE, heartbeat: MINUTE },
+} as const;
+

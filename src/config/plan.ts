@@ -1,0 +1,79 @@
+/**
+ * Grid → runs. Pure and deterministic: the same config always yields the same run keys, which
+ * become child workflow ids, so re-starting a grid never redoes a finished run.
+ */
+import { contentHash } from '../common/hash';
+import type { DataConfig, EvalConfig, GridConfig, MethodEntry, ModelConfig, TrainingConfig } from './schema';
+
+/** One concrete method configuration: every list-valued field replaced by one of its values. */
+export type MethodSpec = { method: string } & Record<string, string | number | string[] | undefined>;
+
+export interface RunSpec {
+  /** Stable id: `<model>__<method label>__<hash of everything that affects the result>`. */
+  runKey: string;
+  grid: string;
+  model: ModelConfig;
+  method: MethodSpec;
+  /** Human label, e.g. `lora r=8 alpha=16 dropout=0.05`. */
+  label: string;
+  /** false for in-context learning: the base model is evaluated as is. */
+  trains: boolean;
+  /** ICL examples in each test prompt (0 for fine-tuned runs: they answer zero-shot). */
+  shots: number;
+  training: TrainingConfig;
+  eval: EvalConfig;
+  data: DataConfig;
+  /** Content hash of `data`: runs with the same data share one preparation. */
+  dataKey: string;
+  store: string;
+}
+
+/** Cartesian product over list-valued fields (lists of strings such as targetModules are values). */
+export function expandMethod(entry: MethodEntry): MethodSpec[] {
+  let out: MethodSpec[] = [{ method: entry.method }];
+  for (const [key, value] of Object.entries(entry)) {
+    if (key === 'method' || value === undefined) continue;
+    const options = Array.isArray(value) && value.every((v) => typeof v === 'number') ? (value as number[]) : [value];
+    out = out.flatMap((spec) => options.map((v) => ({ ...spec, [key]: v as MethodSpec[string] })));
+  }
+  return out;
+}
+
+const SHORT: Record<string, string> = { alpha: 'a', dropout: 'd', numVirtualTokens: 'vt', initR: 'r0', targetR: 'r', shots: 'shot' };
+
+export function methodLabel(m: MethodSpec): string {
+  const parts = Object.entries(m).filter(([k, v]) => k !== 'method' && v !== undefined && typeof v !== 'object' && k !== 'initText');
+  return [m.method, ...parts.map(([k, v]) => `${k}=${v}`)].join(' ');
+}
+
+function methodSlug(m: MethodSpec): string {
+  const parts = Object.entries(m)
+    .filter(([k, v]) => k !== 'method' && (typeof v === 'number'))
+    .filter(([k]) => ['r', 'shots', 'numVirtualTokens', 'initR', 'targetR'].includes(k))
+    .map(([k, v]) => `${SHORT[k] ?? k}${v}`);
+  return [m.method.replace('_', '-'), ...parts].join('-');
+}
+
+export function planRuns(grid: GridConfig): RunSpec[] {
+  const runs: RunSpec[] = [];
+  const dataKey = contentHash(grid.data);
+  for (const model of grid.models) {
+    for (const entry of grid.methods) {
+      for (const method of expandMethod(entry)) {
+        const trains = method.method !== 'icl';
+        const shots = trains ? 0 : Number(method.shots ?? 0);
+        // Everything that changes a run's result goes into its key; the store and the grid name do
+        // not, so the same run in two grids (or stores) is recognisably the same experiment.
+        const identity = { model, method, data: grid.data, training: trains ? grid.training : null, eval: grid.eval };
+        const runKey = `${model.name}__${methodSlug(method)}__${contentHash(identity).slice(0, 8)}`;
+        runs.push({
+          runKey, grid: grid.name, model, method, label: methodLabel(method), trains, shots,
+          training: grid.training, eval: grid.eval, data: grid.data, dataKey, store: grid.store,
+        });
+      }
+    }
+  }
+  const keys = new Set(runs.map((r) => r.runKey));
+  if (keys.size !== runs.length) throw new TypeError('duplicate runs in grid: two method entries expand to the same configuration');
+  return runs;
+}

@@ -1,0 +1,126 @@
+/**
+ * The grid config: one schema, from which the TypeScript types, the runtime validation and the
+ * published JSON Schema (`schema/grid.schema.json`) are all derived. Defaults reproduce the
+ * study's settings (8-bit Adam, lr 2e-5, linear schedule, 30 warm-up steps, 200 steps, batch 8/4).
+ */
+import { z } from 'zod';
+
+const posInt = z.number().int().positive();
+const nonNegInt = z.number().int().nonnegative();
+const unit = z.number().min(0).max(1);
+/** A hyperparameter that may be a list: each list expands the grid (cartesian product). */
+const many = <T extends z.ZodType>(t: T) => z.union([t, z.array(t).min(1)]);
+
+export const FAMILIES = ['llama', 'gemma', 'mistral', 'template'] as const;
+export const METHODS = ['lora', 'qlora', 'adalora', 'ia3', 'prompt_tuning', 'full', 'icl'] as const;
+export type MethodName = (typeof METHODS)[number];
+
+const targetModules = z.array(z.string().min(1)).min(1).optional()
+  .describe('modules to adapt; default: the family\'s attention projections');
+
+export const methodSchemas = {
+  lora: z.strictObject({
+    method: z.literal('lora'),
+    r: many(posInt).default(8),
+    alpha: many(z.number().positive()).default(16),
+    dropout: many(unit).default(0.05),
+    targetModules,
+  }),
+  qlora: z.strictObject({
+    method: z.literal('qlora'),
+    r: many(posInt).default(8),
+    alpha: many(z.number().positive()).default(16),
+    dropout: many(unit).default(0.05),
+    targetModules,
+  }),
+  adalora: z.strictObject({
+    method: z.literal('adalora'),
+    initR: many(posInt).default(12),
+    targetR: many(posInt).default(8),
+    tinit: nonNegInt.default(20),
+    tfinal: nonNegInt.default(40),
+    deltaT: posInt.default(10),
+    alpha: many(z.number().positive()).default(16),
+    dropout: many(unit).default(0.05),
+    targetModules,
+  }),
+  ia3: z.strictObject({ method: z.literal('ia3'), targetModules, feedforwardModules: targetModules }),
+  prompt_tuning: z.strictObject({
+    method: z.literal('prompt_tuning'),
+    numVirtualTokens: many(posInt).default(20),
+    initText: z.string().min(1).default('answer the question'),
+  }),
+  full: z.strictObject({ method: z.literal('full') }),
+  icl: z.strictObject({ method: z.literal('icl'), shots: many(nonNegInt).default(0) }),
+} as const;
+
+export const methodEntrySchema = z.discriminatedUnion('method', [
+  methodSchemas.lora, methodSchemas.qlora, methodSchemas.adalora, methodSchemas.ia3,
+  methodSchemas.prompt_tuning, methodSchemas.full, methodSchemas.icl,
+]);
+
+export const modelSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lowercase letters, digits, ".", "_" or "-"').max(64),
+  path: z.string().min(1).describe('local HF directory, s3:// prefix, or hub id (when online)'),
+  family: z.enum(FAMILIES).describe('chat format: llama | gemma | mistral | template'),
+});
+
+export const dataSchema = z.strictObject({
+  source: z.literal('unifiedqa').default('unifiedqa'),
+  baseUrl: z.string().min(1).default('https://storage.googleapis.com/unifiedqa/data')
+    .describe('https://, http://, file:// or s3:// prefix; a plain path is a local directory'),
+  datasets: z.array(z.string().min(1)).min(1).optional().describe('default: all 11 of the study'),
+  trainSplit: z.string().default('train'),
+  testSplit: z.string().default('dev').describe('UnifiedQA publishes labels for dev, not test'),
+  maxTrainPerDataset: posInt.default(2000),
+  testSamples: posInt.default(1000).describe('stratified across datasets, fixed by seed'),
+  seed: z.number().int().default(42),
+});
+
+export const trainingSchema = z.strictObject({
+  maxSteps: posInt.default(200),
+  lr: z.number().positive().default(2e-5),
+  warmupSteps: nonNegInt.default(30),
+  scheduler: z.enum(['linear', 'cosine', 'constant']).default('linear'),
+  optimizer: z.enum(['adamw_8bit', 'adamw', 'sgd']).default('adamw_8bit'),
+  batchSize: posInt.default(8),
+  evalBatchSize: posInt.default(4),
+  checkpointEverySteps: posInt.default(25),
+  maxLength: posInt.default(512).describe('tokens per training example; the prompt is cut, never the answer'),
+  seed: z.number().int().default(42),
+  device: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
+});
+
+export const evalSchema = z.strictObject({
+  maxNewTokens: posInt.default(32),
+  batchSize: posInt.default(8),
+  threads: posInt.optional().describe('ONNX Runtime intra-op threads; default: all cores'),
+});
+
+export const gridSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lowercase letters, digits, ".", "_" or "-"').max(64),
+  store: z.string().min(1).default('file://.data/store').describe('file://dir or s3://bucket/prefix'),
+  data: dataSchema.default(() => dataSchema.parse({})),
+  models: z.array(modelSchema).min(1),
+  methods: z.array(methodEntrySchema).min(1),
+  training: trainingSchema.default(() => trainingSchema.parse({})),
+  eval: evalSchema.default(() => evalSchema.parse({})),
+  speculative: z.array(z.strictObject({ target: z.string(), draft: z.string() })).default([]),
+  concurrency: z.strictObject({ gpu: posInt.default(1), cpu: posInt.default(2) })
+    .default({ gpu: 1, cpu: 2 }),
+});
+
+/** A grid config as written (defaults not yet applied). */
+export type GridInput = z.input<typeof gridSchema>;
+/** A validated grid config with every default applied. */
+export type GridConfig = z.output<typeof gridSchema>;
+export type ModelConfig = z.output<typeof modelSchema>;
+export type MethodEntry = z.output<typeof methodEntrySchema>;
+export type TrainingConfig = z.output<typeof trainingSchema>;
+export type EvalConfig = z.output<typeof evalSchema>;
+export type DataConfig = z.output<typeof dataSchema>;
+
+/** JSON Schema (draft 2020-12) for editors: `# yaml-language-server: $schema=…`. */
+export function gridJsonSchema(): unknown {
+  return z.toJSONSchema(gridSchema, { io: 'input', target: 'draft-2020-12' });
+}

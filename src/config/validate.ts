@@ -1,0 +1,156 @@
+/**
+ * Validation at the edge: YAML text → a GridConfig with defaults applied and paths resolved, or
+ * a ConfigError listing every problem as `path: got <value>, expected <what>`.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { METHODS, gridSchema, type GridConfig } from './schema';
+import { DATASET_NAMES, isDatasetName } from '../../datasets/catalog';
+
+export interface ConfigIssue {
+  /** Dotted path of the field, e.g. `methods[2].r`; `(root)` for the document itself. */
+  path: string;
+  /** The offending value, as JSON (truncated). */
+  value: string;
+  /** What was expected instead. */
+  expected: string;
+}
+
+/** Thrown by {@link loadGridConfig} / {@link validateGrid} when a config is invalid; no work has started. */
+export class ConfigError extends Error {
+  constructor(readonly source: string, readonly issues: ConfigIssue[]) {
+    super(`invalid config ${source}:\n` + issues.map((i) => `  - ${i.path}: got ${i.value}, expected ${i.expected}`).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+function pathString(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out || '(root)';
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return 'nothing (missing)';
+  const s = JSON.stringify(value);
+  return s.length > 80 ? s.slice(0, 77) + '...' : s;
+}
+
+function fromZod(issue: z.core.$ZodIssue): ConfigIssue[] {
+  const path = pathString(issue.path);
+  const value = (issue as { input?: unknown }).input;
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return issue.keys.map((k) => ({
+        path: pathString([...issue.path, k]), value: show((value as Record<string, unknown> | undefined)?.[k]),
+        expected: 'no such key (unknown field; check spelling)',
+      }));
+    case 'invalid_type':
+      return [{ path, value: show(value), expected: issue.expected }];
+    case 'invalid_value':
+      return [{ path, value: show(value), expected: `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}` }];
+    case 'invalid_union': {
+      if ('discriminator' in issue && issue.discriminator) {
+        // zod puts the discriminator key in the path already; the input is the whole entry.
+        const v = (value as Record<string, unknown> | undefined)?.[issue.discriminator];
+        return [{ path, value: show(v), expected: `one of ${METHODS.join(', ')}` }];
+      }
+      // A `many()` field: a single value or a list of them.
+      const alts = issue.errors.map((e) => e[0]).filter((e): e is z.core.$ZodIssue => !!e)
+        .map((e) => (e.code === 'invalid_type' ? e.expected : e.message.replace(/^Invalid input:?\s*/, '').replace(/^expected\s+/, '')));
+      const expected = alts.length === 2 && alts[1] === 'array' ? `${alts[0]} or a list of ${alts[0]}s` : alts.join(' or ');
+      return [{ path, value: show(value), expected: expected || 'a valid value' }];
+    }
+    default:
+      return [{ path, value: show(value), expected: issue.message.replace(/^(Invalid input|Too small|Too big):\s*/, '').replace(/^expected\s+/, 'a ') }];
+  }
+}
+
+/** Semantic checks the schema cannot express: cross-references and things on disk. */
+function crossChecks(grid: GridConfig, cwd: string): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const seen = new Map<string, number>();
+  grid.models.forEach((m, i) => {
+    if (seen.has(m.name)) issues.push({ path: `models[${i}].name`, value: show(m.name), expected: `a unique model name (models[${seen.get(m.name)}] has it too)` });
+    seen.set(m.name, i);
+    if (isLocalPath(m.path)) {
+      const dir = resolve(cwd, m.path);
+      if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+        issues.push({ path: `models[${i}].path`, value: show(m.path), expected: 'an existing model directory (or an s3:// prefix / hub id)' });
+      } else if (!existsSync(join(dir, 'config.json')) || !existsSync(join(dir, 'tokenizer.json'))) {
+        issues.push({ path: `models[${i}].path`, value: show(m.path), expected: 'an HF model directory with config.json and tokenizer.json' });
+      }
+    }
+  });
+  grid.speculative.forEach((s, i) => {
+    for (const role of ['target', 'draft'] as const) {
+      if (!seen.has(s[role])) issues.push({ path: `speculative[${i}].${role}`, value: show(s[role]), expected: `a model name from models (${[...seen.keys()].join(', ')})` });
+    }
+  });
+  grid.data.datasets?.forEach((d, i) => {
+    if (!isDatasetName(d)) issues.push({ path: `data.datasets[${i}]`, value: show(d), expected: `one of the UnifiedQA datasets: ${DATASET_NAMES.join(', ')}` });
+  });
+  grid.methods.forEach((m, i) => {
+    if (m.method === 'adalora' && m.tinit + m.tfinal >= grid.training.maxSteps) {
+      issues.push({ path: `methods[${i}].tfinal`, value: show(m.tfinal), expected: `tinit + tfinal < training.maxSteps (${grid.training.maxSteps}) so AdaLoRA has a budgeting phase` });
+    }
+  });
+  if (grid.training.warmupSteps > grid.training.maxSteps) {
+    issues.push({ path: 'training.warmupSteps', value: show(grid.training.warmupSteps), expected: `at most training.maxSteps (${grid.training.maxSteps})` });
+  }
+  return issues;
+}
+
+/** A model path that names a local directory (not s3://, not a hub id like `org/name`). */
+export function isLocalPath(p: string): boolean {
+  if (/^[a-z0-9]+:\/\//i.test(p)) return false;
+  return p.startsWith('.') || p.startsWith('/') || p.startsWith('~') || existsSync(p);
+}
+
+/** Relative local paths and file:// URLs resolve against `cwd` so workers see absolute paths. */
+function resolvePaths(grid: GridConfig, cwd: string): GridConfig {
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(cwd, p));
+  const url = (u: string) => {
+    if (u.startsWith('file://')) return 'file://' + abs(u.slice('file://'.length));
+    if (/^[a-z0-9]+:\/\//i.test(u)) return u;
+    return 'file://' + abs(u);
+  };
+  return {
+    ...grid,
+    store: url(grid.store),
+    data: { ...grid.data, baseUrl: url(grid.data.baseUrl) },
+    models: grid.models.map((m) => (isLocalPath(m.path) ? { ...m, path: abs(m.path) } : m)),
+  };
+}
+
+/** Validate an already-parsed object. Throws {@link ConfigError} listing every issue. */
+export function validateGrid(raw: unknown, source = '<config>', cwd = process.cwd()): GridConfig {
+  const parsed = gridSchema.safeParse(raw, { reportInput: true });
+  if (!parsed.success) throw new ConfigError(source, parsed.error.issues.flatMap(fromZod));
+  const issues = crossChecks(parsed.data, cwd);
+  if (issues.length) throw new ConfigError(source, issues);
+  return resolvePaths(parsed.data, cwd);
+}
+
+/** Parse YAML text (with line-accurate syntax errors) and validate it. */
+export function parseGridYaml(text: string, source = '<config>', cwd = process.cwd()): GridConfig {
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length) {
+    throw new ConfigError(source, doc.errors.map((e) => ({
+      path: `(yaml line ${e.linePos?.[0]?.line ?? '?'})`, value: show(e.code), expected: e.message.split('\n')[0] ?? 'valid YAML',
+    })));
+  }
+  return validateGrid(doc.toJS(), source, cwd);
+}
+
+export function loadGridConfig(file: string, cwd = process.cwd()): GridConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [{ path: '(file)', value: show(file), expected: `a readable YAML file (${(err as Error).message})` }]);
+  }
+  return parseGridYaml(text, file, cwd);
+}

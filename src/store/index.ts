@@ -1,0 +1,27 @@
+import { resolve } from 'node:path';
+import { FileObjectStore } from './file-store';
+import type { ObjectStore } from './object-store';
+
+export * from './object-store';
+export { FileObjectStore, sha256File } from './file-store';
+export * from './directory';
+
+/** Thrown by {@link openStore} for a URL no backend serves. */
+export class UnsupportedStoreError extends Error {
+  constructor(url: string) {
+    super(`unsupported store URL ${JSON.stringify(url)}: expected file:///dir or s3://bucket/prefix`);
+    this.name = 'UnsupportedStoreError';
+  }
+}
+
+const cache = new Map<string, ObjectStore>();
+
+/** Opens (and caches per process) the store behind a URL. */
+export function openStore(url: string): ObjectStore {
+  let store = cache.get(url);
+  if (store) return store;
+  if (url.startsWith('file://')) store = new FileObjectStore(resolve(url.slice('file://'.length)));
+  else throw new UnsupportedStoreError(url);
+  cache.set(url, store);
+  return store;
+}

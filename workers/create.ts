@@ -1,0 +1,52 @@
+/**
+ * Builds the workers of one process: `cpu` (workflows + data/eval/report activities) and `gpu`
+ * (train/export, one at a time per GPU). Tests build them the same way against their own server.
+ */
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import * as activities from '../activities';
+import { TASK_QUEUES, type QueueKind } from '../src/common/constants';
+
+export interface WorkerSetOptions {
+  connection: NativeConnection;
+  namespace: string;
+  /** Which queues this process polls. @default ['cpu', 'gpu'] */
+  queues?: QueueKind[];
+  /** Concurrent train/export activities (one per GPU). @default 1 */
+  gpuSlots?: number;
+  /** Concurrent cpu activities. @default 4 */
+  cpuSlots?: number;
+  /** Extra options for every worker (tests pass shorter shutdown times). */
+  overrides?: Partial<WorkerOptions>;
+}
+
+const gpuActivities = { trainModel: activities.trainModel, exportModel: activities.exportModel };
+
+export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
+  const queues = opts.queues ?? ['cpu', 'gpu'];
+  const workers: Worker[] = [];
+  if (queues.includes('cpu')) {
+    workers.push(await Worker.create({
+      connection: opts.connection,
+      namespace: opts.namespace,
+      taskQueue: TASK_QUEUES.cpu,
+      workflowsPath: require.resolve('../workflows'),
+      activities,
+      maxConcurrentActivityTaskExecutions: opts.cpuSlots ?? 4,
+      ...opts.overrides,
+    }));
+  }
+  if (queues.includes('gpu')) {
+    workers.push(await Worker.create({
+      connection: opts.connection,
+      namespace: opts.namespace,
+      taskQueue: TASK_QUEUES.gpu,
+      activities: gpuActivities,
+      // One training or export per GPU: two would fight over its memory.
+      maxConcurrentActivityTaskExecutions: opts.gpuSlots ?? 1,
+      // On SIGTERM the activity is cancelled, the trainer checkpoints and exits: give it time.
+      shutdownGraceTime: '60s',
+      ...opts.overrides,
+    }));
+  }
+  return workers;
+}

@@ -1,0 +1,40 @@
+/**
+ * Worker process: `node --import tsx workers/main.ts [--queues cpu,gpu]`. Configured purely by
+ * environment (see src/common/temporal-env.ts), so the same process runs on a laptop or a cluster.
+ * SIGINT/SIGTERM shut it down gracefully: running training checkpoints before the process exits.
+ */
+import { parseArgs } from 'node:util';
+import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
+import { logger } from '../src/common/logger';
+import { temporalSettings } from '../src/common/temporal-env';
+import type { QueueKind } from '../src/common/constants';
+import { createWorkers } from './create';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { queues: { type: 'string', default: process.env.PEFTGRID_QUEUES ?? 'cpu,gpu' } } });
+  const queues = String(values.queues).split(',').map((q) => q.trim()).filter(Boolean);
+  for (const q of queues) if (q !== 'cpu' && q !== 'gpu') throw new TypeError(`--queues: got "${q}", expected cpu and/or gpu`);
+  // The SDK's own log lines are noisy at INFO; peftgrid logs what matters through pino.
+  Runtime.install({ logger: new DefaultLogger((process.env.PEFTGRID_SDK_LOG_LEVEL ?? 'WARN') as LogLevel) });
+  const settings = temporalSettings();
+  const connection = await NativeConnection.connect({ address: settings.address, tls: settings.tls, apiKey: settings.apiKey });
+  const workers = await createWorkers({
+    connection,
+    namespace: settings.namespace,
+    queues: queues as QueueKind[],
+    gpuSlots: Number(process.env.PEFTGRID_GPU_SLOTS ?? 1),
+    cpuSlots: Number(process.env.PEFTGRID_CPU_SLOTS ?? 4),
+  });
+  logger.info({ address: settings.address, namespace: settings.namespace, queues }, 'worker started');
+  try {
+    await Promise.all(workers.map((w) => w.run()));
+  } finally {
+    await connection.close();
+  }
+  logger.info('worker stopped');
+}
+
+main().catch((err) => {
+  logger.error({ err }, 'worker failed');
+  process.exit(1);
+});

@@ -1,0 +1,125 @@
+/**
+ * The whole study as one workflow: prepare the data once, run every planned run as a child
+ * workflow with a deterministic id (re-starting the grid reuses finished runs), at most
+ * `concurrency.gpu` runs at a time, then write the report. A failed run is reported, not fatal.
+ */
+import {
+  ApplicationFailure, CancellationScope, ChildWorkflowFailure, condition, defineQuery, defineSignal, executeChild,
+  isCancellation, log, ParentClosePolicy, proxyActivities, setHandler, workflowInfo,
+} from '@temporalio/workflow';
+import type * as activities from '../activities';
+import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES, TIMEOUTS } from '../src/common/constants';
+import type { RunSpec } from '../src/config/plan';
+import { fineTuneRunWorkflow } from './fine-tune-run';
+import { prepareDataWorkflow } from './prepare-data';
+import type { GridInput, GridProgress, GridResult, RunProgress, RunResult } from './types';
+
+const reports = proxyActivities<typeof activities>({
+  taskQueue: TASK_QUEUES.cpu,
+  startToCloseTimeout: TIMEOUTS.report.startToClose,
+  heartbeatTimeout: TIMEOUTS.report.heartbeat,
+  // The report is rendered from run results alone and overwritten whole: safe to repeat.
+  retry: { maximumAttempts: 5 },
+});
+
+export const gridProgressQuery = defineQuery<GridProgress>('progress');
+/** Cancel one run (by run key) or, with no key, every run that has not finished. */
+export const cancelRunSignal = defineSignal<[{ runKey?: string }]>('cancelRun');
+
+export function runWorkflowId(runKey: string): string {
+  return `peftgrid-run-${runKey}`;
+}
+
+function failureMessage(err: unknown): string {
+  let e: unknown = err;
+  const parts: string[] = [];
+  while (e instanceof Error) {
+    if (!(e instanceof ChildWorkflowFailure)) parts.push(e.message);
+    e = e.cause;
+  }
+  return parts.filter(Boolean).join(': ') || String(err);
+}
+
+export async function experimentGridWorkflow({ gridId, grid, runs }: GridInput): Promise<GridResult> {
+  if (runs.length === 0) throw ApplicationFailure.nonRetryable('the grid has no runs', 'InvalidSpec');
+  let phase: GridProgress['phase'] = 'preparing';
+  const progress = new Map<string, RunProgress>(runs.map((r) => [r.runKey, { runKey: r.runKey, phase: 'pending', label: r.label, model: r.model.name }]));
+  const cancelled = new Set<string>();
+  // Each child runs in its own scope: cancelling the scope cancels the child workflow, whose
+  // activities are then cancelled through their heartbeats, which stops the trainer process.
+  const scopes = new Map<string, CancellationScope>();
+  setHandler(gridProgressQuery, () => ({ gridId, phase, runs: [...progress.values()] }));
+  setHandler(cancelRunSignal, ({ runKey }) => {
+    for (const r of runs) {
+      if (runKey && r.runKey !== runKey) continue;
+      cancelled.add(r.runKey);
+      scopes.get(r.runKey)?.cancel();
+    }
+  });
+
+  // One preparation per distinct data config (normally one per grid).
+  const dataKeys = [...new Set(runs.map((r) => r.dataKey))];
+  const prepared = new Map(await Promise.all(dataKeys.map(async (dataKey) => {
+    const data = runs.find((r) => r.dataKey === dataKey)!.data;
+    const result = await executeChild(prepareDataWorkflow, {
+      workflowId: `${workflowInfo().workflowId}-prepare-${dataKey}`,
+      args: [{ storeUrl: grid.store, dataKey, data }],
+    });
+    return [dataKey, result] as const;
+  })));
+
+  phase = 'running';
+  const results: RunResult[] = [];
+  let running = 0;
+  const runOne = async (run: RunSpec): Promise<void> => {
+    const entry = progress.get(run.runKey)!;
+    const base = { runKey: run.runKey, model: run.model.name, method: run.method.method, label: run.label };
+    if (cancelled.has(run.runKey)) {
+      entry.phase = 'cancelled';
+      results.push({ ...base, status: 'cancelled' });
+      return;
+    }
+    entry.phase = 'tokenizing';
+    const scope = new CancellationScope();
+    scopes.set(run.runKey, scope);
+    try {
+      const result = await scope.run(() => executeChild(fineTuneRunWorkflow, {
+        workflowId: runWorkflowId(run.runKey),
+        args: [{ run, prepared: prepared.get(run.dataKey)! }],
+        // Closing the grid (terminate, timeout) cancels its runs, which frees the GPUs.
+        parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+        typedSearchAttributes: [
+          { key: SEARCH_ATTRIBUTE_KEYS.grid, value: grid.name },
+          { key: SEARCH_ATTRIBUTE_KEYS.model, value: run.model.name },
+          { key: SEARCH_ATTRIBUTE_KEYS.method, value: run.method.method },
+          { key: SEARCH_ATTRIBUTE_KEYS.status, value: 'running' },
+        ],
+      }));
+      entry.phase = 'completed';
+      results.push(result);
+    } catch (err) {
+      const wasCancelled = cancelled.has(run.runKey) || isCancellation(err) || isCancellation((err as Error).cause);
+      entry.phase = wasCancelled ? 'cancelled' : 'failed';
+      log.warn('run did not complete', { runKey: run.runKey, error: failureMessage(err) });
+      results.push({ ...base, status: wasCancelled ? 'cancelled' : 'failed', error: failureMessage(err) });
+    }
+  };
+
+  const limit = Math.max(1, grid.concurrency.gpu);
+  const pending = [...runs];
+  const inFlight: Promise<void>[] = [];
+  while (pending.length > 0) {
+    await condition(() => running < limit);
+    const run = pending.shift()!;
+    running++;
+    inFlight.push(runOne(run).finally(() => { running--; }));
+  }
+  await Promise.all(inFlight);
+  phase = 'reporting';
+
+  const order = new Map(runs.map((r, i) => [r.runKey, i]));
+  results.sort((a, b) => order.get(a.runKey)! - order.get(b.runKey)!);
+  const report = await reports.writeReport({ storeUrl: grid.store, gridId, gridName: grid.name, results });
+  phase = 'completed';
+  return { gridId, runs: results, reportPrefix: report.reportPrefix, markdown: report.markdown };
+}

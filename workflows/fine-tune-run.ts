@@ -1,0 +1,115 @@
+/**
+ * One run: tokenize → [train → export adapter | export base] → evaluate → result. Every step is
+ * an idempotent activity keyed by content or run key, so a retried or re-started run skips what
+ * is already committed in the store.
+ */
+import { ApplicationFailure, defineQuery, isCancellation, log, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type * as activities from '../activities';
+import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES, TIMEOUTS } from '../src/common/constants';
+import type { FineTuneRunInput, RunPhase, RunProgress, RunResult } from './types';
+
+const NON_RETRYABLE = ['InvalidSpec', 'ModelNotFound', 'UnsupportedMethod', 'InvalidData', 'InvalidModel'];
+
+const cpu = proxyActivities<typeof activities>({
+  taskQueue: TASK_QUEUES.cpu,
+  startToCloseTimeout: TIMEOUTS.data.startToClose,
+  heartbeatTimeout: TIMEOUTS.data.heartbeat,
+  // Data activities write content-addressed keys atomically: a retry overwrites identical bytes.
+  retry: { maximumAttempts: 5, initialInterval: 1000, backoffCoefficient: 2, nonRetryableErrorTypes: NON_RETRYABLE },
+});
+
+const evaluator = proxyActivities<typeof activities>({
+  taskQueue: TASK_QUEUES.cpu,
+  startToCloseTimeout: TIMEOUTS.evaluate.startToClose,
+  heartbeatTimeout: TIMEOUTS.evaluate.heartbeat,
+  // Evaluation is pure over committed inputs; predictions are written whole at the end.
+  retry: { maximumAttempts: 3, initialInterval: 2000, nonRetryableErrorTypes: NON_RETRYABLE },
+});
+
+const trainer = proxyActivities<typeof activities>({
+  taskQueue: TASK_QUEUES.gpu,
+  startToCloseTimeout: TIMEOUTS.train.startToClose,
+  heartbeatTimeout: TIMEOUTS.train.heartbeat,
+  // Safe to retry any number of times: each attempt resumes from the newest committed checkpoint.
+  // A preempted instance may come back many times in a long run, hence the generous bound.
+  retry: { maximumAttempts: 20, initialInterval: 5000, backoffCoefficient: 2, maximumInterval: 300_000, nonRetryableErrorTypes: NON_RETRYABLE },
+});
+
+const exporter = proxyActivities<typeof activities>({
+  taskQueue: TASK_QUEUES.gpu,
+  startToCloseTimeout: TIMEOUTS.export.startToClose,
+  heartbeatTimeout: TIMEOUTS.export.heartbeat,
+  // The export is committed by its manifest only after it is complete; a retry starts over.
+  retry: { maximumAttempts: 5, initialInterval: 5000, nonRetryableErrorTypes: NON_RETRYABLE },
+});
+
+export const runProgressQuery = defineQuery<RunProgress>('progress');
+
+export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunInput): Promise<RunResult> {
+  let phase: RunPhase = 'pending';
+  // The status search attribute lets the Temporal UI filter runs by phase (set only where the
+  // grid registered the attribute on this run; a standalone run may lack it).
+  const hasStatus = workflowInfo().typedSearchAttributes.get(SEARCH_ATTRIBUTE_KEYS.status) !== undefined;
+  const setPhase = (p: RunPhase) => {
+    phase = p;
+    if (hasStatus) upsertSearchAttributes([{ key: SEARCH_ATTRIBUTE_KEYS.status, value: p }]);
+  };
+  setHandler(runProgressQuery, () => ({ runKey: run.runKey, phase, label: run.label, model: run.model.name }));
+  const base = { runKey: run.runKey, model: run.model.name, method: run.method.method, label: run.label };
+
+  const previous = await cpu.lookupRunResult({ storeUrl: run.store, runKey: run.runKey });
+  if (previous) {
+    log.info('run already finished earlier; reusing its result', { runKey: run.runKey });
+    setPhase('completed');
+    return previous;
+  }
+
+  try {
+    setPhase('tokenizing');
+    const tokenized = await cpu.tokenizeData({
+      storeUrl: run.store, prepared, modelPath: run.model.path, family: run.model.family,
+      maxLength: run.training.maxLength, shots: run.shots, seed: run.data.seed, withTrain: run.trains,
+    });
+
+    let onnxPrefix: string;
+    let training: RunResult['training'];
+    if (run.trains) {
+      if (!tokenized.train) throw ApplicationFailure.nonRetryable('tokenizeData returned no training split', 'InvalidData');
+      setPhase('training');
+      const trained = await trainer.trainModel({
+        storeUrl: run.store, runKey: run.runKey, modelPath: run.model.path, family: run.model.family,
+        method: run.method, training: run.training, trainData: tokenized.train,
+      });
+      training = { steps: trained.steps, trainLoss: trained.trainLoss, trainPerplexity: trained.trainPerplexity, tokensPerSec: trained.tokensPerSec };
+      setPhase('exporting');
+      ({ onnxPrefix } = await exporter.exportModel({
+        storeUrl: run.store, runKey: run.runKey, modelName: run.model.name, modelPath: run.model.path,
+        method: run.method, adapterPrefix: trained.finalPrefix,
+      }));
+    } else {
+      setPhase('exporting');
+      ({ onnxPrefix } = await exporter.exportModel({
+        storeUrl: run.store, runKey: null, modelName: run.model.name, modelPath: run.model.path,
+        method: run.method, adapterPrefix: null,
+      }));
+    }
+
+    setPhase('evaluating');
+    const evaluated = await evaluator.evaluateModel({
+      storeUrl: run.store, runKey: run.runKey, onnxPrefix, testData: tokenized.test,
+      modelPath: run.model.path, eval: run.eval,
+    });
+    const result: RunResult = { ...base, status: 'completed', metrics: evaluated.metrics, throughput: evaluated.throughput, training, evalPrefix: evaluated.evalPrefix };
+    await cpu.saveRunResult({ storeUrl: run.store, result });
+    setPhase('completed');
+    return result;
+  } catch (err) {
+    if (isCancellation(err)) {
+      setPhase('cancelled');
+      throw err;
+    }
+    // A failure is not saved as the run's result: re-starting the grid tries the run again.
+    setPhase('failed');
+    throw err;
+  }
+}
