@@ -1,0 +1,127 @@
+/**
+ * evaluateModel: greedy generation on ONNX Runtime for every test prompt, scored against the
+ * references (exact match, both Jaccards, token F1, ROUGE-L) with held-out answer perplexity and
+ * honest throughput, written to `runs/<runKey>/eval/{predictions.jsonl,metrics.json}`.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { contentHash } from '../src/common/hash';
+import { runLogger } from '../src/common/logger';
+import type { EvalConfig } from '../src/config/schema';
+import { loadTokenizer } from '../src/data';
+import { EngineError, generate, loadModel, scoreContinuation, type BatchTiming, type GeneratedSequence } from '../src/engine';
+import { percentile } from '../src/engine/stats';
+import { exactMatch, jaccardSet, jaccardStudy, rougeL, summarize, tokenF1, type EvalItem, type Summary } from '../src/metrics';
+import { getDirectory, joinKey, openStore, readManifest, type ObjectRef } from '../src/store';
+import type { RunResult } from '../workflows/types';
+import { workDir } from './paths';
+
+export interface EvaluateModelInput {
+  storeUrl: string;
+  runKey: string;
+  onnxPrefix: string;
+  /** JSONL of {@link TestItem}, written by tokenizeData. */
+  testData: ObjectRef;
+  /** The model directory whose tokenizer decodes the predictions. */
+  modelPath: string;
+  eval: EvalConfig;
+}
+
+export interface EvaluateModelResult {
+  evalPrefix: string;
+  metrics: Summary;
+  throughput: NonNullable<RunResult['throughput']>;
+}
+
+/** One test item as tokenizeData writes it. */
+export interface TestItem {
+  id: string;
+  dataset: string;
+  format: string;
+  promptIds: number[];
+  answers: string[];
+  /** The first reference answer's tokens + EOS, for held-out perplexity. */
+  answerIds: number[];
+}
+
+/** Prompts per generate() call: small enough to heartbeat often, large enough to batch well. */
+const CHUNK = 64;
+
+export async function evaluateModel(input: EvaluateModelInput): Promise<EvaluateModelResult> {
+  const ctx = Context.current();
+  const log = runLogger({ runKey: input.runKey, activity: 'evaluateModel' });
+  const store = openStore(input.storeUrl);
+  const evalPrefix = joinKey('runs', input.runKey, 'eval');
+  const metricsKey = joinKey(evalPrefix, 'metrics.json');
+  if (await store.head(metricsKey)) {
+    const saved = JSON.parse((await store.get(metricsKey)).toString('utf8')) as EvaluateModelResult;
+    if (saved.evalPrefix === evalPrefix && (await readManifest(store, input.onnxPrefix))) return saved;
+  }
+
+  // Exports are immutable once committed, so a local copy keyed by prefix can be reused.
+  const onnxDir = workDir('onnx', contentHash({ store: input.storeUrl, prefix: input.onnxPrefix }));
+  await getDirectory(store, input.onnxPrefix, onnxDir);
+  const items = (await store.get(input.testData.key)).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as TestItem);
+  const tokenizer = await loadTokenizer(input.modelPath);
+
+  let model;
+  try {
+    model = await loadModel(onnxDir, { intraOpNumThreads: input.eval.threads ?? 0 });
+  } catch (err) {
+    if (err instanceof EngineError) throw ApplicationFailure.nonRetryable(`cannot load the exported model: ${err.message}`, 'InvalidModel');
+    throw err;
+  }
+  const sequences: GeneratedSequence[] = [];
+  const batches: BatchTiming[] = [];
+  let generatedTokens = 0;
+  let wallMs = 0;
+  const scores: { sumLogProb: number; tokenCount: number; error?: string }[] = [];
+  try {
+    for (let i = 0; i < items.length; i += CHUNK) {
+      const chunk = items.slice(i, i + CHUNK);
+      const res = await generate(model, chunk.map((t) => t.promptIds), { maxNewTokens: input.eval.maxNewTokens, batchSize: input.eval.batchSize });
+      sequences.push(...res.sequences);
+      batches.push(...res.stats.batches);
+      generatedTokens += res.stats.generatedTokens;
+      wallMs += res.stats.wallMs;
+      scores.push(...(await scoreContinuation(model, chunk.map((t) => t.promptIds), chunk.map((t) => t.answerIds), { batchSize: input.eval.batchSize })));
+      ctx.heartbeat({ done: Math.min(items.length, i + CHUNK), total: items.length });
+    }
+  } finally {
+    await model.release();
+  }
+
+  const predictions = items.map((item, i) => {
+    const seq = sequences[i]!;
+    const prediction = tokenizer.decode(seq.tokens, { skipSpecialTokens: true }).trim();
+    const s = scores[i]!;
+    return {
+      id: item.id, dataset: item.dataset, format: item.format, prediction, references: item.answers,
+      scores: {
+        exactMatch: exactMatch(prediction, item.answers),
+        jaccardStudy: jaccardStudy(prediction, item.answers),
+        jaccardSet: jaccardSet(prediction, item.answers),
+        tokenF1: tokenF1(prediction, item.answers),
+        rougeL: rougeL(prediction, item.answers),
+      },
+      tokens: seq.generatedTokens, finishReason: seq.finishReason, hitLimit: seq.hitLimit, truncated: seq.truncated,
+      ...(seq.error ? { error: seq.error } : {}),
+      sumLogProb: s.sumLogProb, answerTokens: s.tokenCount,
+    };
+  });
+  const evalItems: EvalItem[] = predictions.map((p) => ({ dataset: p.dataset, scores: p.scores, sumLogProb: p.sumLogProb, tokenCount: p.answerTokens }));
+  const metrics = summarize(evalItems, { seed: 42 });
+  const ran = sequences.filter((s) => s.finishReason !== 'error');
+  const throughput = {
+    tokensPerSec: wallMs > 0 ? generatedTokens / (wallMs / 1000) : 0,
+    ttftMsP50: percentile(batches.map((b) => b.ttftMs), 50) ?? 0,
+    tokenLatencyMsP50: percentile(batches.flatMap((b) => b.stepMs), 50) ?? 0,
+    tokenLatencyMsP95: percentile(batches.flatMap((b) => b.stepMs), 95) ?? 0,
+    hitLimitFraction: ran.length ? ran.filter((s) => s.hitLimit).length / ran.length : 0,
+  };
+  await store.put(joinKey(evalPrefix, 'predictions.jsonl'), predictions.map((p) => JSON.stringify(p)).join('\n') + '\n');
+  const result: EvaluateModelResult = { evalPrefix, metrics, throughput };
+  await store.put(metricsKey, JSON.stringify({ ...result, generatedTokens, wallMs, items: items.length }, null, 1));
+  log.info({ em: metrics.overall.metrics.exactMatch?.estimate, tokensPerSec: throughput.tokensPerSec }, 'evaluation written');
+  return result;
+}
+

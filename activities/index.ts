@@ -1,0 +1,20 @@
+/**
+ * Every activity, re-exported for the workers (as values) and the workflows (as types only).
+ * cpu queue: data, evaluation, results, report. gpu queue: trainModel, exportModel.
+ */
+export { downloadDataset } from './download';
+export type { DownloadDatasetInput } from './download';
+export { resolveDatasets, prepareData } from './prepare';
+export type { ResolveDatasetsInput, PrepareDataInput } from './prepare';
+export { tokenizeData } from './tokenize';
+export type { TokenizeDataInput, TokenizeDataResult } from './tokenize';
+export { trainModel } from './train';
+export type { TrainModelInput, TrainModelResult, TrainHeartbeat } from './train';
+export { exportModel } from './export';
+export type { ExportModelInput, ExportModelResult } from './export';
+export { evaluateModel } from './evaluate';
+export type { EvaluateModelInput, EvaluateModelResult, TestItem } from './evaluate';
+export { lookupRunResult, saveRunResult } from './results';
+export type { LookupRunResultInput, SaveRunResultInput } from './results';
+export { writeReport } from './report';
+export type { WriteReportInput, WriteReportResult } from './report';

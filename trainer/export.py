@@ -1,0 +1,182 @@
+"""`python -m trainer export`: base model or merged adapter → model.onnx + engine.json, with parity.
+
+Always in float32 on CPU-visible memory, whatever the adapter was trained on: LoRA, AdaLoRA and
+(IA)³ merge into a full-precision reload of the base (QLoRA's adapter too — 4-bit layers cannot
+take a merge); prompt tuning cannot merge and rides inside the graph (onnx_graph.py); full
+fine-tuning exports its own weights.
+
+Parity is part of the export, not a test: the reference is the unmerged PEFT model's own
+PyTorch forward over the whole sequence without a cache; ONNX Runtime runs a left-padded prefill
+from an empty past, then one decode step on the returned presents. The max |Δ logits| over real
+(non-pad) positions must stay under the spec's tolerance, else the export fails (exit 2).
+"""
+import json
+import os
+import shutil
+import time
+
+import numpy as np
+import torch
+
+from .events import TrainerError, emit, log
+from .methods import load_base
+from .onnx_graph import OnnxDecoder, export_onnx, io_names, model_dims, prefix_kv
+
+MERGEABLE = ("lora", "qlora", "adalora", "ia3")
+EXTERNAL_DATA_BYTES = 1.8e9  # protobuf's hard limit is 2 GiB; leave headroom for the graph itself
+
+
+class ExportParity(TrainerError):
+    """ONNX Runtime disagrees with PyTorch beyond the tolerance: a retry would reproduce it."""
+    type = "ExportParity"
+
+
+def _load(spec):
+    """Returns (reference model, model to export, soft prompt embeddings or None, tokenizer dir)."""
+    from peft import PeftConfig, PeftModel
+    if spec.adapterDir is None:
+        base = _base(spec.modelPath)
+        return base, base, None, spec.modelPath
+    if spec.method == "full":
+        model = _base(spec.adapterDir)
+        return model, model, None, spec.adapterDir if _has_tokenizer(spec.adapterDir) else spec.modelPath
+    config = PeftConfig.from_pretrained(spec.adapterDir)
+    if spec.method == "prompt_tuning":
+        # The adapter holds the trained prompt; TEXT init would reload a tokenizer from the
+        # training machine's path just to be overwritten, so skip it.
+        config.prompt_tuning_init = "RANDOM"
+    peft_model = PeftModel.from_pretrained(_base(spec.modelPath), spec.adapterDir, config=config).eval()
+    if spec.method == "prompt_tuning":
+        with torch.no_grad():
+            prompt = peft_model.get_prompt(batch_size=1).float()
+        base = peft_model.get_base_model()
+        return peft_model, base, prompt, spec.modelPath
+    return peft_model, None, None, spec.modelPath  # merged after the reference is computed
+
+
+def _base(path):
+    model = load_base(path, "cpu", torch.float32)
+    model.config._attn_implementation = "eager"  # plain matmul/softmax: the most portable ONNX
+    model.config.use_cache = True
+    return model.eval()
+
+
+def _has_tokenizer(path):
+    return os.path.isfile(os.path.join(path, "tokenizer_config.json"))
+
+
+def parity_batch(vocab, seed=0, length=7, pad=3):
+    """Two rows, the second left-padded like the engine's batches, plus one decode token each."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, vocab, (2, length + 1), generator=g)
+    mask = torch.ones(2, length + 1, dtype=torch.long)
+    mask[1, :pad] = 0
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    return ids, mask, pos
+
+
+@torch.no_grad()
+def reference_logits(ref, ids, mask, pos, prompt=None):
+    if prompt is None:
+        return ref(input_ids=ids, attention_mask=mask, position_ids=pos).logits.float()
+    # PEFT's prompt-tuning forward ignores position_ids (it counts from the first virtual token
+    # regardless of padding), so the padded reference is assembled from its own prompt here.
+    base, p, b = ref.get_base_model(), prompt.shape[1], ids.shape[0]
+    embeds = torch.cat([prompt.expand(b, -1, -1), base.get_input_embeddings()(ids)], dim=1)
+    full_mask = torch.cat([torch.ones(b, p, dtype=mask.dtype), mask], dim=1)
+    full_pos = torch.cat([torch.arange(p).expand(b, p), pos + p], dim=1)
+    return base(inputs_embeds=embeds, attention_mask=full_mask, position_ids=full_pos).logits[:, p:].float()
+
+
+def run_parity(onnx_path, config, ids, mask, pos, ref_logits):
+    import onnxruntime as ort
+    num_layers, kv_heads, head_dim = model_dims(config)
+    inputs, _ = io_names(num_layers)
+    sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    s = ids.shape[1] - 1
+    feed = {"input_ids": ids[:, :s].numpy(), "attention_mask": mask[:, :s].numpy(), "position_ids": pos[:, :s].numpy()}
+    feed.update({n: np.zeros((ids.shape[0], kv_heads, 0, head_dim), np.float32) for n in inputs[3:]})
+    prefill = sess.run(None, feed)
+    feed = {"input_ids": ids[:, s:].numpy(), "attention_mask": mask.numpy(), "position_ids": pos[:, s:].numpy()}
+    feed.update(dict(zip(inputs[3:], prefill[1:])))
+    decode = sess.run(None, feed)
+    valid = mask[:, :s].numpy().astype(bool)
+    ref = ref_logits.numpy()
+    d_prefill = float(np.abs(prefill[0] - ref[:, :s])[valid].max())
+    d_decode = float(np.abs(decode[0] - ref[:, s:]).max())
+    if decode[1].shape[2] != s + 1:
+        raise ExportParity(f"present.0.key has length {decode[1].shape[2]} after one decode step; expected {s + 1}")
+    return d_prefill, d_decode
+
+
+def engine_config(config, gen_config, tok_dir, prefix_len, method):
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(tok_dir)
+    eos = []
+    for source in (getattr(gen_config, "eos_token_id", None), tok.eos_token_id, config.eos_token_id):
+        for i in source if isinstance(source, list) else [source]:
+            if isinstance(i, int) and i not in eos:
+                eos.append(i)
+    pad = next((i for i in (tok.pad_token_id, getattr(gen_config, "pad_token_id", None), config.pad_token_id, *eos)
+                if isinstance(i, int)), 0)
+    bos = tok.bos_token_id if tok.bos_token_id is not None else config.bos_token_id
+    num_layers, kv_heads, head_dim = model_dims(config)
+    return {"numLayers": num_layers, "numKvHeads": kv_heads, "headDim": head_dim, "vocabSize": config.vocab_size,
+            "bosTokenId": bos, "eosTokenIds": eos, "padTokenId": pad,
+            # The soft prompt occupies the first positions: the engine gets what is left.
+            "maxPositions": config.max_position_embeddings - prefix_len, "dtype": "float32",
+            "numVirtualTokens": prefix_len, "method": method, "modelType": config.model_type}
+
+
+def _finish_onnx(tmp_dir, final_path):
+    """Move the graph into place; large models become model.onnx + one model.onnx.data file."""
+    import onnx
+    src = os.path.join(tmp_dir, "model.onnx")
+    extra = [f for f in os.listdir(tmp_dir) if f != "model.onnx"]
+    size = sum(os.path.getsize(os.path.join(tmp_dir, f)) for f in os.listdir(tmp_dir))
+    if not extra and size < EXTERNAL_DATA_BYTES:
+        os.replace(src, final_path)
+        return
+    model = onnx.load(src, load_external_data=True)
+    onnx.save_model(model, final_path, save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=os.path.basename(final_path) + ".data", size_threshold=1024)
+
+
+def export(spec):
+    t0 = time.perf_counter()
+    ref, model, prompt, tok_dir = _load(spec)
+    config = (model or ref.get_base_model()).config
+    ids, mask, pos = parity_batch(config.vocab_size)
+    ref_logits = reference_logits(ref, ids, mask, pos, prompt)
+    if model is None:
+        log(f"merging the {spec.method} adapter into the float32 base")
+        model = ref.merge_and_unload().eval()
+    prefix = prefix_kv(model, prompt) if prompt is not None else None
+    wrapper = OnnxDecoder(model, prefix).eval()
+
+    out = os.path.abspath(spec.outputDir)
+    work = f"{out}.tmp-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(os.path.join(work, "raw"))
+    with torch.no_grad():
+        export_onnx(wrapper, os.path.join(work, "raw", "model.onnx"))
+    _finish_onnx(os.path.join(work, "raw"), os.path.join(work, "model.onnx"))
+    shutil.rmtree(os.path.join(work, "raw"))
+    t_export = time.perf_counter() - t0
+    d_prefill, d_decode = run_parity(os.path.join(work, "model.onnx"), config, ids, mask, pos, ref_logits)
+    diff = max(d_prefill, d_decode)
+    log(f"parity: prefill {d_prefill:.3g}, decode {d_decode:.3g} (tolerance {spec.maxAbsDiff:g})")
+    if not diff <= spec.maxAbsDiff:  # `not <=` also catches NaN
+        shutil.rmtree(work, ignore_errors=True)
+        raise ExportParity(f"max |logits(onnx) - logits(pytorch)| = {diff:.3g}; expected <= {spec.maxAbsDiff:g}")
+    engine = engine_config(config, getattr(model, "generation_config", None), tok_dir,
+                           wrapper.prefix_len, spec.method or "base")
+    with open(os.path.join(work, "engine.json"), "w") as f:
+        json.dump(engine, f, indent=1)
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    os.replace(work, out)
+    size = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
+    emit("export", outputDir=out, maxAbsDiff=diff, prefillMaxAbsDiff=d_prefill, decodeMaxAbsDiff=d_decode,
+         bytes=size, exportSeconds=round(t_export, 2), seconds=round(time.perf_counter() - t0, 2))
+    return engine

@@ -1,0 +1,110 @@
+"""The exported graph: a thin nn.Module over an HF causal LM with flat KV-cache I/O (contracts §2).
+
+Why the wrapper builds its own 4-D attention mask: transformers 4.57 builds masks with
+torch.vmap, which the TorchScript exporter cannot trace, and its "all ones → no mask" shortcuts
+would be baked into a traced graph. The mask here is plain tensor ops on the runtime
+`attention_mask`: causal by cache slot, padding from the mask, the model's sliding window where
+it has one, and the diagonal always open so a pad query never has a fully masked row (a NaN
+there would poison the KV cache of later steps).
+
+Prompt tuning: the soft prompt's keys/values are precomputed once and live in the graph as
+constants; each call prepends them to the incoming past, prepends P ones to the mask, shifts
+positions by P, and slices them off the presents. The engine sees an ordinary model.
+"""
+import torch
+from transformers import DynamicCache
+
+NEG = torch.finfo(torch.float32).min
+
+
+def io_names(num_layers):
+    past = [f"past_key_values.{i}.{kv}" for i in range(num_layers) for kv in ("key", "value")]
+    present = [f"present.{i}.{kv}" for i in range(num_layers) for kv in ("key", "value")]
+    return ["input_ids", "attention_mask", "position_ids", *past], ["logits", *present]
+
+
+def dynamic_axes(num_layers):
+    inputs, outputs = io_names(num_layers)
+    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "total_sequence"},
+            "position_ids": {0: "batch", 1: "sequence"}, "logits": {0: "batch", 1: "sequence"}}
+    axes.update({n: {0: "batch", 2: "past_sequence"} for n in inputs[3:]})
+    axes.update({n: {0: "batch", 2: "total_sequence"} for n in outputs[1:]})
+    return axes
+
+
+def model_dims(config):
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    return config.num_hidden_layers, config.num_key_value_heads, head_dim
+
+
+def attention_mask_4d(mask2d, query_len, window=None):
+    total = mask2d.shape[1]
+    q = torch.arange(query_len, device=mask2d.device) + (total - query_len)  # cache slot of each query
+    k = torch.arange(total, device=mask2d.device)
+    allowed = k[None, :] <= q[:, None]
+    if window:
+        allowed = allowed & (k[None, :] > q[:, None] - window)  # HF: kv_idx > q_idx - sliding_window
+    allowed = (allowed[None, None] & mask2d[:, None, None, :].bool()) | (k[None, :] == q[:, None])[None, None]
+    return torch.where(allowed, 0.0, NEG)
+
+
+def _mask_for(model, mask2d, query_len):
+    config = model.config
+    window = getattr(config, "sliding_window", None)
+    if getattr(config, "use_sliding_window", True) is False:  # Qwen2-style configs switch it off
+        window = None
+    types = set(getattr(config, "layer_types", None) or [])
+    if {"full_attention", "sliding_attention"} <= types:
+        # Hybrid models (Gemma 2/3) take one mask per attention type.
+        return {"full_attention": attention_mask_4d(mask2d, query_len),
+                "sliding_attention": attention_mask_4d(mask2d, query_len, window)}
+    return attention_mask_4d(mask2d, query_len, window)
+
+
+class OnnxDecoder(torch.nn.Module):
+    def __init__(self, model, prefix=None):
+        super().__init__()
+        self.model = model
+        self.num_layers = model.config.num_hidden_layers
+        self.prefix_len = 0 if prefix is None else prefix[0][0].shape[2]
+        for i, (k, v) in enumerate(prefix or []):
+            self.register_buffer(f"prefix_{i}_key", k, persistent=False)
+            self.register_buffer(f"prefix_{i}_value", v, persistent=False)
+
+    def forward(self, input_ids, attention_mask, position_ids, *past):
+        b, s, p = input_ids.shape[0], input_ids.shape[1], self.prefix_len
+        past = list(past)
+        if p:
+            for i in range(self.num_layers):
+                for j, kv in enumerate(("key", "value")):
+                    pre = getattr(self, f"prefix_{i}_{kv}")
+                    past[2 * i + j] = torch.cat([pre.expand(b, -1, -1, -1), past[2 * i + j]], dim=2)
+            attention_mask = torch.cat([attention_mask.new_ones(b, p), attention_mask], dim=1)
+            position_ids = position_ids + p
+        cache = DynamicCache.from_legacy_cache(tuple((past[2 * i], past[2 * i + 1]) for i in range(self.num_layers)))
+        out = self.model(input_ids=input_ids, attention_mask=_mask_for(self.model, attention_mask, s),
+                         position_ids=position_ids, past_key_values=cache, use_cache=True)
+        presents = [t[:, :, p:] for layer in out.past_key_values.to_legacy_cache() for t in layer]
+        return (out.logits, *presents)
+
+
+@torch.no_grad()
+def prefix_kv(base_model, prompt_embeds):
+    """Per-layer (key, value) [1, kvHeads, P, headDim] of the soft prompt, run as the first P tokens."""
+    p = prompt_embeds.shape[1]
+    out = base_model(inputs_embeds=prompt_embeds, attention_mask=torch.ones(1, p, dtype=torch.long),
+                     position_ids=torch.arange(p)[None], use_cache=True)
+    return [(k.detach().clone(), v.detach().clone()) for k, v in out.past_key_values.to_legacy_cache()]
+
+
+def export_onnx(wrapper, path, opset=17):
+    """Trace with a non-empty past (so no shape-0 branch is baked in) and export with dynamic axes."""
+    num_layers, kv_heads, head_dim = model_dims(wrapper.model.config)
+    b, s, past = 2, 3, 2
+    args = (torch.ones(b, s, dtype=torch.long), torch.ones(b, past + s, dtype=torch.long),
+            torch.arange(past, past + s).expand(b, s).contiguous(),
+            *[torch.zeros(b, kv_heads, past, head_dim) for _ in range(2 * num_layers)])
+    inputs, outputs = io_names(num_layers)
+    torch.onnx.export(wrapper, args, path, input_names=inputs, output_names=outputs,
+                      dynamic_axes=dynamic_axes(num_layers), opset_version=opset, dynamo=False,
+                      do_constant_folding=True)

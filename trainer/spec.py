@@ -1,0 +1,243 @@
+"""Typed train/export specs (docs/contracts.md §2), validated before any heavy import or I/O.
+
+Each field carries PEFT-style metadata: `help` (what is expected, used in error messages) and
+rules (`kind`, `min`, `gt`, `max`, `choices`). Defaults mirror the grid schema in
+src/config/schema.ts, so a spec written by hand may omit hyperparameters; the TypeScript side
+always sends them. Every error names the field path, the value it got and what was expected.
+"""
+import json
+import os
+from dataclasses import MISSING, dataclass, field, fields
+
+from .events import InvalidSpec, ModelNotFound, UnsupportedMethod
+
+FAMILIES = ("llama", "gemma", "mistral", "template")
+OPTIMIZERS = ("adamw_8bit", "adamw", "sgd")
+SCHEDULERS = ("linear", "cosine", "constant")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _f(default=MISSING, help="", **rules):
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help, **rules})
+    return field(default=default, metadata={"help": help, **rules})
+
+
+def _names():
+    return _f(None, "a non-empty list of module names, e.g. [\"q_proj\", \"v_proj\"], or null", kind="names",
+              nullable=True)
+
+
+@dataclass
+class LoraSpec:
+    r: int = _f(8, "an integer rank >= 1", kind="int", min=1)
+    alpha: float = _f(16.0, "a number > 0", kind="number", gt=0)
+    dropout: float = _f(0.05, "a number in [0, 1)", kind="number", min=0, lt=1)
+    targetModules: list = _names()
+
+
+@dataclass
+class QLoraSpec(LoraSpec):
+    pass
+
+
+@dataclass
+class AdaLoraSpec:
+    initR: int = _f(12, "an integer initial rank >= 1", kind="int", min=1)
+    targetR: int = _f(8, "an integer target rank >= 1", kind="int", min=1)
+    tinit: int = _f(20, "an integer >= 0 (warm-up steps before pruning)", kind="int", min=0)
+    tfinal: int = _f(40, "an integer >= 0 (final steps at the target budget)", kind="int", min=0)
+    deltaT: int = _f(10, "an integer >= 1 (steps between budget allocations)", kind="int", min=1)
+    alpha: float = _f(16.0, "a number > 0", kind="number", gt=0)
+    dropout: float = _f(0.05, "a number in [0, 1)", kind="number", min=0, lt=1)
+    targetModules: list = _names()
+
+
+@dataclass
+class IA3Spec:
+    targetModules: list = _names()
+    feedforwardModules: list = _names()
+
+
+@dataclass
+class PromptTuningSpec:
+    numVirtualTokens: int = _f(20, "an integer >= 1", kind="int", min=1)
+    initText: str = _f("answer the question", "a non-empty string", kind="str", nonempty=True)
+
+
+@dataclass
+class FullSpec:
+    pass
+
+
+METHODS = {"lora": LoraSpec, "qlora": QLoraSpec, "adalora": AdaLoraSpec, "ia3": IA3Spec,
+           "prompt_tuning": PromptTuningSpec, "full": FullSpec}
+
+
+@dataclass
+class TrainingSpec:
+    maxSteps: int = _f(200, "an integer >= 1", kind="int", min=1)
+    lr: float = _f(2e-5, "a number > 0", kind="number", gt=0)
+    warmupSteps: int = _f(30, "an integer >= 0", kind="int", min=0)
+    scheduler: str = _f("linear", "one of " + ", ".join(SCHEDULERS), kind="str", choices=SCHEDULERS)
+    optimizer: str = _f("adamw_8bit", "one of " + ", ".join(OPTIMIZERS), kind="str", choices=OPTIMIZERS)
+    batchSize: int = _f(8, "an integer >= 1", kind="int", min=1)
+    checkpointEverySteps: int = _f(25, "an integer >= 1", kind="int", min=1)
+    seed: int = _f(42, "an integer >= 0", kind="int", min=0)
+    # Optional extras the grid schema carries; maxLength caps examples (the prompt is cut first).
+    maxLength: int = _f(None, "an integer >= 2 or null", kind="int", min=2, nullable=True)
+    evalBatchSize: int = _f(None, "an integer >= 1 (unused by training)", kind="int", min=1, nullable=True)
+    device: str = _f(None, "one of " + ", ".join(DEVICES), kind="str", choices=DEVICES, nullable=True)
+    lossWindow: int = _f(10, "an integer >= 1 (last steps averaged for trainLoss/perplexity)", kind="int", min=1)
+
+
+@dataclass
+class TrainSpec:
+    modelPath: str = _f(help="an existing model directory", kind="str", nonempty=True)
+    family: str = _f(help="one of " + ", ".join(FAMILIES), kind="str", choices=FAMILIES)
+    method: object = _f(help="an object with a \"method\" field")
+    trainData: str = _f(help="an existing .pgtok file", kind="str", nonempty=True)
+    outputDir: str = _f(help="a directory path", kind="str", nonempty=True)
+    training: TrainingSpec = _f(None, "an object")
+    runKey: str = _f("", "a string", kind="str")
+    device: str = _f("auto", "one of " + ", ".join(DEVICES), kind="str", choices=DEVICES)
+
+    @property
+    def method_name(self):
+        return _METHOD_NAMES[type(self.method)]
+
+
+@dataclass
+class ExportSpec:
+    modelPath: str = _f(help="an existing model directory", kind="str", nonempty=True)
+    outputDir: str = _f(help="a directory path", kind="str", nonempty=True)
+    adapterDir: str = _f(None, "an adapter directory or null (base model)", kind="str", nullable=True)
+    method: str = _f(None, "a method name (or a method object) or null", nullable=True)
+    dtype: str = _f("float32", "\"float32\"", kind="str", choices=("float32",))
+    family: str = _f(None, "one of " + ", ".join(FAMILIES), kind="str", choices=FAMILIES, nullable=True)
+    runKey: str = _f("", "a string", kind="str")
+    maxAbsDiff: float = _f(1e-3, "a number > 0 (parity tolerance on logits)", kind="number", gt=0)
+
+
+_METHOD_NAMES = {cls: name for name, cls in METHODS.items()}
+
+
+def _show(v):
+    return json.dumps(v) if not isinstance(v, (dict, list)) or len(json.dumps(v)) < 80 else type(v).__name__
+
+
+def _check(value, meta, path):
+    bad = InvalidSpec(f"{path}: got {_show(value)}; expected {meta['help']}")
+    if value is None:
+        if meta.get("nullable"):
+            return None
+        raise bad
+    kind = meta.get("kind")
+    if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        if not (isinstance(value, float) and value.is_integer()):
+            raise bad
+        value = int(value)
+    if kind == "number" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise bad
+    if kind == "str" and not isinstance(value, str):
+        raise bad
+    if kind == "names":
+        if not isinstance(value, list) or not value or not all(isinstance(s, str) and s for s in value):
+            raise bad
+        return list(value)
+    if ("min" in meta and value < meta["min"]) or ("gt" in meta and value <= meta["gt"]):
+        raise bad
+    if ("max" in meta and value > meta["max"]) or ("lt" in meta and value >= meta["lt"]):
+        raise bad
+    if "choices" in meta and value not in meta["choices"]:
+        raise bad
+    if meta.get("nonempty") and not value:
+        raise bad
+    return float(value) if kind == "number" else value
+
+
+def _build(cls, data, path):
+    where = path or "spec"
+    if not isinstance(data, dict):
+        raise InvalidSpec(f"{where}: got {_show(data)}; expected an object")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known - ({"method"} if cls in _METHOD_NAMES else set()))
+    if unknown:
+        raise InvalidSpec(f"{path + '.' if path else ''}{unknown[0]}: unknown field; "
+                          f"expected one of {', '.join(sorted(known)) or '(no fields)'}")
+    kwargs = {}
+    for f in fields(cls):
+        p = f"{path}.{f.name}" if path else f.name
+        if f.name not in data:
+            if f.default is MISSING and f.default_factory is MISSING:
+                raise InvalidSpec(f"{p}: missing; expected {f.metadata['help']}")
+            continue
+        kwargs[f.name] = _check(data[f.name], f.metadata, p) if f.metadata.get("kind") else data[f.name]
+    return cls(**kwargs)
+
+
+def _method(data, path="method"):
+    if not isinstance(data, dict) or not isinstance(data.get("method"), str):
+        raise InvalidSpec(f"{path}.method: got {_show(data.get('method') if isinstance(data, dict) else data)}; "
+                          f"expected one of {', '.join(METHODS)}")
+    name = data["method"]
+    if name not in METHODS:
+        hint = " (in-context learning needs no training)" if name == "icl" else ""
+        raise UnsupportedMethod(f"{path}.method: got {_show(name)}; expected one of {', '.join(METHODS)}{hint}")
+    return _build(METHODS[name], data, path)
+
+
+def _require_model_dir(path, field_name):
+    if not os.path.isfile(os.path.join(path, "config.json")):
+        raise ModelNotFound(f"{field_name}: got {_show(path)}; expected a directory with config.json")
+
+
+def parse_train_spec(data):
+    """dict → TrainSpec, or a TrainerError naming the first bad field. Checks files exist."""
+    spec = _build(TrainSpec, data, "")
+    spec.method = _method(spec.method)
+    spec.training = _build(TrainingSpec, spec.training if spec.training is not None else {}, "training")
+    t, m = spec.training, spec.method
+    if t.device and spec.device == "auto" and "device" not in data:
+        spec.device = t.device
+    if isinstance(m, AdaLoraSpec):
+        if m.tinit + m.tfinal >= t.maxSteps:
+            raise InvalidSpec(f"method.tinit + method.tfinal: got {m.tinit} + {m.tfinal}; expected < "
+                              f"training.maxSteps ({t.maxSteps}) so that a budgeting phase exists")
+        if m.targetR > m.initR:
+            raise InvalidSpec(f"method.targetR: got {m.targetR}; expected <= method.initR ({m.initR})")
+    if isinstance(m, IA3Spec) and m.feedforwardModules and m.targetModules is None:
+        raise InvalidSpec("method.feedforwardModules: given without method.targetModules; "
+                          "expected both (feedforwardModules must be a subset of targetModules)")
+    if isinstance(m, IA3Spec) and m.feedforwardModules and not set(m.feedforwardModules) <= set(m.targetModules):
+        extra = sorted(set(m.feedforwardModules) - set(m.targetModules))
+        raise InvalidSpec(f"method.feedforwardModules: got {_show(extra)} not in method.targetModules; "
+                          "expected a subset of targetModules")
+    _require_model_dir(spec.modelPath, "modelPath")
+    if not os.path.isfile(spec.trainData):
+        raise InvalidSpec(f"trainData: got {_show(spec.trainData)}; expected an existing .pgtok file")
+    return spec
+
+
+def parse_export_spec(data):
+    spec = _build(ExportSpec, data, "")
+    if isinstance(spec.method, dict):
+        spec.method = spec.method.get("method")  # a train spec's method object names it
+    if spec.method is not None and spec.method not in METHODS and spec.method != "icl":
+        raise UnsupportedMethod(f"method: got {_show(spec.method)}; expected one of {', '.join(METHODS)}, icl or null")
+    _require_model_dir(spec.modelPath, "modelPath")
+    if spec.adapterDir is not None and not os.path.isdir(spec.adapterDir):
+        raise ModelNotFound(f"adapterDir: got {_show(spec.adapterDir)}; expected an existing adapter directory")
+    if spec.adapterDir is not None and spec.method in (None, "icl"):
+        raise InvalidSpec(f"method: got {_show(spec.method)} with an adapterDir; expected the method that trained it")
+    return spec
+
+
+def load_json(path, what="spec"):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise InvalidSpec(f"--spec: got {_show(path)}; expected an existing JSON file")
+    except json.JSONDecodeError as e:
+        raise InvalidSpec(f"--spec: {path} is not valid JSON ({e}); expected a {what} object")
