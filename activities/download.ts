@@ -14,7 +14,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { CATALOG, datasetUrl, isDatasetName, UNIFIEDQA_BASE_URL, type Split } from '../datasets/catalog';
 import { contentHash } from '../src/common/hash';
 import { runLogger, safeUrl } from '../src/common/logger';
-import { joinKey, openStore, sha256File, type ObjectRef } from '../src/store';
+import { joinKey, ObjectNotFoundError, openStore, sha256File, type ObjectRef } from '../src/store';
 import { workDir } from './paths';
 
 export interface DownloadDatasetInput {
@@ -77,6 +77,18 @@ async function fetchFile(url: string, part: string): Promise<void> {
   await pipeline(createReadStream(path), createWriteStream(part));
 }
 
+async function fetchS3(url: string, part: string): Promise<void> {
+  const slash = url.lastIndexOf('/');
+  const source = openStore(url.slice(0, slash));
+  const name = decodeURIComponent(url.slice(slash + 1));
+  try {
+    await source.getFile(name, part);
+  } catch (err) {
+    if (err instanceof ObjectNotFoundError) throw ApplicationFailure.nonRetryable(`${url} does not exist; check data.baseUrl and data.datasets`, 'NotFound');
+    throw err;
+  }
+}
+
 export async function downloadDataset(input: DownloadDatasetInput): Promise<ObjectRef> {
   const ctx = Context.current();
   const { storeUrl, baseUrl, dataset, split } = input;
@@ -99,7 +111,8 @@ export async function downloadDataset(input: DownloadDatasetInput): Promise<Obje
   log.info({ url: safeUrl(url) }, 'downloading');
   if (url.startsWith('file://')) await fetchFile(url, part);
   else if (/^https?:\/\//.test(url)) await fetchHttp(url, part, ctx);
-  else throw ApplicationFailure.nonRetryable(`unsupported data.baseUrl scheme in ${safeUrl(url)}: expected https://, http:// or file://`, 'InvalidSpec');
+  else if (url.startsWith('s3://')) await fetchS3(url, part);
+  else throw ApplicationFailure.nonRetryable(`unsupported data.baseUrl scheme in ${safeUrl(url)}: expected https://, http://, s3:// or file://`, 'InvalidSpec');
 
   const bytes = (await stat(part)).size;
   const sha256 = await sha256File(part);

@@ -1,6 +1,13 @@
-/** writeReport: the grid's tables in the store under `grids/<gridId>/` (markdown, CSV, JSON). */
+/**
+ * writeReport: the grid's report in the store under `grids/<gridId>/`: `report.md`, `results.csv`,
+ * `results-by-dataset.csv`, `results.json`, and the figures under `plots/`.
+ *
+ * Retry-safe: every object is a pure function of the input, so a retry rewrites the same bytes.
+ * The figures are written before `report.md`, so a report never links a figure that is not there.
+ */
 import { joinKey, openStore } from '../src/store';
-import { renderCsv, renderMarkdown, toRows } from '../src/report/render';
+import { studyPlots } from '../src/report/plots';
+import { renderCsv, renderMarkdown, toDatasetRows, toRows } from '../src/report/render';
 import type { RunResult } from '../workflows/types';
 
 export interface WriteReportInput {
@@ -13,15 +20,26 @@ export interface WriteReportInput {
 export interface WriteReportResult {
   reportPrefix: string;
   markdown: string;
+  /** Store keys of the figures (SVG), in the order the report shows them. */
+  plotKeys: string[];
 }
 
 export async function writeReport(input: WriteReportInput): Promise<WriteReportResult> {
   const store = openStore(input.storeUrl);
   const reportPrefix = joinKey('grids', input.gridId);
   const rows = toRows(input.results);
-  const markdown = renderMarkdown(input.gridName, rows);
+  const datasets = toDatasetRows(input.results);
+  const plots = studyPlots(input.results);
+  const plotKeys: string[] = [];
+  for (const plot of plots) {
+    const key = joinKey(reportPrefix, 'plots', plot.file);
+    await store.put(key, plot.svg);
+    plotKeys.push(key);
+  }
+  const markdown = renderMarkdown(input.gridName, rows, { datasets, plots });
   await store.put(joinKey(reportPrefix, 'results.json'), JSON.stringify({ grid: input.gridName, gridId: input.gridId, runs: input.results }, null, 1));
   await store.put(joinKey(reportPrefix, 'results.csv'), renderCsv(rows));
+  await store.put(joinKey(reportPrefix, 'results-by-dataset.csv'), renderCsv(datasets));
   await store.put(joinKey(reportPrefix, 'report.md'), markdown);
-  return { reportPrefix, markdown };
+  return { reportPrefix, markdown, plotKeys };
 }

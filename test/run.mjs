@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs the test tiers in order: unit → python (pytest) → workflow → e2e.
+// Runs the test tiers in order: unit → python (pytest) → activity → workflow → e2e.
 // `node test/run.mjs [tier ...]` runs only the named tiers. Exits non-zero if any tier fails.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, existsSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const all = ['unit', 'python', 'workflow', 'e2e'];
+const all = ['unit', 'python', 'activity', 'workflow', 'e2e'];
 const tiers = process.argv.slice(2).length ? process.argv.slice(2) : all;
 
 function tsFiles(dir) {
@@ -16,6 +16,8 @@ function tsFiles(dir) {
   return readdirSync(abs).filter((f) => f.endsWith('.test.ts')).sort().map((f) => join('test', dir, f));
 }
 
+// Test logs stay readable: peftgrid's own logs at warn unless asked otherwise.
+process.env.PEFTGRID_LOG_LEVEL ??= 'warn';
 let failed = 0;
 for (const tier of tiers) {
   if (!all.includes(tier)) {
@@ -29,7 +31,7 @@ for (const tier of tiers) {
   } else {
     const files = tsFiles(tier);
     if (files.length === 0) { console.log(`(no ${tier} tests)`); continue; }
-    // Workflow and e2e tests share one dev server and real CPU-heavy training: run files one at a time.
+    // Activity, workflow and e2e tests start real servers and run real training: one file at a time.
     const conc = tier === 'unit' ? [] : ['--test-concurrency=1'];
     res = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...conc, ...files], { cwd: root, stdio: 'inherit' });
   }

@@ -8,7 +8,7 @@ import os
 
 import torch
 
-from .events import InvalidSpec, ModelNotFound, UnsupportedMethod, log
+from .events import InvalidSpec, ModelNotFound, UnsupportedMethod
 from .spec import AdaLoraSpec, FullSpec, IA3Spec, LoraSpec, PromptTuningSpec, QLoraSpec
 
 ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
@@ -31,10 +31,24 @@ def resolve_device(requested):
     return device, dtype
 
 
+def probe_4bit(device, dtype):
+    """One NF4 forward/backward on `device`: a missing 4-bit kernel fails here, typed, not mid-run."""
+    try:
+        import bitsandbytes as bnb
+        layer = bnb.nn.Linear4bit(64, 64, bias=False, compute_dtype=dtype, quant_type="nf4",
+                                  compress_statistics=True).to(device)
+        x = torch.randn(2, 64, device=device, dtype=dtype, requires_grad=True)
+        layer(x).float().sum().backward()
+    except Exception as e:
+        raise UnsupportedMethod(f"method.method: \"qlora\" needs bitsandbytes 4-bit kernels on {device}, which fail "
+                                f"here ({type(e).__name__}: {e}); expected lora on this machine")
+
+
 def load_base(path, device="cpu", dtype=torch.float32, quantize_4bit=False):
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
     kwargs = {"dtype": dtype}
     if quantize_4bit:
+        probe_4bit(device, dtype)
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=dtype)
@@ -42,8 +56,6 @@ def load_base(path, device="cpu", dtype=torch.float32, quantize_4bit=False):
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as e:
-        if quantize_4bit and "bitsandbytes" in str(e).lower():
-            raise UnsupportedMethod(f"method.method: \"qlora\" cannot load 4-bit weights on {device}: {e}")
         raise ModelNotFound(f"modelPath: got {path!r}; expected a loadable causal-LM directory ({e})")
     return model if quantize_4bit else model.to(device)
 
@@ -93,6 +105,7 @@ def build_model(spec, device, dtype):
     model.config.use_cache = False  # no KV cache while training
     if qlora:
         from peft import prepare_model_for_kbit_training
+        # Checkpointing trades compute for activation memory: worth it on a GPU, not on CPU RAM.
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=device == "cuda",
                                                 gradient_checkpointing_kwargs={"use_reentrant": False})
     config = peft_config(spec, model, spec.training.maxSteps)
@@ -151,7 +164,3 @@ def load_adalora_state(model, state):
 
 def is_adalora(spec):
     return isinstance(spec.method, AdaLoraSpec)
-
-
-def describe(spec):
-    log(f"method {spec.method_name}: {spec.method}")

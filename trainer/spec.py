@@ -6,6 +6,7 @@ src/config/schema.ts, so a spec written by hand may omit hyperparameters; the Ty
 always sends them. Every error names the field path, the value it got and what was expected.
 """
 import json
+import math
 import os
 from dataclasses import MISSING, dataclass, field, fields
 
@@ -137,8 +138,8 @@ def _check(value, meta, path):
         if not (isinstance(value, float) and value.is_integer()):
             raise bad
         value = int(value)
-    if kind == "number" and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise bad
+    if kind == "number" and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+        raise bad  # Python's json accepts NaN and Infinity; no hyperparameter here means them
     if kind == "str" and not isinstance(value, str):
         raise bad
     if kind == "names":

@@ -134,6 +134,7 @@ def _train(spec, resume_from, stop):
         with torch.no_grad():
             # AdaLoRA adds its orthogonality regularizer to out.loss: report the cross-entropy alone.
             loss = causal_lm_loss(out.logits, batch["labels"]).item() if adalora else out.loss.item()
+        del out  # the logits are batch x length x vocab floats: free them before the next forward
         losses.append(loss)
         now = time.perf_counter()
         tokens = int(batch["attention_mask"].sum())
@@ -144,14 +145,14 @@ def _train(spec, resume_from, stop):
 
     window = losses[-t.lossWindow:]
     train_loss = sum(window) / len(window) if window else float("nan")
+    perplexity = math.exp(min(train_loss, 700.0)) if window else None  # 700: below float overflow
     record = {"steps": step, "losses": losses, "lossWindow": len(window), "trainLoss": train_loss,
-              "trainPerplexity": math.exp(train_loss) if window else None,
+              "trainPerplexity": perplexity,
               "definition": "trainLoss = mean cross-entropy of the last lossWindow steps; "
                             "trainPerplexity = exp(trainLoss)",
               "method": spec.method_name, "runKey": spec.runKey, "maxSteps": t.maxSteps}
     if adalora:
         record["rankPattern"] = {k: int(sum(v)) for k, v in (adalora_state(model)["rank_pattern"] or {}).items()}
     final = ckpt.save_final(spec.outputDir, model, record, spec.modelPath)
-    emit("done", step=step, finalDir=os.path.abspath(final), trainLoss=train_loss,
-         trainPerplexity=record["trainPerplexity"])
+    emit("done", step=step, finalDir=os.path.abspath(final), trainLoss=train_loss, trainPerplexity=perplexity)
     return 0

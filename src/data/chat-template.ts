@@ -42,6 +42,7 @@ export interface AnswerFrame {
 }
 
 const SENTINEL = 'PGANSWERSENTINEL';
+const frames = new Map<string, AnswerFrame>();
 
 /**
  * Renders one exchange with a sentinel answer and reads off what surrounds it. Trailing whitespace
@@ -50,6 +51,10 @@ const SENTINEL = 'PGANSWERSENTINEL';
  * Templates that render history unlike the generation prompt get an empty infix.
  */
 export function answerFrame(template: string, tokens: TemplateTokens): AnswerFrame {
+  // Same for every record of a run; rendering it per record would triple the templating work.
+  const key = `${template}\u0000${tokens.bosToken ?? ''}\u0000${tokens.eosToken}`;
+  const cached = frames.get(key);
+  if (cached) return cached;
   const user: ChatMessage = { role: 'user', content: 'q' };
   const open = renderChatTemplate(template, [user], tokens, true);
   const full = renderChatTemplate(template, [user, { role: 'assistant', content: SENTINEL }], tokens, false);
@@ -58,5 +63,7 @@ export function answerFrame(template: string, tokens: TemplateTokens): AnswerFra
   const infix = full.startsWith(open) && at >= open.length ? full.slice(open.length, at) : '';
   let suffix = full.slice(at + SENTINEL.length).trimEnd();
   if (suffix.endsWith(tokens.eosToken)) suffix = suffix.slice(0, -tokens.eosToken.length).trimEnd();
-  return { infix, suffix };
+  const frame = { infix, suffix };
+  frames.set(key, frame);
+  return frame;
 }

@@ -1,12 +1,14 @@
 // Token ids from the TypeScript side, for test/python/test_tokenizer_parity.py to compare against
 // the Rust `tokenizers` library:
-//   node --import tsx src/data/parity-cli.ts --model DIR --input FILE.json  →  JSON on stdout
-// Input: {"texts": string[], "records": QaRecord[], "maxLength"?: number}. Output: per text the ids
-// with and without special tokens; per record and family the formatted prompt/answer and the
-// training ids with their mask boundary.
-import { readFile } from 'node:fs/promises';
+//   node --import tsx src/data/parity-cli.ts --model DIR --input FILE.json [--pgtok FILE]
+// Input: {"texts": string[], "records": QaRecord[], "maxLength"?: number}. Output (JSON on stdout):
+// per text the ids with and without special tokens; per record and family the formatted
+// prompt/answer and the training ids with their mask boundary. With --pgtok, the training examples
+// are also written as a pgtok shard, so the Python side can check the byte layout it will read.
+import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { MODEL_FAMILIES, formatExample, type ModelFamily } from './formats';
+import { writePgtok } from './pgtok';
 import { tokenizeForTraining } from './tokenize';
 import { loadTokenizer } from './tokenizer';
 import type { QaRecord } from './unifiedqa';
@@ -18,8 +20,11 @@ interface ParityInput {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { model: { type: 'string' }, input: { type: 'string' } }, strict: true });
-  if (!values.model || !values.input) throw new TypeError('usage: parity-cli.ts --model DIR --input FILE.json');
+  const { values } = parseArgs({
+    options: { model: { type: 'string' }, input: { type: 'string' }, pgtok: { type: 'string' } },
+    strict: true,
+  });
+  if (!values.model || !values.input) throw new TypeError('usage: parity-cli.ts --model DIR --input FILE.json [--pgtok FILE]');
   const tok = await loadTokenizer(values.model);
   const input = JSON.parse(await readFile(values.input, 'utf8')) as ParityInput;
   const families = MODEL_FAMILIES.filter((f: ModelFamily) => f !== 'template' || tok.chatTemplate !== null);
@@ -37,6 +42,7 @@ async function main(): Promise<void> {
       }),
     ),
   };
+  if (values.pgtok) await writeFile(values.pgtok, writePgtok(out.records));
   process.stdout.write(JSON.stringify(out));
 }
 

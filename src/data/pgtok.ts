@@ -24,9 +24,10 @@ export class PgtokFormatError extends Error {
   override name = 'PgtokFormatError';
 }
 
+/** The learned part is never empty: it always holds at least the EOS (the trainer rejects it too). */
 function checkExample(e: PgtokExample, i: number): void {
-  if (!Number.isInteger(e.promptLength) || e.promptLength < 0 || e.promptLength > e.ids.length) {
-    throw new RangeError(`example ${i}: promptLength ${e.promptLength} outside 0..${e.ids.length}`);
+  if (!Number.isInteger(e.promptLength) || e.promptLength < 0 || e.promptLength >= e.ids.length) {
+    throw new RangeError(`example ${i}: promptLength ${e.promptLength} outside 0..${e.ids.length - 1} (no token left to learn)`);
   }
 }
 
@@ -94,7 +95,7 @@ export function readPgtok(buf: Uint8Array): DecodedPgtokExample[] {
     const start = b.readUInt32LE(at);
     const length = b.readUInt32LE(at + 4);
     const promptLength = b.readUInt32LE(at + 8);
-    if (start !== expectedStart || start + length > total || promptLength > length) {
+    if (start !== expectedStart || start + length > total || promptLength >= length) {
       throw new PgtokFormatError(`example ${i}: start ${start}, length ${length}, promptLength ${promptLength} inconsistent with ${total} tokens`);
     }
     expectedStart += length;

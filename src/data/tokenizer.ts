@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ByteLevelPreTokenizer, SequencePreTokenizer, Tokenizer, type PreTokenizer } from '@huggingface/tokenizers';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { matchRustPreTokenizers } from './pretokenizers';
 
 export interface EncodeOptions {
   /**
@@ -41,8 +42,6 @@ export interface TokenizerWrapper {
   sha256: string;
   /** chat_template.jinja if present (it takes precedence, as in transformers), else tokenizer_config's. */
   chatTemplate: string | null;
-  /** Every token marked special in tokenizer.json, e.g. to guard prompts against look-alike text. */
-  specialTokens: string[];
 }
 
 /** Thrown when a model directory lacks files or settings a prompt format cannot do without. */
@@ -62,7 +61,7 @@ interface TokenizerConfigJson {
 }
 
 interface TokenizerJson {
-  added_tokens?: { id: number; content: string; special?: boolean }[];
+  added_tokens?: { id: number }[];
   model: { vocab: Record<string, number> | [string, number][] };
 }
 
@@ -89,21 +88,6 @@ function pickChatTemplate(config: TokenizerConfigJson, jinjaFile: string | null)
   return null;
 }
 
-/**
- * GPT-2's pre-tokenizer split, as Rust `tokenizers` runs it through Oniguruma, whose `\s` is the
- * Unicode White_Space property. @huggingface/tokenizers 0.2 writes the same pattern with the
- * JavaScript `\s`, which also matches U+FEFF and misses U+0085, so text such as "  \uFEFF…" split
- * differently and got different ids (found by the parity test). Spelling the classes out restores
- * the Rust behaviour exactly.
- */
-const byteLevelSplit = (): RegExp =>
-  /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\p{White_Space}\p{L}\p{N}]+|\p{White_Space}+(?!\P{White_Space})|\p{White_Space}+/gu;
-
-function useOnigurumaWhitespace(pre: PreTokenizer | null): void {
-  if (pre instanceof ByteLevelPreTokenizer) pre.pattern = byteLevelSplit();
-  else if (pre instanceof SequencePreTokenizer) pre.tokenizers.forEach(useOnigurumaWhitespace);
-}
-
 function maxId(json: TokenizerJson): number {
   const vocab = json.model.vocab;
   let max = -1;
@@ -116,9 +100,17 @@ function maxId(json: TokenizerJson): number {
 export async function loadTokenizer(modelDir: string): Promise<TokenizerWrapper> {
   const raw = await readOptional(join(modelDir, 'tokenizer.json'));
   if (raw === null) throw new TokenizerConfigError(`${modelDir}: no tokenizer.json (only fast tokenizers are supported)`);
-  const json = JSON.parse(raw.toString('utf8')) as TokenizerJson;
+  // A corrupt file fails the same way on every retry: report it as a config error, not a crash.
+  const parse = <T>(name: string, text: string): T => {
+    try {
+      return JSON.parse(text) as T;
+    } catch (err) {
+      throw new TokenizerConfigError(`${modelDir}/${name}: not valid JSON (${(err as Error).message})`);
+    }
+  };
+  const json = parse<TokenizerJson>('tokenizer.json', raw.toString('utf8'));
   const readJson = async (name: string): Promise<TokenizerConfigJson> =>
-    JSON.parse((await readOptional(join(modelDir, name)))?.toString('utf8') ?? '{}') as TokenizerConfigJson;
+    parse<TokenizerConfigJson>(name, (await readOptional(join(modelDir, name)))?.toString('utf8') ?? '{}');
   const config = await readJson('tokenizer_config.json');
   const specialMap = await readJson('special_tokens_map.json');
   const chatTemplate = pickChatTemplate(config, (await readOptional(join(modelDir, 'chat_template.jinja')))?.toString('utf8') ?? null);
@@ -128,7 +120,7 @@ export async function loadTokenizer(modelDir: string): Promise<TokenizerWrapper>
     clean_up_tokenization_spaces: config.clean_up_tokenization_spaces ?? false,
     additional_special_tokens: additional,
   });
-  useOnigurumaWhitespace(tokenizer.pre_tokenizer);
+  matchRustPreTokenizers(tokenizer.pre_tokenizer);
 
   const lookup = (token: string | null): number | null => (token === null ? null : tokenizer.token_to_id(token) ?? null);
   const setting = (key: 'bos_token' | 'eos_token' | 'pad_token'): string | null =>
@@ -162,6 +154,5 @@ export async function loadTokenizer(modelDir: string): Promise<TokenizerWrapper>
     vocabSize: maxId(json) + 1,
     sha256: createHash('sha256').update(raw).digest('hex'),
     chatTemplate,
-    specialTokens: (json.added_tokens ?? []).filter((t) => t.special).map((t) => t.content),
   };
 }

@@ -106,6 +106,9 @@ function resolveOptions(model: EngineModel, options: GenerateOptions) {
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new TypeError(`generate: batchSize must be a positive integer, got ${batchSize}`);
   }
+  if (eosTokenIds.some((id) => !Number.isInteger(id) || id < 0)) {
+    throw new TypeError(`generate: eosTokenIds must be non-negative integers, got ${JSON.stringify(eosTokenIds)}`);
+  }
   if (stopSequences.some((seq) => seq.length === 0)) throw new TypeError('generate: stopSequences must not contain an empty sequence');
   if (longPrompt !== 'truncate' && longPrompt !== 'error') {
     throw new TypeError(`generate: longPrompt must be 'truncate' or 'error', got ${String(longPrompt)}`);

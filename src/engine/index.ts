@@ -10,6 +10,9 @@ export type { LongPromptPolicy } from './prompts';
 export { scoreContinuation } from './score';
 export type { ScoreOptions, ContinuationScore } from './score';
 export { kvNames } from './contract';
+export { percentile } from './stats';
+export { benchmarkKvCache } from './benchmark';
+export type { KvBenchmarkOptions, KvBenchmarkResult } from './benchmark';
 export { describeFeed } from './feed-check';
 export type { Feed } from './feed-check';
 export {
@@ -21,3 +24,5 @@ export {
   SessionRunError,
 } from './errors';
 export type { TensorMismatch } from './errors';
+export { generateSpeculative, checkDraftPair, DraftMismatchError } from './speculative';
+export type { SpeculativeOptions, SpeculativeResult, SpeculativeSequence, SpeculativeStats } from './speculative';

@@ -1,6 +1,7 @@
 /**
  * The grid report: per model, a table of method × accuracy, Jaccard, throughput, training
- * perplexity and loss (the study's tables), rendered as markdown and CSV from run results.
+ * perplexity and loss (the study's tables), a per-dataset breakdown with 95% intervals, and links
+ * to the figures, rendered as markdown and CSV from run results.
  */
 import type { ConfidenceInterval } from '../metrics/bootstrap';
 import type { RunResult } from '../../workflows/types';
@@ -16,55 +17,156 @@ export interface ResultRow {
   exactMatchLow: number | null;
   exactMatchHigh: number | null;
   jaccard: number | null;
+  jaccardLow: number | null;
+  jaccardHigh: number | null;
   jaccardSet: number | null;
   tokenF1: number | null;
   tokensPerSec: number | null;
   hitLimitFraction: number | null;
   trainLoss: number | null;
   trainPerplexity: number | null;
+  /** Perplexity of the reference answers on the held-out test split, where the run scored them. */
+  perplexity: number | null;
+  perplexityLow: number | null;
+  perplexityHigh: number | null;
   error: string | null;
+}
+
+/** One run's scores on one dataset of the test split. */
+export interface DatasetRow {
+  model: string;
+  method: string;
+  label: string;
+  runKey: string;
+  dataset: string;
+  n: number;
+  exactMatch: number | null;
+  exactMatchLow: number | null;
+  exactMatchHigh: number | null;
+  jaccard: number | null;
+  jaccardLow: number | null;
+  jaccardHigh: number | null;
+  perplexity: number | null;
+  perplexityLow: number | null;
+  perplexityHigh: number | null;
+}
+
+/** A figure the report links to, relative to the report: `plots/<file>`. */
+export interface PlotLink {
+  file: string;
+  title: string;
+  /** The model a figure belongs to; null for figures across models. */
+  model: string | null;
+}
+
+/** Optional sections of {@link renderMarkdown}. */
+export interface MarkdownExtras {
+  /** Per-dataset rows ({@link toDatasetRows}); omitted: no per-dataset tables. */
+  datasets?: readonly DatasetRow[];
+  /** Figures stored under `plots/` beside the report; omitted: no figure links. */
+  plots?: readonly PlotLink[];
 }
 
 function metric(r: RunResult, name: string): ConfidenceInterval | undefined {
   return r.metrics?.overall.metrics[name];
 }
 
+/** estimate, lower, upper of an interval, or three nulls. */
+function triple(ci: ConfidenceInterval | undefined): [number | null, number | null, number | null] {
+  return ci ? [ci.estimate, ci.lower, ci.upper] : [null, null, null];
+}
+
 export function toRows(results: RunResult[]): ResultRow[] {
   return results.map((r) => {
     const em = metric(r, 'exactMatch');
+    const [jaccard, jaccardLow, jaccardHigh] = triple(metric(r, 'jaccardStudy'));
+    const [perplexity, perplexityLow, perplexityHigh] = triple(r.metrics?.overall.perplexity);
     return {
       model: r.model, method: r.method, label: r.label, runKey: r.runKey, status: r.status,
       n: r.metrics?.overall.n ?? null,
       exactMatch: em?.estimate ?? null,
       exactMatchLow: em?.lower ?? null,
       exactMatchHigh: em?.upper ?? null,
-      jaccard: metric(r, 'jaccardStudy')?.estimate ?? null,
+      jaccard, jaccardLow, jaccardHigh,
       jaccardSet: metric(r, 'jaccardSet')?.estimate ?? null,
       tokenF1: metric(r, 'tokenF1')?.estimate ?? null,
       tokensPerSec: r.throughput?.tokensPerSec ?? null,
       hitLimitFraction: r.throughput?.hitLimitFraction ?? null,
       trainLoss: r.training?.trainLoss ?? null,
       trainPerplexity: r.training?.trainPerplexity ?? null,
+      perplexity, perplexityLow, perplexityHigh,
       error: r.error ?? null,
     };
   });
 }
 
-const pct = (v: number | null) => (v === null ? '–' : (100 * v).toFixed(1));
-const num = (v: number | null, d = 2) => (v === null || !Number.isFinite(v) ? '–' : v.toFixed(d));
+/** One row per run and dataset, in run order and then dataset order; runs without metrics add none. */
+export function toDatasetRows(results: readonly RunResult[]): DatasetRow[] {
+  return results.flatMap((r) => Object.entries(r.metrics?.byDataset ?? {}).map(([dataset, g]) => {
+    const [exactMatch, exactMatchLow, exactMatchHigh] = triple(g.metrics['exactMatch']);
+    const [jaccard, jaccardLow, jaccardHigh] = triple(g.metrics['jaccardStudy']);
+    const [perplexity, perplexityLow, perplexityHigh] = triple(g.perplexity);
+    return {
+      model: r.model, method: r.method, label: r.label, runKey: r.runKey, dataset, n: g.n,
+      exactMatch, exactMatchLow, exactMatchHigh, jaccard, jaccardLow, jaccardHigh, perplexity, perplexityLow, perplexityHigh,
+    };
+  }));
+}
 
-export function renderMarkdown(gridName: string, rows: ResultRow[]): string {
+const pct = (v: number | null) => (v === null || !Number.isFinite(v) ? '–' : (100 * v).toFixed(1));
+const num = (v: number | null, d = 2) => (v === null || !Number.isFinite(v) ? '–' : v.toFixed(d));
+/** `45.0 (40.1–50.2)`; the interval only where both ends exist. */
+const withCi = (fmt: (v: number | null) => string, v: number | null, lo: number | null, hi: number | null) =>
+  v !== null && lo !== null && hi !== null ? `${fmt(v)} (${fmt(lo)}–${fmt(hi)})` : fmt(v);
+/** A table cell: a `|` would end the cell and a newline the row. */
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n|\r/g, ' ');
+/** Link targets: file names are ours, but spaces or parentheses would still break `![..](..)`. */
+const href = (file: string) => `plots/${encodeURI(file).replace(/[()]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`;
+const alt = (s: string) => s.replace(/[[\]\\]/g, '\\$&');
+
+function figureLines(plots: readonly PlotLink[]): string[] {
+  return plots.flatMap((p) => [`![${alt(p.title)}](${href(p.file)})`, '']);
+}
+
+function datasetTable(rows: readonly DatasetRow[]): string[] {
+  const ppl = rows.some((r) => r.perplexity !== null);
+  const lines = [
+    `| dataset | method | n | exact match % (95% CI) | Jaccard % (95% CI) |${ppl ? ' held-out ppl (95% CI) |' : ''}`,
+    `| --- | --- | --: | --: | --: |${ppl ? ' --: |' : ''}`,
+  ];
+  // Dataset-major, so the methods on one dataset sit together (a stable sort keeps run order);
+  // code-unit order, not locale order, so the bytes do not depend on the machine's locale.
+  for (const r of [...rows].sort((a, b) => (a.dataset < b.dataset ? -1 : a.dataset > b.dataset ? 1 : 0))) {
+    const pplCell = ppl ? ` ${withCi((v) => num(v), r.perplexity, r.perplexityLow, r.perplexityHigh)} |` : '';
+    lines.push(`| ${cell(r.dataset)} | ${cell(r.label)} | ${r.n} | ${withCi(pct, r.exactMatch, r.exactMatchLow, r.exactMatchHigh)} | ${withCi(pct, r.jaccard, r.jaccardLow, r.jaccardHigh)} |${pplCell}`);
+  }
+  return lines;
+}
+
+/**
+ * The report as markdown: per model the run table, the per-dataset breakdown and the model's
+ * figures (when `extras` carries them), then figures across models and the runs that failed.
+ */
+export function renderMarkdown(gridName: string, rows: ResultRow[], extras: MarkdownExtras = {}): string {
   const lines = [`# ${gridName}`, ''];
   for (const model of [...new Set(rows.map((r) => r.model))]) {
+    const modelRows = rows.filter((x) => x.model === model);
+    const ppl = modelRows.some((r) => r.perplexity !== null);
     lines.push(`## ${model}`, '');
-    lines.push('| method | status | n | exact match % (95% CI) | Jaccard % | Jaccard (set) % | token F1 % | tokens/s | hit limit % | train loss | train ppl |');
-    lines.push('| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: |');
-    for (const r of rows.filter((x) => x.model === model)) {
-      const ci = r.exactMatchLow !== null && r.exactMatchHigh !== null ? ` (${pct(r.exactMatchLow)}–${pct(r.exactMatchHigh)})` : '';
-      lines.push(`| ${r.label} | ${r.status} | ${r.n ?? '–'} | ${pct(r.exactMatch)}${ci} | ${pct(r.jaccard)} | ${pct(r.jaccardSet)} | ${pct(r.tokenF1)} | ${num(r.tokensPerSec, 1)} | ${pct(r.hitLimitFraction)} | ${num(r.trainLoss, 3)} | ${num(r.trainPerplexity)} |`);
+    lines.push(`| method | status | n | exact match % (95% CI) | Jaccard % (95% CI) | Jaccard (set) % | token F1 % | tokens/s | hit limit % | train loss | train ppl |${ppl ? ' held-out ppl (95% CI) |' : ''}`);
+    lines.push(`| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: |${ppl ? ' --: |' : ''}`);
+    for (const r of modelRows) {
+      const pplCell = ppl ? ` ${withCi((v) => num(v), r.perplexity, r.perplexityLow, r.perplexityHigh)} |` : '';
+      lines.push(`| ${cell(r.label)} | ${r.status} | ${r.n ?? '–'} | ${withCi(pct, r.exactMatch, r.exactMatchLow, r.exactMatchHigh)} | ${withCi(pct, r.jaccard, r.jaccardLow, r.jaccardHigh)} | ${pct(r.jaccardSet)} | ${pct(r.tokenF1)} | ${num(r.tokensPerSec, 1)} | ${pct(r.hitLimitFraction)} | ${num(r.trainLoss, 3)} | ${num(r.trainPerplexity)} |${pplCell}`);
     }
     lines.push('');
+    const datasets = (extras.datasets ?? []).filter((d) => d.model === model);
+    if (datasets.length) lines.push(`### ${model}: per dataset`, '', ...datasetTable(datasets), '');
+    const figures = (extras.plots ?? []).filter((p) => p.model === model);
+    if (figures.length) lines.push(`### ${model}: figures`, '', ...figureLines(figures));
   }
+  const across = (extras.plots ?? []).filter((p) => p.model === null);
+  if (across.length) lines.push('## All models', '', ...figureLines(across));
   const failed = rows.filter((r) => r.error);
   if (failed.length) {
     lines.push('## Runs that did not complete', '');
@@ -73,6 +175,7 @@ export function renderMarkdown(gridName: string, rows: ResultRow[]): string {
   }
   lines.push('Jaccard = common tokens / tokens of the longer string (the study\'s definition); Jaccard (set) = |A∩B|/|A∪B|.');
   lines.push('tokens/s counts generated tokens up to each sequence\'s EOS; "hit limit" is the share of outputs cut at maxNewTokens.');
+  lines.push('Intervals are 95% bootstrap intervals over test items; held-out ppl is the perplexity of the reference answers on the test split.');
   return lines.join('\n') + '\n';
 }
 
@@ -81,8 +184,9 @@ function csvCell(v: unknown): string {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-export function renderCsv(rows: ResultRow[]): string {
+/** CSV with a header from the first row's keys; works for {@link ResultRow} and {@link DatasetRow}. */
+export function renderCsv<T extends object>(rows: readonly T[]): string {
   if (rows.length === 0) return '';
-  const cols = Object.keys(rows[0]!) as (keyof ResultRow)[];
+  const cols = Object.keys(rows[0]!) as (keyof T)[];
   return [cols.join(','), ...rows.map((r) => cols.map((c) => csvCell(r[c])).join(','))].join('\n') + '\n';
 }

@@ -1,10 +1,12 @@
 import { resolve } from 'node:path';
 import { FileObjectStore } from './file-store';
+import { S3ObjectStore } from './s3-store';
 import type { ObjectStore } from './object-store';
 
 export * from './object-store';
 export { FileObjectStore, sha256File } from './file-store';
 export * from './directory';
+export { S3ObjectStore, s3ClientConfigFromEnv, type S3StoreOptions } from './s3-store';
 
 /** Thrown by {@link openStore} for a URL no backend serves. */
 export class UnsupportedStoreError extends Error {
@@ -21,6 +23,7 @@ export function openStore(url: string): ObjectStore {
   let store = cache.get(url);
   if (store) return store;
   if (url.startsWith('file://')) store = new FileObjectStore(resolve(url.slice('file://'.length)));
+  else if (url.startsWith('s3://')) store = new S3ObjectStore(url);
   else throw new UnsupportedStoreError(url);
   cache.set(url, store);
   return store;

@@ -35,6 +35,7 @@ def test_missing_required_field(make_spec, path):
 @pytest.mark.parametrize("path,value,error,expected", [
     ("training.lr", -1, InvalidSpec, "a number > 0"),
     ("training.lr", "fast", InvalidSpec, "a number > 0"),
+    ("training.lr", float("inf"), InvalidSpec, "a number > 0"),
     ("training.maxSteps", 0, InvalidSpec, "an integer >= 1"),
     ("training.batchSize", 2.5, InvalidSpec, "an integer >= 1"),
     ("training.optimizer", "adam", InvalidSpec, "one of adamw_8bit, adamw, sgd"),

@@ -1,7 +1,8 @@
 /**
  * Test fixture for the engine: a tiny random-init Llama built and exported by the real trainer
  * CLI (`python -m trainer tiny` + `python -m trainer export`, docs/contracts.md §2), cached under
- * `.data/test-fixtures/tiny-llama-onnx/` and reused while its `.complete` marker exists.
+ * `.data/test-fixtures/tiny-llama-onnx/` and reused while its `.complete` marker holds the hash of
+ * the trainer's sources (so a changed exporter rebuilds the fixture instead of hiding behind it).
  *
  * References come from PyTorch: `referenceGreedy` runs HF `model.generate(do_sample=False)` one
  * prompt at a time (no padding involved), `referenceLogProbs` scores continuations with a plain
@@ -12,8 +13,9 @@
  * would double minutes of CPU on a shared machine.
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -30,6 +32,24 @@ const MARKER = join(FIXTURE_ROOT, '.complete');
 const LOCK = `${FIXTURE_ROOT}.lock`;
 /** Building takes well under this on 2 cores; past it, a waiting process assumes the builder died. */
 const BUILD_TIMEOUT_MS = 15 * 60_000;
+
+/** sha256 over the trainer's Python sources: the fixture's cache key. */
+function trainerHash(): string {
+  const dir = join(REPO_ROOT, 'trainer');
+  const hash = createHash('sha256');
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.py')).sort()) {
+    hash.update(file).update(readFileSync(join(dir, file)));
+  }
+  return hash.digest('hex');
+}
+
+function fixtureIsCurrent(): boolean {
+  try {
+    return readFileSync(MARKER, 'utf8').trim() === trainerHash();
+  } catch {
+    return false;
+  }
+}
 
 async function python(args: string[], what: string, timeoutMs = BUILD_TIMEOUT_MS): Promise<string> {
   try {
@@ -53,7 +73,7 @@ async function build(): Promise<void> {
   const spec = join(FIXTURE_ROOT, 'export.json');
   writeFileSync(spec, JSON.stringify({ modelPath: HF_DIR, adapterDir: null, method: null, outputDir: ONNX_DIR, dtype: 'float32' }));
   await python(['-m', 'trainer', 'export', '--spec', spec], 'python -m trainer export');
-  writeFileSync(MARKER, 'ok\n');
+  writeFileSync(MARKER, `${trainerHash()}\n`);
 }
 
 function lockAge(): number {
@@ -67,16 +87,18 @@ function lockAge(): number {
 /** Builds the fixture once (across parallel test processes) and returns the ONNX directory. */
 export async function ensureTinyOnnx(): Promise<string> {
   for (;;) {
-    if (existsSync(MARKER)) return ONNX_DIR;
+    if (fixtureIsCurrent()) return ONNX_DIR;
+    mkdirSync(dirname(LOCK), { recursive: true });
     try {
       mkdirSync(LOCK, { recursive: false });
-    } catch {
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       if (lockAge() > BUILD_TIMEOUT_MS) rmSync(LOCK, { recursive: true, force: true });
       await new Promise((r) => setTimeout(r, 1000));
       continue;
     }
     try {
-      if (!existsSync(MARKER)) await build();
+      if (!fixtureIsCurrent()) await build();
     } finally {
       rmSync(LOCK, { recursive: true, force: true });
     }

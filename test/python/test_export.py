@@ -1,0 +1,174 @@
+"""ONNX export: graph I/O per the contract, parity against PyTorch for each family and each method.
+
+The exporter checks parity itself (prefill from an empty past, one cached decode step); these tests
+add independent references: the model exactly as training left it in memory (rebuilt from the
+last checkpoint's trainable.safetensors), PEFT's own forward for prompt tuning, and a multi-step
+greedy decode that chains presents into pasts the way the engine does.
+"""
+import json
+import os
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from trainer.export import ExportParity, export
+from trainer.methods import build_model
+from trainer.onnx_graph import io_names
+from trainer.spec import parse_export_spec, parse_train_spec
+from trainer.train import train
+
+ATOL = 1e-4
+METHODS = {
+    "lora": {"method": "lora", "r": 4, "alpha": 8, "dropout": 0.0},
+    "qlora": {"method": "qlora", "r": 4, "alpha": 8, "dropout": 0.0},
+    "adalora": {"method": "adalora", "initR": 6, "targetR": 2, "tinit": 1, "tfinal": 2, "deltaT": 1, "alpha": 8,
+                "dropout": 0.0},
+    "ia3": {"method": "ia3"},
+    "prompt_tuning": {"method": "prompt_tuning", "numVirtualTokens": 4, "initText": "answer the question"},
+    "full": {"method": "full"},
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tiny, shard, tmp_path_factory):
+    """Each method trained for 6 steps at a high learning rate, so that its adapter is far from identity."""
+    root = tmp_path_factory.mktemp("trained")
+    out = {}
+    for name, method in METHODS.items():
+        spec = {"modelPath": tiny["llama"], "family": "llama", "method": method, "trainData": shard,
+                "outputDir": str(root / name), "device": "cpu",
+                "training": {"maxSteps": 6, "lr": 1e-3 if name == "full" else 3e-2, "warmupSteps": 0,
+                             "scheduler": "constant", "optimizer": "adamw", "batchSize": 4,
+                             "checkpointEverySteps": 6, "seed": 1}}
+        assert train(parse_train_spec(spec)) == 0
+        out[name] = spec
+    return out
+
+
+def do_export(model_path, out_dir, adapter=None, method=None, **extra):
+    spec = parse_export_spec({"modelPath": model_path, "adapterDir": adapter, "method": method,
+                              "outputDir": str(out_dir), "dtype": "float32", **extra})
+    return export(spec)
+
+
+def session(out_dir):
+    return ort.InferenceSession(os.path.join(out_dir, "model.onnx"), providers=["CPUExecutionProvider"])
+
+
+def prefill(sess, engine, ids):
+    """An unpadded batch from an empty past; returns logits and the presents."""
+    b, s = ids.shape
+    inputs, _ = io_names(engine["numLayers"])
+    feed = {"input_ids": ids, "attention_mask": np.ones((b, s), np.int64),
+            "position_ids": np.tile(np.arange(s, dtype=np.int64), (b, 1))}
+    feed.update({n: np.zeros((b, engine["numKvHeads"], 0, engine["headDim"]), np.float32) for n in inputs[3:]})
+    return sess.run(None, feed)
+
+
+def check_graph_io(sess, engine):
+    inputs, outputs = io_names(engine["numLayers"])
+    assert [i.name for i in sess.get_inputs()] == inputs and [o.name for o in sess.get_outputs()] == outputs
+    types = {i.name: i.type for i in sess.get_inputs()}
+    assert types["input_ids"] == types["attention_mask"] == types["position_ids"] == "tensor(int64)"
+    past = sess.get_inputs()[3]
+    assert past.type == "tensor(float)" and past.shape[1] == engine["numKvHeads"] and past.shape[3] == engine["headDim"]
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma", "mistral"])
+def test_base_model_parity_and_greedy_decode(tiny, tmp_path, events, family):
+    from transformers import AutoModelForCausalLM
+    engine = do_export(tiny[family], tmp_path / "onnx")
+    ev = events.read()[-1]
+    assert ev["event"] == "export" and ev["maxAbsDiff"] < ATOL
+    assert json.load(open(tmp_path / "onnx" / "engine.json")) == engine
+    config = json.load(open(os.path.join(tiny[family], "config.json")))
+    assert engine == {"numLayers": 2, "numKvHeads": 2, "headDim": 16, "vocabSize": 49152, "bosTokenId": 1,
+                      "eosTokenIds": [2], "padTokenId": 2, "maxPositions": config["max_position_embeddings"],
+                      "dtype": "float32", "numVirtualTokens": 0, "method": "base", "modelType": family}
+    sess = session(tmp_path / "onnx")
+    check_graph_io(sess, engine)
+
+    # Greedy decode, chaining presents into pasts like the engine, against HF generate.
+    model = AutoModelForCausalLM.from_pretrained(tiny[family], dtype=torch.float32).eval()
+    prompt = np.array([[1, 9038, 2409, 314, 260, 3575]], dtype=np.int64)
+    with torch.no_grad():
+        expected = model.generate(torch.from_numpy(prompt), attention_mask=torch.ones_like(torch.from_numpy(prompt)),
+                                  max_new_tokens=6, do_sample=False, pad_token_id=2)[0, prompt.shape[1]:].tolist()
+    out = prefill(sess, engine, prompt)
+    inputs, _ = io_names(engine["numLayers"])
+    tokens, total = [], prompt.shape[1]
+    for _ in range(6):
+        nxt = int(out[0][0, -1].argmax())
+        tokens.append(nxt)
+        feed = {"input_ids": np.array([[nxt]], np.int64), "attention_mask": np.ones((1, total + 1), np.int64),
+                "position_ids": np.array([[total]], np.int64), **dict(zip(inputs[3:], out[1:]))}
+        out, total = sess.run(None, feed), total + 1
+    assert tokens == expected
+
+
+def trained_model(spec):
+    """The model as training left it: rebuilt by the trainer, weights from the last checkpoint."""
+    parsed = parse_train_spec(spec)
+    model = build_model(parsed, "cpu", torch.float32)
+    state = load_file(os.path.join(spec["outputDir"], "checkpoints", "step-6", "trainable.safetensors"))
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, tensor in state.items():
+            params[name].copy_(tensor)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def base_session(tiny, tmp_path_factory):
+    out = tmp_path_factory.mktemp("base-onnx")
+    do_export(tiny["llama"], out)
+    return session(out)
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_method_export_parity(trained, base_session, tmp_path, events, method):
+    spec = trained[method]
+    final = os.path.join(spec["outputDir"], "final")
+    engine = do_export(spec["modelPath"], tmp_path / "onnx", adapter=final, method=METHODS[method])
+    ev = events.read()[-1]
+    assert ev["event"] == "export" and ev["maxAbsDiff"] < ATOL
+    p = 4 if method == "prompt_tuning" else 0
+    assert engine["numVirtualTokens"] == p and engine["maxPositions"] == 512 - p and engine["method"] == method
+    sess = session(tmp_path / "onnx")
+    check_graph_io(sess, engine)
+
+    ids = np.random.default_rng(0).integers(3, 49152, (2, 9)).astype(np.int64)
+    onnx_logits = prefill(sess, engine, ids)[0]
+    if method == "qlora":
+        # Trained on a 4-bit base, exported merged into float32: the reference is PEFT's float32 load.
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM
+        base = AutoModelForCausalLM.from_pretrained(spec["modelPath"], dtype=torch.float32)
+        reference = PeftModel.from_pretrained(base, final).eval()
+    else:
+        reference = trained_model(spec)
+    with torch.no_grad():
+        logits = reference(input_ids=torch.from_numpy(ids), attention_mask=torch.ones_like(torch.from_numpy(ids))).logits
+    logits = logits[:, -ids.shape[1]:].numpy()  # prompt tuning returns the virtual positions too
+    base_logits = prefill(base_session, engine, ids)[0]
+    assert np.abs(logits - base_logits).max() > 1e-3, "the adapter should change the model"
+    assert np.abs(onnx_logits - logits).max() < ATOL
+
+
+def test_parity_failure_is_typed_and_leaves_nothing(tiny, tmp_path):
+    with pytest.raises(ExportParity, match=r"max \|logits\(onnx\) - logits\(pytorch\)\| = .*; expected <= 1e-12"):
+        do_export(tiny["llama"], tmp_path / "onnx", maxAbsDiff=1e-12)
+    assert not os.path.exists(tmp_path / "onnx")
+    assert not [f for f in os.listdir(tmp_path) if f.startswith("onnx.tmp")]
+
+
+def test_large_models_get_one_external_data_file(tiny, tmp_path, events, monkeypatch):
+    import trainer.export
+    monkeypatch.setattr(trainer.export, "EXTERNAL_DATA_BYTES", 1)  # pretend the tiny model is over 2 GB
+    do_export(tiny["gemma"], tmp_path / "onnx")
+    assert sorted(os.listdir(tmp_path / "onnx")) == ["engine.json", "model.onnx", "model.onnx.data"]
+    assert os.path.getsize(tmp_path / "onnx" / "model.onnx") < 1e6 < os.path.getsize(tmp_path / "onnx" / "model.onnx.data")
+    assert events.read()[-1]["maxAbsDiff"] < ATOL  # parity ran on the external-data model
