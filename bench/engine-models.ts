@@ -1,9 +1,9 @@
 /**
  * Model directories for the engine benchmarks and the speculative-decoding test, built with the
  * real trainer CLI (`python -m trainer tiny|export`, docs/contracts.md §2) plus
- * bench/engine_truncate_model.py for shallow drafts. Every builder is idempotent: an export
- * directory with engine.json is complete (the exporter renames it into place last), so a second
- * call returns at once. Delete the directory to rebuild it.
+ * bench/engine_truncate_model.py for shallow drafts. Every builder is idempotent: an HF directory
+ * with config.json and tokenizer.json is complete (both writers rename it into place last), and an
+ * export is reused while its HF directory is unchanged. Delete a directory to rebuild it.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -23,11 +23,16 @@ const TRUNCATE_SCRIPT = join(REPO_ROOT, 'bench', 'engine_truncate_model.py');
 /** Exports and truncations take minutes on a loaded 2-core machine; more means a hung process. */
 const PYTHON_TIMEOUT_MS = 20 * 60_000;
 
-/** Runs the venv's Python in the repo root; the error carries the tail of stderr. */
-export async function runPython(args: readonly string[], what: string, timeoutMs = PYTHON_TIMEOUT_MS): Promise<string> {
+/** Runs the venv's Python in the repo root; `env` adds variables; the error carries the tail of stderr. */
+export async function runPython(args: readonly string[], what: string, env: Record<string, string> = {}): Promise<string> {
   if (!existsSync(PYTHON)) throw new Error(`${PYTHON} missing; run \`npm run setup\` first`);
   try {
-    const { stdout } = await execFileAsync(PYTHON, [...args], { cwd: REPO_ROOT, timeout: timeoutMs, maxBuffer: 64 << 20 });
+    const { stdout } = await execFileAsync(PYTHON, [...args], {
+      cwd: REPO_ROOT,
+      timeout: PYTHON_TIMEOUT_MS,
+      maxBuffer: 64 << 20,
+      env: { ...process.env, ...env },
+    });
     return stdout;
   } catch (error) {
     const e = error as { stderr?: string; message: string };
@@ -38,14 +43,30 @@ export async function runPython(args: readonly string[], what: string, timeoutMs
 const isExported = (dir: string) => existsSync(join(dir, 'engine.json')) && existsSync(join(dir, 'model.onnx'));
 const isHfDir = (dir: string) => existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'tokenizer.json'));
 
-/** `python -m trainer export` of a base model (no adapter) into `onnxDir`, unless already there. */
+/** What an export was made from: the HF directory's config and the size and mtime of its weights. */
+function sourceKey(hfDir: string): string {
+  const hash = createHash('sha256').update(readFileSync(join(hfDir, 'config.json')));
+  for (const file of readdirSync(hfDir).filter((f) => f.endsWith('.safetensors')).sort()) {
+    const { size, mtimeMs } = statSync(join(hfDir, file));
+    hash.update(`${file}:${size}:${mtimeMs}`);
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * `python -m trainer export` of a base model (no adapter) into `onnxDir`, unless an export of the
+ * same HF directory contents is already there (recorded in the sibling `<onnxDir>.source`).
+ */
 export async function ensureExport(hfDir: string, onnxDir: string): Promise<string> {
-  if (isExported(onnxDir)) return onnxDir;
+  const key = sourceKey(hfDir);
+  const record = `${onnxDir}.source`;
+  if (isExported(onnxDir) && existsSync(record) && readFileSync(record, 'utf8').trim() === key) return onnxDir;
   mkdirSync(dirname(onnxDir), { recursive: true });
   const spec = `${onnxDir}.export.json`;
   writeFileSync(spec, JSON.stringify({ modelPath: hfDir, adapterDir: null, method: null, outputDir: onnxDir, dtype: 'float32' }));
   await runPython(['-m', 'trainer', 'export', '--spec', spec], `python -m trainer export ${hfDir}`);
   rmSync(spec, { force: true });
+  writeFileSync(record, `${key}\n`);
   return onnxDir;
 }
 

@@ -3,17 +3,25 @@
  * same prompts, same batch size, same thread count, greedy, EOS off (every row yields exactly
  * --new tokens on both sides). Each side: one warm-up run, then the best of --repeats runs.
  *
- *   node --import tsx bench/engine-vs-hf.ts [--quick] [--model HF_DIR] [--threads 2]
+ *   node --import tsx bench/engine-vs-hf.ts [--quick] [--model HF_DIR] [--threads 1]
  *        [--batch 1,8] [--prompts 8] [--new 64] [--repeats 2]
  *
  * --model defaults to SmolLM2-135M-Instruct (.data/models/smollm2-135m-instruct); its ONNX
  * export is cached under .data/bench/. --quick: 4 prompts, 16 new tokens, batch 1 and 4, one run.
+ * --threads defaults to 1: on a shared 2-core machine a second thread mostly measures contention.
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generate, loadModel, type EngineModel } from '../src/engine';
 import { benchArgs, ensureBenchOnnx, intArg, runPython, SMOLLM2_HF, syntheticPrompts, REPO_ROOT } from './engine-models';
+
+/**
+ * PyTorch's OpenMP threads spin-wait by default; on a shared, oversubscribed machine that turned a
+ * 60 ms decode step into 1.1 s with 2 threads (measured here). PASSIVE gives torch its best case;
+ * set OMP_WAIT_POLICY yourself to compare otherwise.
+ */
+const OMP_WAIT = process.env.OMP_WAIT_POLICY ?? 'PASSIVE';
 
 interface HfResult {
   tokens: number[][];
@@ -45,7 +53,8 @@ async function hfRun(modelDir: string, prompts: number[][], maxNewTokens: number
   const request = join(tmpdir(), `engine-vs-hf-${process.pid}.json`);
   writeFileSync(request, JSON.stringify({ modelDir, prompts, maxNewTokens, batchSize, threads, repeats }));
   try {
-    return JSON.parse(await runPython([join(REPO_ROOT, 'bench', 'engine_hf_generate.py'), request], 'HF generate')) as HfResult;
+    const stdout = await runPython([join(REPO_ROOT, 'bench', 'engine_hf_generate.py'), request], 'HF generate', { OMP_WAIT_POLICY: OMP_WAIT });
+    return JSON.parse(stdout) as HfResult;
   } finally {
     rmSync(request, { force: true });
   }
@@ -54,7 +63,7 @@ async function hfRun(modelDir: string, prompts: number[][], maxNewTokens: number
 async function main(): Promise<void> {
   const { quick, values } = benchArgs(process.argv.slice(2), ['model', 'threads', 'batch', 'prompts', 'new', 'repeats']);
   const hfDir = values.model ?? SMOLLM2_HF;
-  const threads = intArg(values.threads, 2, 'threads');
+  const threads = intArg(values.threads, 1, 'threads');
   const batches = (values.batch ?? (quick ? '1,4' : '1,8')).split(',').map((b) => intArg(b, 1, 'batch'));
   const count = intArg(values.prompts, quick ? 4 : 8, 'prompts');
   const maxNew = intArg(values.new, quick ? 16 : 64, 'new');
@@ -64,7 +73,7 @@ async function main(): Promise<void> {
   // Lengths 16 … 58: batches mix lengths, so both sides pad.
   const prompts = syntheticPrompts(Array.from({ length: count }, (_, i) => 16 + ((i * 23) % 43)), model.config.vocabSize);
   console.log(`model ${hfDir} (ONNX ${onnxDir}); ${count} prompts of ${Math.min(...prompts.map((p) => p.length))}-${Math.max(...prompts.map((p) => p.length))} tokens, ` +
-    `${maxNew} new tokens each, EOS off, ${threads} thread(s) each side, best of ${repeats} after a warm-up`);
+    `${maxNew} new tokens each, EOS off, ${threads} thread(s) each side (torch OMP_WAIT_POLICY=${OMP_WAIT}), best of ${repeats} after a warm-up`);
   const rows: Row[] = [];
   try {
     for (const batch of batches) {

@@ -13,6 +13,29 @@ from .events import TrainerError, claim_stdout, emit, log
 EXIT_INVALID, EXIT_PREEMPTED = 2, 75
 
 
+def die_with_parent():
+    """If the worker that spawned us dies (SIGKILL, OOM, a lost machine), die too.
+
+    The trainer runs in its own process group so that the worker can stop it on cancellation; the
+    flip side is that a killed worker would leave it training with nobody to upload its
+    checkpoints, holding the GPU the replacement worker needs. Nothing is lost by dying: only
+    checkpoints the worker committed to the store count. Linux only; elsewhere a no-op.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import os
+    import signal
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
+    except OSError:
+        pass
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m trainer", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -32,6 +55,8 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     claim_stdout()
+    if args.cmd in ("train", "export"):
+        die_with_parent()
     try:
         if args.cmd == "train":
             from .spec import load_json, parse_train_spec

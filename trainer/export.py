@@ -38,7 +38,7 @@ def _load(spec):
         base = _base(spec.modelPath)
         return base, base, None, spec.modelPath
     if spec.method == "full":
-        model = _base(spec.adapterDir)
+        model = _base(spec.adapterDir, "adapterDir")
         return model, model, None, spec.adapterDir if _has_tokenizer(spec.adapterDir) else spec.modelPath
     config = PeftConfig.from_pretrained(spec.adapterDir)
     if spec.method == "prompt_tuning":
@@ -54,8 +54,8 @@ def _load(spec):
     return peft_model, None, None, spec.modelPath  # merged after the reference is computed
 
 
-def _base(path):
-    model = load_base(path, "cpu", torch.float32)
+def _base(path, field="modelPath"):
+    model = load_base(path, "cpu", torch.float32, field=field)
     model.config._attn_implementation = "eager"  # plain matmul/softmax: the most portable ONNX
     model.config.use_cache = True
     return model.eval()
@@ -155,27 +155,29 @@ def export(spec):
     wrapper = OnnxDecoder(model, prefix).eval()
 
     out = os.path.abspath(spec.outputDir)
-    work = f"{out}.tmp-{os.getpid()}"
+    work = f"{out}.tmp-{os.getpid()}"  # renamed into place only when complete and at parity
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(os.path.join(work, "raw"))
-    with torch.no_grad():
-        export_onnx(wrapper, os.path.join(work, "raw", "model.onnx"))
-    _finish_onnx(os.path.join(work, "raw"), os.path.join(work, "model.onnx"))
-    shutil.rmtree(os.path.join(work, "raw"))
-    t_export = time.perf_counter() - t0
-    d_prefill, d_decode = run_parity(os.path.join(work, "model.onnx"), config, ids, mask, pos, ref_logits)
-    diff = max(d_prefill, d_decode)
-    log(f"parity: prefill {d_prefill:.3g}, decode {d_decode:.3g} (tolerance {spec.maxAbsDiff:g})")
-    if not diff <= spec.maxAbsDiff:  # `not <=` also catches NaN
+    try:
+        with torch.no_grad():
+            export_onnx(wrapper, os.path.join(work, "raw", "model.onnx"))
+        _finish_onnx(os.path.join(work, "raw"), os.path.join(work, "model.onnx"))
+        shutil.rmtree(os.path.join(work, "raw"))
+        t_export = time.perf_counter() - t0
+        d_prefill, d_decode = run_parity(os.path.join(work, "model.onnx"), config, ids, mask, pos, ref_logits)
+        diff = max(d_prefill, d_decode)
+        log(f"parity: prefill {d_prefill:.3g}, decode {d_decode:.3g} (tolerance {spec.maxAbsDiff:g})")
+        if not diff <= spec.maxAbsDiff:  # `not <=` also catches NaN
+            raise ExportParity(f"max |logits(onnx) - logits(pytorch)| = {diff:.3g}; expected <= {spec.maxAbsDiff:g}")
+        engine = engine_config(config, getattr(model, "generation_config", None), tok_dir, wrapper.prefix_len,
+                               spec.method if spec.adapterDir else "base")
+        with open(os.path.join(work, "engine.json"), "w") as f:
+            json.dump(engine, f, indent=1)
+        if os.path.exists(out):
+            shutil.rmtree(out)
+        os.replace(work, out)
+    finally:
         shutil.rmtree(work, ignore_errors=True)
-        raise ExportParity(f"max |logits(onnx) - logits(pytorch)| = {diff:.3g}; expected <= {spec.maxAbsDiff:g}")
-    engine = engine_config(config, getattr(model, "generation_config", None), tok_dir,
-                           wrapper.prefix_len, spec.method or "base")
-    with open(os.path.join(work, "engine.json"), "w") as f:
-        json.dump(engine, f, indent=1)
-    if os.path.exists(out):
-        shutil.rmtree(out)
-    os.replace(work, out)
     size = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
     emit("export", outputDir=out, maxAbsDiff=diff, prefillMaxAbsDiff=d_prefill, decodeMaxAbsDiff=d_decode,
          bytes=size, exportSeconds=round(t_export, 2), seconds=round(time.perf_counter() - t0, 2))

@@ -44,7 +44,7 @@ def probe_4bit(device, dtype):
                                 f"here ({type(e).__name__}: {e}); expected lora on this machine")
 
 
-def load_base(path, device="cpu", dtype=torch.float32, quantize_4bit=False):
+def load_base(path, device="cpu", dtype=torch.float32, quantize_4bit=False, field="modelPath"):
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
     kwargs = {"dtype": dtype}
     if quantize_4bit:
@@ -56,7 +56,7 @@ def load_base(path, device="cpu", dtype=torch.float32, quantize_4bit=False):
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as e:
-        raise ModelNotFound(f"modelPath: got {path!r}; expected a loadable causal-LM directory ({e})")
+        raise ModelNotFound(f"{field}: got {path!r}; expected a loadable causal-LM directory ({e})")
     return model if quantize_4bit else model.to(device)
 
 

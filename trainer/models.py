@@ -132,7 +132,8 @@ def make_tiny(family, out, tokenizer_from=None, seed=0):
         "llama": lambda: LlamaConfig(**TINY, **ids, tie_word_embeddings=False),
         # Gemma ties embeddings and scales them by sqrt(hidden): both matter for export parity.
         "gemma": lambda: GemmaConfig(**TINY, **ids, hidden_activation="gelu_pytorch_tanh"),
-        "mistral": lambda: MistralConfig(**TINY, **ids, sliding_window=256, tie_word_embeddings=False),
+        # A window shorter than the test sequences, so that sliding-window masking is exercised.
+        "mistral": lambda: MistralConfig(**TINY, **ids, sliding_window=4, tie_word_embeddings=False),
     }
     if family not in configs:
         raise ModelNotFound(f"--family: got {family!r}; expected one of {', '.join(configs)}")

@@ -231,6 +231,12 @@ def parse_export_spec(data):
         raise ModelNotFound(f"adapterDir: got {_show(spec.adapterDir)}; expected an existing adapter directory")
     if spec.adapterDir is not None and spec.method in (None, "icl"):
         raise InvalidSpec(f"method: got {_show(spec.method)} with an adapterDir; expected the method that trained it")
+    if spec.adapterDir is not None:
+        # A full fine-tune's final directory is a whole model; every other method leaves a PEFT adapter.
+        marker = "config.json" if spec.method == "full" else "adapter_config.json"
+        if not os.path.isfile(os.path.join(spec.adapterDir, marker)):
+            raise ModelNotFound(f"adapterDir: got {_show(spec.adapterDir)}; expected a directory with {marker} "
+                                f"(the final/ directory of a {spec.method} run)")
     return spec
 
 

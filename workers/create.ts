@@ -43,8 +43,16 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
       activities: gpuActivities,
       // One training or export per GPU: two would fight over its memory.
       maxConcurrentActivityTaskExecutions: opts.gpuSlots ?? 1,
-      // On SIGTERM the activity is cancelled, the trainer checkpoints and exits: give it time.
-      shutdownGraceTime: '60s',
+      // On SIGTERM (spot notice, rolling upgrade) cancel training at once rather than waiting for
+      // it to finish: the trainer then checkpoints and exits 75, the activity uploads that
+      // checkpoint, and another worker resumes with zero steps lost. The force time bounds how
+      // long that checkpoint + upload may take.
+      shutdownGraceTime: '1s',
+      shutdownForceTime: '180s',
+      // Step/loss heartbeats feed live progress (`grid status --watch`); the SDK would otherwise
+      // batch them for up to 80% of the heartbeat timeout.
+      maxHeartbeatThrottleInterval: '5s',
+      defaultHeartbeatThrottleInterval: '5s',
       ...opts.overrides,
     }));
   }

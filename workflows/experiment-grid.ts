@@ -8,7 +8,7 @@ import {
   isCancellation, log, ParentClosePolicy, proxyActivities, setHandler, workflowInfo,
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
-import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES, TIMEOUTS } from '../src/common/constants';
+import { runWorkflowId, SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES, TIMEOUTS } from '../src/common/constants';
 import type { RunSpec } from '../src/config/plan';
 import { fineTuneRunWorkflow } from './fine-tune-run';
 import { prepareDataWorkflow } from './prepare-data';
@@ -25,10 +25,6 @@ const reports = proxyActivities<typeof activities>({
 export const gridProgressQuery = defineQuery<GridProgress>('progress');
 /** Cancel one run (by run key) or, with no key, every run that has not finished. */
 export const cancelRunSignal = defineSignal<[{ runKey?: string }]>('cancelRun');
-
-export function runWorkflowId(runKey: string): string {
-  return `peftgrid-run-${runKey}`;
-}
 
 function failureMessage(err: unknown): string {
   let e: unknown = err;
@@ -105,7 +101,9 @@ export async function experimentGridWorkflow({ gridId, grid, runs }: GridInput):
     }
   };
 
-  const limit = Math.max(1, grid.concurrency.gpu);
+  // Runs in flight: enough to keep every GPU slot and the cpu queue busy (ICL runs and evaluations
+  // need no GPU). The GPU itself is guarded by the gpu workers' one-task-per-GPU slots.
+  const limit = grid.concurrency.gpu + grid.concurrency.cpu;
   const pending = [...runs];
   const inFlight: Promise<void>[] = [];
   while (pending.length > 0) {

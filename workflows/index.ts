@@ -1,4 +1,4 @@
-export { experimentGridWorkflow, gridProgressQuery, cancelRunSignal, runWorkflowId } from './experiment-grid';
+export { experimentGridWorkflow, gridProgressQuery, cancelRunSignal } from './experiment-grid';
 export { fineTuneRunWorkflow, runProgressQuery } from './fine-tune-run';
 export { prepareDataWorkflow } from './prepare-data';
 export type * from './types';

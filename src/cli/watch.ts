@@ -4,6 +4,7 @@
  */
 import type { Client } from '@temporalio/client';
 import type { GridProgress, RunProgress } from '../../workflows/types';
+import { runWorkflowId } from '../common/constants';
 
 export interface RunLine extends RunProgress {
   step?: number;
@@ -17,9 +18,12 @@ export interface RunLine extends RunProgress {
 const started = new Map<string, { at: number; step: number }>();
 
 async function detail(client: Client, run: RunProgress): Promise<RunLine> {
-  if (!['training', 'exporting', 'evaluating', 'tokenizing'].includes(run.phase)) return run;
+  if (['pending', 'completed', 'failed', 'cancelled'].includes(run.phase)) return run;
   try {
-    const desc = await client.workflow.getHandle(`peftgrid-run-${run.runKey}`).describe();
+    const child = client.workflow.getHandle(runWorkflowId(run.runKey));
+    // The grid knows a run is in flight; the run itself knows its phase.
+    run = { ...run, phase: (await child.query<RunProgress>('progress')).phase };
+    const desc = await child.describe();
     const raw = desc.raw.pendingActivities?.[0];
     const payload = raw?.heartbeatDetails?.payloads?.[0]?.data;
     const hb = payload ? (JSON.parse(Buffer.from(payload).toString('utf8')) as { step?: number; maxSteps?: number; loss?: number; tokensPerSec?: number }) : {};

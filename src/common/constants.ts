@@ -49,3 +49,8 @@ export const TIMEOUTS = {
   report: { startToClose: 10 * MINUTE, heartbeat: MINUTE },
 } as const;
 
+
+/** The deterministic workflow id of a run: re-starting a grid finds (and reuses) it. */
+export function runWorkflowId(runKey: string): string {
+  return `peftgrid-run-${runKey}`;
+}

@@ -76,6 +76,10 @@ export interface SpeculativeStats {
   targetPasses: number;
   /** Draft forward passes. */
   draftPasses: number;
+  /** Time inside target passes (ONNX Runtime plus feed checks), ms: targetMs / targetPasses is the verification cost. */
+  targetMs: number;
+  /** Time inside draft passes, ms. */
+  draftMs: number;
   /** Median time to the first tokens over batches, ms. */
   ttftP50Ms: number | null;
   /** Fraction of the sequences that ran that hit maxNewTokens; 0 when none ran. */
@@ -165,8 +169,9 @@ class ModelStream {
   private marked = 0;
   /** Tokens of each row's sequence that are in the cache (at positions 0 … fed − 1). */
   readonly fed: number[];
-  /** Forward passes run. */
+  /** Forward passes run, and the time spent in them (ms). */
   passes = 0;
+  ms = 0;
 
   constructor(
     readonly model: EngineModel,
@@ -196,6 +201,7 @@ class ModelStream {
         mask[r * (width + s) + width + c] = 1;
       }
     }
+    const start = performance.now();
     const outputs = await this.model.run({
       [INPUT_IDS]: new Tensor('int64', int64(ids), [rows, s]),
       [ATTENTION_MASK]: new Tensor('int64', int64(mask), [rows, width + s]),
@@ -203,6 +209,7 @@ class ModelStream {
       ...this.cache.feed(),
     });
     this.passes++;
+    this.ms += performance.now() - start;
     this.cache.update(outputs);
     this.mask = mask;
     this.width = width + s;
@@ -254,6 +261,8 @@ interface SpeculativeBatch {
   wallMs: number;
   targetPasses: number;
   draftPasses: number;
+  targetMs: number;
+  draftMs: number;
 }
 
 /**
@@ -357,7 +366,7 @@ async function decodeSpeculative(
     t.dispose();
     d.dispose();
   }
-  return { states, counters, ttftMs, wallMs: performance.now() - start, targetPasses: t.passes, draftPasses: d.passes };
+  return { states, counters, ttftMs, wallMs: performance.now() - start, targetPasses: t.passes, draftPasses: d.passes, targetMs: t.ms, draftMs: d.ms };
 }
 
 function resolveOptions(target: EngineModel, draft: EngineModel, options: SpeculativeOptions) {
@@ -425,12 +434,16 @@ export async function generateSpeculative(
   const ttfts: number[] = [];
   let targetPasses = 0;
   let draftPasses = 0;
+  let targetMs = 0;
+  let draftMs = 0;
   const start = performance.now();
   for (const batch of planBatches(prepared.filter((p) => p.error === undefined), batchSize)) {
     const outcome = await decodeSpeculative(target, draft, batch.map((p) => p.tokens), rules, gamma);
     ttfts.push(outcome.ttftMs);
     targetPasses += outcome.targetPasses;
     draftPasses += outcome.draftPasses;
+    targetMs += outcome.targetMs;
+    draftMs += outcome.draftMs;
     batch.forEach((item, row) => {
       const state = outcome.states[row]!;
       const c = outcome.counters[row]!;
@@ -467,6 +480,8 @@ export async function generateSpeculative(
       acceptanceRate: proposedTokens > 0 ? acceptedTokens / proposedTokens : null,
       targetPasses,
       draftPasses,
+      targetMs,
+      draftMs,
       ttftP50Ms: percentile(ttfts, 50),
       hitLimitFraction: ran.length > 0 ? ran.filter((s) => s.hitLimit).length / ran.length : 0,
     },

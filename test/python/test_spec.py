@@ -97,6 +97,8 @@ def test_export_spec(tiny, tmp_path):
         parse_export_spec({**base, "dtype": "float16"})
     with pytest.raises(ModelNotFound, match=r"^adapterDir: got"):
         parse_export_spec({**base, "adapterDir": str(tmp_path / "missing"), "method": "lora"})
+    with pytest.raises(ModelNotFound, match=r"^adapterDir: got .*; expected a directory with adapter_config.json"):
+        parse_export_spec({**base, "adapterDir": str(tmp_path), "method": "lora"})
 
 
 def test_cli_reports_invalid_spec_as_one_event_and_exit_2(make_spec, tmp_path):

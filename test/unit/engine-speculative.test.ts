@@ -74,6 +74,7 @@ function assertAccounting(result: SpeculativeResult, batchSize: number): void {
     assert.equal(stats.draftPasses, sum((s) => s.draftPasses));
   }
   assert.ok(Math.abs((stats.tokensPerSecond * stats.wallMs) / 1000 - stats.generatedTokens) < 1e-6);
+  assert.ok(stats.targetMs > 0 && stats.draftMs > 0 && stats.targetMs + stats.draftMs <= stats.wallMs);
 }
 
 test('a shallow copy of the target as draft: identical to target-only greedy for γ = 1, 3, 5', () => {

@@ -1,0 +1,129 @@
+/**
+ * Fault tests that really do the damage: the worker running training is SIGKILLed (its trainer
+ * dies with it) or SIGTERMed mid-run, and a fresh worker with an empty disk — another machine —
+ * finishes the run from the last committed checkpoint. The result must equal an uninterrupted run.
+ */
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { runWorkflowId, SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES } from '../../src/common/constants';
+import { planRuns } from '../../src/config/plan';
+import { validateGrid } from '../../src/config/validate';
+import type { GridResult } from '../../workflows/types';
+import { REPO, SAMPLES, scratchDir, TEMPORAL_BIN, tinyModel } from '../helpers/fixtures';
+import { pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
+
+const MAX_STEPS = 40;
+const EVERY = 5;
+
+describe('durable training under worker loss', { timeout: 20 * 60_000 }, () => {
+  let env: TestWorkflowEnvironment;
+  const workers: WorkerProcess[] = [];
+  const dir = scratchDir('durability');
+
+  before(async () => {
+    env = await TestWorkflowEnvironment.createLocal({
+      server: { executable: { type: 'existing-path', path: TEMPORAL_BIN }, searchAttributes: Object.values(SEARCH_ATTRIBUTE_KEYS) },
+    });
+  });
+  after(async () => {
+    for (const w of workers) w.child.kill('SIGKILL');
+    await env?.teardown();
+  });
+
+  const address = () => env.connection.options.address;
+  const grid = (store: string) => validateGrid({
+    name: 'durability',
+    store: `file://${join(dir, store)}`,
+    data: { baseUrl: `file://${SAMPLES}`, datasets: ['boolq'], testSplit: 'test', maxTrainPerDataset: 64, testSamples: 4, seed: 3 },
+    models: [{ name: 'tiny-llama', path: tinyModel('llama'), family: 'llama' }],
+    methods: [{ method: 'lora', r: 4, alpha: 8 }],
+    training: { maxSteps: MAX_STEPS, warmupSteps: 2, lr: 1e-3, optimizer: 'adamw', batchSize: 4, checkpointEverySteps: EVERY, maxLength: 256, seed: 7 },
+    eval: { maxNewTokens: 4, batchSize: 4 },
+  }, 'test', REPO);
+
+  async function startGrid(store: string, id: string) {
+    const g = grid(store);
+    const runs = planRuns(g);
+    const handle = await env.client.workflow.start('experimentGridWorkflow', { taskQueue: TASK_QUEUES.cpu, workflowId: id, args: [{ gridId: id, grid: g, runs }] });
+    return { handle, runKey: runs[0]!.runKey };
+  }
+
+  async function waitForStep(runKey: string, atLeast: number): Promise<number> {
+    for (;;) {
+      const hb = await pendingHeartbeat<{ step?: number; checkpointKey?: string }>(env.client, runWorkflowId(runKey));
+      if (hb?.details.step !== undefined && hb.details.step >= atLeast && hb.details.checkpointKey) return hb.details.step;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  const lossHistory = (store: string, runKey: string) =>
+    (JSON.parse(readFileSync(join(dir, store, 'runs', runKey, 'final', 'training_log.json'), 'utf8')) as { losses: number[] }).losses;
+
+  let reference: number[] = [];
+
+  it('an uninterrupted run (the reference)', async () => {
+    const w = startWorkerProcess(address(), join(dir, 'ref-worker'), 'ref');
+    workers.push(w);
+    await waitForPollers(env.client);
+    const { handle, runKey } = await startGrid('store-ref', 'durability-ref');
+    const result = (await handle.result()) as GridResult;
+    assert.equal(result.runs[0]!.status, 'completed', result.runs[0]!.error);
+    reference = lossHistory('store-ref', runKey);
+    assert.equal(reference.length, MAX_STEPS);
+    w.child.kill('SIGTERM');
+    await w.exited;
+  });
+
+  it('SIGKILL of the worker mid-training: a new worker resumes, at most checkpointEverySteps lost, same result', async () => {
+    const a = startWorkerProcess(address(), join(dir, 'kill-a'), 'a');
+    workers.push(a);
+    await waitForPollers(env.client);
+    const { handle, runKey } = await startGrid('store-kill', 'durability-kill');
+    const killStep = await waitForStep(runKey, 8 + Math.floor(Math.random() * 12));
+    a.child.kill('SIGKILL');
+    await a.exited;
+    // The trainer must not outlive its worker (it would hold the GPU with nobody to upload).
+    await new Promise((r) => setTimeout(r, 1000));
+    const orphans = spawnSync('pgrep', ['-f', join(dir, 'kill-a')], { encoding: 'utf8' }).stdout.trim();
+    assert.equal(orphans, '', `trainer processes survived the worker: ${orphans}`);
+    const t0 = Date.now();
+    const b = startWorkerProcess(address(), join(dir, 'kill-b'), 'b'); // empty disk: another machine
+    workers.push(b);
+    const result = (await handle.result()) as GridResult;
+    assert.equal(result.runs[0]!.status, 'completed', result.runs[0]!.error);
+    const resumed = /"msg":"resuming from checkpoint"/.test(b.output()) ? Number(/"step":(\d+),"msg":"resuming from checkpoint"/.exec(b.output())?.[1]) : NaN;
+    assert.ok(Number.isFinite(resumed), `worker b resumed from a checkpoint:\n${b.output().slice(-2000)}`);
+    assert.ok(killStep - resumed <= EVERY, `lost ${killStep - resumed} steps (killed at ${killStep}, resumed at ${resumed})`);
+    const losses = lossHistory('store-kill', runKey);
+    assert.equal(losses.length, MAX_STEPS);
+    losses.forEach((l, i) => assert.ok(Math.abs(l - reference[i]!) < 1e-4, `step ${i + 1}: ${l} vs ${reference[i]}`));
+    console.log(`SIGKILL at step ${killStep}: resumed from ${resumed} (${killStep - resumed} steps lost), recovered in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    b.child.kill('SIGTERM');
+    await b.exited;
+  });
+
+  it('SIGTERM of the worker: the trainer checkpoints before exit, zero steps lost', async () => {
+    const a = startWorkerProcess(address(), join(dir, 'term-a'), 'a');
+    workers.push(a);
+    await waitForPollers(env.client);
+    const { handle, runKey } = await startGrid('store-term', 'durability-term');
+    await waitForStep(runKey, 6);
+    a.child.kill('SIGTERM');
+    await a.exited;
+    const stoppedAt = Number([...a.output().matchAll(/"step":(\d+),"checkpoint":"[^"]+","msg":"checkpoint committed"/g)].pop()?.[1]);
+    const b = startWorkerProcess(address(), join(dir, 'term-b'), 'b');
+    workers.push(b);
+    const result = (await handle.result()) as GridResult;
+    assert.equal(result.runs[0]!.status, 'completed', result.runs[0]!.error);
+    const resumed = Number(/"step":(\d+),"msg":"resuming from checkpoint"/.exec(b.output())?.[1]);
+    assert.equal(resumed, stoppedAt, `resumed at ${resumed}, last step before SIGTERM ${stoppedAt}`);
+    const losses = lossHistory('store-term', runKey);
+    losses.forEach((l, i) => assert.ok(Math.abs(l - reference[i]!) < 1e-4, `step ${i + 1}: ${l} vs ${reference[i]}`));
+    b.child.kill('SIGTERM');
+    await b.exited;
+  });
+});
