@@ -1,8 +1,9 @@
 /**
- * downloadDataset: one raw UnifiedQA split from any base URL (https, http, file://) into the
+ * downloadDataset: one raw UnifiedQA split from any base URL (https, http, file://, s3://) into the
  * store. Streams to a local `.part` file that survives retries on the same worker (an HTTP retry
- * resumes it with a Range request), verifies size/sha256 where the catalog knows them, then
- * commits the object and a `.meta.json` sidecar. A committed split is never fetched again.
+ * resumes it with a Range request), verifies size/sha256 where they are known (the catalog for the
+ * canonical bucket, else `input.expected`), then commits the object and a `.meta.json` sidecar.
+ * A committed split is never fetched again.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
@@ -22,6 +23,12 @@ export interface DownloadDatasetInput {
   baseUrl: string;
   dataset: string;
   split: string;
+  /**
+   * Size and sha256 the file must have, for a mirror whose files are known (the catalog's values
+   * describe the canonical bucket only and are used there when this is absent). Without either, a
+   * download cut short at a line boundary cannot be told from a complete one.
+   */
+  expected?: { bytes: number; sha256: string };
 }
 
 interface RawMeta {
@@ -36,14 +43,29 @@ export function rawKey(baseUrl: string, dataset: string, split: string): string 
   return joinKey('datasets', 'raw', source, dataset, `${split}.tsv`);
 }
 
-function expectedFile(baseUrl: string, dataset: string, split: string) {
+function expectedFile(input: DownloadDatasetInput): { bytes: number; sha256: string } | undefined {
+  if (input.expected) return input.expected;
   // Catalog sizes and checksums describe the canonical bucket only; mirrors may differ.
-  if (baseUrl.replace(/\/+$/, '') !== UNIFIEDQA_BASE_URL || !isDatasetName(dataset)) return undefined;
-  return CATALOG[dataset].splits[split as Split];
+  if (input.baseUrl.replace(/\/+$/, '') !== UNIFIEDQA_BASE_URL || !isDatasetName(input.dataset)) return undefined;
+  return CATALOG[input.dataset].splits[input.split as Split];
 }
 
-async function fetchHttp(url: string, part: string, ctx: Context): Promise<void> {
-  const have = (await stat(part).catch(() => null))?.size ?? 0;
+/** Heartbeat at most once per this many bytes (the SDK throttles further; this bounds the calls). */
+const HEARTBEAT_BYTES = 1 << 20;
+
+/** `bytes START-END/TOTAL` → START; undefined when absent or unparsable. */
+function rangeStart(contentRange: string | null): number | undefined {
+  const m = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(contentRange?.trim() ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
+async function fetchHttp(url: string, part: string, ctx: Context, expectedBytes: number | undefined): Promise<void> {
+  let have = (await stat(part).catch(() => null))?.size ?? 0;
+  if (expectedBytes !== undefined && have > expectedBytes) {
+    await rm(part, { force: true }); // longer than the file can be: not a prefix of it
+    have = 0;
+  }
+  if (expectedBytes !== undefined && have === expectedBytes) return; // complete; the checksum decides
   const res = await fetch(url, { headers: have ? { Range: `bytes=${have}-` } : {}, signal: ctx.cancellationSignal });
   if (res.status === 404 || res.status === 410) {
     throw ApplicationFailure.nonRetryable(`${safeUrl(url)} does not exist (HTTP ${res.status}); check data.baseUrl and data.datasets`, 'NotFound');
@@ -51,22 +73,40 @@ async function fetchHttp(url: string, part: string, ctx: Context): Promise<void>
   if (res.status === 403 || res.status === 401) {
     throw ApplicationFailure.nonRetryable(`${safeUrl(url)} refused access (HTTP ${res.status})`, 'NotFound');
   }
+  if (res.status === 416 && have > 0) {
+    // The part file is at least as long as the object (complete, or the object shrank): start over.
+    await res.body?.cancel();
+    await rm(part, { force: true });
+    throw new Error(`GET ${safeUrl(url)}: HTTP 416 for bytes=${have}-; discarded the partial download`);
+  }
   if (!res.ok || !res.body) throw new Error(`GET ${safeUrl(url)}: HTTP ${res.status}`); // 5xx etc.: retry
-  // 206 continues the part file; 200 means the server ignored Range, so start over.
-  const append = res.status === 206 && have > 0;
+  // 206 continues the part file only if it starts where the part ends; 200 means the server
+  // ignored Range, so start over.
+  let append = res.status === 206 && have > 0;
+  if (append && rangeStart(res.headers.get('content-range')) !== have) {
+    await res.body.cancel();
+    await rm(part, { force: true });
+    throw new Error(`GET ${safeUrl(url)}: asked for bytes=${have}-, got Content-Range ${JSON.stringify(res.headers.get('content-range'))}; discarded the partial download`);
+  }
+  if (res.status === 200) append = false;
   let done = append ? have : 0;
-  let last = 0;
+  const length = Number(res.headers.get('content-length') ?? NaN);
+  const total = Number.isFinite(length) ? done + length : expectedBytes;
+  let last = done;
+  ctx.heartbeat({ bytes: done, ...(total !== undefined ? { total } : {}) });
   const progress = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       done += chunk.length;
-      if (done - last > 8 << 20) {
+      if (done - last >= HEARTBEAT_BYTES) {
         last = done;
-        ctx.heartbeat({ bytes: done });
+        ctx.heartbeat({ bytes: done, ...(total !== undefined ? { total } : {}) });
       }
       cb(null, chunk);
     },
   });
+  // On a dropped connection the bytes already written stay in the part file for the next attempt.
   await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), progress, createWriteStream(part, { flags: append ? 'a' : 'w' }));
+  ctx.heartbeat({ bytes: done, ...(total !== undefined ? { total } : {}) });
 }
 
 async function fetchFile(url: string, part: string): Promise<void> {
@@ -95,6 +135,11 @@ export async function downloadDataset(input: DownloadDatasetInput): Promise<Obje
   if (!/^[a-z0-9_]+$/.test(dataset) || !/^[a-z0-9_]+$/.test(split)) {
     throw ApplicationFailure.nonRetryable(`invalid dataset/split name ${JSON.stringify(`${dataset}/${split}`)}: expected [a-z0-9_]+`, 'InvalidSpec');
   }
+  const { expected: given } = input;
+  if (given !== undefined && !(Number.isSafeInteger(given.bytes) && given.bytes >= 0 && /^[0-9a-f]{64}$/.test(given.sha256))) {
+    throw ApplicationFailure.nonRetryable(`invalid expected ${JSON.stringify(given)}: need { bytes: integer >= 0, sha256: 64 lowercase hex }`, 'InvalidSpec');
+  }
+  const expected = expectedFile(input);
   const log = runLogger({ activity: 'downloadDataset', dataset, split });
   const store = openStore(storeUrl);
   const key = rawKey(baseUrl, dataset, split);
@@ -102,7 +147,8 @@ export async function downloadDataset(input: DownloadDatasetInput): Promise<Obje
   if (await store.head(metaKey)) {
     const meta = JSON.parse((await store.get(metaKey)).toString('utf8')) as RawMeta;
     const head = await store.head(key);
-    if (head && head.bytes === meta.bytes) return { key, bytes: meta.bytes, sha256: meta.sha256 };
+    // A commit made without (or against other) expectations is redone when it does not match them.
+    if (head && head.bytes === meta.bytes && (!expected || expected.sha256 === meta.sha256)) return { key, bytes: meta.bytes, sha256: meta.sha256 };
   }
 
   const url = datasetUrl(baseUrl, dataset, split);
@@ -110,13 +156,12 @@ export async function downloadDataset(input: DownloadDatasetInput): Promise<Obje
   await mkdir(dirname(part), { recursive: true });
   log.info({ url: safeUrl(url) }, 'downloading');
   if (url.startsWith('file://')) await fetchFile(url, part);
-  else if (/^https?:\/\//.test(url)) await fetchHttp(url, part, ctx);
+  else if (/^https?:\/\//.test(url)) await fetchHttp(url, part, ctx, expected?.bytes);
   else if (url.startsWith('s3://')) await fetchS3(url, part);
   else throw ApplicationFailure.nonRetryable(`unsupported data.baseUrl scheme in ${safeUrl(url)}: expected https://, http://, s3:// or file://`, 'InvalidSpec');
 
   const bytes = (await stat(part)).size;
   const sha256 = await sha256File(part);
-  const expected = expectedFile(baseUrl, dataset, split);
   if (expected && (expected.bytes !== bytes || expected.sha256 !== sha256)) {
     await rm(part, { force: true }); // a truncated or altered download: fetch it whole next time
     throw ApplicationFailure.retryable(`${safeUrl(url)}: got ${bytes} bytes (sha256 ${sha256.slice(0, 12)}…), expected ${expected.bytes} (${expected.sha256.slice(0, 12)}…)`, 'ChecksumMismatch');

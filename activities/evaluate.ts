@@ -75,6 +75,10 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
   let generatedTokens = 0;
   let wallMs = 0;
   const scores: { sumLogProb: number; tokenCount: number; error?: string }[] = [];
+  // Between chunks progress is reported; within one (a large model's prefill can take minutes on
+  // CPU) this keeps proving the worker is alive. ORT runs off the event loop, so the timer fires.
+  let progress = { done: 0, total: items.length };
+  const beat = setInterval(() => ctx.heartbeat(progress), 10_000);
   try {
     for (let i = 0; i < items.length; i += CHUNK) {
       const chunk = items.slice(i, i + CHUNK);
@@ -84,9 +88,11 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
       generatedTokens += res.stats.generatedTokens;
       wallMs += res.stats.wallMs;
       scores.push(...(await scoreContinuation(model, chunk.map((t) => t.promptIds), chunk.map((t) => t.answerIds), { batchSize: input.eval.batchSize })));
-      ctx.heartbeat({ done: Math.min(items.length, i + CHUNK), total: items.length });
+      progress = { done: Math.min(items.length, i + CHUNK), total: items.length };
+      ctx.heartbeat(progress);
     }
   } finally {
+    clearInterval(beat);
     await model.release();
   }
 

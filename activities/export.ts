@@ -68,7 +68,7 @@ export async function exportModel(input: ExportModelInput): Promise<ExportModelR
     ctx.heartbeat({ phase: String(ev.event) });
   };
   ctx.heartbeat({ phase: 'exporting' });
-  const result = await runTrainer({ args: ['export', '--spec', specPath], onEvent, signal: ctx.cancellationSignal, log });
+  const result = await runTrainer({ args: ['export', '--spec', specPath], onEvent, signal: ctx.cancellationSignal, log, heartbeat: () => ctx.heartbeat({ phase: 'exporting' }) });
   if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
   if (result.code === EXIT_INVALID) {
     throw ApplicationFailure.nonRetryable(result.error?.message ?? 'export rejected its spec', result.error?.type ?? 'InvalidSpec');

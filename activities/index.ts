@@ -15,6 +15,6 @@ export type { ExportModelInput, ExportModelResult } from './export';
 export { evaluateModel } from './evaluate';
 export type { EvaluateModelInput, EvaluateModelResult, TestItem } from './evaluate';
 export { lookupRunResult, saveRunResult } from './results';
-export type { LookupRunResultInput, SaveRunResultInput } from './results';
+export type { LookupRunResultInput, SaveRunResultInput, SaveRunResultResult } from './results';
 export { writeReport } from './report';
 export type { WriteReportInput, WriteReportResult } from './report';

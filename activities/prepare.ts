@@ -2,7 +2,9 @@
  * resolveDatasets + prepareData: raw UnifiedQA splits → `datasets/prepared/<dataKey>/` with
  * train.jsonl (at most maxTrainPerDataset per dataset, drawn by seed) and test.jsonl
  * (testSamples, stratified across datasets, drawn by seed), manifest.json last. Streaming with
- * reservoir sampling: memory is bounded by the sample sizes, not by the files.
+ * reservoir sampling: memory is bounded by the sample sizes, not by the files. Bad lines (invalid
+ * UTF-8, no tab, empty answer, over-long, a last line cut short …) are skipped, counted by reason
+ * and listed with their line numbers in the manifest; they never fail the activity.
  */
 import { createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -11,9 +13,10 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { CATALOG, DATASET_NAMES, isDatasetName } from '../datasets/catalog';
 import { runLogger } from '../src/common/logger';
 import type { DataConfig } from '../src/config/schema';
+import { createHash } from 'node:crypto';
 import { createRng, seedFrom } from '../src/data/rng';
-import { splitLines } from '../src/data/lines';
-import { parseUnifiedQaStream, type MalformedLine, type QaRecord } from '../src/data/unifiedqa';
+import { readLines } from '../src/data/lines';
+import { parseUnifiedQaStream, type MalformedLine, type MalformedReason, type QaRecord } from '../src/data/unifiedqa';
 import { joinKey, openStore, type ObjectRef } from '../src/store';
 import type { PreparedData } from '../workflows/types';
 import { workDir } from './paths';
@@ -38,11 +41,32 @@ export interface PrepareDataInput {
   raw: { dataset: string; split: string; ref: ObjectRef }[];
 }
 
-interface PreparedManifest {
+/** Malformed lines of one raw split (`<dataset>/<split>`). */
+export interface MalformedReport {
+  count: number;
+  byReason: Partial<Record<MalformedReason, number>>;
+  /** The first MALFORMED_DETAILS lines with their 1-based line numbers and reasons. */
+  first: MalformedLine[];
+}
+
+export interface PreparedManifest {
   train: ObjectRef;
   test: ObjectRef;
   stats: PreparedData['stats'];
-  malformed: Record<string, { count: number; first: MalformedLine[] }>;
+  malformed: Record<string, MalformedReport>;
+  /** Train records left out per dataset because their input is in the test sample (of any dataset). */
+  excludedFromTrain: Record<string, number>;
+}
+
+/** Malformed lines listed per split in the manifest (all of them are counted). */
+const MALFORMED_DETAILS = 100;
+
+/**
+ * What a model sees of a record apart from its answer. Train excludes test inputs by this key, not
+ * by record id: the id includes the dataset, and the same question can ship in two datasets.
+ */
+export function inputKey(r: Pick<QaRecord, 'question' | 'context' | 'choices'>): string {
+  return createHash('sha256').update(JSON.stringify([r.question, r.choices ?? null, r.context ?? null])).digest('hex').slice(0, 32);
 }
 
 /** Algorithm R with a seeded RNG: a uniform sample of k items from a stream of unknown length. */
@@ -83,9 +107,15 @@ export async function prepareData(input: PrepareDataInput): Promise<PreparedData
     const local = join(scratch, `${dataset}.${split}.tsv`);
     await store.getFile(raw.ref.key, local, raw.ref.sha256);
     if (!isDatasetName(dataset)) throw ApplicationFailure.nonRetryable(`unknown dataset ${dataset}`, 'InvalidSpec');
-    const { records, stats } = parseUnifiedQaStream(splitLines(createReadStream(local)), CATALOG[dataset]);
-    yield* records;
-    malformed[`${dataset}/${split}`] = { count: stats.malformedCount, first: stats.malformed.slice(0, 20) };
+    // readLines, not splitLines: a last line without a newline (a file cut short) is reported, not trusted.
+    const { records, stats } = parseUnifiedQaStream(readLines(createReadStream(local)), CATALOG[dataset], { maxMalformedDetails: MALFORMED_DETAILS });
+    let n = 0;
+    for await (const r of records) {
+      // Big splits take seconds to parse: heartbeat within them, not just between them.
+      if (++n % 20_000 === 0) ctx.heartbeat({ dataset, split, records: n });
+      yield r;
+    }
+    malformed[`${dataset}/${split}`] = { count: stats.malformedCount, byReason: stats.malformedByReason, first: stats.malformed };
     if (stats.malformedCount) log.warn({ dataset, split, malformed: stats.malformedCount, byReason: stats.malformedByReason }, 'malformed lines skipped (reported in the manifest)');
     await rm(local, { force: true });
   };
@@ -100,11 +130,17 @@ export async function prepareData(input: PrepareDataInput): Promise<PreparedData
     testByDataset.set(dataset, res.items);
     ctx.heartbeat({ phase: 'test', dataset });
   }
-  const testIds = new Set([...testByDataset.values()].flat().map((r) => r.id));
+  const testInputs = new Set([...testByDataset.values()].flat().map(inputKey));
   const trainByDataset = new Map<string, QaRecord[]>();
+  const excludedFromTrain: Record<string, number> = {};
   for (const dataset of datasets) {
     const res = new Reservoir<QaRecord>(data.maxTrainPerDataset, createRng(seedFrom(data.seed, 'train', dataset)));
-    for await (const r of readSplit(dataset, data.trainSplit)) if (!testIds.has(r.id)) res.add(r);
+    let excluded = 0;
+    for await (const r of readSplit(dataset, data.trainSplit)) {
+      if (testInputs.has(inputKey(r))) excluded++;
+      else res.add(r);
+    }
+    excludedFromTrain[dataset] = excluded;
     trainByDataset.set(dataset, res.items);
     ctx.heartbeat({ phase: 'train', dataset });
   }
@@ -122,7 +158,7 @@ export async function prepareData(input: PrepareDataInput): Promise<PreparedData
   const testRef = await store.put(joinKey(prefix, 'test.jsonl'), jsonl(test));
   const count = (m: Map<string, QaRecord[]>) => Object.fromEntries([...m].map(([k, v]) => [k, v.length]));
   const stats = { train: count(trainByDataset), test: count(testByDataset), malformed: Object.values(malformed).reduce((s, m) => s + m.count, 0) };
-  await store.put(manifestKey, JSON.stringify({ train: trainRef, test: testRef, stats, malformed } satisfies PreparedManifest, null, 1));
+  await store.put(manifestKey, JSON.stringify({ train: trainRef, test: testRef, stats, malformed, excludedFromTrain } satisfies PreparedManifest, null, 1));
   log.info(stats, 'prepared');
   return { dataKey: input.dataKey, train: trainRef, test: testRef, stats };
 }

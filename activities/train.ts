@@ -8,7 +8,10 @@ import { writeFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { activityInfo, ApplicationFailure, Context } from '@temporalio/activity';
 import { runLogger } from '../src/common/logger';
-import { getDirectory, joinKey, openStore, putDirectory, readManifest, type ObjectRef, type ObjectStore } from '../src/store';
+import {
+  DEFAULT_RETENTION, getDirectory, joinKey, openStore, pruneCheckpoints, putDirectory, readManifest,
+  type ObjectRef, type ObjectStore, type RetentionPolicy,
+} from '../src/store';
 import type { MethodSpec } from '../src/config/plan';
 import type { TrainingConfig } from '../src/config/schema';
 import { EXIT_INVALID, EXIT_PREEMPTED, runTrainer, type TrainerEvent } from './trainer-process';
@@ -22,6 +25,8 @@ export interface TrainModelInput {
   method: MethodSpec;
   training: TrainingConfig;
   trainData: ObjectRef;
+  /** Which committed checkpoints survive (applied after each commit). @default keepLast 3, keepBest */
+  retention?: RetentionPolicy;
 }
 
 export interface TrainModelResult {
@@ -51,6 +56,22 @@ interface CheckpointMeta {
   runKey: string;
 }
 
+/**
+ * How long one checkpoint upload keeps retrying while the store is unreachable before the attempt
+ * gives up (and Temporal retries it on a fresh start from the last committed checkpoint). The S3
+ * client already retries each request a few times within seconds; this covers outages of minutes
+ * (a restarting object store, a network partition) without throwing away the running trainer.
+ * Overridable for tests and operators: PEFTGRID_CHECKPOINT_RETRY_MS.
+ */
+const CHECKPOINT_RETRY_MS = 5 * 60_000;
+/** Backoff between upload tries: short enough to notice a returning store within seconds. */
+const CHECKPOINT_BACKOFF_MS = [1000, 2000, 4000, 5000];
+
+function checkpointRetryMs(): number {
+  const v = Number(process.env.PEFTGRID_CHECKPOINT_RETRY_MS);
+  return Number.isFinite(v) && v >= 0 ? v : CHECKPOINT_RETRY_MS;
+}
+
 export function checkpointsPrefix(runKey: string): string {
   return joinKey('runs', runKey, 'checkpoints');
 }
@@ -78,9 +99,11 @@ async function restoreCheckpoint(store: ObjectStore, runKey: string, localRoot: 
   const candidates = [...new Set([...(hinted ? [hinted] : []), ...listed])];
   for (const prefix of candidates) {
     const dir = join(localRoot, prefix.split('/').pop() as string);
+    const t0 = Date.now();
     try {
       const manifest = await getDirectory<CheckpointMeta>(store, prefix, dir);
-      log.info({ checkpoint: prefix, step: manifest.meta.step }, 'resuming from checkpoint');
+      // downloadMs/bytes feed the recovery benchmark (bench/recovery.ts) and operators' dashboards.
+      log.info({ checkpoint: prefix, step: manifest.meta.step, downloadMs: Date.now() - t0, bytes: manifest.bytes }, 'resuming from checkpoint');
       return { step: manifest.meta.step, dir };
     } catch (err) {
       log.warn({ checkpoint: prefix, err: (err as Error).message }, 'checkpoint failed verification; falling back to the previous one');
@@ -95,6 +118,10 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
   const info = activityInfo();
   const log = runLogger({ runKey: input.runKey, activity: 'trainModel', attempt: info.attempt });
   const store = openStore(input.storeUrl);
+  const retention = input.retention ?? DEFAULT_RETENTION;
+  // When this attempt was scheduled vs started: after a lost worker, the gap between the kill and
+  // `scheduledAt` is the heartbeat-timeout detection time (bench/recovery.ts reads it).
+  log.info({ scheduledAt: info.currentAttemptScheduledTimestampMs, startedAt: Date.now() }, 'train attempt started');
   const finalPrefix = joinKey('runs', input.runKey, 'final');
 
   // Idempotent: a run whose final adapter is committed is done, whoever finished it.
@@ -128,22 +155,85 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
   const specPath = join(root, 'spec.json');
   await writeFile(specPath, JSON.stringify(spec, null, 1));
 
+  /**
+   * Uploads one checkpoint, retrying while the store is down. Events are handled in order, so while
+   * this waits no step event heartbeats: it heartbeats itself, or Temporal would declare the worker
+   * dead during a store outage. Returns false when it gave up.
+   */
+  const commitCheckpoint = async (step: number, dir: string, loss: number | undefined): Promise<boolean> => {
+    const prefix = checkpointKey(input.runKey, step);
+    const deadline = Date.now() + checkpointRetryMs();
+    for (let attempt = 1; ; attempt++) {
+      const t0 = Date.now();
+      try {
+        // Re-uploading after a failure is safe: files are overwritten with the same bytes and the
+        // manifest, the commit point, is only written once every file is up.
+        const manifest = await putDirectory<CheckpointMeta>(store, prefix, dir, { step, loss, runKey: input.runKey });
+        state = { ...state, checkpointKey: prefix };
+        ctx.heartbeat(state);
+        log.info({ step, checkpoint: prefix, uploadMs: Date.now() - t0, bytes: manifest.bytes, tries: attempt }, 'checkpoint committed');
+        return true;
+      } catch (err) {
+        const wait = CHECKPOINT_BACKOFF_MS[Math.min(attempt, CHECKPOINT_BACKOFF_MS.length) - 1] as number;
+        if (Date.now() + wait > deadline || ctx.cancellationSignal.aborted) {
+          log.error({ step, checkpoint: prefix, tries: attempt, err: (err as Error).message }, 'checkpoint upload failed; giving up on this attempt');
+          return false;
+        }
+        log.warn({ step, checkpoint: prefix, tries: attempt, retryInMs: wait, err: (err as Error).message }, 'checkpoint upload failed; retrying');
+        ctx.heartbeat(state);
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  };
+
+  const applyRetention = async () => {
+    try {
+      const pruned = await pruneCheckpoints(store, checkpointsPrefix(input.runKey), retention);
+      if (pruned.deleted.length) log.info({ deleted: pruned.deleted, kept: pruned.kept, best: pruned.best }, 'old checkpoints deleted');
+    } catch (err) {
+      // Retention is housekeeping: a failure only leaves extra checkpoints until the next commit.
+      log.warn({ err: (err as Error).message }, 'checkpoint retention failed; will retry after the next commit');
+    }
+  };
+
+  // Aborted by activity cancellation, or by this attempt giving up on uploads: either way the
+  // trainer is stopped (SIGTERM, then SIGKILL) instead of training on with nowhere to commit.
+  const stop = new AbortController();
+  const forwardCancel = () => stop.abort(ctx.cancellationSignal.reason);
+  if (ctx.cancellationSignal.aborted) forwardCancel();
+  else ctx.cancellationSignal.addEventListener('abort', forwardCancel, { once: true });
+  let uploadFailedAt: number | undefined;
+
   let done: TrainerEvent | undefined;
   const speeds: number[] = [];
+  const spawnedAt = Date.now();
+  let firstStepLogged = false;
   const onEvent = async (ev: TrainerEvent) => {
     switch (ev.event) {
+      case 'start':
+        // Spawn to `start` = Python start-up + model load + checkpoint restore (bench/recovery.ts).
+        log.info({ step: Number(ev.step), loadMs: Date.now() - spawnedAt, device: ev.device }, 'trainer started');
+        break;
       case 'step':
         state = { ...state, step: Number(ev.step), loss: Number(ev.loss), tokensPerSec: Number(ev.tokensPerSec) };
         speeds.push(Number(ev.tokensPerSec));
         ctx.heartbeat(state);
+        if (!firstStepLogged) {
+          firstStepLogged = true;
+          log.info({ step: state.step, sinceSpawnMs: Date.now() - spawnedAt, stepMs: ev.stepMs }, 'first training step of this attempt');
+        }
         break;
       case 'checkpoint': {
         const step = Number(ev.step);
-        const prefix = checkpointKey(input.runKey, step);
-        await putDirectory<CheckpointMeta>(store, prefix, String(ev.dir), { step, loss: ev.loss as number | undefined, runKey: input.runKey });
-        state = { ...state, step, checkpointKey: prefix };
-        ctx.heartbeat(state);
-        log.info({ step, checkpoint: prefix }, 'checkpoint committed');
+        // Once an upload gave up, later checkpoints are not attempted: the trainer is being stopped
+        // and the retry resumes from the last committed one.
+        if (uploadFailedAt !== undefined) break;
+        if (await commitCheckpoint(step, String(ev.dir), ev.loss as number | undefined)) {
+          await applyRetention();
+        } else {
+          uploadFailedAt = step;
+          stop.abort(new Error(`checkpoint upload of step ${step} failed`));
+        }
         break;
       }
       case 'done':
@@ -153,9 +243,14 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
   };
 
   const args = ['train', '--spec', specPath, ...(resume ? ['--resume-from', resume.dir] : [])];
-  const result = await runTrainer({ args, onEvent, signal: ctx.cancellationSignal, log });
+  const result = await runTrainer({ args, onEvent, signal: stop.signal, log, heartbeat: () => ctx.heartbeat(state) });
+  ctx.cancellationSignal.removeEventListener('abort', forwardCancel);
 
   if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
+  if (uploadFailedAt !== undefined) {
+    // Retryable: the store may be back by the next attempt, which resumes from the last commit.
+    throw ApplicationFailure.retryable(`checkpoint upload of step ${uploadFailedAt} kept failing for ${checkpointRetryMs()} ms; last committed ${state.checkpointKey ?? 'none'}`, 'CheckpointUploadFailed');
+  }
   if (result.code === EXIT_INVALID) {
     throw ApplicationFailure.nonRetryable(result.error?.message ?? `trainer rejected the spec: ${result.stderrTail.slice(-500)}`, result.error?.type ?? 'InvalidSpec');
   }

@@ -22,6 +22,13 @@ export interface TrainerRunOptions {
   log: Logger;
   /** @default 30000 — long enough for the trainer to write a checkpoint on SIGTERM. */
   killGraceMs?: number;
+  /**
+   * Called every `heartbeatEveryMs` while the child is alive. Loading a 7B model or exporting it
+   * can take minutes without a single event; the activity must still prove its worker is alive.
+   */
+  heartbeat?: () => void;
+  /** @default 10000 */
+  heartbeatEveryMs?: number;
 }
 
 export interface TrainerRunResult {
@@ -87,9 +94,15 @@ export function runTrainer(opts: TrainerRunOptions): Promise<TrainerRunResult> {
     else signal.addEventListener('abort', onAbort, { once: true });
   }
 
+  const beat = opts.heartbeat ? setInterval(opts.heartbeat, opts.heartbeatEveryMs ?? 10_000) : undefined;
+
   return new Promise((resolvePromise, reject) => {
-    child.on('error', reject);
+    child.on('error', (err) => {
+      if (beat) clearInterval(beat);
+      reject(err);
+    });
     child.on('close', (code, sig) => {
+      if (beat) clearInterval(beat);
       if (killTimer) clearTimeout(killTimer);
       signal?.removeEventListener('abort', onAbort);
       chain.then(() => {

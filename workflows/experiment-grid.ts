@@ -4,7 +4,7 @@
  * `concurrency.gpu` runs at a time, then write the report. A failed run is reported, not fatal.
  */
 import {
-  ApplicationFailure, CancellationScope, ChildWorkflowFailure, condition, defineQuery, defineSignal, executeChild,
+  ApplicationFailure, CancellationScope, ChildWorkflowFailure, condition, continueAsNew, defineQuery, defineSignal, executeChild,
   isCancellation, log, ParentClosePolicy, proxyActivities, setHandler, workflowInfo,
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
@@ -36,10 +36,14 @@ function failureMessage(err: unknown): string {
   return parts.filter(Boolean).join(': ') || String(err);
 }
 
-export async function experimentGridWorkflow({ gridId, grid, runs }: GridInput): Promise<GridResult> {
+export async function experimentGridWorkflow(input: GridInput): Promise<GridResult> {
+  const { gridId, grid, runs } = input;
   if (runs.length === 0) throw ApplicationFailure.nonRetryable('the grid has no runs', 'InvalidSpec');
   let phase: GridProgress['phase'] = 'preparing';
-  const progress = new Map<string, RunProgress>(runs.map((r) => [r.runKey, { runKey: r.runKey, phase: 'pending', label: r.label, model: r.model.name }]));
+  const done = new Map((input.done ?? []).map((r) => [r.runKey, r]));
+  const progress = new Map<string, RunProgress>(runs.map((r) => [r.runKey, {
+    runKey: r.runKey, phase: done.get(r.runKey)?.status ?? 'pending', label: r.label, model: r.model.name,
+  }]));
   const cancelled = new Set<string>();
   // Each child runs in its own scope: cancelling the scope cancels the child workflow, whose
   // activities are then cancelled through their heartbeats, which stops the trainer process.
@@ -56,6 +60,8 @@ export async function experimentGridWorkflow({ gridId, grid, runs }: GridInput):
   // One preparation per distinct data config (normally one per grid).
   const dataKeys = [...new Set(runs.map((r) => r.dataKey))];
   const prepared = new Map(await Promise.all(dataKeys.map(async (dataKey) => {
+    const carried = input.prepared?.[dataKey];
+    if (carried) return [dataKey, carried] as const;
     const data = runs.find((r) => r.dataKey === dataKey)!.data;
     const result = await executeChild(prepareDataWorkflow, {
       workflowId: `${workflowInfo().workflowId}-prepare-${dataKey}`,
@@ -65,7 +71,7 @@ export async function experimentGridWorkflow({ gridId, grid, runs }: GridInput):
   })));
 
   phase = 'running';
-  const results: RunResult[] = [];
+  const results: RunResult[] = [...done.values()];
   let running = 0;
   const runOne = async (run: RunSpec): Promise<void> => {
     const entry = progress.get(run.runKey)!;
@@ -104,15 +110,25 @@ export async function experimentGridWorkflow({ gridId, grid, runs }: GridInput):
   // Runs in flight: enough to keep every GPU slot and the cpu queue busy (ICL runs and evaluations
   // need no GPU). The GPU itself is guarded by the gpu workers' one-task-per-GPU slots.
   const limit = grid.concurrency.gpu + grid.concurrency.cpu;
-  const pending = [...runs];
+  const pending = runs.filter((r) => !done.has(r.runKey));
   const inFlight: Promise<void>[] = [];
-  while (pending.length > 0) {
+  // History grows with every child; after a bounded number of starts (or when the server suggests
+  // it) stop launching, let in-flight runs finish, and continue as new with the results so far.
+  const perExecution = input.runsPerExecution ?? 100;
+  let started = 0;
+  while (pending.length > 0 && started < perExecution && !workflowInfo().continueAsNewSuggested) {
     await condition(() => running < limit);
     const run = pending.shift()!;
     running++;
+    started++;
     inFlight.push(runOne(run).finally(() => { running--; }));
   }
   await Promise.all(inFlight);
+  if (pending.length > 0) {
+    await continueAsNew<typeof experimentGridWorkflow>({
+      ...input, done: results, prepared: Object.fromEntries(prepared),
+    });
+  }
   phase = 'reporting';
 
   const order = new Map(runs.map((r, i) => [r.runKey, i]));

@@ -78,7 +78,7 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunInput): 
       setPhase('training');
       const trained = await trainer.trainModel({
         storeUrl: run.store, runKey: run.runKey, modelPath: run.model.path, family: run.model.family,
-        method: run.method, training: run.training, trainData: tokenized.train,
+        method: run.method, training: run.training, trainData: tokenized.train, retention: run.retention,
       });
       training = { steps: trained.steps, trainLoss: trained.trainLoss, trainPerplexity: trained.trainPerplexity, tokensPerSec: trained.tokensPerSec };
       setPhase('exporting');
@@ -100,7 +100,11 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunInput): 
       modelPath: run.model.path, eval: run.eval,
     });
     const result: RunResult = { ...base, status: 'completed', metrics: evaluated.metrics, throughput: evaluated.throughput, training, evalPrefix: evaluated.evalPrefix };
-    await cpu.saveRunResult({ storeUrl: run.store, result });
+    const { provenance } = await cpu.saveRunResult({
+      storeUrl: run.store, result, modelPath: run.model.path, seed: run.training.seed,
+      dataHash: `${prepared.train.sha256.slice(0, 16)}${prepared.test.sha256.slice(0, 16)}`,
+    });
+    result.provenance = provenance;
     setPhase('completed');
     return result;
   } catch (err) {

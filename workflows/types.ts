@@ -36,6 +36,20 @@ export interface RunResult {
   training?: { steps: number; trainLoss: number; trainPerplexity: number; tokensPerSec: number | null };
   /** Where predictions.jsonl and metrics.json are. */
   evalPrefix?: string;
+  /** What produced this result, so numbers can be traced and reproduced. */
+  provenance?: Provenance;
+}
+
+export interface Provenance {
+  /** Hash of everything that affects the run (model, method, data, training, eval): the runKey suffix. */
+  configHash: string;
+  /** `git describe` of the worker's checkout (or PEFTGRID_CODE_VERSION), plus the package version. */
+  codeVersion: string;
+  /** sha256 of the prepared train and test splits. */
+  dataHash: string;
+  /** sha256 over the model directory's config, tokenizer and weight files; null for non-local models. */
+  modelHash: string | null;
+  seed: number;
 }
 
 export interface FineTuneRunInput {
@@ -54,6 +68,12 @@ export interface GridInput {
   gridId: string;
   grid: GridConfig;
   runs: RunSpec[];
+  /** Carried across continue-as-new: results of runs finished in earlier executions. */
+  done?: RunResult[];
+  /** Carried across continue-as-new: prepared data by dataKey. */
+  prepared?: Record<string, PreparedData>;
+  /** Runs started per execution before continuing as new (keeps history small). @default 100 */
+  runsPerExecution?: number;
 }
 
 export interface GridResult {

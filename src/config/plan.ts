@@ -3,7 +3,7 @@
  * become child workflow ids, so re-starting a grid never redoes a finished run.
  */
 import { contentHash } from '../common/hash';
-import type { DataConfig, EvalConfig, GridConfig, MethodEntry, ModelConfig, TrainingConfig } from './schema';
+import type { DataConfig, EvalConfig, GridConfig, MethodEntry, ModelConfig, RetentionConfig, TrainingConfig } from './schema';
 
 /** One concrete method configuration: every list-valued field replaced by one of its values. */
 export type MethodSpec = { method: string } & Record<string, string | number | string[] | undefined>;
@@ -26,6 +26,8 @@ export interface RunSpec {
   /** Content hash of `data`: runs with the same data share one preparation. */
   dataKey: string;
   store: string;
+  /** Checkpoint retention (not part of the run key: it does not change the result). */
+  retention?: RetentionConfig;
 }
 
 /** Cartesian product over list-valued fields (lists of strings such as targetModules are values). */
@@ -68,7 +70,7 @@ export function planRuns(grid: GridConfig): RunSpec[] {
         const runKey = `${model.name}__${methodSlug(method)}__${contentHash(identity).slice(0, 8)}`;
         runs.push({
           runKey, grid: grid.name, model, method, label: methodLabel(method), trains, shots,
-          training: grid.training, eval: grid.eval, data: grid.data, dataKey, store: grid.store,
+          training: grid.training, eval: grid.eval, data: grid.data, dataKey, store: grid.store, retention: grid.retention,
         });
       }
     }

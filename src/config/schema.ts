@@ -97,6 +97,11 @@ export const evalSchema = z.strictObject({
   threads: posInt.optional().describe('ONNX Runtime intra-op threads; default: all cores'),
 });
 
+export const retentionSchema = z.strictObject({
+  keepLast: posInt.default(3).describe('newest committed checkpoints kept per run (the newest is never deleted)'),
+  keepBest: z.boolean().default(true).describe('also keep the checkpoint with the lowest training loss'),
+});
+
 export const gridSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lowercase letters, digits, ".", "_" or "-"').max(64),
   store: z.string().min(1).default('file://.data/store').describe('file://dir or s3://bucket/prefix'),
@@ -108,6 +113,8 @@ export const gridSchema = z.strictObject({
   speculative: z.array(z.strictObject({ target: z.string(), draft: z.string() })).default([]),
   concurrency: z.strictObject({ gpu: posInt.default(1), cpu: posInt.default(2) })
     .default({ gpu: 1, cpu: 2 }),
+  // Older checkpoints only serve as fallbacks for a corrupt newest one; 3 survive two bad uploads.
+  retention: retentionSchema.default(() => retentionSchema.parse({})),
 });
 
 /** A grid config as written (defaults not yet applied). */
@@ -119,6 +126,7 @@ export type MethodEntry = z.output<typeof methodEntrySchema>;
 export type TrainingConfig = z.output<typeof trainingSchema>;
 export type EvalConfig = z.output<typeof evalSchema>;
 export type DataConfig = z.output<typeof dataSchema>;
+export type RetentionConfig = z.output<typeof retentionSchema>;
 
 /** JSON Schema (draft 2020-12) for editors: `# yaml-language-server: $schema=…`. */
 export function gridJsonSchema(): unknown {

@@ -5,7 +5,7 @@ export {
   type DatasetEntry, type DatasetName, type QaFormat, type SampleDatasetName, type Split, type SplitFile,
 } from '../../datasets/catalog';
 export { createRng, seedFrom, type Rng } from './rng';
-export { MAX_LINE_BYTES, splitLines, type SplitLinesOptions } from './lines';
+export { MAX_LINE_BYTES, readLines, splitLines, type SourceLine, type SplitLinesOptions } from './lines';
 export {
   UnifiedQaParser, parseChoices, parseUnifiedQa, parseUnifiedQaStream, recordId, toUnifiedQaInput,
   type DatasetRef, type Fields, type MalformedLine, type MalformedReason, type ParseOptions, type ParseResult,

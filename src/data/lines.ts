@@ -11,16 +11,24 @@ export interface SplitLinesOptions {
   maxLineBytes?: number;
 }
 
+/** One line of a byte stream, and whether a `\n` ended it (only the last line of a file may lack one). */
+export interface SourceLine {
+  text: string;
+  /** False for a final line without a newline: in a file that should end with one, a sign it was cut short. */
+  terminated: boolean;
+}
+
 /**
  * Splits a byte stream on `\n` (dropping a trailing `\r`) and decodes each line as UTF-8, invalid
  * sequences becoming U+FFFD so the parser can report them. A line longer than `maxLineBytes` is
  * yielded cut to `maxLineBytes + 1` bytes: long enough to be recognised as over-long, never larger.
- * A final line without a newline is yielded; an empty trailing line after the last `\n` is not.
+ * A final line without a newline is yielded with `terminated: false`; an empty trailing line after
+ * the last `\n` is not yielded.
  */
-export async function* splitLines(
+export async function* readLines(
   source: AsyncIterable<Uint8Array | string>,
   options: SplitLinesOptions = {},
-): AsyncGenerator<string> {
+): AsyncGenerator<SourceLine> {
   const maxLineBytes = options.maxLineBytes ?? MAX_LINE_BYTES;
   const cap = maxLineBytes + 1;
   let parts: Buffer[] = [];
@@ -50,10 +58,18 @@ export async function* splitLines(
     let start = 0;
     for (let nl = chunk.indexOf(0x0a, start); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
       take(chunk.subarray(start, nl));
-      yield flush();
+      yield { text: flush(), terminated: true };
       start = nl + 1;
     }
     if (start < chunk.length) take(chunk.subarray(start));
   }
-  if (pending) yield flush();
+  if (pending) yield { text: flush(), terminated: false };
+}
+
+/** `readLines` without the end-of-file flag: every line's text, a final unterminated one included. */
+export async function* splitLines(
+  source: AsyncIterable<Uint8Array | string>,
+  options: SplitLinesOptions = {},
+): AsyncGenerator<string> {
+  for await (const line of readLines(source, options)) yield line.text;
 }

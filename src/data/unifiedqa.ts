@@ -7,7 +7,7 @@
 // never thrown: one corrupt line in 100k must not fail a preparation that retries forever.
 import { createHash } from 'node:crypto';
 import { CATALOG, type DatasetName, type QaFormat } from '../../datasets/catalog';
-import { MAX_LINE_BYTES } from './lines';
+import { MAX_LINE_BYTES, type SourceLine } from './lines';
 
 export interface QaRecord {
   /** Stable across runs and machines: a hash of the dataset name and the raw input. */
@@ -25,6 +25,7 @@ export interface QaRecord {
 
 export type MalformedReason =
   | 'empty-line'
+  | 'truncated-line'
   | 'line-too-long'
   | 'invalid-utf8'
   | 'missing-tab'
@@ -136,9 +137,14 @@ export class UnifiedQaParser {
     this.maxDetails = options.maxMalformedDetails ?? 1000;
   }
 
-  /** Parses the next line; returns the previous record when this line starts a new one. */
-  push(rawLine: string): QaRecord | undefined {
+  /**
+   * Parses the next line; returns the previous record when this line starts a new one.
+   * `terminated: false` marks a final line that no newline ended: the file was likely cut inside
+   * it (a truncated answer still parses), so it is reported instead of trusted.
+   */
+  push(rawLine: string, terminated = true): QaRecord | undefined {
     const line = ++this.stats.total;
+    if (!terminated) return this.malformed(line, 'truncated-line', 'last line has no newline: the file looks cut short');
     const text = line === 1 && rawLine.startsWith('\uFEFF') ? rawLine.slice(1) : rawLine;
     const parsed = this.parseLine(text, line);
     if (parsed === undefined) return undefined;
@@ -206,18 +212,20 @@ export class UnifiedQaParser {
 }
 
 /**
- * Streaming parse: an async iterable of lines (e.g. from `splitLines`) → an async iterable of
- * records. `stats` fills in as records are consumed and is final when iteration ends.
+ * Streaming parse: an async iterable of lines → an async iterable of records. Lines from
+ * `readLines` carry whether a newline ended them, and an unterminated last line is reported as
+ * `truncated-line`; plain strings (e.g. from `splitLines`) are all taken as complete.
+ * `stats` fills in as records are consumed and is final when iteration ends.
  */
 export function parseUnifiedQaStream(
-  lines: AsyncIterable<string>,
+  lines: AsyncIterable<string | SourceLine>,
   dataset: DatasetName | DatasetRef,
   options: ParseOptions = {},
 ): { records: AsyncGenerator<QaRecord>; stats: ParseStats } {
   const parser = new UnifiedQaParser(dataset, options);
   async function* records(): AsyncGenerator<QaRecord> {
     for await (const line of lines) {
-      const done = parser.push(line);
+      const done = typeof line === 'string' ? parser.push(line) : parser.push(line.text, line.terminated);
       if (done) yield done;
     }
     const last = parser.end();
@@ -234,7 +242,10 @@ export interface ParseResult {
   duplicates: number;
 }
 
-/** Whole-text convenience for small files and tests; same rules as the streaming parser. */
+/**
+ * Whole-text convenience for small files and tests; same rules as the streaming parser over
+ * `splitLines` (a final line without a newline is taken as complete).
+ */
 export function parseUnifiedQa(text: string, dataset: DatasetName | DatasetRef): ParseResult {
   const parser = new UnifiedQaParser(dataset, { maxMalformedDetails: Number.POSITIVE_INFINITY });
   const records: QaRecord[] = [];

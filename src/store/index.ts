@@ -28,3 +28,4 @@ export function openStore(url: string): ObjectStore {
   cache.set(url, store);
   return store;
 }
+export { DEFAULT_RETENTION, pruneCheckpoints, type PruneResult, type RetentionPolicy } from './retention';

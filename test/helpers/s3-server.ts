@@ -72,6 +72,11 @@ export async function startS3Server(dir: string, base = 28000 + (process.pid % 5
     clearTimeout(timer);
     while (await portOpen(base)) await new Promise((r) => setTimeout(r, 200));
   };
+  // weed runs in its own process group (so stop() can signal all of it); make sure a test
+  // process that dies early does not leave it behind.
+  process.once('exit', () => {
+    if (child && child.exitCode === null) try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ }
+  });
   await start();
   return { endpoint: env.AWS_ENDPOINT_URL, bucket, env, stop, start };
 }

@@ -89,4 +89,25 @@ describe('experimentGridWorkflow on a real dev server', { timeout: 15 * 60_000 }
     assert.deepEqual(again.runs.map((r) => r.metrics?.overall.metrics.exactMatch?.estimate), result.runs.map((r) => r.metrics?.overall.metrics.exactMatch?.estimate));
     assert.ok(secondMs < firstMs / 3, `re-run took ${secondMs} ms vs ${firstMs} ms the first time`);
   });
+
+  it('continues as new between runs and still reports every run', async () => {
+    const g = validateGrid({
+      ...grid(), name: 'wf-can',
+      methods: [{ method: 'icl', shots: [0, 1, 2] }],
+    }, 'test', REPO);
+    const runs = planRuns(g);
+    const gridId = `wf-can-${Date.now()}`;
+    const handle = await env.client.workflow.start('experimentGridWorkflow', {
+      taskQueue: TASK_QUEUES.cpu, workflowId: gridId, args: [{ gridId, grid: g, runs, runsPerExecution: 1 }],
+    });
+    const result = (await handle.result()) as GridResult;
+    assert.deepEqual(result.runs.map((r) => [r.label, r.status]), [['icl shots=0', 'completed'], ['icl shots=1', 'completed'], ['icl shots=2', 'completed']]);
+    const desc = await handle.describe();
+    assert.notEqual(desc.runId, handle.firstExecutionRunId, 'the grid continued as new');
+    for (const r of result.runs) {
+      assert.match(r.provenance!.codeVersion, /^peftgrid@/);
+      assert.match(r.provenance!.modelHash!, /^[0-9a-f]{64}$/);
+      assert.equal(r.provenance!.configHash, r.runKey.split('__').pop());
+    }
+  });
 });
