@@ -8,11 +8,15 @@ import { contentHash } from '../src/common/hash';
 import { runLogger } from '../src/common/logger';
 import type { EvalConfig } from '../src/config/schema';
 import { loadTokenizer } from '../src/data';
-import { EngineError, generate, loadModel, scoreContinuation, type BatchTiming, type GeneratedSequence } from '../src/engine';
+import {
+  checkDraftPair, DraftMismatchError, EngineError, generate, generateSpeculative, loadModel, scoreContinuation,
+  type BatchTiming, type EngineModel, type GeneratedSequence, type SpeculativeResult,
+} from '../src/engine';
 import { percentile } from '../src/engine/stats';
-import { exactMatch, jaccardSet, jaccardStudy, rougeL, summarize, tokenF1, type EvalItem, type Summary } from '../src/metrics';
+import { exactMatch, jaccardSet, jaccardStudy, officialScore, rougeL, summarize, tokenF1, type EvalItem, type Summary } from '../src/metrics';
 import { getDirectory, joinKey, openStore, readManifest, type ObjectRef } from '../src/store';
 import type { RunResult } from '../workflows/types';
+import { localModelDir } from './model-source';
 import { workDir } from './paths';
 
 export interface EvaluateModelInput {
@@ -24,6 +28,8 @@ export interface EvaluateModelInput {
   /** The model directory whose tokenizer decodes the predictions. */
   modelPath: string;
   eval: EvalConfig;
+  /** Decode with a draft model proposing `gamma` tokens per target pass (greedy: same output). */
+  speculative?: { draftOnnxPrefix: string; gamma: number };
 }
 
 export interface EvaluateModelResult {
@@ -39,6 +45,8 @@ export interface TestItem {
   format: string;
   promptIds: number[];
   answers: string[];
+  /** Multiple-choice options, for UnifiedQA's option-matched accuracy. */
+  choices?: string[];
   /** The first reference answer's tokens + EOS, for held-out perplexity. */
   answerIds: number[];
 }
@@ -61,7 +69,7 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
   const onnxDir = workDir('onnx', contentHash({ store: input.storeUrl, prefix: input.onnxPrefix }));
   await getDirectory(store, input.onnxPrefix, onnxDir);
   const items = (await store.get(input.testData.key)).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as TestItem);
-  const tokenizer = await loadTokenizer(input.modelPath);
+  const tokenizer = await loadTokenizer(await localModelDir(input.modelPath));
 
   let model;
   try {
@@ -70,6 +78,20 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
     if (err instanceof EngineError) throw ApplicationFailure.nonRetryable(`cannot load the exported model: ${err.message}`, 'InvalidModel');
     throw err;
   }
+  let draft: EngineModel | undefined;
+  if (input.speculative) {
+    const draftDir = workDir('onnx', contentHash({ store: input.storeUrl, prefix: input.speculative.draftOnnxPrefix }));
+    await getDirectory(store, input.speculative.draftOnnxPrefix, draftDir);
+    draft = await loadModel(draftDir, { intraOpNumThreads: input.eval.threads ?? 0 });
+    try {
+      await checkDraftPair(model, draft);
+    } catch (err) {
+      await Promise.all([model.release(), draft.release()]);
+      if (err instanceof DraftMismatchError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidSpec');
+      throw err;
+    }
+  }
+  let speculative: { acceptanceRate: number | null; speedup: number; targetOnlyTokensPerSec: number } | undefined;
   const sequences: GeneratedSequence[] = [];
   const batches: BatchTiming[] = [];
   let generatedTokens = 0;
@@ -82,9 +104,18 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
   try {
     for (let i = 0; i < items.length; i += CHUNK) {
       const chunk = items.slice(i, i + CHUNK);
-      const res = await generate(model, chunk.map((t) => t.promptIds), { maxNewTokens: input.eval.maxNewTokens, batchSize: input.eval.batchSize });
+      const prompts = chunk.map((t) => t.promptIds);
+      const res = draft
+        ? await generateSpeculative(model, draft, prompts, { maxNewTokens: input.eval.maxNewTokens, gamma: input.speculative!.gamma })
+        : await generate(model, prompts, { maxNewTokens: input.eval.maxNewTokens, batchSize: input.eval.batchSize });
+      if (draft && i === 0) {
+        // Speedup over target-only greedy decoding, measured on the same prompts in the same process.
+        const base = await generate(model, prompts, { maxNewTokens: input.eval.maxNewTokens, batchSize: 1 });
+        const spec = res.stats as SpeculativeResult['stats'];
+        speculative = { acceptanceRate: spec.acceptanceRate, targetOnlyTokensPerSec: base.stats.tokensPerSecond, speedup: spec.tokensPerSecond / base.stats.tokensPerSecond };
+      }
       sequences.push(...res.sequences);
-      batches.push(...res.stats.batches);
+      if ('batches' in res.stats) batches.push(...res.stats.batches);
       generatedTokens += res.stats.generatedTokens;
       wallMs += res.stats.wallMs;
       scores.push(...(await scoreContinuation(model, chunk.map((t) => t.promptIds), chunk.map((t) => t.answerIds), { batchSize: input.eval.batchSize })));
@@ -94,6 +125,7 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
   } finally {
     clearInterval(beat);
     await model.release();
+    await draft?.release();
   }
 
   const predictions = items.map((item, i) => {
@@ -108,6 +140,7 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
         jaccardSet: jaccardSet(prediction, item.answers),
         tokenF1: tokenF1(prediction, item.answers),
         rougeL: rougeL(prediction, item.answers),
+        official: officialScore(item.format, prediction, item.answers, item.choices),
       },
       tokens: seq.generatedTokens, finishReason: seq.finishReason, hitLimit: seq.hitLimit, truncated: seq.truncated,
       ...(seq.error ? { error: seq.error } : {}),
@@ -123,6 +156,7 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
     tokenLatencyMsP50: percentile(batches.flatMap((b) => b.stepMs), 50) ?? 0,
     tokenLatencyMsP95: percentile(batches.flatMap((b) => b.stepMs), 95) ?? 0,
     hitLimitFraction: ran.length ? ran.filter((s) => s.hitLimit).length / ran.length : 0,
+    ...(speculative ?? {}),
   };
   await store.put(joinKey(evalPrefix, 'predictions.jsonl'), predictions.map((p) => JSON.stringify(p)).join('\n') + '\n');
   const result: EvaluateModelResult = { evalPrefix, metrics, throughput };

@@ -11,6 +11,7 @@ import { contentHash } from '../src/common/hash';
 import { getDirectory, joinKey, openStore, putDirectory, readManifest } from '../src/store';
 import type { MethodSpec } from '../src/config/plan';
 import { EXIT_INVALID, runTrainer, type TrainerEvent } from './trainer-process';
+import { localModelDir } from './model-source';
 import { workDir } from './paths';
 
 export interface ExportModelInput {
@@ -60,7 +61,7 @@ export async function exportModel(input: ExportModelInput): Promise<ExportModelR
   }
   const outputDir = join(root, 'onnx');
   const specPath = join(root, 'export.json');
-  await writeFile(specPath, JSON.stringify({ modelPath: input.modelPath, adapterDir, method: input.method, outputDir, dtype: 'float32' }, null, 1));
+  await writeFile(specPath, JSON.stringify({ modelPath: await localModelDir(input.modelPath), adapterDir, method: input.method, outputDir, dtype: 'float32' }, null, 1));
 
   let maxAbsDiff: number | null = null;
   const onEvent = (ev: TrainerEvent) => {

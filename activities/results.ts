@@ -6,6 +6,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { joinKey, openStore, sha256File } from '../src/store';
 import type { Provenance, RunResult } from '../workflows/types';
+import { localModelDir } from './model-source';
 import { REPO_ROOT } from './paths';
 
 export interface LookupRunResultInput {
@@ -86,7 +87,7 @@ export async function saveRunResult(input: SaveRunResultInput): Promise<SaveRunR
     configHash: input.result.runKey.split('__').pop() ?? input.result.runKey,
     codeVersion: codeVersion(),
     dataHash: input.dataHash,
-    modelHash: await modelHash(input.modelPath),
+    modelHash: await modelHash(await localModelDir(input.modelPath)),
     seed: input.seed,
   };
   await openStore(input.storeUrl).put(resultKey(input.result.runKey), JSON.stringify({ ...input.result, provenance }, null, 1));

@@ -17,10 +17,11 @@ import {
 import { joinKey, openStore, type ObjectRef, type ObjectStore } from '../src/store';
 import type { PreparedData } from '../workflows/types';
 import type { TestItem } from './evaluate';
+import { localModelDir } from './model-source';
 import { workDir } from './paths';
 
 /** Bump when formatting or tokenization changes output for the same inputs. */
-const TOKENIZE_VERSION = 1;
+const TOKENIZE_VERSION = 2; // 2: test items carry multiple-choice options
 
 export interface TokenizeDataInput {
   storeUrl: string;
@@ -57,7 +58,7 @@ export async function tokenizeData(input: TokenizeDataInput): Promise<TokenizeDa
   const family = input.family as ModelFamily;
   let tok: TokenizerWrapper;
   try {
-    tok = await loadTokenizer(input.modelPath);
+    tok = await loadTokenizer(await localModelDir(input.modelPath));
   } catch (err) {
     if (err instanceof TokenizerConfigError || (err as NodeJS.ErrnoException).code === 'ENOENT') {
       throw ApplicationFailure.nonRetryable(`cannot load the tokenizer of ${input.modelPath}: ${(err as Error).message}`, 'InvalidModel');
@@ -120,7 +121,7 @@ export async function tokenizeData(input: TokenizeDataInput): Promise<TokenizeDa
       const promptIds = encodePrompt(tok, formatted.prompt);
       // The answer's ids in context (+ EOS), for held-out perplexity of the reference answer.
       const full = tokenizeForTraining(tok, formatted, promptIds.length + 4096);
-      return { id: record.id, dataset: record.dataset, format: record.format, promptIds, answers: record.answers, answerIds: full.ids.slice(full.promptLength) };
+      return { id: record.id, dataset: record.dataset, format: record.format, promptIds, answers: record.answers, ...(record.choices ? { choices: record.choices } : {}), answerIds: full.ids.slice(full.promptLength) };
     });
     testRef = await store.put(testKey, items.map((t) => JSON.stringify(t)).join('\n') + '\n');
     await store.put(testMetaKey, JSON.stringify(testRef));

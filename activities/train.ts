@@ -15,6 +15,7 @@ import {
 import type { MethodSpec } from '../src/config/plan';
 import type { TrainingConfig } from '../src/config/schema';
 import { EXIT_INVALID, EXIT_PREEMPTED, runTrainer, type TrainerEvent } from './trainer-process';
+import { localModelDir } from './model-source';
 import { workDir } from './paths';
 
 export interface TrainModelInput {
@@ -144,7 +145,7 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
 
   const spec = {
     runKey: input.runKey,
-    modelPath: input.modelPath,
+    modelPath: await localModelDir(input.modelPath),
     family: input.family,
     method: input.method,
     trainData: dataPath,

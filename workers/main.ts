@@ -9,13 +9,20 @@ import { logger } from '../src/common/logger';
 import { temporalSettings } from '../src/common/temporal-env';
 import type { QueueKind } from '../src/common/constants';
 import { createWorkers } from './create';
+import { metricsSettings, sdkTelemetryOptions, startMetricsServer } from './metrics';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { queues: { type: 'string', default: process.env.PEFTGRID_QUEUES ?? 'cpu,gpu' } } });
   const queues = String(values.queues).split(',').map((q) => q.trim()).filter(Boolean);
   for (const q of queues) if (q !== 'cpu' && q !== 'gpu') throw new TypeError(`--queues: got "${q}", expected cpu and/or gpu`);
   // The SDK's own log lines are noisy at INFO; peftgrid logs what matters through pino.
-  Runtime.install({ logger: new DefaultLogger((process.env.PEFTGRID_SDK_LOG_LEVEL ?? 'WARN') as LogLevel) });
+  // PEFTGRID_METRICS_PORT turns on /metrics (run progress + the SDK's own metrics); off by default.
+  const metrics = metricsSettings();
+  Runtime.install({
+    logger: new DefaultLogger((process.env.PEFTGRID_SDK_LOG_LEVEL ?? 'WARN') as LogLevel),
+    ...(metrics ? { telemetryOptions: sdkTelemetryOptions(metrics) } : {}),
+  });
+  const metricsServer = metrics ? await startMetricsServer({ port: metrics.port, host: metrics.host, sdkAddress: metrics.sdkBindAddress }) : null;
   const settings = temporalSettings();
   const connection = await NativeConnection.connect({ address: settings.address, tls: settings.tls, apiKey: settings.apiKey });
   const workers = await createWorkers({
@@ -25,11 +32,12 @@ async function main(): Promise<void> {
     gpuSlots: Number(process.env.PEFTGRID_GPU_SLOTS ?? 1),
     cpuSlots: Number(process.env.PEFTGRID_CPU_SLOTS ?? 4),
   });
-  logger.info({ address: settings.address, namespace: settings.namespace, queues }, 'worker started');
+  logger.info({ address: settings.address, namespace: settings.namespace, queues, metricsPort: metricsServer?.port }, 'worker started');
   try {
     await Promise.all(workers.map((w) => w.run()));
   } finally {
     await connection.close();
+    await metricsServer?.close();
   }
   logger.info('worker stopped');
 }

@@ -72,6 +72,7 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunInput): 
     });
 
     let onnxPrefix: string;
+    let draftOnnxPrefix: string | undefined;
     let training: RunResult['training'];
     if (run.trains) {
       if (!tokenized.train) throw ApplicationFailure.nonRetryable('tokenizeData returned no training split', 'InvalidData');
@@ -92,12 +93,20 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunInput): 
         storeUrl: run.store, runKey: null, modelName: run.model.name, modelPath: run.model.path,
         method: run.method, adapterPrefix: null,
       }));
+      if (run.draft) {
+        // Base-model exports are content-addressed: the draft's is shared with its own ICL runs.
+        ({ onnxPrefix: draftOnnxPrefix } = await exporter.exportModel({
+          storeUrl: run.store, runKey: null, modelName: run.draft.name, modelPath: run.draft.path,
+          method: { method: 'icl' }, adapterPrefix: null,
+        }));
+      }
     }
 
     setPhase('evaluating');
     const evaluated = await evaluator.evaluateModel({
       storeUrl: run.store, runKey: run.runKey, onnxPrefix, testData: tokenized.test,
       modelPath: run.model.path, eval: run.eval,
+      ...(draftOnnxPrefix ? { speculative: { draftOnnxPrefix, gamma: Number(run.method.gamma ?? 4) } } : {}),
     });
     const result: RunResult = { ...base, status: 'completed', metrics: evaluated.metrics, throughput: evaluated.throughput, training, evalPrefix: evaluated.evalPrefix };
     const { provenance } = await cpu.saveRunResult({

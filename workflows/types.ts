@@ -32,7 +32,11 @@ export interface RunResult {
   status: 'completed' | 'failed' | 'cancelled';
   error?: string;
   metrics?: Summary;
-  throughput?: { tokensPerSec: number; ttftMsP50: number; tokenLatencyMsP50: number; tokenLatencyMsP95: number; hitLimitFraction: number };
+  throughput?: {
+    tokensPerSec: number; ttftMsP50: number; tokenLatencyMsP50: number; tokenLatencyMsP95: number; hitLimitFraction: number;
+    /** Speculative runs: draft acceptance and speedup over target-only greedy decoding of the same prompts. */
+    acceptanceRate?: number | null; speedup?: number; targetOnlyTokensPerSec?: number;
+  };
   training?: { steps: number; trainLoss: number; trainPerplexity: number; tokensPerSec: number | null };
   /** Where predictions.jsonl and metrics.json are. */
   evalPrefix?: string;

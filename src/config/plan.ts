@@ -25,6 +25,8 @@ export interface RunSpec {
   data: DataConfig;
   /** Content hash of `data`: runs with the same data share one preparation. */
   dataKey: string;
+  /** Speculative-decoding runs: the draft model that proposes tokens for `model` (the target). */
+  draft?: ModelConfig;
   store: string;
   /** Checkpoint retention (not part of the run key: it does not change the result). */
   retention?: RetentionConfig;
@@ -74,6 +76,18 @@ export function planRuns(grid: GridConfig): RunSpec[] {
         });
       }
     }
+  }
+  for (const pair of grid.speculative) {
+    const model = grid.models.find((m) => m.name === pair.target);
+    const draft = grid.models.find((m) => m.name === pair.draft);
+    if (!model || !draft) throw new TypeError(`speculative pair ${pair.target}/${pair.draft} names an unknown model`);
+    const method: MethodSpec = { method: 'speculative', draft: draft.name, gamma: pair.gamma };
+    const identity = { model, draft, method, data: grid.data, eval: grid.eval };
+    runs.push({
+      runKey: `${model.name}__spec-${draft.name}-g${pair.gamma}__${contentHash(identity).slice(0, 8)}`,
+      grid: grid.name, model, method, label: `speculative draft=${draft.name} gamma=${pair.gamma}`, trains: false, shots: 0,
+      training: grid.training, eval: grid.eval, data: grid.data, dataKey, store: grid.store, draft,
+    });
   }
   const keys = new Set(runs.map((r) => r.runKey));
   if (keys.size !== runs.length) throw new TypeError('duplicate runs in grid: two method entries expand to the same configuration');

@@ -110,7 +110,11 @@ export const gridSchema = z.strictObject({
   methods: z.array(methodEntrySchema).min(1),
   training: trainingSchema.default(() => trainingSchema.parse({})),
   eval: evalSchema.default(() => evalSchema.parse({})),
-  speculative: z.array(z.strictObject({ target: z.string(), draft: z.string() })).default([]),
+  speculative: z.array(z.strictObject({
+    target: z.string().describe('model name from models'),
+    draft: z.string().describe('model name from models; must share the target\'s vocabulary'),
+    gamma: posInt.max(64).default(4).describe('draft tokens proposed per target pass'),
+  })).default([]),
   concurrency: z.strictObject({ gpu: posInt.default(1), cpu: posInt.default(2) })
     .default({ gpu: 1, cpu: 2 }),
   // Older checkpoints only serve as fallbacks for a corrupt newest one; 3 survive two bad uploads.

@@ -2,6 +2,7 @@
  * Validation at the edge: YAML text → a GridConfig with defaults applied and paths resolved, or
  * a ConfigError listing every problem as `path: got <value>, expected <what>`.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
@@ -88,6 +89,16 @@ function crossChecks(grid: GridConfig, cwd: string): ConfigIssue[] {
     for (const role of ['target', 'draft'] as const) {
       if (!seen.has(s[role])) issues.push({ path: `speculative[${i}].${role}`, value: show(s[role]), expected: `a model name from models (${[...seen.keys()].join(', ')})` });
     }
+    const target = grid.models.find((m) => m.name === s.target);
+    const draft = grid.models.find((m) => m.name === s.draft);
+    if (target && draft && target.name === draft.name) {
+      issues.push({ path: `speculative[${i}].draft`, value: show(s.draft), expected: 'a different model than the target' });
+    } else if (target && draft) {
+      const a = vocabularyOf(target.path, cwd);
+      const b = vocabularyOf(draft.path, cwd);
+      // Greedy speculative decoding compares token ids: the two tokenizers must be the same.
+      if (a && b && a !== b) issues.push({ path: `speculative[${i}].draft`, value: show(s.draft), expected: `a model with the same tokenizer (vocabulary) as the target ${s.target}` });
+    }
   });
   grid.data.datasets?.forEach((d, i) => {
     if (!isDatasetName(d)) issues.push({ path: `data.datasets[${i}]`, value: show(d), expected: `one of the UnifiedQA datasets: ${DATASET_NAMES.join(', ')}` });
@@ -101,6 +112,16 @@ function crossChecks(grid: GridConfig, cwd: string): ConfigIssue[] {
     issues.push({ path: 'training.warmupSteps', value: show(grid.training.warmupSteps), expected: `at most training.maxSteps (${grid.training.maxSteps})` });
   }
   return issues;
+}
+
+/** sha256 of a local model's tokenizer.json, or null when it is not a readable local directory. */
+function vocabularyOf(path: string, cwd: string): string | null {
+  if (!isLocalPath(path)) return null;
+  try {
+    return createHash('sha256').update(readFileSync(join(resolve(cwd, path), 'tokenizer.json'))).digest('hex');
+  } catch {
+    return null;
+  }
 }
 
 /** A model path that names a local directory (not s3://, not a hub id like `org/name`). */

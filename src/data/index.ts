@@ -24,6 +24,9 @@ export {
   AnswerTooLongError, DoubleBosError, encodePrompt, tokenizeForTraining, type TrainingExample, type TrainingTokenization,
 } from './tokenize';
 export {
+  closeTokenizePools, tokenizeTrainingParallel, type ParallelExample, type ParallelTokenizeOptions, type ParallelTokenizeResult,
+} from './tokenize-parallel';
+export {
   PGTOK_MAGIC, PGTOK_VERSION, PgtokFormatError, describePgtok, pgtokManifest, readPgtok, writePgtok, writePgtokFile,
   type DecodedPgtokExample, type PgtokExample, type PgtokFileInfo, type PgtokManifest, type PgtokSplitManifest,
 } from './pgtok';

@@ -9,3 +9,4 @@ export { mulberry32 } from './prng';
 export { perplexity } from './perplexity';
 export { summarize } from './summarize';
 export type { EvalItem, GroupSummary, Summary, SummarizeOptions } from './summarize';
+export { matchOption, officialScore, optionMatchedAccuracy } from './official';

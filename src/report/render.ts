@@ -21,6 +21,8 @@ export interface ResultRow {
   jaccardHigh: number | null;
   jaccardSet: number | null;
   tokenF1: number | null;
+  /** UnifiedQA's per-format metric (EM / option-matched accuracy / token F1 / ROUGE-L), averaged. */
+  official: number | null;
   tokensPerSec: number | null;
   hitLimitFraction: number | null;
   trainLoss: number | null;
@@ -90,6 +92,7 @@ export function toRows(results: RunResult[]): ResultRow[] {
       jaccard, jaccardLow, jaccardHigh,
       jaccardSet: metric(r, 'jaccardSet')?.estimate ?? null,
       tokenF1: metric(r, 'tokenF1')?.estimate ?? null,
+      official: metric(r, 'official')?.estimate ?? null,
       tokensPerSec: r.throughput?.tokensPerSec ?? null,
       hitLimitFraction: r.throughput?.hitLimitFraction ?? null,
       trainLoss: r.training?.trainLoss ?? null,
@@ -153,11 +156,11 @@ export function renderMarkdown(gridName: string, rows: ResultRow[], extras: Mark
     const modelRows = rows.filter((x) => x.model === model);
     const ppl = modelRows.some((r) => r.perplexity !== null);
     lines.push(`## ${model}`, '');
-    lines.push(`| method | status | n | exact match % (95% CI) | Jaccard % (95% CI) | Jaccard (set) % | token F1 % | tokens/s | hit limit % | train loss | train ppl |${ppl ? ' held-out ppl (95% CI) |' : ''}`);
-    lines.push(`| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: |${ppl ? ' --: |' : ''}`);
+    lines.push(`| method | status | n | exact match % (95% CI) | Jaccard % (95% CI) | Jaccard (set) % | token F1 % | UnifiedQA official % | tokens/s | hit limit % | train loss | train ppl |${ppl ? ' held-out ppl (95% CI) |' : ''}`);
+    lines.push(`| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |${ppl ? ' --: |' : ''}`);
     for (const r of modelRows) {
       const pplCell = ppl ? ` ${withCi((v) => num(v), r.perplexity, r.perplexityLow, r.perplexityHigh)} |` : '';
-      lines.push(`| ${cell(r.label)} | ${r.status} | ${r.n ?? '–'} | ${withCi(pct, r.exactMatch, r.exactMatchLow, r.exactMatchHigh)} | ${withCi(pct, r.jaccard, r.jaccardLow, r.jaccardHigh)} | ${pct(r.jaccardSet)} | ${pct(r.tokenF1)} | ${num(r.tokensPerSec, 1)} | ${pct(r.hitLimitFraction)} | ${num(r.trainLoss, 3)} | ${num(r.trainPerplexity)} |${pplCell}`);
+      lines.push(`| ${cell(r.label)} | ${r.status} | ${r.n ?? '–'} | ${withCi(pct, r.exactMatch, r.exactMatchLow, r.exactMatchHigh)} | ${withCi(pct, r.jaccard, r.jaccardLow, r.jaccardHigh)} | ${pct(r.jaccardSet)} | ${pct(r.tokenF1)} | ${pct(r.official)} | ${num(r.tokensPerSec, 1)} | ${pct(r.hitLimitFraction)} | ${num(r.trainLoss, 3)} | ${num(r.trainPerplexity)} |${pplCell}`);
     }
     lines.push('');
     const datasets = (extras.datasets ?? []).filter((d) => d.model === model);

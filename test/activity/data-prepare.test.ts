@@ -33,7 +33,7 @@ const boolqTrain = Buffer.concat([
   Buffer.from(`is a missing tab fatal? ${SEP} no, it is counted. yes\n`),
   Buffer.from(`is the answer empty? ${SEP} it is.\t  \n`),
   Buffer.from(`is this line huge? ${SEP} ${'very '.repeat(210_000)}\tyes\n`), // ~1 MB
-  sample('boolq', 'train').subarray(0, 40), // a good-looking line cut after 40 bytes
+  Buffer.from(`was the download cut? ${SEP} it was cut inside the answer.\tyes, in the mid`), // cut inside its answer
 ]);
 const expectedBoolqMalformed = [
   [firstBad, 'invalid-utf8'],
@@ -113,8 +113,8 @@ test('bad lines are counted, named and located in the manifest; train never hold
   // Nothing else is lost: 120 good boolq lines, arc_easy 120 + 3 − 8, ai2 its 60 own lines.
   assert.deepEqual(result.stats.train, { boolq: 120, arc_easy: 115, ai2_science_middle: 60 });
   assert.equal(train.length, 295);
-  // The cut line's text never reaches train, even though its first 40 bytes would parse.
-  assert.ok(!train.some((r) => r.dataset === 'boolq' && r.answers.some((a) => a.length === 0)));
+  // The cut line would parse as a record with a wrong answer; it never reaches train or test.
+  assert.ok(![...train, ...test].some((r) => r.question.startsWith('was the download cut?')));
   assert.equal(result.train.key, 'datasets/prepared/k1/train.jsonl');
   assert.equal(result.test.key, 'datasets/prepared/k1/test.jsonl');
 });

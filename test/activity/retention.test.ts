@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DefaultLogger } from '@temporalio/worker';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { checkpointsPrefix, committedCheckpoints, trainModel } from '../../activities/train';
+import { checkpointsPrefix, committedCheckpoints, trainModel, type TrainModelInput, type TrainModelResult } from '../../activities/train';
 import { writePgtok } from '../../src/data/pgtok';
 import { FileObjectStore, getDirectory, pruneCheckpoints, putDirectory, readManifest, type ObjectStore } from '../../src/store';
 import { scratchDir, tinyModel } from '../helpers/fixtures';
@@ -97,7 +97,7 @@ describe('checkpoint retention', { timeout: 3 * 60_000 }, () => {
     const trainData = await store.put('datasets/tokenized/t/train.pgtok', shard);
     const runKey = 'tiny-llama__lora__retention';
     const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
-    const result = await env.run(trainModel, {
+    const input: TrainModelInput = {
       storeUrl: store.url, runKey, modelPath: tinyModel('llama'), family: 'llama',
       method: { method: 'lora', r: 4, alpha: 8, dropout: 0 },
       training: {
@@ -106,7 +106,8 @@ describe('checkpoint retention', { timeout: 3 * 60_000 }, () => {
       },
       trainData,
       retention: { keepLast: 2, keepBest: true },
-    });
+    };
+    const result = (await env.run(trainModel, input)) as TrainModelResult;
     assert.equal(result.steps, 14);
     const losses = (JSON.parse(readFileSync(join(storeDir, 'runs', runKey, 'final', 'training_log.json'), 'utf8')) as { losses: number[] }).losses;
     const ckptSteps = [2, 4, 6, 8, 10, 12, 14];

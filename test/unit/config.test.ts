@@ -98,6 +98,22 @@ speculative: [{target: a, draft: b}]
     assert.ok(paths.includes('speculative[0].draft'));
   });
 
+  it('rejects a speculative pair whose tokenizers differ', () => {
+    mkdirSync(join(cwd, 'other'), { recursive: true });
+    writeFileSync(join(cwd, 'other', 'config.json'), '{}');
+    writeFileSync(join(cwd, 'other', 'tokenizer.json'), '{"model": "different"}');
+    const issues = issuesOf(`
+name: t
+models:
+  - {name: a, path: ./model, family: llama}
+  - {name: b, path: ./other, family: llama}
+methods: [{method: icl}]
+speculative: [{target: a, draft: b}]
+`);
+    assert.equal(issues[0]!.path, 'speculative[0].draft');
+    assert.match(issues[0]!.expected, /same tokenizer/);
+  });
+
   it('reports YAML syntax errors with a line number', () => {
     const issues = issuesOf('name: t\nmodels: [\n');
     assert.match(issues[0]!.path, /yaml line/);

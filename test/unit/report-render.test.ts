@@ -80,9 +80,9 @@ test('renderMarkdown: the run table gains Jaccard intervals and the held-out per
   const lines = md.split('\n');
   const tinyHeader = lines[lines.indexOf('## tiny') + 2]!;
   assert.match(tinyHeader, /\| Jaccard % \(95% CI\) \|.*\| train ppl \| held-out ppl \(95% CI\) \|$/);
-  assert.ok(lines.includes('| lora r=8 \\| a=16 | completed | 30 | 50.0 (40.0–60.0) | 60.0 (50.0–70.0) | 50.0 | 50.0 | 790.0 | 0.0 | 1.234 | 3.43 | 3.21 (2.90–3.60) |'));
-  assert.ok(lines.includes('| icl shots=3 | completed | 30 | 20.0 (10.0–30.0) | 30.0 (20.0–40.0) | 20.0 | 50.0 | 812.5 | 5.0 | – | – | – |'));
-  assert.ok(lines.includes('| ia3 | failed | – | – | – | – | – | – | – | – | – | – |'));
+  assert.ok(lines.includes('| lora r=8 \\| a=16 | completed | 30 | 50.0 (40.0–60.0) | 60.0 (50.0–70.0) | 50.0 | 50.0 | – | 790.0 | 0.0 | 1.234 | 3.43 | 3.21 (2.90–3.60) |'));
+  assert.ok(lines.includes('| icl shots=3 | completed | 30 | 20.0 (10.0–30.0) | 30.0 (20.0–40.0) | 20.0 | 50.0 | – | 812.5 | 5.0 | – | – | – |'));
+  assert.ok(lines.includes('| ia3 | failed | – | – | – | – | – | – | – | – | – | – | – |'));
   const otherHeader = lines[lines.indexOf('## other') + 2]!;
   assert.match(otherHeader, /\| train ppl \|$/);
   assert.ok(lines.includes('- `tiny__ia3__3` (failed): trainer exited 2: unsupported'));

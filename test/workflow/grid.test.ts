@@ -93,15 +93,28 @@ describe('experimentGridWorkflow on a real dev server', { timeout: 15 * 60_000 }
   it('continues as new between runs and still reports every run', async () => {
     const g = validateGrid({
       ...grid(), name: 'wf-can',
+      models: [{ name: 'tiny-llama', path: tinyModel('llama'), family: 'llama' }, { name: 'tiny-mistral', path: tinyModel('mistral'), family: 'llama' }],
       methods: [{ method: 'icl', shots: [0, 1, 2] }],
+      speculative: [{ target: 'tiny-llama', draft: 'tiny-mistral', gamma: 3 }],
     }, 'test', REPO);
     const runs = planRuns(g);
     const gridId = `wf-can-${Date.now()}`;
     const handle = await env.client.workflow.start('experimentGridWorkflow', {
-      taskQueue: TASK_QUEUES.cpu, workflowId: gridId, args: [{ gridId, grid: g, runs, runsPerExecution: 1 }],
+      taskQueue: TASK_QUEUES.cpu, workflowId: gridId, args: [{ gridId, grid: g, runs, runsPerExecution: 3 }],
     });
     const result = (await handle.result()) as GridResult;
-    assert.deepEqual(result.runs.map((r) => [r.label, r.status]), [['icl shots=0', 'completed'], ['icl shots=1', 'completed'], ['icl shots=2', 'completed']]);
+    assert.deepEqual(result.runs.map((r) => [r.model, r.label, r.status]), [
+      ['tiny-llama', 'icl shots=0', 'completed'], ['tiny-llama', 'icl shots=1', 'completed'], ['tiny-llama', 'icl shots=2', 'completed'],
+      ['tiny-mistral', 'icl shots=0', 'completed'], ['tiny-mistral', 'icl shots=1', 'completed'], ['tiny-mistral', 'icl shots=2', 'completed'],
+      ['tiny-llama', 'speculative draft=tiny-mistral gamma=3', 'completed'],
+    ]);
+    // Greedy speculative decoding must reproduce the target's own greedy output exactly.
+    const predictions = (runKey: string) => readFileSync(join(dir, 'store', 'runs', runKey, 'eval', 'predictions.jsonl'), 'utf8')
+      .trim().split('\n').map((l) => (JSON.parse(l) as { prediction: string }).prediction);
+    const spec = result.runs.at(-1)!;
+    assert.deepEqual(predictions(spec.runKey), predictions(result.runs[0]!.runKey));
+    assert.ok(spec.throughput!.acceptanceRate! >= 0 && spec.throughput!.acceptanceRate! <= 1);
+    assert.ok(spec.throughput!.speedup! > 0);
     const desc = await handle.describe();
     assert.notEqual(desc.runId, handle.firstExecutionRunId, 'the grid continued as new');
     for (const r of result.runs) {

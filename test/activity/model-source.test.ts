@@ -1,0 +1,47 @@
+/** Models by `s3://` prefix: materialized once per worker from a real S3-compatible server. */
+import { strict as assert } from 'node:assert';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { localModelDir, materializedFrom } from '../../activities/model-source';
+import { loadTokenizer } from '../../src/data';
+import { S3ObjectStore } from '../../src/store';
+import { scratchDir, tinyModel } from '../helpers/fixtures';
+import { startS3Server, type S3Server } from '../helpers/s3-server';
+
+describe('model directories from s3:// prefixes', { timeout: 3 * 60_000 }, () => {
+  const dir = scratchDir('model-source');
+  let server: S3Server;
+  before(async () => {
+    server = await startS3Server(join(dir, 'weed'), 29000 + (process.pid % 40) * 20);
+    Object.assign(process.env, server.env);
+    process.env.PEFTGRID_DATA_DIR = join(dir, 'worker');
+  });
+  after(async () => server?.stop());
+
+  it('downloads the model once, verified, and the tokenizer loads from it', async () => {
+    const src = tinyModel('llama');
+    const url = `s3://${server.bucket}/models/tiny-llama`;
+    const store = new S3ObjectStore(url);
+    for (const f of readdirSync(src).filter((n) => !n.startsWith('.'))) await store.putFile(f, join(src, f));
+    store.destroy();
+
+    const local = await localModelDir(url);
+    assert.equal(materializedFrom(local), url);
+    assert.ok(readFileSync(join(local, 'config.json')).equals(readFileSync(join(src, 'config.json'))));
+    const tok = await loadTokenizer(local);
+    assert.equal(tok.sha256, (await loadTokenizer(src)).sha256);
+    const t0 = Date.now();
+    assert.equal(await localModelDir(url), local, 'cached: same directory');
+    assert.ok(Date.now() - t0 < 2000);
+    assert.equal(await localModelDir(src), src, 'local paths pass through');
+  });
+
+  it('a prefix without config.json is a non-retryable ModelNotFound', async () => {
+    await assert.rejects(() => localModelDir(`s3://${server.bucket}/models/nothing-here`), (err: Error & { type?: string; nonRetryable?: boolean }) => {
+      assert.equal(err.type, 'ModelNotFound');
+      assert.equal(err.nonRetryable, true);
+      return true;
+    });
+  });
+});

@@ -1,0 +1,101 @@
+/**
+ * Fault: the newest committed checkpoint is damaged in the store (a file truncated behind the
+ * manifest's back: bit rot, a bad copy, an operator's mistake), then the worker is SIGKILLed. The
+ * next attempt, on a fresh worker with an empty disk, must reject the damaged checkpoint by its
+ * checksum, say so in the log, resume from the previous one, and complete the run.
+ */
+import { strict as assert } from 'node:assert';
+import { statSync, truncateSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { checkpointsPrefix, committedCheckpoints } from '../../activities/train';
+import { runWorkflowId, SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES } from '../../src/common/constants';
+import { planRuns } from '../../src/config/plan';
+import { validateGrid } from '../../src/config/validate';
+import { FileObjectStore } from '../../src/store';
+import type { GridResult } from '../../workflows/types';
+import { REPO, SAMPLES, scratchDir, TEMPORAL_BIN, tinyModel } from '../helpers/fixtures';
+import { pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
+
+const MAX_STEPS = 20;
+const EVERY = 4;
+
+describe('corrupt newest checkpoint + worker loss', { timeout: 10 * 60_000 }, () => {
+  let env: TestWorkflowEnvironment;
+  const workers: WorkerProcess[] = [];
+  const dir = scratchDir('faults-corrupt');
+  const storeDir = join(dir, 'store');
+
+  before(async () => {
+    env = await TestWorkflowEnvironment.createLocal({
+      server: { executable: { type: 'existing-path', path: TEMPORAL_BIN }, searchAttributes: Object.values(SEARCH_ATTRIBUTE_KEYS) },
+    });
+  });
+  after(async () => {
+    for (const w of workers) w.child.kill('SIGKILL');
+    await env?.teardown();
+  });
+
+  it('a truncated file in the newest checkpoint: the resumed attempt falls back to the previous one and completes', async () => {
+    const grid = validateGrid({
+      name: 'faults-corrupt',
+      store: `file://${storeDir}`,
+      data: { baseUrl: `file://${SAMPLES}`, datasets: ['boolq'], testSplit: 'test', maxTrainPerDataset: 64, testSamples: 4, seed: 3 },
+      models: [{ name: 'tiny-llama', path: tinyModel('llama'), family: 'llama' }],
+      methods: [{ method: 'lora', r: 4, alpha: 8 }],
+      training: { maxSteps: MAX_STEPS, warmupSteps: 2, lr: 1e-3, optimizer: 'adamw', batchSize: 4, checkpointEverySteps: EVERY, maxLength: 256, seed: 7 },
+      eval: { maxNewTokens: 4, batchSize: 4 },
+    }, 'test', REPO);
+    const runs = planRuns(grid);
+    const runKey = runs[0]!.runKey;
+    const a = startWorkerProcess(env.connection.options.address, join(dir, 'worker-a'), 'a');
+    workers.push(a);
+    await waitForPollers(env.client);
+    const handle = await env.client.workflow.start('experimentGridWorkflow', {
+      taskQueue: TASK_QUEUES.cpu, workflowId: 'faults-corrupt', args: [{ gridId: 'faults-corrupt', grid, runs }],
+    });
+
+    // Two committed checkpoints are needed: one to damage, one to fall back to.
+    let killStep = 0;
+    for (;;) {
+      const hb = await pendingHeartbeat<{ step?: number; checkpointKey?: string }>(env.client, runWorkflowId(runKey));
+      if (Number(/step-(\d+)$/.exec(hb?.details.checkpointKey ?? '')?.[1] ?? 0) >= 2 * EVERY) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Freeze the worker first so no newer checkpoint can commit between choosing the victim and
+    // the kill: the damaged one is then guaranteed to be the newest the next attempt sees.
+    a.child.kill('SIGSTOP');
+    // The last heartbeat the server holds (throttled to 5 s): steps lost are counted against it.
+    killStep = (await pendingHeartbeat<{ step: number }>(env.client, runWorkflowId(runKey)))!.details.step;
+    const store = new FileObjectStore(storeDir);
+    const committed = await committedCheckpoints(store, runKey);
+    assert.ok(committed.length >= 2, `two committed checkpoints before the damage: ${committed.join(',')}`);
+    const [newest, previous] = committed as [number, number];
+    const victim = join(storeDir, checkpointsPrefix(runKey), `step-${newest}`, 'trainable.safetensors');
+    truncateSync(victim, Math.floor(statSync(victim).size / 2));
+    a.child.kill('SIGKILL');
+    await a.exited;
+
+    const t0 = Date.now();
+    const b = startWorkerProcess(env.connection.options.address, join(dir, 'worker-b'), 'b'); // empty disk
+    workers.push(b);
+    const result = (await handle.result()) as GridResult;
+    assert.equal(result.runs[0]!.status, 'completed', result.runs[0]!.error);
+
+    const log = b.output();
+    const fallback = new RegExp(`"checkpoint":"[^"]*/step-${newest}","err":"checksum mismatch[^"]*","msg":"checkpoint failed verification; falling back to the previous one"`);
+    assert.match(log, fallback, `worker b rejected step-${newest}:\n${log.slice(-3000)}`);
+    const resumed = Number(/"step":(\d+),"downloadMs":\d+,"bytes":\d+,"msg":"resuming from checkpoint"/.exec(log)?.[1]);
+    assert.equal(resumed, previous, `resumed from the previous committed checkpoint (step ${previous}), got ${resumed}`);
+    const firstStep = /"time":(\d+),[^\n]*"msg":"first training step of this attempt"/.exec(log);
+    assert.ok(firstStep, 'the resumed attempt trained');
+    const final = await store.get(`runs/${runKey}/final/training_log.json`);
+    assert.equal((JSON.parse(final.toString('utf8')) as { losses: number[] }).losses.length, MAX_STEPS);
+    console.log(`FAULT truncated newest checkpoint (step-${newest}) + SIGKILL at step ${killStep}: completed=y, `
+      + `fell back to step-${previous}, steps lost=${killStep - previous}, time to recover=${((Number(firstStep[1]) - t0) / 1000).toFixed(1)} s `
+      + `(new worker start → first resumed step, includes the ${60} s heartbeat timeout)`);
+    b.child.kill('SIGTERM');
+    await b.exited;
+  });
+});
