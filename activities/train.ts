@@ -15,6 +15,7 @@ import {
 import type { MethodSpec } from '../src/config/plan';
 import type { TrainingConfig } from '../src/config/schema';
 import { EXIT_INVALID, EXIT_PREEMPTED, runTrainer, type TrainerEvent } from './trainer-process';
+import { reportTrainingProgress } from '../workers/metrics';
 import { localModelDir } from './model-source';
 import { workDir } from './paths';
 
@@ -219,6 +220,7 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
         state = { ...state, step: Number(ev.step), loss: Number(ev.loss), tokensPerSec: Number(ev.tokensPerSec) };
         speeds.push(Number(ev.tokensPerSec));
         ctx.heartbeat(state);
+        reportTrainingProgress({ runKey: input.runKey, step: state.step, loss: state.loss, tokensPerSec: state.tokensPerSec, maxSteps: input.training.maxSteps });
         if (!firstStepLogged) {
           firstStepLogged = true;
           log.info({ step: state.step, sinceSpawnMs: Date.now() - spawnedAt, stepMs: ev.stepMs }, 'first training step of this attempt');

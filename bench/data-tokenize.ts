@@ -12,10 +12,11 @@
  * training tokenization (tokenizeForTraining) does. Python: `Tokenizer.from_file` + `encode_batch`.
  *
  * Rows: TS 1 thread = tokenizeForTraining in a loop over pre-formatted examples; TS workers =
- * tokenizeTrainingParallel (formatting included, fresh workers each call, so cold BPE caches and
- * tokenizer loading are inside its time); Python with TOKENIZERS_PARALLELISM=false, and with
- * RAYON_NUM_THREADS=--threads. "first" is the first pass of a process (cold caches, cold JIT);
- * "warm" the best of --repeats later passes. Ratios are TS ÷ Python throughput from this run.
+ * tokenizeTrainingParallel (formatting included, which the other rows do beforehand; its first
+ * pass starts the worker pool, so thread start-up and tokenizer loading are inside it); Python with
+ * TOKENIZERS_PARALLELISM=false, and with RAYON_NUM_THREADS=--threads. "first" is the first pass of
+ * a process or pool (cold caches, cold JIT); "warm" the best of --repeats later passes. Ratios are
+ * TS ÷ Python throughput from this run.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -24,7 +25,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import {
-  MODEL_FAMILIES, formatExample, loadTokenizer, tokenizeForTraining, tokenizeTrainingParallel, type ModelFamily,
+  MODEL_FAMILIES, closeTokenizePools, formatExample, loadTokenizer, tokenizeForTraining, tokenizeTrainingParallel, type ModelFamily,
 } from '../src/data';
 import { ensureScaleData, REPO_ROOT, sampleTrainRecords } from './data-scale';
 
@@ -112,6 +113,7 @@ async function main(): Promise<void> {
     const pIds = pfirst.res.examples.map((e) => e.ids.subarray(0, e.ids.length - 1));
     rows.push({ name: 'TS tokenizeTrainingParallel', threads, records: records.length, tokens: pIds.reduce((s, a) => s + a.length, 0), firstSec: pfirst.sec, warmSec: pwarm, idsSha256: idsHash(pIds) });
   } finally {
+    closeTokenizePools();
     rmSync(scratch, { recursive: true, force: true });
   }
 

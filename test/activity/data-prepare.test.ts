@@ -132,7 +132,7 @@ test('the same inputs give the same bytes under the same keys, and a committed p
   const again = await run(a.input);
   const ms = performance.now() - t0;
   assert.deepEqual(again, first);
-  assert.ok(ms < 500, `second call took ${ms.toFixed(0)} ms`);
+  assert.ok(ms < 2000, `second call took ${ms.toFixed(0)} ms`);
 
   // A different seed is a different sample (the test can tell samples apart).
   const c = await stage();

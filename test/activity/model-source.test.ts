@@ -1,6 +1,6 @@
 /** Models by `s3://` prefix: materialized once per worker from a real S3-compatible server. */
 import { strict as assert } from 'node:assert';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { localModelDir, materializedFrom } from '../../activities/model-source';
@@ -31,9 +31,9 @@ describe('model directories from s3:// prefixes', { timeout: 3 * 60_000 }, () =>
     assert.ok(readFileSync(join(local, 'config.json')).equals(readFileSync(join(src, 'config.json'))));
     const tok = await loadTokenizer(local);
     assert.equal(tok.sha256, (await loadTokenizer(src)).sha256);
-    const t0 = Date.now();
+    const stamp = statSync(join(local, '.complete')).mtimeMs;
     assert.equal(await localModelDir(url), local, 'cached: same directory');
-    assert.ok(Date.now() - t0 < 2000);
+    assert.equal(statSync(join(local, '.complete')).mtimeMs, stamp, 'not downloaded again');
     assert.equal(await localModelDir(src), src, 'local paths pass through');
   });
 
