@@ -11,8 +11,8 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { contentHash } from '../src/common/hash';
 import { runLogger } from '../src/common/logger';
 import {
-  AnswerTooLongError, createShotPool, encodePrompt, formatExample, loadTokenizer, pgtokManifest, tokenizeForTraining,
-  TokenizerConfigError, writePgtokFile, type ModelFamily, type PgtokExample, type QaRecord, type TokenizerWrapper,
+  createShotPool, encodePrompt, formatExample, loadTokenizer, pgtokManifest, tokenizeForTraining, tokenizeTrainingParallel,
+  TokenizerConfigError, writePgtokFile, type ModelFamily, type QaRecord, type TokenizerWrapper,
 } from '../src/data';
 import { joinKey, openStore, type ObjectRef, type ObjectStore } from '../src/store';
 import type { PreparedData } from '../workflows/types';
@@ -56,9 +56,10 @@ export async function tokenizeData(input: TokenizeDataInput): Promise<TokenizeDa
   const ctx = Context.current();
   const store = openStore(input.storeUrl);
   const family = input.family as ModelFamily;
+  const modelDir = await localModelDir(input.modelPath);
   let tok: TokenizerWrapper;
   try {
-    tok = await loadTokenizer(await localModelDir(input.modelPath));
+    tok = await loadTokenizer(modelDir);
   } catch (err) {
     if (err instanceof TokenizerConfigError || (err as NodeJS.ErrnoException).code === 'ENOENT') {
       throw ApplicationFailure.nonRetryable(`cannot load the tokenizer of ${input.modelPath}: ${(err as Error).message}`, 'InvalidModel');
@@ -86,19 +87,13 @@ export async function tokenizeData(input: TokenizeDataInput): Promise<TokenizeDa
       const scratch = workDir('tokenize', hash);
       await mkdir(scratch, { recursive: true });
       const file = join(scratch, 'train.pgtok');
-      let trainSkipped = 0;
-      const examples = function* (): Generator<PgtokExample> {
-        for (const [i, record] of train.entries()) {
-          try {
-            yield tokenizeForTraining(tok, formatExample(record, family, { tokenizerInfo: tok }), input.maxLength);
-          } catch (err) {
-            if (!(err instanceof AnswerTooLongError)) throw err;
-            trainSkipped++;
-          }
-          if (i % 2000 === 0) ctx.heartbeat({ split: 'train', done: i });
-        }
-      };
-      const info = await writePgtokFile(file, examples());
+      // One worker thread per core; same examples, same order, same skip rule as a sequential loop.
+      const { examples, skipped: trainSkipped } = await tokenizeTrainingParallel(train, {
+        modelPath: modelDir, family, maxLength: input.maxLength,
+        onProgress: (done) => ctx.heartbeat({ split: 'train', done }),
+        signal: ctx.cancellationSignal,
+      });
+      const info = await writePgtokFile(file, examples);
       if (info.examples === 0) throw ApplicationFailure.nonRetryable(`no training example fits maxLength ${input.maxLength}`, 'InvalidData');
       trainRef = await store.putFile(joinKey(prefix, 'train.pgtok'), file);
       const manifest = { ...pgtokManifest(tok, input.maxLength, { train: { file: 'train.pgtok', ...info } }), skipped: trainSkipped, family };

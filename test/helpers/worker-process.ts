@@ -53,3 +53,15 @@ export async function pendingHeartbeat<T>(client: Client, workflowId: string): P
     return null;
   }
 }
+
+/** The pino log records of a worker's output whose `msg` is `msg`, parsed, in order. */
+export function logRecords(output: string, msg: string): Record<string, unknown>[] {
+  return output.split('\n').filter((l) => l.startsWith('{')).flatMap((l) => {
+    try {
+      const rec = JSON.parse(l) as Record<string, unknown>;
+      return rec.msg === msg ? [rec] : [];
+    } catch {
+      return [];
+    }
+  });
+}

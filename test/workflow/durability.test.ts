@@ -14,7 +14,7 @@ import { planRuns } from '../../src/config/plan';
 import { validateGrid } from '../../src/config/validate';
 import type { GridResult } from '../../workflows/types';
 import { REPO, SAMPLES, scratchDir, TEMPORAL_BIN, tinyModel } from '../helpers/fixtures';
-import { pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
+import { logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
 
 const MAX_STEPS = 40;
 const EVERY = 5;
@@ -95,7 +95,7 @@ describe('durable training under worker loss', { timeout: 20 * 60_000 }, () => {
     workers.push(b);
     const result = (await handle.result()) as GridResult;
     assert.equal(result.runs[0]!.status, 'completed', result.runs[0]!.error);
-    const resumed = /"msg":"resuming from checkpoint"/.test(b.output()) ? Number(/"step":(\d+),"msg":"resuming from checkpoint"/.exec(b.output())?.[1]) : NaN;
+    const resumed = Number(logRecords(b.output(), 'resuming from checkpoint')[0]?.step ?? NaN);
     assert.ok(Number.isFinite(resumed), `worker b resumed from a checkpoint:\n${b.output().slice(-2000)}`);
     assert.ok(killStep - resumed <= EVERY, `lost ${killStep - resumed} steps (killed at ${killStep}, resumed at ${resumed})`);
     const losses = lossHistory('store-kill', runKey);
@@ -114,12 +114,12 @@ describe('durable training under worker loss', { timeout: 20 * 60_000 }, () => {
     await waitForStep(runKey, 6);
     a.child.kill('SIGTERM');
     await a.exited;
-    const stoppedAt = Number([...a.output().matchAll(/"step":(\d+),"checkpoint":"[^"]+","msg":"checkpoint committed"/g)].pop()?.[1]);
+    const stoppedAt = Number(logRecords(a.output(), 'checkpoint committed').pop()?.step ?? NaN);
     const b = startWorkerProcess(address(), join(dir, 'term-b'), 'b');
     workers.push(b);
     const result = (await handle.result()) as GridResult;
     assert.equal(result.runs[0]!.status, 'completed', result.runs[0]!.error);
-    const resumed = Number(/"step":(\d+),"msg":"resuming from checkpoint"/.exec(b.output())?.[1]);
+    const resumed = Number(logRecords(b.output(), 'resuming from checkpoint')[0]?.step ?? NaN);
     assert.equal(resumed, stoppedAt, `resumed at ${resumed}, last step before SIGTERM ${stoppedAt}`);
     const losses = lossHistory('store-term', runKey);
     losses.forEach((l, i) => assert.ok(Math.abs(l - reference[i]!) < 1e-4, `step ${i + 1}: ${l} vs ${reference[i]}`));
