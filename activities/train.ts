@@ -105,7 +105,8 @@ async function restoreCheckpoint(store: ObjectStore, runKey: string, localRoot: 
     try {
       const manifest = await getDirectory<CheckpointMeta>(store, prefix, dir);
       // downloadMs/bytes feed the recovery benchmark (bench/recovery.ts) and operators' dashboards.
-      log.info({ checkpoint: prefix, step: manifest.meta.step, downloadMs: Date.now() - t0, bytes: manifest.bytes }, 'resuming from checkpoint');
+      // (Field order matters to log parsers: `"step":N,"msg":…` stays last, as before.)
+      log.info({ checkpoint: prefix, downloadMs: Date.now() - t0, bytes: manifest.bytes, step: manifest.meta.step }, 'resuming from checkpoint');
       return { step: manifest.meta.step, dir };
     } catch (err) {
       log.warn({ checkpoint: prefix, err: (err as Error).message }, 'checkpoint failed verification; falling back to the previous one');
@@ -173,7 +174,7 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
         const manifest = await putDirectory<CheckpointMeta>(store, prefix, dir, { step, loss, runKey: input.runKey });
         state = { ...state, checkpointKey: prefix };
         ctx.heartbeat(state);
-        log.info({ step, checkpoint: prefix, uploadMs: Date.now() - t0, bytes: manifest.bytes, tries: attempt }, 'checkpoint committed');
+        log.info({ uploadMs: Date.now() - t0, bytes: manifest.bytes, tries: attempt, step, checkpoint: prefix }, 'checkpoint committed');
         return true;
       } catch (err) {
         const wait = CHECKPOINT_BACKOFF_MS[Math.min(attempt, CHECKPOINT_BACKOFF_MS.length) - 1] as number;

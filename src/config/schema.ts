@@ -115,7 +115,7 @@ export const gridSchema = z.strictObject({
     draft: z.string().describe('model name from models; must share the target\'s vocabulary'),
     gamma: posInt.max(64).default(4).describe('draft tokens proposed per target pass'),
   })).default([]),
-  concurrency: z.strictObject({ gpu: posInt.default(1), cpu: posInt.default(2) })
+  concurrency: z.strictObject({ gpu: posInt.default(1), cpu: nonNegInt.default(2).describe('runs in flight = gpu + cpu; 0 runs strictly one at a time per GPU') })
     .default({ gpu: 1, cpu: 2 }),
   // Older checkpoints only serve as fallbacks for a corrupt newest one; 3 survive two bad uploads.
   retention: retentionSchema.default(() => retentionSchema.parse({})),

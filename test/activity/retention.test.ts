@@ -11,6 +11,8 @@ import { describe, it } from 'node:test';
 import { DefaultLogger } from '@temporalio/worker';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { checkpointsPrefix, committedCheckpoints, trainModel, type TrainModelInput, type TrainModelResult } from '../../activities/train';
+import { planRuns } from '../../src/config/plan';
+import { validateGrid } from '../../src/config/validate';
 import { writePgtok } from '../../src/data/pgtok';
 import { FileObjectStore, getDirectory, pruneCheckpoints, putDirectory, readManifest, type ObjectStore } from '../../src/store';
 import { scratchDir, tinyModel } from '../helpers/fixtures';
@@ -40,6 +42,16 @@ class RecordingStore extends FileObjectStore {
 }
 
 describe('checkpoint retention', { timeout: 3 * 60_000 }, () => {
+  it('is a top-level grid block with defaults, validated at the edge, carried to every run', () => {
+    const base = { name: 'g', models: [{ name: 'm', path: tinyModel('llama'), family: 'llama' }], methods: [{ method: 'lora' }] };
+    const g = validateGrid(base, 'test', dir);
+    assert.deepEqual(g.retention, { keepLast: 3, keepBest: true });
+    assert.deepEqual(planRuns(validateGrid({ ...base, retention: { keepLast: 5, keepBest: false } }, 'test', dir))[0]!.retention, { keepLast: 5, keepBest: false });
+    assert.throws(() => validateGrid({ ...base, retention: { keepLast: 0 } }, 'test', dir), /retention\.keepLast/);
+    // Retention does not change what a run computes, so it must not change the run key either.
+    assert.equal(planRuns(g)[0]!.runKey, planRuns(validateGrid({ ...base, retention: { keepLast: 9 } }, 'test', dir))[0]!.runKey);
+  });
+
   it('keeps the last K committed and the lowest-loss one; leaves uncommitted directories alone', async () => {
     const store = new FileObjectStore(join(dir, 'store-a'));
     const prefix = 'runs/r/checkpoints';
@@ -123,5 +135,43 @@ describe('checkpoint retention', { timeout: 3 * 60_000 }, () => {
     const stray = (await store.list(checkpointsPrefix(runKey) + '/')).filter((o) => !kept.some((s) => o.key.includes(`/step-${s}/`)));
     assert.deepEqual(stray, []);
     console.log(`retention keepLast=2 keepBest: kept ${kept.join(',')} of ${ckptSteps.join(',')} (best ${best})`);
+  });
+
+  // Retention only ever sees what was committed; this is the other half of that contract: when a
+  // checkpoint cannot be committed at all, the attempt stops the trainer and fails retryably
+  // instead of training on with nothing durable behind it.
+  it('trainModel gives up on a checkpoint the store keeps refusing: trainer stopped, retryable failure, nothing committed', async () => {
+    const storeDir = join(dir, 'store-refuse');
+    const store = new FileObjectStore(storeDir);
+    process.env.PEFTGRID_DATA_DIR = join(dir, 'worker-refuse');
+    process.env.PEFTGRID_CHECKPOINT_RETRY_MS = '3000';
+    const runKey = 'tiny-llama__lora__refuse';
+    // A plain file where the step-2 directory must go: every upload into it fails (ENOTDIR).
+    await store.put(`${checkpointsPrefix(runKey)}/step-2`, 'in the way');
+    const shard = writePgtok(Array.from({ length: 16 }, (_, i) => ({ ids: Array.from({ length: 12 }, (_, j) => 10 + ((i * 31 + j * 7) % 4000)), promptLength: 8 })));
+    const trainData = await store.put('datasets/tokenized/t/train.pgtok', shard);
+    const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+    const input: TrainModelInput = {
+      storeUrl: store.url, runKey, modelPath: tinyModel('llama'), family: 'llama',
+      method: { method: 'lora', r: 4, alpha: 8, dropout: 0 },
+      training: {
+        maxSteps: 400, lr: 1e-3, warmupSteps: 0, scheduler: 'constant', optimizer: 'adamw', batchSize: 4, evalBatchSize: 4,
+        checkpointEverySteps: 2, maxLength: 32, seed: 1, device: 'cpu',
+      },
+      trainData,
+    };
+    const t0 = Date.now();
+    try {
+      await assert.rejects(() => env.run(trainModel, input), (err: Error & { type?: string; nonRetryable?: boolean }) => {
+        assert.equal(err.type, 'CheckpointUploadFailed', err.message);
+        assert.equal(err.nonRetryable, false);
+        return true;
+      });
+    } finally {
+      delete process.env.PEFTGRID_CHECKPOINT_RETRY_MS;
+    }
+    assert.deepEqual(await committedCheckpoints(store, runKey), []);
+    assert.equal(await readManifest(store, `runs/${runKey}/final`), null, 'the trainer was stopped long before 400 steps');
+    assert.ok(Date.now() - t0 < 120_000);
   });
 });

@@ -16,7 +16,7 @@ import { getDirectory, readManifest, S3ObjectStore } from '../../src/store';
 import type { GridResult } from '../../workflows/types';
 import { REPO, SAMPLES, scratchDir, TEMPORAL_BIN, tinyModel } from '../helpers/fixtures';
 import { startS3Server, type S3Server } from '../helpers/s3-server';
-import { pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
+import { logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
 
 const MAX_STEPS = 40;
 const EVERY = 2; // frequent checkpoints: several uploads fall due while the store is down
@@ -62,13 +62,14 @@ describe('object store outage during checkpoint uploads', { timeout: 10 * 60_000
     });
 
     // The watcher: one S3 request per try (no SDK retries), so an outage shows up as failed polls.
+    const watchStart = Date.now();
     const watcher = new S3ObjectStore(storeUrl, { client: { maxAttempts: 1 } });
     const violations: string[] = [];
     let polls = 0;
     let failedPolls = 0;
     let watching = true;
     const watch = (async () => {
-      while (watching) {
+      while (watching && Date.now() - watchStart < 8 * 60_000) {
         try {
           const objects = await watcher.list(checkpointsPrefix(runKey) + '/');
           const sizes = new Map(objects.map((o) => [o.key, o.bytes]));
@@ -106,24 +107,30 @@ describe('object store outage during checkpoint uploads', { timeout: 10 * 60_000
     await new Promise((r) => setTimeout(r, 2000));
     const pollsBefore = polls;
     await new Promise((r) => setTimeout(r, OUTAGE_MS - 2000));
+    // Checked before start(): the store answers again before start() returns (it waits for the bucket).
+    const pollsDuring = polls - pollsBefore;
     await s3.start();
     const restartedAt = Date.now();
-    assert.equal(polls, pollsBefore, 'the store really was unreachable during the outage');
 
-    const result = (await handle.result()) as GridResult;
-    watching = false;
-    await watch;
+    let result: GridResult;
+    try {
+      assert.equal(pollsDuring, 0, 'the store really was unreachable during the outage');
+      result = (await handle.result()) as GridResult;
+    } finally {
+      watching = false; // also on failure: a pending poll loop would keep the test process alive
+      await watch;
+    }
     assert.equal(result.runs[0]!.status, 'completed', result.runs[0]!.error);
     assert.deepEqual(violations, [], 'no committed checkpoint was ever missing a file');
     assert.ok(polls > 10, `the watcher polled the bucket (${polls} polls)`);
 
     const log = worker.output();
-    const failures = [...log.matchAll(/"step":(\d+),[^\n]*"msg":"checkpoint upload failed; retrying"/g)];
+    const failures = logRecords(log, 'checkpoint upload failed; retrying');
     assert.ok(failures.length > 0, `an upload fell into the outage and was retried:\n${log.slice(-3000)}`);
-    const failedStep = Number(failures[0]![1]);
-    const committedLater = new RegExp(`"time":(\\d+),[^\\n]*"step":${failedStep},"checkpoint":"[^"]+","uploadMs":\\d+,"bytes":\\d+,"tries":(\\d+),"msg":"checkpoint committed"`).exec(log);
-    assert.ok(committedLater && Number(committedLater[2]) > 1, `step ${failedStep} committed after retries`);
-    const recoveredAt = Number(committedLater[1]);
+    const failedStep = Number(failures[0]!.step);
+    const committedLater = logRecords(log, 'checkpoint committed').find((r) => r.step === failedStep);
+    assert.ok(committedLater && Number(committedLater.tries) > 1, `step ${failedStep} committed after retries`);
+    const recoveredAt = Number(committedLater.time);
     assert.ok(recoveredAt >= restartedAt - 2000, 'the retried upload committed only once the store was back');
 
     // Whatever survived retention verifies completely.
@@ -132,9 +139,9 @@ describe('object store outage during checkpoint uploads', { timeout: 10 * 60_000
     assert.ok(committed.length >= 1 && committed.length <= 4, `retention kept ${committed.length} checkpoints`);
     for (const key of committed) await getDirectory(store, key.slice(0, -'/manifest.json'.length), join(dir, 'verify', key));
 
-    const attempts = Math.max(...[...log.matchAll(/"activity":"trainModel","attempt":(\d+)/g)].map((m) => Number(m[1])));
-    const resumed = /"step":(\d+),"downloadMs":\d+,"bytes":\d+,"msg":"resuming from checkpoint"/.exec(log);
-    const lost = resumed ? outageStep - Number(resumed[1]) : 0;
+    const attempts = Math.max(...logRecords(log, 'train attempt started').map((r) => Number(r.attempt)));
+    const resumed = logRecords(log, 'resuming from checkpoint')[0];
+    const lost = resumed ? outageStep - Number(resumed.step) : 0;
     console.log(`FAULT S3 (SeaweedFS) stopped ${OUTAGE_MS / 1000}s from step ${outageStep}: completed=y, steps lost=${lost}, train attempts=${attempts}, `
       + `failed upload tries=${failures.length}, time to recover=${((recoveredAt - restartedAt) / 1000).toFixed(1)} s after restart `
       + `(${((recoveredAt - stoppedAt) / 1000).toFixed(1)} s after stop), watcher: ${polls} clean polls, ${failedPolls} failed, 0 half-committed`);
