@@ -17,32 +17,24 @@ import { performance } from 'node:perf_hooks';
 import { Tensor } from 'onnxruntime-node';
 import { ATTENTION_MASK, INPUT_IDS, LOGITS, POSITION_IDS, kvNames } from './contract';
 import { EngineError } from './errors';
-import type { GeneratedSequence } from './generate';
+import type { GeneratedSequence, GenerateOptions } from './generate';
 import { KvCache } from './kv-cache';
 import { argmax, lastPositionArgmax, logitsData } from './logits';
-import { planBatches, preparePrompts, type LongPromptPolicy } from './prompts';
+import { planBatches, preparePrompts } from './prompts';
 import { SequenceState, type StopRules } from './sequence-state';
 import { CONFIG_FILE, type EngineModel } from './session';
 import { percentile } from './stats';
 
 /** Options of {@link generateSpeculative}. */
-export interface SpeculativeOptions {
-  /** Most tokens generated per prompt (the EOS that ends a sequence counts as one). @default 32 */
-  maxNewTokens?: number;
+/**
+ * Options of {@link generateSpeculative}: generate()'s stopping and prompt-length rules (the long
+ * prompt limit is min(maxPositions of both models) − maxNewTokens), plus the speculation knobs.
+ */
+export interface SpeculativeOptions extends Pick<GenerateOptions, 'maxNewTokens' | 'eosTokenIds' | 'stopSequences' | 'longPrompt'> {
   /** Draft tokens proposed per target pass; fewer near maxNewTokens, where more cannot be used. @default 4 */
   gamma?: number;
   /** Prompts decoded together; rows that accept fewer tokens carry masked cache columns. @default 1 */
   batchSize?: number;
-  /** Token ids that end a sequence. @default the target's engine.json eosTokenIds */
-  eosTokenIds?: readonly number[];
-  /** As in generate: token sequences that end a sequence and are removed from it. @default [] */
-  stopSequences?: readonly (readonly number[])[];
-  /**
-   * A prompt longer than min(maxPositions of both models) − maxNewTokens is cut from the left
-   * (`truncate`) or not run (`error`), as in generate.
-   * @default 'truncate'
-   */
-  longPrompt?: LongPromptPolicy;
 }
 
 /** One prompt's result: a {@link GeneratedSequence} plus its speculation counters. */

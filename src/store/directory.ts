@@ -3,10 +3,10 @@
  * `manifest.json` last: the manifest is the commit point, so a directory without one does not
  * exist for any reader, and every file is verified against its sha256 on the way down.
  */
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { sha256File } from './file-store';
-import { ChecksumMismatchError, joinKey, type ObjectStore } from './object-store';
+import { joinKey, type ObjectStore } from './object-store';
 
 export interface ManifestFile {
   path: string;
@@ -83,13 +83,4 @@ export async function getDirectory<M>(store: ObjectStore, prefix: string, dir: s
     await store.getFile(joinKey(prefix, f.path), local, f.sha256);
   });
   return manifest;
-}
-
-/** Removes a local copy after a failed verification, so a retry starts clean. */
-export async function discardLocal(dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
-}
-
-export function isChecksumError(err: unknown): err is ChecksumMismatchError {
-  return err instanceof ChecksumMismatchError;
 }
