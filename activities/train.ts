@@ -208,7 +208,9 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
   let uploadFailedAt: number | undefined;
 
   let done: TrainerEvent | undefined;
-  const speeds: number[] = [];
+  // Training-loop throughput of this attempt: Σ tokens / time from its loop start to its last step,
+  // so local checkpoint saves and any stall of the trainer on uploads count against it.
+  const loop = { tokens: 0, elapsedMs: 0 };
   const spawnedAt = Date.now();
   let firstStepLogged = false;
   const onEvent = async (ev: TrainerEvent) => {
@@ -219,7 +221,8 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
         break;
       case 'step':
         state = { ...state, step: Number(ev.step), loss: Number(ev.loss), tokensPerSec: Number(ev.tokensPerSec) };
-        speeds.push(Number(ev.tokensPerSec));
+        loop.tokens += Number(ev.tokens ?? 0);
+        loop.elapsedMs = Number(ev.elapsedMs ?? 0);
         ctx.heartbeat(state);
         reportTrainingProgress({ runKey: input.runKey, step: state.step, loss: state.loss, tokensPerSec: state.tokensPerSec, maxSteps: input.training.maxSteps });
         if (!firstStepLogged) {
@@ -270,6 +273,6 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
   await putDirectory(store, finalPrefix, String(done.finalDir), meta);
   log.info({ ...meta, finalPrefix }, 'training finished; final adapter committed');
   await rm(root, { recursive: true, force: true });
-  const tokensPerSec = speeds.length ? speeds.reduce((a, b) => a + b, 0) / speeds.length : null;
+  const tokensPerSec = loop.tokens > 0 && loop.elapsedMs > 0 ? loop.tokens / (loop.elapsedMs / 1000) : null;
   return { finalPrefix, ...meta, tokensPerSec, resumedFrom: resume?.step ?? 0 };
 }

@@ -1,7 +1,7 @@
 /**
  * Model directories for the engine benchmarks and the speculative-decoding test, built with the
  * real trainer CLI (`python -m trainer tiny|export`, docs/contracts.md §2) plus
- * bench/engine_truncate_model.py for shallow drafts. Every builder is idempotent: an HF directory
+ * `python -m trainer truncate` for shallow drafts. Every builder is idempotent: an HF directory
  * with config.json and tokenizer.json is complete (both writers rename it into place last), and an
  * export is reused while its HF directory is unchanged. Delete a directory to rebuild it.
  */
@@ -19,7 +19,6 @@ export const PYTHON = join(REPO_ROOT, '.venv', 'bin', 'python');
 export const SMOLLM2_HF = join(REPO_ROOT, '.data', 'models', 'smollm2-135m-instruct');
 /** Where the benchmarks cache their exports. */
 export const BENCH_ROOT = join(REPO_ROOT, '.data', 'bench');
-const TRUNCATE_SCRIPT = join(REPO_ROOT, 'bench', 'engine_truncate_model.py');
 /** Exports and truncations take minutes on a loaded 2-core machine; more means a hung process. */
 const PYTHON_TIMEOUT_MS = 20 * 60_000;
 
@@ -80,10 +79,10 @@ export async function ensureTinyHf(out: string, seed: number): Promise<string> {
   return out;
 }
 
-/** `src` with only the decoder layers `layers` kept (bench/engine_truncate_model.py). */
+/** `src` with only the decoder layers `layers` kept (`python -m trainer truncate`). */
 export async function ensureTruncatedHf(src: string, out: string, layers: readonly number[]): Promise<string> {
   if (isHfDir(out)) return out;
-  await runPython([TRUNCATE_SCRIPT, '--src', src, '--out', out, '--layers', layers.join(',')], `truncating ${src}`);
+  await runPython(['-m', 'trainer', 'truncate', '--src', src, '--out', out, '--layers', layers.join(',')], `truncating ${src}`);
   return out;
 }
 
@@ -140,12 +139,11 @@ export function intArg(value: string | undefined, fallback: number, name: string
   return n;
 }
 
-/** sha256 over the trainer's sources and the truncation script: the test fixtures' cache key. */
+/** sha256 over the trainer's sources: the test fixtures' cache key. */
 export function builderHash(): string {
   const hash = createHash('sha256');
   const trainer = join(REPO_ROOT, 'trainer');
   for (const file of readdirSync(trainer).filter((f) => f.endsWith('.py')).sort()) hash.update(file).update(readFileSync(join(trainer, file)));
-  hash.update(readFileSync(TRUNCATE_SCRIPT));
   return hash.digest('hex');
 }
 

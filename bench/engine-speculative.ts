@@ -1,7 +1,7 @@
 /**
  * Speculative decoding (generateSpeculative) vs target-only greedy generate on real chat prompts,
  * batch size 1 on both sides, EOS on (both produce the same tokens, checked here, so their token
- * counts are equal). The draft is a shallow copy of the target (bench/engine_truncate_model.py):
+ * counts are equal). The draft is a shallow copy of the target (`python -m trainer truncate`):
  * same embeddings, lm_head and tokenizer, only --draft-layers of its decoder layers.
  *
  *   node --import tsx bench/engine-speculative.ts [--quick] [--model HF_DIR] [--draft-layers 0,1]

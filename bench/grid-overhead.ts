@@ -4,7 +4,8 @@
  * wall ÷ Σ busy (goal ≤ 1.15×) and the median scheduling latency per activity (scheduled →
  * started), both read from the real workflow histories.
  *
- *   node --import tsx bench/grid-overhead.ts [--runs 20] [--steps 2]
+ *   node --import './quiet-logs';
+import tsx bench/grid-overhead.ts [--runs 20] [--steps 2]
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,7 +21,6 @@ import { REPO, SAMPLES, TEMPORAL_BIN, tinyModel } from '../test/helpers/fixtures
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '20' }, steps: { type: 'string', default: '2' } } });
 Runtime.install({ logger: new DefaultLogger('WARN') });
-process.env.PEFTGRID_LOG_LEVEL ??= 'warn';
 
 type Event = temporal.api.history.v1.IHistoryEvent;
 const ms = (e: Event) => Number(e.eventTime!.seconds) * 1000 + Math.round((e.eventTime!.nanos ?? 0) / 1e6);

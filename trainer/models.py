@@ -8,7 +8,7 @@ import importlib.util
 import os
 import shutil
 
-from .events import ModelNotFound, log
+from .events import InvalidSpec, ModelNotFound, log
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOLLM2_DIR = os.path.join(REPO_ROOT, ".data", "models", "smollm2-135m-instruct")
@@ -146,4 +146,32 @@ def make_tiny(family, out, tokenizer_from=None, seed=0):
     tok.save_pretrained(tmp, save_jinja_files=False)  # chat_template inside tokenizer_config.json
     _commit(tmp, out)
     log(f"wrote tiny {family} ({sum(p.numel() for p in model.parameters()):,} params) to {out}")
+    return out
+
+
+def truncate(src, out, layers):
+    """A shallow copy of a causal LM: the same embeddings, final norm, lm_head and tokenizer, only the
+    decoder layers listed. Sharing everything but depth with `src` makes it a usable speculative
+    draft (and the study-small grid's second, cheaper model) without a hub download."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    if not os.path.isfile(os.path.join(src, "config.json")):
+        raise ModelNotFound(f"--src: got {src!r}; expected an HF model directory with config.json")
+    model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32).eval()
+    total = model.config.num_hidden_layers
+    if not layers or any(i < 0 or i >= total for i in layers) or len(set(layers)) != len(layers):
+        raise InvalidSpec(f"--layers: got {layers}; expected distinct indices in [0, {total})")
+    decoder = model.model
+    decoder.layers = torch.nn.ModuleList([decoder.layers[i] for i in layers])
+    # Each attention module indexes the KV cache by its layer_idx: renumber the kept ones.
+    for new, layer in enumerate(decoder.layers):
+        layer.self_attn.layer_idx = new
+    model.config.num_hidden_layers = len(layers)
+    if getattr(model.config, "layer_types", None):
+        model.config.layer_types = [model.config.layer_types[i] for i in layers]
+    tmp = _tmp_for(out)
+    model.save_pretrained(tmp, safe_serialization=True)
+    AutoTokenizer.from_pretrained(src).save_pretrained(tmp, save_jinja_files=False)
+    _commit(tmp, out)
+    log(f"kept layers {layers} of {total} from {src} in {out}")
     return out

@@ -138,7 +138,7 @@ def _train(spec, resume_from, stop):
         losses.append(loss)
         now = time.perf_counter()
         tokens = int(batch["attention_mask"].sum())
-        emit("step", step=step, loss=loss, lr=lr, gradNorm=float(grad_norm), tokensPerSec=tokens / (now - t0),
+        emit("step", step=step, loss=loss, lr=lr, gradNorm=float(grad_norm), tokens=tokens, tokensPerSec=tokens / (now - t0),
              elapsedMs=round((now - started) * 1000), stepMs=round((now - t0) * 1000))
         if step % t.checkpointEverySteps == 0:
             saved = save(loss)

@@ -61,7 +61,7 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunInput): 
   if (previous) {
     log.info('run already finished earlier; reusing its result', { runKey: run.runKey });
     setPhase('completed');
-    return previous;
+    return { ...previous, reused: true };
   }
 
   try {

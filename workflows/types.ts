@@ -31,6 +31,8 @@ export interface RunResult {
   label: string;
   status: 'completed' | 'failed' | 'cancelled';
   error?: string;
+  /** true when an earlier execution had finished this run and its stored result was reused. */
+  reused?: boolean;
   metrics?: Summary;
   throughput?: {
     tokensPerSec: number; ttftMsP50: number; tokenLatencyMsP50: number; tokenLatencyMsP95: number; hitLimitFraction: number;

@@ -49,9 +49,19 @@ function printStarted(s: Awaited<ReturnType<typeof startGrid>>, storeUrl: string
   process.stdout.write(`  results:     ${results} (report.md, results.csv, results.json)\n`);
 }
 
+/** One line for people: how many runs finished, how many of them were reused, what failed. */
+export function summaryLine(result: GridResult): string {
+  const count = (s: string) => result.runs.filter((r) => r.status === s).length;
+  const reused = result.runs.filter((r) => r.reused).length;
+  const parts = [`${count('completed')} completed${reused ? ` (${reused} reused from an earlier start)` : ''}`];
+  if (count('failed')) parts.push(`${count('failed')} failed`);
+  if (count('cancelled')) parts.push(`${count('cancelled')} cancelled`);
+  return `grid ${result.gridId}: ${result.runs.length} runs: ${parts.join(', ')}; report in ${result.reportPrefix}`;
+}
+
 function printResult(result: GridResult, json: boolean): number {
   if (json) process.stdout.write(JSON.stringify(result) + '\n');
-  else process.stdout.write('\n' + result.markdown);
+  else process.stdout.write('\n' + result.markdown + '\n' + summaryLine(result) + '\n');
   return result.runs.every((r) => r.status === 'completed') ? 0 : 1;
 }
 

@@ -63,16 +63,19 @@ export function planRuns(grid: GridConfig): RunSpec[] {
   const dataKey = contentHash(grid.data);
   for (const model of grid.models) {
     for (const entry of grid.methods) {
-      for (const method of expandMethod(entry)) {
+      for (const { lr, ...method } of expandMethod(entry)) {
         const trains = method.method !== 'icl';
         const shots = trains ? 0 : Number(method.shots ?? 0);
+        // A method's own lr replaces training.lr; the trainer sees it as training.lr, not a method field.
+        const training = lr === undefined ? grid.training : { ...grid.training, lr: Number(lr) };
         // Everything that changes a run's result goes into its key; the store and the grid name do
         // not, so the same run in two grids (or stores) is recognisably the same experiment.
-        const identity = { model, method, data: grid.data, training: trains ? grid.training : null, eval: grid.eval };
+        const identity = { model, method, data: grid.data, training: trains ? training : null, eval: grid.eval };
         const runKey = `${model.name}__${methodSlug(method)}__${contentHash(identity).slice(0, 8)}`;
+        const label = lr === undefined ? methodLabel(method) : `${methodLabel(method)} lr=${lr}`;
         runs.push({
-          runKey, grid: grid.name, model, method, label: methodLabel(method), trains, shots,
-          training: grid.training, eval: grid.eval, data: grid.data, dataKey, store: grid.store, retention: grid.retention,
+          runKey, grid: grid.name, model, method, label, trains, shots,
+          training, eval: grid.eval, data: grid.data, dataKey, store: grid.store, retention: grid.retention,
         });
       }
     }

@@ -15,6 +15,9 @@ export const FAMILIES = ['llama', 'gemma', 'mistral', 'template'] as const;
 export const METHODS = ['lora', 'qlora', 'adalora', 'ia3', 'prompt_tuning', 'full', 'icl'] as const;
 export type MethodName = (typeof METHODS)[number];
 
+/** Per-method learning rate: PEFT methods train best at very different rates (prompt tuning ≫ LoRA). */
+const methodLr = many(z.number().positive()).optional()
+  .describe('overrides training.lr for this method; a list expands the grid');
 const targetModules = z.array(z.string().min(1)).min(1).optional()
   .describe('modules to adapt; default: the family\'s attention projections');
 
@@ -25,6 +28,7 @@ export const methodSchemas = {
     alpha: many(z.number().positive()).default(16),
     dropout: many(unit).default(0.05),
     targetModules,
+    lr: methodLr,
   }),
   qlora: z.strictObject({
     method: z.literal('qlora'),
@@ -32,6 +36,7 @@ export const methodSchemas = {
     alpha: many(z.number().positive()).default(16),
     dropout: many(unit).default(0.05),
     targetModules,
+    lr: methodLr,
   }),
   adalora: z.strictObject({
     method: z.literal('adalora'),
@@ -43,14 +48,16 @@ export const methodSchemas = {
     alpha: many(z.number().positive()).default(16),
     dropout: many(unit).default(0.05),
     targetModules,
+    lr: methodLr,
   }),
-  ia3: z.strictObject({ method: z.literal('ia3'), targetModules, feedforwardModules: targetModules }),
+  ia3: z.strictObject({ method: z.literal('ia3'), targetModules, feedforwardModules: targetModules, lr: methodLr }),
   prompt_tuning: z.strictObject({
     method: z.literal('prompt_tuning'),
     numVirtualTokens: many(posInt).default(20),
     initText: z.string().min(1).default('answer the question'),
+    lr: methodLr,
   }),
-  full: z.strictObject({ method: z.literal('full') }),
+  full: z.strictObject({ method: z.literal('full'), lr: methodLr }),
   icl: z.strictObject({ method: z.literal('icl'), shots: many(nonNegInt).default(0) }),
 } as const;
 

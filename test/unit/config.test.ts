@@ -1,11 +1,12 @@
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, parseGridYaml } from '../../src/config/validate';
 import { expandMethod, planRuns } from '../../src/config/plan';
 import { gridJsonSchema } from '../../src/config/schema';
+import { REPO } from '../helpers/fixtures';
 
 const cwd = mkdtempSync(join(tmpdir(), 'peftgrid-config-'));
 mkdirSync(join(cwd, 'model'));

@@ -1,0 +1,113 @@
+/**
+ * End to end, the study's shape: examples/study-small.yaml itself (2 models × the five PEFT methods
+ * + ICL 0/3-shot + a speculative pair) through `peftgrid grid start --wait` on the embedded stack,
+ * with only the models swapped for tiny random-init ones (two families) and the sizes cut so that
+ * it fits in CI. Checks what a user sees: every run finished, the tables and plots, the runs
+ * filterable by search attribute as in the Temporal UI, and a second start reusing every run.
+ */
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { Connection, Client } from '@temporalio/client';
+import { parse, stringify } from 'yaml';
+import { REPO, SAMPLES, scratchDir, tinyModel } from '../helpers/fixtures';
+import type { GridResult } from '../../workflows/types';
+
+const dir = scratchDir('e2e-study-small');
+const PORT = 17243;
+const env = {
+  ...process.env,
+  PEFTGRID_DATA_DIR: join(dir, 'data'),
+  PEFTGRID_TEMPORAL_PORT: String(PORT),
+  PEFTGRID_UI_PORT: '18243',
+  TEMPORAL_ADDRESS: `127.0.0.1:${PORT}`,
+  PEFTGRID_UI_URL: 'http://localhost:18243',
+};
+
+function cli(args: string[], timeoutMs = 120_000) {
+  const res = spawnSync(process.execPath, [join(REPO, 'bin', 'peftgrid.js'), ...args], { cwd: REPO, env, encoding: 'utf8', timeout: timeoutMs });
+  return { code: res.status, out: res.stdout, err: res.stderr };
+}
+
+/** examples/study-small.yaml with tiny models and CI sizes; everything else (the shape) as shipped. */
+function ciVersion(): string {
+  interface Doc {
+    store: string; data: object; training: object; eval: object;
+    models: { name: string; path: string; family: string }[];
+    methods: Record<string, unknown>[];
+  }
+  const doc = parse(readFileSync(join(REPO, 'examples', 'study-small.yaml'), 'utf8')) as Doc;
+  assert.equal(doc.models.length, 2);
+  Object.assign(doc.models[0]!, { path: tinyModel('llama'), family: 'llama' });
+  Object.assign(doc.models[1]!, { path: tinyModel('gemma'), family: 'gemma' });
+  doc.store = `file://${join(dir, 'store')}`;
+  Object.assign(doc.data, { baseUrl: `file://${SAMPLES}`, maxTrainPerDataset: 16, testSamples: 8 });
+  Object.assign(doc.training, { maxSteps: 4, warmupSteps: 1, checkpointEverySteps: 2 });
+  Object.assign(doc.eval, { maxNewTokens: 4, batchSize: 8 });
+  Object.assign(doc.methods.find((m) => m.method === 'adalora')!, { tinit: 1, tfinal: 1, deltaT: 1 });
+  return stringify(doc);
+}
+
+describe('examples/study-small.yaml, CI-sized, through the CLI', { timeout: 30 * 60_000 }, () => {
+  after(() => {
+    cli(['dev', 'down']);
+  });
+
+  it('runs every run of the study shape, reports it, and reuses it all on a second start', async () => {
+    const cfg = join(dir, 'study-small-ci.yaml');
+    writeFileSync(cfg, ciVersion());
+    const up = cli(['dev', 'up'], 180_000);
+    assert.equal(up.code, 0, up.err);
+
+    const first = cli(['grid', 'start', cfg, '--wait', '--json'], 25 * 60_000);
+    assert.equal(first.code, 0, first.out + first.err);
+    const [startedLine, resultLine] = first.out.trim().split('\n');
+    const started = JSON.parse(startedLine!) as { gridId: string; runs: number };
+    const result = JSON.parse(resultLine!) as GridResult;
+    // 2 models × (lora, qlora, adalora, ia3, prompt_tuning, icl 0, icl 3) + 1 speculative pair.
+    assert.equal(started.runs, 15);
+    assert.deepEqual(result.runs.filter((r) => r.status !== 'completed').map((r) => `${r.runKey}: ${r.error}`), []);
+    const methods = new Set(result.runs.map((r) => r.method));
+    for (const m of ['lora', 'qlora', 'adalora', 'ia3', 'prompt_tuning', 'icl', 'speculative']) assert.ok(methods.has(m), `no ${m} run`);
+    for (const r of result.runs) {
+      assert.equal(r.metrics?.overall.n, 8, `${r.label}: every run answers the same 8 test items`);
+      assert.ok(r.provenance?.configHash && r.provenance.dataHash, `${r.label}: provenance recorded`);
+      assert.equal(r.reused, undefined, 'nothing to reuse on the first start');
+    }
+    const trained = result.runs.filter((r) => r.training);
+    assert.equal(trained.length, 10);
+    const pt = result.runs.find((r) => r.method === 'prompt_tuning')!;
+    assert.match(pt.label, /lr=0\.03/, 'the per-method lr of the file is applied');
+    const spec = result.runs.find((r) => r.method === 'speculative')!;
+    assert.ok(spec.throughput?.speedup !== undefined && spec.throughput.acceptanceRate !== undefined);
+
+    // The report: one table per model with every method, and the figures as SVG files.
+    for (const model of ['smollm2-135m', 'smollm2-135m-l10']) assert.match(result.markdown, new RegExp(`## ${model.replace('.', '\\.')}`));
+    for (const label of ['qlora', 'adalora', 'ia3', 'prompt_tuning', 'icl shots=3']) assert.ok(result.markdown.includes(label), `report lacks ${label}`);
+    const plots = readdirSync(join(dir, 'store', result.reportPrefix, 'plots'));
+    assert.ok(plots.filter((f) => f.endsWith('.svg')).length >= 3, `plots: ${plots.join(', ')}`);
+
+    // As in the Temporal UI: the runs can be filtered by grid, model, method and status.
+    const connection = await Connection.connect({ address: `127.0.0.1:${PORT}` });
+    try {
+      const client = new Client({ connection });
+      const count = async (query: string) => (await client.workflow.count(query)).count;
+      assert.equal(await count(`PeftgridGrid = 'study-small' AND WorkflowType = 'fineTuneRunWorkflow'`), 15);
+      assert.equal(await count(`PeftgridGrid = 'study-small' AND PeftgridMethod = 'qlora'`), 2);
+      assert.equal(await count(`PeftgridModel = 'smollm2-135m-l10' AND PeftgridStatus = 'completed'`), 7);
+    } finally {
+      await connection.close();
+    }
+
+    // A second start of the same file: every run is reused, nothing is trained or evaluated again.
+    const second = cli(['grid', 'start', cfg, '--wait'], 10 * 60_000);
+    assert.equal(second.code, 0, second.out + second.err);
+    assert.match(second.out, /15 runs: 15 completed \(15 reused from an earlier start\)/);
+
+    const md = cli(['grid', 'results', started.gridId, '--format', 'md']);
+    assert.equal(md.code, 0, md.err);
+    assert.match(md.out, /smollm2-135m-l10/);
+  });
+});
