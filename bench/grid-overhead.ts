@@ -9,15 +9,15 @@ import tsx bench/grid-overhead.ts [--runs 20] [--steps 2]
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { temporal } from '@temporalio/proto';
-import { runWorkflowId, SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES } from '../src/common/constants';
+import { runWorkflowId, TASK_QUEUES } from '../src/common/constants';
 import { planRuns } from '../src/config/plan';
 import { validateGrid } from '../src/config/validate';
 import { createWorkers } from '../workers/create';
 import type { GridResult } from '../workflows/types';
-import { REPO, SAMPLES, TEMPORAL_BIN, tinyModel } from '../test/helpers/fixtures';
+import { REPO, SAMPLES, tinyModel } from '../test/helpers/fixtures';
+import { localTemporal } from '../test/helpers/tiny-grid';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '20' }, steps: { type: 'string', default: '2' } } });
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
   const n = Number(values.runs);
   const dir = join(REPO, '.data', 'bench', `grid-overhead-${Date.now()}`);
   process.env.PEFTGRID_DATA_DIR = join(dir, 'worker');
-  const env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: TEMPORAL_BIN }, searchAttributes: Object.values(SEARCH_ATTRIBUTE_KEYS) } });
+  const env = await localTemporal();
   const workers = await createWorkers({ connection: env.nativeConnection, namespace: 'default' });
   const running = Promise.all(workers.map((w) => w.run()));
   try {

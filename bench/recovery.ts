@@ -18,12 +18,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { runWorkflowId, SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES, TIMEOUTS } from '../src/common/constants';
+import { runWorkflowId, TASK_QUEUES, TIMEOUTS } from '../src/common/constants';
 import { planRuns } from '../src/config/plan';
 import { validateGrid } from '../src/config/validate';
 import type { GridResult } from '../workflows/types';
-import { REPO, SAMPLES, scratchDir, SMOLLM2, TEMPORAL_BIN, tinyModel } from '../test/helpers/fixtures';
+import { REPO, SAMPLES, scratchDir, SMOLLM2, tinyModel } from '../test/helpers/fixtures';
+import { localTemporal } from '../test/helpers/tiny-grid';
 import { startS3Server, type S3Server } from '../test/helpers/s3-server';
 import { pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../test/helpers/worker-process';
 
@@ -53,9 +53,7 @@ async function main(): Promise<void> {
     Object.assign(process.env, s3.env);
     store = `s3://${s3.bucket}/bench-recovery`;
   }
-  const env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: TEMPORAL_BIN }, searchAttributes: Object.values(SEARCH_ATTRIBUTE_KEYS) },
-  });
+  const env = await localTemporal();
   const workers: WorkerProcess[] = [];
   try {
     const model = values.model === 'tiny'

@@ -15,15 +15,15 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { runWorkflowId, SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES } from '../src/common/constants';
+import { runWorkflowId, TASK_QUEUES } from '../src/common/constants';
 import { planRuns } from '../src/config/plan';
 import { validateGrid } from '../src/config/validate';
 import { openStore } from '../src/store';
 import { createWorkers } from '../workers/create';
 import type { GridResult } from '../workflows/types';
-import { PYTHON, REPO, SAMPLES, TEMPORAL_BIN, tinyModel } from '../test/helpers/fixtures';
+import { PYTHON, REPO, SAMPLES, tinyModel } from '../test/helpers/fixtures';
+import { localTemporal } from '../test/helpers/tiny-grid';
 import { startS3Server, type S3Server } from '../test/helpers/s3-server';
 
 const execFileAsync = promisify(execFile);
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
     store = `s3://${s3.bucket}/bench-train-overhead`;
   }
   const steps = Number(values.steps);
-  const env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: TEMPORAL_BIN }, searchAttributes: Object.values(SEARCH_ATTRIBUTE_KEYS) } });
+  const env = await localTemporal();
   const workers = await createWorkers({ connection: env.nativeConnection, namespace: 'default' });
   const running = Promise.all(workers.map((w) => w.run()));
   const rows: string[] = [];

@@ -5,7 +5,7 @@
  */
 import {
   ApplicationFailure, CancellationScope, ChildWorkflowFailure, condition, continueAsNew, defineQuery, defineSignal, executeChild,
-  isCancellation, log, ParentClosePolicy, proxyActivities, setHandler, workflowInfo,
+  isCancellation, log, ParentClosePolicy, proxyActivities, setCurrentDetails, setHandler, workflowInfo,
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import { runWorkflowId, SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES, TIMEOUTS } from '../src/common/constants';
@@ -36,6 +36,24 @@ function failureMessage(err: unknown): string {
   return parts.filter(Boolean).join(': ') || String(err);
 }
 
+/** A run's fixed description for the Temporal UI (markdown). */
+function runDetails(run: RunSpec): string {
+  const rows = [
+    ['run key', run.runKey], ['model', `${run.model.name} (${run.model.path}, ${run.model.family} chat format)`],
+    ['method', JSON.stringify(run.method)],
+  ];
+  if (run.trains) {
+    const t = run.training;
+    rows.push(['training', `${t.maxSteps} steps, lr ${t.lr} (${t.scheduler}, ${t.warmupSteps} warm-up), ${t.optimizer}, batch ${t.batchSize}, seed ${t.seed}`]);
+  } else if (run.draft) {
+    rows.push(['draft', `${run.draft.name} (${run.draft.path})`]);
+  } else {
+    rows.push(['prompts', `${run.shots}-shot, no training`]);
+  }
+  rows.push(['eval', `${run.data.testSamples} items, ${run.eval.maxNewTokens} new tokens max`], ['store', run.store]);
+  return ['| | |', '| --- | --- |', ...rows.map(([k, v]) => `| ${k} | ${String(v).replace(/\|/g, '\\|')} |`)].join('\n');
+}
+
 export async function experimentGridWorkflow(input: GridInput): Promise<GridResult> {
   const { gridId, grid, runs } = input;
   if (runs.length === 0) throw ApplicationFailure.nonRetryable('the grid has no runs', 'InvalidSpec');
@@ -49,6 +67,19 @@ export async function experimentGridWorkflow(input: GridInput): Promise<GridResu
   // activities are then cancelled through their heartbeats, which stops the trainer process.
   const scopes = new Map<string, CancellationScope>();
   setHandler(gridProgressQuery, () => ({ gridId, phase, runs: [...progress.values()] }));
+  // "Current details" in the Temporal UI: counts, and which runs are in flight.
+  const inFlightRuns = new Set<string>();
+  const showDetails = () => {
+    const count = (p: string) => [...progress.values()].filter((r) => r.phase === p).length;
+    const finished = count('completed') + count('failed') + count('cancelled');
+    const lines = [`**${phase}** · ${finished} of ${runs.length} runs finished (${count('completed')} completed, ${count('failed')} failed, ${count('cancelled')} cancelled), ${inFlightRuns.size} in flight`];
+    for (const key of inFlightRuns) {
+      const r = progress.get(key)!;
+      lines.push(`- ${r.model} · ${r.label}`);
+    }
+    setCurrentDetails(lines.join('\n'));
+  };
+  showDetails();
   setHandler(cancelRunSignal, ({ runKey }) => {
     for (const r of runs) {
       if (runKey && r.runKey !== runKey) continue;
@@ -65,12 +96,14 @@ export async function experimentGridWorkflow(input: GridInput): Promise<GridResu
     const data = runs.find((r) => r.dataKey === dataKey)!.data;
     const result = await executeChild(prepareDataWorkflow, {
       workflowId: `${workflowInfo().workflowId}-prepare-${dataKey}`,
+      staticSummary: `prepare ${data.datasets?.length ?? 'all'} dataset(s) once for every run (data ${dataKey})`,
       args: [{ storeUrl: grid.store, dataKey, data }],
     });
     return [dataKey, result] as const;
   })));
 
   phase = 'running';
+  showDetails();
   const results: RunResult[] = [...done.values()];
   let running = 0;
   const runOne = async (run: RunSpec): Promise<void> => {
@@ -82,11 +115,15 @@ export async function experimentGridWorkflow(input: GridInput): Promise<GridResu
       return;
     }
     entry.phase = 'tokenizing';
+    inFlightRuns.add(run.runKey);
+    showDetails();
     const scope = new CancellationScope();
     scopes.set(run.runKey, scope);
     try {
       const result = await scope.run(() => executeChild(fineTuneRunWorkflow, {
         workflowId: runWorkflowId(run.runKey),
+        staticSummary: `${run.model.name} · ${run.label}`,
+        staticDetails: runDetails(run),
         args: [{ run, prepared: prepared.get(run.dataKey)! }],
         // Closing the grid (terminate, timeout) cancels its runs, which frees the GPUs.
         parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
@@ -104,6 +141,9 @@ export async function experimentGridWorkflow(input: GridInput): Promise<GridResu
       entry.phase = wasCancelled ? 'cancelled' : 'failed';
       log.warn('run did not complete', { runKey: run.runKey, error: failureMessage(err) });
       results.push({ ...base, status: wasCancelled ? 'cancelled' : 'failed', error: failureMessage(err) });
+    } finally {
+      inFlightRuns.delete(run.runKey);
+      showDetails();
     }
   };
 
@@ -130,10 +170,12 @@ export async function experimentGridWorkflow(input: GridInput): Promise<GridResu
     });
   }
   phase = 'reporting';
+  showDetails();
 
   const order = new Map(runs.map((r, i) => [r.runKey, i]));
   results.sort((a, b) => order.get(a.runKey)! - order.get(b.runKey)!);
   const report = await reports.writeReport({ storeUrl: grid.store, gridId, gridName: grid.name, results });
   phase = 'completed';
+  showDetails();
   return { gridId, runs: results, reportPrefix: report.reportPrefix, markdown: report.markdown };
 }

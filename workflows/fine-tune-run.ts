@@ -3,7 +3,7 @@
  * an idempotent activity keyed by content or run key, so a retried or re-started run skips what
  * is already committed in the store.
  */
-import { ApplicationFailure, defineQuery, isCancellation, log, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, defineQuery, isCancellation, log, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES, TIMEOUTS } from '../src/common/constants';
 import type { FineTuneRunInput, RunPhase, RunProgress, RunResult } from './types';
@@ -50,9 +50,11 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunInput): 
   // The status search attribute lets the Temporal UI filter runs by phase (set only where the
   // grid registered the attribute on this run; a standalone run may lack it).
   const hasStatus = workflowInfo().typedSearchAttributes.get(SEARCH_ATTRIBUTE_KEYS.status) !== undefined;
-  const setPhase = (p: RunPhase) => {
+  const setPhase = (p: RunPhase, note?: string) => {
     phase = p;
     if (hasStatus) upsertSearchAttributes([{ key: SEARCH_ATTRIBUTE_KEYS.status, value: p }]);
+    // "Current details" in the Temporal UI: what this run is doing now, in words.
+    setCurrentDetails(`**${p}** · ${run.model.name} · ${run.label}${note ? `\n\n${note}` : ''}`);
   };
   setHandler(runProgressQuery, () => ({ runKey: run.runKey, phase, label: run.label, model: run.model.name }));
   const base = { runKey: run.runKey, model: run.model.name, method: run.method.method, label: run.label };
@@ -60,61 +62,64 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunInput): 
   const previous = await cpu.lookupRunResult({ storeUrl: run.store, runKey: run.runKey });
   if (previous) {
     log.info('run already finished earlier; reusing its result', { runKey: run.runKey });
-    setPhase('completed');
+    setPhase('completed', 'reused the result of an earlier execution');
     return { ...previous, reused: true };
   }
 
   try {
     setPhase('tokenizing');
-    const tokenized = await cpu.tokenizeData({
+    const tokenized = await cpu.tokenizeData.executeWithOptions({ summary: `tokenize for ${run.model.name}${run.shots ? ` (${run.shots}-shot prompts)` : ''}` }, [{
       storeUrl: run.store, prepared, modelPath: run.model.path, family: run.model.family,
       maxLength: run.training.maxLength, shots: run.shots, seed: run.data.seed, withTrain: run.trains,
-    });
+    }]);
 
     let onnxPrefix: string;
     let draftOnnxPrefix: string | undefined;
     let training: RunResult['training'];
     if (run.trains) {
       if (!tokenized.train) throw ApplicationFailure.nonRetryable('tokenizeData returned no training split', 'InvalidData');
-      setPhase('training');
-      const trained = await trainer.trainModel({
+      const t = run.training;
+      setPhase('training', `${t.maxSteps} steps, lr ${t.lr}, batch ${t.batchSize}, checkpoint every ${t.checkpointEverySteps}; step, loss and tokens/s are in the trainModel heartbeat`);
+      const trained = await trainer.trainModel.executeWithOptions({ summary: `train ${run.label} on ${run.model.name} · ${t.maxSteps} steps` }, [{
         storeUrl: run.store, runKey: run.runKey, modelPath: run.model.path, family: run.model.family,
         method: run.method, training: run.training, trainData: tokenized.train, retention: run.retention,
-      });
+      }]);
       training = { steps: trained.steps, trainLoss: trained.trainLoss, trainPerplexity: trained.trainPerplexity, tokensPerSec: trained.tokensPerSec };
-      setPhase('exporting');
-      ({ onnxPrefix } = await exporter.exportModel({
+      setPhase('exporting', `trained ${trained.steps} steps, final loss ${trained.trainLoss.toFixed(3)}`);
+      ({ onnxPrefix } = await exporter.exportModel.executeWithOptions({ summary: `export ${run.model.name} + ${run.method.method} adapter to ONNX` }, [{
         storeUrl: run.store, runKey: run.runKey, modelName: run.model.name, modelPath: run.model.path,
         method: run.method, adapterPrefix: trained.finalPrefix,
-      }));
+      }]));
     } else {
       setPhase('exporting');
-      ({ onnxPrefix } = await exporter.exportModel({
+      ({ onnxPrefix } = await exporter.exportModel.executeWithOptions({ summary: `export base ${run.model.name} to ONNX` }, [{
         storeUrl: run.store, runKey: null, modelName: run.model.name, modelPath: run.model.path,
         method: run.method, adapterPrefix: null,
-      }));
+      }]));
       if (run.draft) {
         // Base-model exports are content-addressed: the draft's is shared with its own ICL runs.
-        ({ onnxPrefix: draftOnnxPrefix } = await exporter.exportModel({
+        ({ onnxPrefix: draftOnnxPrefix } = await exporter.exportModel.executeWithOptions({ summary: `export draft ${run.draft.name} to ONNX` }, [{
           storeUrl: run.store, runKey: null, modelName: run.draft.name, modelPath: run.draft.path,
           method: { method: 'icl' }, adapterPrefix: null,
-        }));
+        }]));
       }
     }
 
     setPhase('evaluating');
-    const evaluated = await evaluator.evaluateModel({
+    const evaluated = await evaluator.evaluateModel.executeWithOptions({ summary: `evaluate ${run.model.name} · ${run.label}` }, [{
       storeUrl: run.store, runKey: run.runKey, onnxPrefix, testData: tokenized.test,
       modelPath: run.model.path, eval: run.eval,
       ...(draftOnnxPrefix ? { speculative: { draftOnnxPrefix, gamma: Number(run.method.gamma ?? 4) } } : {}),
-    });
+    }]);
     const result: RunResult = { ...base, status: 'completed', metrics: evaluated.metrics, throughput: evaluated.throughput, training, evalPrefix: evaluated.evalPrefix };
     const { provenance } = await cpu.saveRunResult({
       storeUrl: run.store, result, modelPath: run.model.path, seed: run.training.seed,
       dataHash: `${prepared.train.sha256.slice(0, 16)}${prepared.test.sha256.slice(0, 16)}`,
     });
     result.provenance = provenance;
-    setPhase('completed');
+    const m = evaluated.metrics.overall;
+    const pct = (name: string) => `${((m.metrics[name]?.estimate ?? NaN) * 100).toFixed(1)}%`;
+    setPhase('completed', `exact match ${pct('exactMatch')}, Jaccard ${pct('jaccardStudy')} on ${m.n} items; ${evaluated.throughput.tokensPerSec.toFixed(1)} tokens/s`);
     return result;
   } catch (err) {
     if (isCancellation(err)) {
@@ -122,7 +127,7 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunInput): 
       throw err;
     }
     // A failure is not saved as the run's result: re-starting the grid tries the run again.
-    setPhase('failed');
+    setPhase('failed', (err as Error).message);
     throw err;
   }
 }

@@ -36,10 +36,18 @@ export async function startGrid(client: Client, grid: GridConfig, settings = tem
   const gridId = gridWorkflowId(grid);
   const input: GridInput = { gridId, grid, runs };
   try {
+    const models = grid.models.map((m) => m.name);
+    const methods = [...new Set(runs.map((r) => r.method.method))];
     const handle = await client.workflow.start('experimentGridWorkflow', {
       taskQueue: TASK_QUEUES.cpu,
       workflowId: gridId,
       args: [input],
+      // Shown in the Temporal UI's list and on the workflow's page.
+      staticSummary: `peftgrid grid ${grid.name}: ${runs.length} runs · ${models.join(', ')} × ${methods.join(', ')}`,
+      staticDetails: [
+        `**${grid.name}** — ${runs.length} runs, concurrency gpu ${grid.concurrency.gpu} + cpu ${grid.concurrency.cpu}, store \`${grid.store}\``,
+        '', ...runs.map((r) => `- \`${r.runKey}\` ${r.model.name} · ${r.label}`),
+      ].join('\n'),
     });
     return { gridId, runId: handle.firstExecutionRunId, uiUrl: workflowUrl(settings, gridId), runs: runs.length, started: true };
   } catch (err) {

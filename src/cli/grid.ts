@@ -56,7 +56,8 @@ export function summaryLine(result: GridResult): string {
   const parts = [`${count('completed')} completed${reused ? ` (${reused} reused from an earlier start)` : ''}`];
   if (count('failed')) parts.push(`${count('failed')} failed`);
   if (count('cancelled')) parts.push(`${count('cancelled')} cancelled`);
-  return `grid ${result.gridId}: ${result.runs.length} runs: ${parts.join(', ')}; report in ${result.reportPrefix}`;
+  const n = result.runs.length;
+  return `grid ${result.gridId}: ${n} run${n === 1 ? '' : 's'}: ${parts.join(', ')}; report in ${result.reportPrefix}`;
 }
 
 function printResult(result: GridResult, json: boolean): number {

@@ -13,7 +13,12 @@ export interface RunLine extends RunProgress {
   tokensPerSec?: number;
   attempt?: number;
   etaSec?: number;
+  /** The run's current activity is scheduled but no worker has picked it up (all slots busy). */
+  queued?: boolean;
 }
+
+/** temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED */
+const ACTIVITY_SCHEDULED = 1;
 
 const started = new Map<string, { at: number; step: number }>();
 
@@ -27,7 +32,7 @@ async function detail(client: Client, run: RunProgress): Promise<RunLine> {
     const raw = desc.raw.pendingActivities?.[0];
     const payload = raw?.heartbeatDetails?.payloads?.[0]?.data;
     const hb = payload ? (JSON.parse(Buffer.from(payload).toString('utf8')) as { step?: number; maxSteps?: number; loss?: number; tokensPerSec?: number }) : {};
-    const line: RunLine = { ...run, ...hb, attempt: raw?.attempt ?? undefined };
+    const line: RunLine = { ...run, ...hb, attempt: raw?.attempt ?? undefined, queued: Number(raw?.state) === ACTIVITY_SCHEDULED };
     if (hb.step !== undefined && hb.maxSteps) {
       const s = started.get(run.runKey) ?? { at: Date.now(), step: hb.step };
       started.set(run.runKey, s);
@@ -59,5 +64,7 @@ export function renderLine(l: RunLine): string {
     const retry = l.attempt && l.attempt > 1 ? ` (attempt ${l.attempt})` : '';
     return `${name} training   ${bar(l.step / l.maxSteps)} ${l.step}/${l.maxSteps}${loss}${eta}${retry}`;
   }
+  if (l.queued) return `${name} ${l.phase} (queued: waiting for a free worker slot)`;
+  if (l.phase === 'training') return `${name} training (starting: loading the model${l.attempt && l.attempt > 1 ? `, attempt ${l.attempt}` : ''})`;
   return `${name} ${l.phase}`;
 }

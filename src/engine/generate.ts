@@ -90,31 +90,47 @@ export interface GenerateResult {
   stats: GenerationStats;
 }
 
-function resolveOptions(model: EngineModel, options: GenerateOptions) {
-  const {
-    maxNewTokens = 32,
-    batchSize = 8,
-    useCache = true,
-    eosTokenIds = model.config.eosTokenIds,
-    stopSequences = [],
-    longPrompt = 'truncate',
-  } = options;
-  const { maxPositions } = model.config;
+/** The options generate and generateSpeculative share, with defaults applied and checked. */
+export interface CheckedOptions {
+  rules: StopRules;
+  batchSize: number;
+  longPrompt: 'truncate' | 'error';
+  /** Prompts longer than this are truncated (or rejected): room is left for maxNewTokens. */
+  maxPromptLength: number;
+}
+
+/**
+ * Checks the shared options against a model's (or a model pair's) position limit; `fn` names the
+ * caller in the messages. @throws TypeError naming the option, the value and what was expected.
+ */
+export function checkSharedOptions(
+  fn: string,
+  maxPositions: number,
+  options: Pick<GenerateOptions, 'maxNewTokens' | 'eosTokenIds' | 'stopSequences' | 'longPrompt'> & { batchSize: number; eosTokenIds: readonly number[] },
+): CheckedOptions {
+  const { maxNewTokens = 32, batchSize, eosTokenIds, stopSequences = [], longPrompt = 'truncate' } = options;
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1 || maxNewTokens >= maxPositions) {
-    throw new TypeError(`generate: maxNewTokens must be an integer in [1, ${maxPositions - 1}], got ${maxNewTokens}`);
+    throw new TypeError(`${fn}: maxNewTokens must be an integer in [1, ${maxPositions - 1}], got ${maxNewTokens}`);
   }
   if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new TypeError(`generate: batchSize must be a positive integer, got ${batchSize}`);
+    throw new TypeError(`${fn}: batchSize must be a positive integer, got ${batchSize}`);
   }
   if (eosTokenIds.some((id) => !Number.isInteger(id) || id < 0)) {
-    throw new TypeError(`generate: eosTokenIds must be non-negative integers, got ${JSON.stringify(eosTokenIds)}`);
+    throw new TypeError(`${fn}: eosTokenIds must be non-negative integers, got ${JSON.stringify(eosTokenIds)}`);
   }
-  if (stopSequences.some((seq) => seq.length === 0)) throw new TypeError('generate: stopSequences must not contain an empty sequence');
+  if (stopSequences.some((seq) => seq.length === 0)) throw new TypeError(`${fn}: stopSequences must not contain an empty sequence`);
   if (longPrompt !== 'truncate' && longPrompt !== 'error') {
-    throw new TypeError(`generate: longPrompt must be 'truncate' or 'error', got ${String(longPrompt)}`);
+    throw new TypeError(`${fn}: longPrompt must be 'truncate' or 'error', got ${String(longPrompt)}`);
   }
   const rules: StopRules = { eosTokenIds: new Set(eosTokenIds), stopSequences, maxNewTokens };
-  return { rules, batchSize, useCache, longPrompt, maxPromptLength: maxPositions - maxNewTokens };
+  return { rules, batchSize, longPrompt, maxPromptLength: maxPositions - maxNewTokens };
+}
+
+function resolveOptions(model: EngineModel, options: GenerateOptions) {
+  const checked = checkSharedOptions('generate', model.config.maxPositions, {
+    ...options, batchSize: options.batchSize ?? 8, eosTokenIds: options.eosTokenIds ?? model.config.eosTokenIds,
+  });
+  return { ...checked, useCache: options.useCache ?? true };
 }
 
 /**

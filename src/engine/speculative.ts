@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { Tensor } from 'onnxruntime-node';
 import { ATTENTION_MASK, INPUT_IDS, LOGITS, POSITION_IDS, kvNames } from './contract';
 import { EngineError } from './errors';
-import type { GeneratedSequence, GenerateOptions } from './generate';
+import { checkSharedOptions, type GeneratedSequence, type GenerateOptions } from './generate';
 import { KvCache } from './kv-cache';
 import { argmax, lastPositionArgmax, logitsData } from './logits';
 import { planBatches, preparePrompts } from './prompts';
@@ -362,34 +362,16 @@ async function decodeSpeculative(
 }
 
 function resolveOptions(target: EngineModel, draft: EngineModel, options: SpeculativeOptions) {
-  const {
-    maxNewTokens = 32,
-    gamma = 4,
-    batchSize = 1,
-    eosTokenIds = target.config.eosTokenIds,
-    stopSequences = [],
-    longPrompt = 'truncate',
-  } = options;
   const maxPositions = Math.min(target.config.maxPositions, draft.config.maxPositions);
-  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1 || maxNewTokens >= maxPositions) {
-    throw new TypeError(`generateSpeculative: maxNewTokens must be an integer in [1, ${maxPositions - 1}], got ${maxNewTokens}`);
-  }
+  const gamma = options.gamma ?? 4;
   // More than a few dozen proposals per pass never pays off; the bound catches unit mix-ups.
   if (!Number.isInteger(gamma) || gamma < 1 || gamma > 64) {
     throw new TypeError(`generateSpeculative: gamma must be an integer in [1, 64], got ${gamma}`);
   }
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new TypeError(`generateSpeculative: batchSize must be a positive integer, got ${batchSize}`);
-  }
-  if (eosTokenIds.some((id) => !Number.isInteger(id) || id < 0)) {
-    throw new TypeError(`generateSpeculative: eosTokenIds must be non-negative integers, got ${JSON.stringify(eosTokenIds)}`);
-  }
-  if (stopSequences.some((seq) => seq.length === 0)) throw new TypeError('generateSpeculative: stopSequences must not contain an empty sequence');
-  if (longPrompt !== 'truncate' && longPrompt !== 'error') {
-    throw new TypeError(`generateSpeculative: longPrompt must be 'truncate' or 'error', got ${String(longPrompt)}`);
-  }
-  const rules: StopRules = { eosTokenIds: new Set(eosTokenIds), stopSequences, maxNewTokens };
-  return { rules, gamma, batchSize, longPrompt, maxPromptLength: maxPositions - maxNewTokens };
+  const checked = checkSharedOptions('generateSpeculative', maxPositions, {
+    ...options, batchSize: options.batchSize ?? 1, eosTokenIds: options.eosTokenIds ?? target.config.eosTokenIds,
+  });
+  return { ...checked, gamma };
 }
 
 /**

@@ -25,6 +25,11 @@ export interface ResultRow {
   official: number | null;
   tokensPerSec: number | null;
   hitLimitFraction: number | null;
+  /** Speculative runs: share of draft tokens the target accepted. */
+  acceptanceRate: number | null;
+  /** Speculative runs: target-only greedy decoding of the same prompts, and tokensPerSec ÷ it. */
+  targetOnlyTokensPerSec: number | null;
+  speedup: number | null;
   trainLoss: number | null;
   trainPerplexity: number | null;
   /** Perplexity of the reference answers on the held-out test split, where the run scored them. */
@@ -95,6 +100,9 @@ export function toRows(results: RunResult[]): ResultRow[] {
       official: metric(r, 'official')?.estimate ?? null,
       tokensPerSec: r.throughput?.tokensPerSec ?? null,
       hitLimitFraction: r.throughput?.hitLimitFraction ?? null,
+      acceptanceRate: r.throughput?.acceptanceRate ?? null,
+      targetOnlyTokensPerSec: r.throughput?.targetOnlyTokensPerSec ?? null,
+      speedup: r.throughput?.speedup ?? null,
       trainLoss: r.training?.trainLoss ?? null,
       trainPerplexity: r.training?.trainPerplexity ?? null,
       perplexity, perplexityLow, perplexityHigh,
@@ -163,6 +171,12 @@ export function renderMarkdown(gridName: string, rows: ResultRow[], extras: Mark
       lines.push(`| ${cell(r.label)} | ${r.status} | ${r.n ?? '–'} | ${withCi(pct, r.exactMatch, r.exactMatchLow, r.exactMatchHigh)} | ${withCi(pct, r.jaccard, r.jaccardLow, r.jaccardHigh)} | ${pct(r.jaccardSet)} | ${pct(r.tokenF1)} | ${pct(r.official)} | ${num(r.tokensPerSec, 1)} | ${pct(r.hitLimitFraction)} | ${num(r.trainLoss, 3)} | ${num(r.trainPerplexity)} |${pplCell}`);
     }
     lines.push('');
+    const speculative = modelRows.filter((r) => r.speedup !== null);
+    if (speculative.length) {
+      lines.push(`### ${model}: speculative decoding`, '', '| draft | acceptance % | tokens/s | target-only tokens/s | speedup |', '| --- | --: | --: | --: | --: |');
+      for (const r of speculative) lines.push(`| ${cell(r.label)} | ${pct(r.acceptanceRate)} | ${num(r.tokensPerSec, 1)} | ${num(r.targetOnlyTokensPerSec, 1)} | ${num(r.speedup)}× |`);
+      lines.push('', 'Greedy speculative decoding returns exactly the target\'s tokens; the speedup is over the target alone on the same prompts.', '');
+    }
     const datasets = (extras.datasets ?? []).filter((d) => d.model === model);
     if (datasets.length) lines.push(`### ${model}: per dataset`, '', ...datasetTable(datasets), '');
     const figures = (extras.plots ?? []).filter((p) => p.model === model);

@@ -97,6 +97,19 @@ describe('examples/study-small.yaml, CI-sized, through the CLI', { timeout: 30 *
       assert.equal(await count(`PeftgridGrid = 'study-small' AND WorkflowType = 'fineTuneRunWorkflow'`), 15);
       assert.equal(await count(`PeftgridGrid = 'study-small' AND PeftgridMethod = 'qlora'`), 2);
       assert.equal(await count(`PeftgridModel = 'smollm2-135m-l10' AND PeftgridStatus = 'completed'`), 7);
+
+      // Readable summaries and current details, as the UI shows them.
+      const gridHandle = client.workflow.getHandle(started.gridId);
+      assert.match(await (await gridHandle.describe()).staticSummary() ?? '', /^peftgrid grid study-small: 15 runs · smollm2-135m, smollm2-135m-l10 × lora, qlora/);
+      const meta = await gridHandle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+      assert.match(meta.currentDetails ?? '', /\*\*completed\*\* · 15 of 15 runs finished \(15 completed, 0 failed, 0 cancelled\)/);
+      const qlora = result.runs.find((r) => r.method === 'qlora')!;
+      const child = client.workflow.getHandle(`peftgrid-run-${qlora.runKey}`);
+      assert.equal(await (await child.describe()).staticSummary(), `${qlora.model} · ${qlora.label}`);
+      assert.match((await child.query<{ currentDetails?: string }>('__temporal_workflow_metadata')).currentDetails ?? '', /^\*\*completed\*\* · .* exact match \d/);
+      const scheduled = ((await child.fetchHistory()).events ?? []).filter((e) => e.activityTaskScheduledEventAttributes);
+      const summaries = scheduled.map((e) => JSON.parse(Buffer.from(e.userMetadata?.summary?.data ?? '""').toString()) as string);
+      assert.ok(summaries.some((t) => /^train qlora .* 4 steps$/.test(t)), summaries.join(' | '));
     } finally {
       await connection.close();
     }

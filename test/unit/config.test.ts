@@ -120,8 +120,20 @@ speculative: [{target: a, draft: b}]
     assert.match(issues[0]!.path, /yaml line/);
   });
 
-  it('publishes a JSON Schema', () => {
+  it('publishes a JSON Schema, and the committed schema/grid.schema.json is current', () => {
     const schema = gridJsonSchema() as { properties: Record<string, unknown> };
     assert.ok(schema.properties.models && schema.properties.methods && schema.properties.training);
+    const committed = readFileSync(join(REPO, 'schema', 'grid.schema.json'), 'utf8');
+    assert.equal(committed, JSON.stringify(schema, null, 2) + '\n', 'regenerate it: npx peftgrid schema > schema/grid.schema.json');
+  });
+
+  it("expands a per-method lr into the run's training config and its key", () => {
+    const yaml = 'name: t\nmodels: [{name: tiny, path: ./model, family: llama}]\nmethods:\n  - {method: prompt_tuning, lr: [0.03, 0.3]}\n  - {method: lora}\n';
+    const grid = parseGridYaml(yaml, 'test.yaml', cwd);
+    const runs = planRuns(grid);
+    assert.deepEqual(runs.map((r) => r.training.lr), [0.03, 0.3, grid.training.lr]);
+    assert.deepEqual(runs.map((r) => r.label), ['prompt_tuning numVirtualTokens=20 lr=0.03', 'prompt_tuning numVirtualTokens=20 lr=0.3', 'lora r=8 alpha=16 dropout=0.05']);
+    assert.equal(new Set(runs.map((r) => r.runKey)).size, 3);
+    assert.ok(runs.every((r) => !('lr' in r.method)), 'the trainer gets lr in training, not as a method field');
   });
 });

@@ -117,3 +117,16 @@ test('rendering is deterministic', () => {
   const render = (rs: RunResult[]) => renderMarkdown('g', toRows(rs), { datasets: toDatasetRows(rs), plots: studyPlots(rs) });
   assert.equal(render(results), render(structuredClone(results)));
 });
+
+test('renderMarkdown: speculative runs get their own table with acceptance, both throughputs and the speedup', () => {
+  const spec: RunResult = {
+    runKey: 'tiny__spec__5', model: 'tiny', method: 'speculative', label: 'speculative draft=small gamma=3', status: 'completed',
+    metrics: results[0]!.metrics!,
+    throughput: { tokensPerSec: 30, ttftMsP50: 0, tokenLatencyMsP50: 0, tokenLatencyMsP95: 0, hitLimitFraction: 0, acceptanceRate: 0.625, targetOnlyTokensPerSec: 20, speedup: 1.5 },
+  };
+  const md = renderMarkdown('g', toRows([...results, spec]));
+  const section = md.slice(md.indexOf('### tiny: speculative decoding'), md.indexOf('## other'));
+  assert.match(section, /\| speculative draft=small gamma=3 \| 62\.5 \| 30\.0 \| 20\.0 \| 1\.50× \|/);
+  assert.equal(renderMarkdown('g', toRows(results)).includes('speculative decoding'), false, 'no table without speculative runs');
+  assert.match(renderCsv(toRows([spec])).split('\n')[1]!, /,0\.625,20,1\.5,/);
+});

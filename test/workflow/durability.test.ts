@@ -9,12 +9,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { runWorkflowId, SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES } from '../../src/common/constants';
+import { runWorkflowId, TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
-import { validateGrid } from '../../src/config/validate';
 import type { GridResult } from '../../workflows/types';
-import { REPO, SAMPLES, scratchDir, TEMPORAL_BIN, tinyModel } from '../helpers/fixtures';
+import { scratchDir } from '../helpers/fixtures';
 import { logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
+import { localTemporal, tinyLoraGrid } from '../helpers/tiny-grid';
 
 const MAX_STEPS = 40;
 const EVERY = 5;
@@ -25,9 +25,7 @@ describe('durable training under worker loss', { timeout: 20 * 60_000 }, () => {
   const dir = scratchDir('durability');
 
   before(async () => {
-    env = await TestWorkflowEnvironment.createLocal({
-      server: { executable: { type: 'existing-path', path: TEMPORAL_BIN }, searchAttributes: Object.values(SEARCH_ATTRIBUTE_KEYS) },
-    });
+    env = await localTemporal();
   });
   after(async () => {
     for (const w of workers) w.child.kill('SIGKILL');
@@ -35,15 +33,7 @@ describe('durable training under worker loss', { timeout: 20 * 60_000 }, () => {
   });
 
   const address = () => env.connection.options.address;
-  const grid = (store: string) => validateGrid({
-    name: 'durability',
-    store: `file://${join(dir, store)}`,
-    data: { baseUrl: `file://${SAMPLES}`, datasets: ['boolq'], testSplit: 'test', maxTrainPerDataset: 64, testSamples: 4, seed: 3 },
-    models: [{ name: 'tiny-llama', path: tinyModel('llama'), family: 'llama' }],
-    methods: [{ method: 'lora', r: 4, alpha: 8 }],
-    training: { maxSteps: MAX_STEPS, warmupSteps: 2, lr: 1e-3, optimizer: 'adamw', batchSize: 4, checkpointEverySteps: EVERY, maxLength: 256, seed: 7 },
-    eval: { maxNewTokens: 4, batchSize: 4 },
-  }, 'test', REPO);
+  const grid = (store: string) => tinyLoraGrid({ name: 'durability', store: `file://${join(dir, store)}`, maxSteps: MAX_STEPS, checkpointEverySteps: EVERY });
 
   async function startGrid(store: string, id: string) {
     const g = grid(store);

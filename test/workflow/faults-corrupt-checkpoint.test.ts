@@ -10,13 +10,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { checkpointsPrefix, committedCheckpoints } from '../../activities/train';
-import { runWorkflowId, SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES } from '../../src/common/constants';
+import { runWorkflowId, TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
-import { validateGrid } from '../../src/config/validate';
 import { FileObjectStore } from '../../src/store';
 import type { GridResult } from '../../workflows/types';
-import { REPO, SAMPLES, scratchDir, TEMPORAL_BIN, tinyModel } from '../helpers/fixtures';
+import { scratchDir } from '../helpers/fixtures';
 import { logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
+import { localTemporal, tinyLoraGrid } from '../helpers/tiny-grid';
 
 const MAX_STEPS = 20;
 const EVERY = 4;
@@ -28,9 +28,7 @@ describe('corrupt newest checkpoint + worker loss', { timeout: 10 * 60_000 }, ()
   const storeDir = join(dir, 'store');
 
   before(async () => {
-    env = await TestWorkflowEnvironment.createLocal({
-      server: { executable: { type: 'existing-path', path: TEMPORAL_BIN }, searchAttributes: Object.values(SEARCH_ATTRIBUTE_KEYS) },
-    });
+    env = await localTemporal();
   });
   after(async () => {
     for (const w of workers) w.child.kill('SIGKILL');
@@ -38,15 +36,7 @@ describe('corrupt newest checkpoint + worker loss', { timeout: 10 * 60_000 }, ()
   });
 
   it('a truncated file in the newest checkpoint: the resumed attempt falls back to the previous one and completes', async () => {
-    const grid = validateGrid({
-      name: 'faults-corrupt',
-      store: `file://${storeDir}`,
-      data: { baseUrl: `file://${SAMPLES}`, datasets: ['boolq'], testSplit: 'test', maxTrainPerDataset: 64, testSamples: 4, seed: 3 },
-      models: [{ name: 'tiny-llama', path: tinyModel('llama'), family: 'llama' }],
-      methods: [{ method: 'lora', r: 4, alpha: 8 }],
-      training: { maxSteps: MAX_STEPS, warmupSteps: 2, lr: 1e-3, optimizer: 'adamw', batchSize: 4, checkpointEverySteps: EVERY, maxLength: 256, seed: 7 },
-      eval: { maxNewTokens: 4, batchSize: 4 },
-    }, 'test', REPO);
+    const grid = tinyLoraGrid({ name: 'faults-corrupt', store: `file://${storeDir}`, maxSteps: MAX_STEPS, checkpointEverySteps: EVERY });
     const runs = planRuns(grid);
     const runKey = runs[0]!.runKey;
     const a = startWorkerProcess(env.connection.options.address, join(dir, 'worker-a'), 'a');

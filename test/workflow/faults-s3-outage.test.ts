@@ -9,14 +9,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { checkpointsPrefix } from '../../activities/train';
-import { runWorkflowId, SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES } from '../../src/common/constants';
+import { runWorkflowId, TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
-import { validateGrid } from '../../src/config/validate';
 import { getDirectory, readManifest, S3ObjectStore } from '../../src/store';
 import type { GridResult } from '../../workflows/types';
-import { REPO, SAMPLES, scratchDir, TEMPORAL_BIN, tinyModel } from '../helpers/fixtures';
+import { scratchDir } from '../helpers/fixtures';
 import { startS3Server, type S3Server } from '../helpers/s3-server';
 import { logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
+import { localTemporal, tinyLoraGrid } from '../helpers/tiny-grid';
 
 const MAX_STEPS = 40;
 const EVERY = 2; // frequent checkpoints: several uploads fall due while the store is down
@@ -31,9 +31,7 @@ describe('object store outage during checkpoint uploads', { timeout: 10 * 60_000
   before(async () => {
     s3 = await startS3Server(join(dir, 'weed'));
     Object.assign(process.env, s3.env); // the worker process inherits the endpoint and keys
-    env = await TestWorkflowEnvironment.createLocal({
-      server: { executable: { type: 'existing-path', path: TEMPORAL_BIN }, searchAttributes: Object.values(SEARCH_ATTRIBUTE_KEYS) },
-    });
+    env = await localTemporal();
   });
   after(async () => {
     worker?.child.kill('SIGKILL');
@@ -43,16 +41,7 @@ describe('object store outage during checkpoint uploads', { timeout: 10 * 60_000
 
   it('SeaweedFS stopped for 30 s mid-training: uploads wait it out, the run completes, nothing half-committed is ever visible', async () => {
     const storeUrl = `s3://${s3.bucket}/faults-${process.pid}`;
-    const grid = validateGrid({
-      name: 'faults-s3',
-      store: storeUrl,
-      data: { baseUrl: `file://${SAMPLES}`, datasets: ['boolq'], testSplit: 'test', maxTrainPerDataset: 64, testSamples: 4, seed: 3 },
-      models: [{ name: 'tiny-llama', path: tinyModel('llama'), family: 'llama' }],
-      methods: [{ method: 'lora', r: 4, alpha: 8 }],
-      training: { maxSteps: MAX_STEPS, warmupSteps: 2, lr: 1e-3, optimizer: 'adamw', batchSize: 4, checkpointEverySteps: EVERY, maxLength: 256, seed: 7 },
-      eval: { maxNewTokens: 4, batchSize: 4 },
-      retention: { keepLast: 3, keepBest: true },
-    }, 'test', REPO);
+    const grid = tinyLoraGrid({ name: 'faults-s3', store: storeUrl, maxSteps: MAX_STEPS, checkpointEverySteps: EVERY, extra: { retention: { keepLast: 3, keepBest: true } } });
     const runs = planRuns(grid);
     const runKey = runs[0]!.runKey;
     worker = startWorkerProcess(env.connection.options.address, join(dir, 'worker'), 'w');

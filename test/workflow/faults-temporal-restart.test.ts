@@ -13,10 +13,10 @@ import { after, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { runWorkflowId, SEARCH_ATTRIBUTES, TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
-import { validateGrid } from '../../src/config/validate';
 import type { GridResult } from '../../workflows/types';
-import { REPO, SAMPLES, scratchDir, TEMPORAL_BIN, tinyModel } from '../helpers/fixtures';
+import { scratchDir, TEMPORAL_BIN } from '../helpers/fixtures';
 import { logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
+import { tinyLoraGrid } from '../helpers/tiny-grid';
 
 // Long enough that training is still running when the server comes back (~0.5 s a step here).
 const MAX_STEPS = 80;
@@ -76,15 +76,7 @@ describe('Temporal server restart mid-run', { timeout: 10 * 60_000 }, () => {
     worker = startWorkerProcess(address, join(dir, 'worker'), 'w');
     await waitForPollers(client);
 
-    const grid = validateGrid({
-      name: 'faults-temporal',
-      store: `file://${join(dir, 'store')}`,
-      data: { baseUrl: `file://${SAMPLES}`, datasets: ['boolq'], testSplit: 'test', maxTrainPerDataset: 64, testSamples: 4, seed: 3 },
-      models: [{ name: 'tiny-llama', path: tinyModel('llama'), family: 'llama' }],
-      methods: [{ method: 'lora', r: 4, alpha: 8 }],
-      training: { maxSteps: MAX_STEPS, warmupSteps: 2, lr: 1e-3, optimizer: 'adamw', batchSize: 4, checkpointEverySteps: EVERY, maxLength: 256, seed: 7 },
-      eval: { maxNewTokens: 4, batchSize: 4 },
-    }, 'test', REPO);
+    const grid = tinyLoraGrid({ name: 'faults-temporal', store: `file://${join(dir, 'store')}`, maxSteps: MAX_STEPS, checkpointEverySteps: EVERY });
     const runs = planRuns(grid);
     const runKey = runs[0]!.runKey;
     const gridId = 'faults-temporal-restart';

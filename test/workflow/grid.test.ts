@@ -14,7 +14,8 @@ import { validateGrid } from '../../src/config/validate';
 import { planRuns } from '../../src/config/plan';
 import { createWorkers } from '../../workers/create';
 import type { GridResult } from '../../workflows/types';
-import { REPO, SAMPLES, scratchDir, TEMPORAL_BIN, tinyModel } from '../helpers/fixtures';
+import { REPO, SAMPLES, scratchDir, tinyModel } from '../helpers/fixtures';
+import { localTemporal } from '../helpers/tiny-grid';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -25,9 +26,7 @@ describe('experimentGridWorkflow on a real dev server', { timeout: 15 * 60_000 }
   const dir = scratchDir('wf-grid');
 
   before(async () => {
-    env = await TestWorkflowEnvironment.createLocal({
-      server: { executable: { type: 'existing-path', path: TEMPORAL_BIN }, searchAttributes: Object.values(SEARCH_ATTRIBUTE_KEYS) },
-    });
+    env = await localTemporal();
     process.env.PEFTGRID_DATA_DIR = join(dir, 'data');
     workers = await createWorkers({ connection: env.nativeConnection, namespace: env.namespace ?? 'default' });
     running = Promise.all(workers.map((w) => w.run()));

@@ -12,12 +12,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { runWorkflowId, SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES } from '../../src/common/constants';
+import { runWorkflowId, TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
-import { validateGrid } from '../../src/config/validate';
 import type { GridResult } from '../../workflows/types';
-import { REPO, SAMPLES, scratchDir, TEMPORAL_BIN, tinyModel } from '../helpers/fixtures';
-import { startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
+import { scratchDir } from '../helpers/fixtures';
+import { logRecords, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
+import { localTemporal, tinyLoraGrid } from '../helpers/tiny-grid';
 
 const MAX_STEPS = 24;
 const EVERY = 4;
@@ -32,9 +32,7 @@ describe('many workers, one grid', { timeout: 6 * 60_000 }, () => {
   const dir = scratchDir('multi-worker');
 
   before(async () => {
-    env = await TestWorkflowEnvironment.createLocal({
-      server: { executable: { type: 'existing-path', path: TEMPORAL_BIN }, searchAttributes: Object.values(SEARCH_ATTRIBUTE_KEYS) },
-    });
+    env = await localTemporal();
   });
   after(async () => {
     for (const w of workers) w.child.kill('SIGKILL');
@@ -78,16 +76,7 @@ describe('many workers, one grid', { timeout: 6 * 60_000 }, () => {
     workers.push(cpu, gpuA, gpuB);
     await waitForPollers(env.client);
 
-    const grid = validateGrid({
-      name: 'multi-worker',
-      store: `file://${join(dir, 'store')}`,
-      data: { baseUrl: `file://${SAMPLES}`, datasets: ['boolq'], testSplit: 'test', maxTrainPerDataset: 64, testSamples: 4, seed: 3 },
-      models: [{ name: 'tiny-llama', path: tinyModel('llama'), family: 'llama' }],
-      methods: [{ method: 'lora', r: [4, 8], alpha: 8 }],
-      training: { maxSteps: MAX_STEPS, warmupSteps: 2, lr: 1e-3, optimizer: 'adamw', batchSize: 4, checkpointEverySteps: EVERY, maxLength: 256, seed: 7 },
-      eval: { maxNewTokens: 4, batchSize: 4 },
-      concurrency: { gpu: 2 },
-    }, 'test', REPO);
+    const grid = tinyLoraGrid({ name: 'multi-worker', store: `file://${join(dir, 'store')}`, maxSteps: MAX_STEPS, checkpointEverySteps: EVERY, r: [4, 8], extra: { concurrency: { gpu: 2 } } });
     const runs = planRuns(grid);
     assert.equal(runs.length, 2);
     const gridId = `multi-worker-${Date.now()}`;
@@ -124,9 +113,9 @@ describe('many workers, one grid', { timeout: 6 * 60_000 }, () => {
     assert.notEqual(killed.identity, victimId);
     assert.ok(killed.attempt >= 2, `attempt ${killed.attempt}: the run was not retried`);
     // ... and the survivor resumed it from a committed checkpoint, not from step 0.
-    const resumeLine = survivor.output().split('\n').find((l) => l.includes(victim!.runKey) && l.includes('"msg":"resuming from checkpoint"'));
-    assert.ok(resumeLine, `the survivor did not resume ${victim.runKey}:\n${survivor.output().slice(-2000)}`);
-    const resumedAt = Number(/"step":(\d+)/.exec(resumeLine)?.[1]);
+    const resume = logRecords(survivor.output(), 'resuming from checkpoint').find((r) => r.runKey === victim!.runKey);
+    assert.ok(resume, `the survivor did not resume ${victim.runKey}:\n${survivor.output().slice(-2000)}`);
+    const resumedAt = Number(resume.step);
     assert.ok(resumedAt >= victim.step && resumedAt > 0, `resumed at ${resumedAt}, checkpoint at kill time ${victim.step}`);
     // The other run never left the survivor.
     const other = runs.find((r) => r.runKey !== victim!.runKey)!;
