@@ -4,9 +4,9 @@
  * wall ÷ Σ busy (goal ≤ 1.15×) and the median scheduling latency per activity (scheduled →
  * started), both read from the real workflow histories.
  *
- *   node --import './quiet-logs';
-import tsx bench/grid-overhead.ts [--runs 20] [--steps 2]
+ *   node --import tsx bench/grid-overhead.ts [--runs 20] [--steps 2]
  */
+import './quiet-logs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DefaultLogger, Runtime } from '@temporalio/worker';

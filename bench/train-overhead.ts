@@ -8,9 +8,9 @@
  * The store defaults to SeaweedFS (S3 API, built by `infra/bootstrap.sh --with-s3`); --store file
  * uses a directory.
  *
- *   node --import './quiet-logs';
-import tsx bench/train-overhead.ts [--model DIR] [--family F] [--methods lora,ia3] [--steps 30] [--every 5] [--store s3|file] [--repeats 1]
+ *   node --import tsx bench/train-overhead.ts [--model DIR] [--family F] [--methods lora,ia3] [--steps 30] [--every 5] [--store s3|file] [--repeats 1]
  */
+import './quiet-logs';
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -106,7 +106,7 @@ describe('examples/study-small.yaml, CI-sized, through the CLI', { timeout: 30 *
       const qlora = result.runs.find((r) => r.method === 'qlora')!;
       const child = client.workflow.getHandle(`peftgrid-run-${qlora.runKey}`);
       assert.equal(await (await child.describe()).staticSummary(), `${qlora.model} · ${qlora.label}`);
-      assert.match((await child.query<{ currentDetails?: string }>('__temporal_workflow_metadata')).currentDetails ?? '', /^\*\*completed\*\* · .* exact match \d/);
+      assert.match((await child.query<{ currentDetails?: string }>('__temporal_workflow_metadata')).currentDetails ?? '', /^\*\*completed\*\* · smollm2-135m · qlora .*\n\nexact match \d/);
       const scheduled = ((await child.fetchHistory()).events ?? []).filter((e) => e.activityTaskScheduledEventAttributes);
       const summaries = scheduled.map((e) => JSON.parse(Buffer.from(e.userMetadata?.summary?.data ?? '""').toString()) as string);
       assert.ok(summaries.some((t) => /^train qlora .* 4 steps$/.test(t)), summaries.join(' | '));
