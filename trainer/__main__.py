@@ -8,7 +8,7 @@ import argparse
 import sys
 import traceback
 
-from .events import TrainerError, claim_stdout, emit, log
+from .events import InvalidSpec, TrainerError, claim_stdout, emit, log
 
 EXIT_INVALID, EXIT_PREEMPTED = 2, 75
 

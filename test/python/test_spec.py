@@ -111,3 +111,11 @@ def test_cli_reports_invalid_spec_as_one_event_and_exit_2(make_spec, tmp_path):
     assert code == 2, stderr
     assert events == [{"event": "error", "type": "InvalidSpec", "message": "method.r: got -1; expected an integer rank >= 1"}]
     assert time.time() - t0 < 10  # fails before the heavy imports (torch alone takes seconds)
+
+
+def test_truncate_with_bad_layers_is_an_invalid_spec_event_and_exit_2(tmp_path):
+    # Before the fix the handler raised a name it never imported: NameError, exit 1, retried forever.
+    code, events, stderr = run_cli(["truncate", "--src", str(tmp_path), "--out", str(tmp_path / "out"), "--layers", "x,y"])
+    assert code == 2, stderr
+    assert events == [{"event": "error", "type": "InvalidSpec",
+                       "message": "--layers: got 'x,y'; expected comma-separated integers"}]
