@@ -56,7 +56,7 @@ async function main(): Promise<void> {
       data: { baseUrl: `file://${SAMPLES}`, datasets: ['boolq'], testSplit: 'test', maxTrainPerDataset: 32, testSamples: 4 },
       models: [{ name: 'tiny', path: tinyModel('llama'), family: 'llama' }],
       methods: [{ method: 'lora', r: Array.from({ length: n }, (_, i) => i + 1), alpha: 8 }],
-      training: { maxSteps: Number(values.steps), warmupSteps: 0, lr: 1e-3, optimizer: 'adamw', batchSize: 4, checkpointEverySteps: 100, maxLength: 128 },
+      training: { maxSteps: Number(values.steps), warmupSteps: 0, lr: 1e-3, optimizer: 'adamw', batchSize: 4, checkpointEverySteps: Number(values.steps), maxLength: 128 },
       eval: { maxNewTokens: 4, batchSize: 4 },
       concurrency: { gpu: 1, cpu: 0 },
     }, 'bench', REPO);

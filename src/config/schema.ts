@@ -7,7 +7,16 @@ import { z } from 'zod';
 
 const posInt = z.number().int().positive();
 const nonNegInt = z.number().int().nonnegative();
-const unit = z.number().min(0).max(1);
+/**
+ * Dropout is a probability in [0, 1): at 1 every activation is zeroed and the adapter learns nothing
+ * (PEFT accepts it; the trainer, trainer/spec.py, does not). The bounds here and there are held
+ * together by test/python/test_spec_schema.py.
+ */
+const dropoutRate = z.number().min(0).lt(1);
+/** Schemes a store URL may have; anything else (ftp://, gs://) has no backend (src/store/index.ts). */
+const STORE_URL = /^(?:file:\/\/.+|s3:\/\/[^/]+(?:\/.*)?|(?![a-zA-Z][a-zA-Z0-9+.-]*:\/\/).+)$/;
+/** Schemes the data download serves (activities/download.ts); a plain path is a local directory. */
+const DATA_URL = /^(?:https?:\/\/.+|file:\/\/.+|s3:\/\/[^/]+(?:\/.*)?|(?![a-zA-Z][a-zA-Z0-9+.-]*:\/\/).+)$/;
 /** A hyperparameter that may be a list: each list expands the grid (cartesian product). */
 const many = <T extends z.ZodType>(t: T) => z.union([t, z.array(t).min(1)]);
 
@@ -26,7 +35,7 @@ export const methodSchemas = {
     method: z.literal('lora'),
     r: many(posInt).default(8),
     alpha: many(z.number().positive()).default(16),
-    dropout: many(unit).default(0.05),
+    dropout: many(dropoutRate).default(0.05),
     targetModules,
     lr: methodLr,
   }),
@@ -34,7 +43,7 @@ export const methodSchemas = {
     method: z.literal('qlora'),
     r: many(posInt).default(8),
     alpha: many(z.number().positive()).default(16),
-    dropout: many(unit).default(0.05),
+    dropout: many(dropoutRate).default(0.05),
     targetModules,
     lr: methodLr,
   }),
@@ -46,7 +55,7 @@ export const methodSchemas = {
     tfinal: nonNegInt.default(40),
     deltaT: posInt.default(10),
     alpha: many(z.number().positive()).default(16),
-    dropout: many(unit).default(0.05),
+    dropout: many(dropoutRate).default(0.05),
     targetModules,
     lr: methodLr,
   }),
@@ -74,7 +83,8 @@ export const modelSchema = z.strictObject({
 
 export const dataSchema = z.strictObject({
   source: z.literal('unifiedqa').default('unifiedqa'),
-  baseUrl: z.string().min(1).default('https://storage.googleapis.com/unifiedqa/data')
+  baseUrl: z.string().regex(DATA_URL, 'an https://, http://, file:// or s3://bucket URL, or a local directory path')
+    .default('https://storage.googleapis.com/unifiedqa/data')
     .describe('https://, http://, file:// or s3:// prefix; a plain path is a local directory'),
   datasets: z.array(z.string().min(1)).min(1).optional().describe('default: all 11 of the study'),
   trainSplit: z.string().default('train'),
@@ -92,9 +102,11 @@ export const trainingSchema = z.strictObject({
   optimizer: z.enum(['adamw_8bit', 'adamw', 'sgd']).default('adamw_8bit'),
   batchSize: posInt.default(8),
   evalBatchSize: posInt.default(4),
-  checkpointEverySteps: posInt.default(25),
-  maxLength: posInt.default(512).describe('tokens per training example; the prompt is cut, never the answer'),
-  seed: z.number().int().default(42),
+  checkpointEverySteps: posInt.default(25).describe('at most maxSteps: a larger value never checkpoints, so a retry restarts from step 0'),
+  // 2: an example needs at least one prompt token and one answer token to have a loss at all.
+  maxLength: z.number().int().min(2).default(512).describe('tokens per training example; the prompt is cut, never the answer'),
+  // The trainer seeds numpy's SeedSequence with it, which rejects negative seeds.
+  seed: nonNegInt.default(42),
   device: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
 });
 
@@ -111,7 +123,8 @@ export const retentionSchema = z.strictObject({
 
 export const gridSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lowercase letters, digits, ".", "_" or "-"').max(64),
-  store: z.string().min(1).default('file://.data/store').describe('file://dir or s3://bucket/prefix'),
+  store: z.string().regex(STORE_URL, 'a file://dir or s3://bucket/prefix URL, or a local directory path')
+    .default('file://.data/store').describe('file://dir or s3://bucket/prefix'),
   data: dataSchema.default(() => dataSchema.parse({})),
   models: z.array(modelSchema).min(1),
   methods: z.array(methodEntrySchema).min(1),

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { METHODS, gridSchema, type GridConfig } from './schema';
+import { METHODS, gridSchema, trainingSchema, type GridConfig } from './schema';
 import { DATASET_NAMES, isDatasetName } from '../../datasets/catalog';
 
 export interface ConfigIssue {
@@ -103,13 +103,44 @@ function crossChecks(grid: GridConfig, cwd: string): ConfigIssue[] {
   grid.data.datasets?.forEach((d, i) => {
     if (!isDatasetName(d)) issues.push({ path: `data.datasets[${i}]`, value: show(d), expected: `one of the UnifiedQA datasets: ${DATASET_NAMES.join(', ')}` });
   });
-  grid.methods.forEach((m, i) => {
-    if (m.method === 'adalora' && m.tinit + m.tfinal >= grid.training.maxSteps) {
-      issues.push({ path: `methods[${i}].tfinal`, value: show(m.tfinal), expected: `tinit + tfinal < training.maxSteps (${grid.training.maxSteps}) so AdaLoRA has a budgeting phase` });
+  grid.methods.forEach((m, i) => issues.push(...methodChecks(m, `methods[${i}]`, grid.training.maxSteps)));
+  const { warmupSteps, checkpointEverySteps, maxSteps } = grid.training;
+  if (warmupSteps > maxSteps) {
+    issues.push({ path: 'training.warmupSteps', value: show(warmupSteps), expected: `at most training.maxSteps (${maxSteps})` });
+  }
+  if (checkpointEverySteps > maxSteps) {
+    // The trainer would accept it, but no checkpoint is ever written: durability silently off.
+    issues.push({ path: 'training.checkpointEverySteps', value: show(checkpointEverySteps), expected: `at most training.maxSteps (${maxSteps}), or no checkpoint is ever written and a retry restarts from step 0 (unset, it defaults to ${DEFAULT_CHECKPOINT_EVERY})` });
+  }
+  return issues;
+}
+
+const DEFAULT_CHECKPOINT_EVERY = trainingSchema.parse({}).checkpointEverySteps;
+const valuesOf = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
+
+/**
+ * Rules between the fields of one method entry, as trainer/spec.py applies them to each run. A
+ * list-valued field expands the grid, so a rule holds for every combination, not only the first.
+ */
+function methodChecks(m: GridConfig['methods'][number], at: string, maxSteps: number): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  if (m.method === 'adalora') {
+    if (m.tinit + m.tfinal >= maxSteps) {
+      issues.push({ path: `${at}.tfinal`, value: show(m.tfinal), expected: `tinit + tfinal < training.maxSteps (${maxSteps}) so AdaLoRA has a budgeting phase` });
     }
-  });
-  if (grid.training.warmupSteps > grid.training.maxSteps) {
-    issues.push({ path: 'training.warmupSteps', value: show(grid.training.warmupSteps), expected: `at most training.maxSteps (${grid.training.maxSteps})` });
+    for (const initR of valuesOf(m.initR)) {
+      for (const targetR of valuesOf(m.targetR)) {
+        if (targetR > initR) issues.push({ path: `${at}.targetR`, value: show(targetR), expected: `at most initR (${initR}) in every (initR, targetR) run: AdaLoRA prunes the rank down from initR to targetR` });
+      }
+    }
+  }
+  if (m.method === 'ia3' && m.feedforwardModules) {
+    if (!m.targetModules) {
+      issues.push({ path: `${at}.feedforwardModules`, value: show(m.feedforwardModules), expected: 'targetModules given too (feedforwardModules must be a subset of targetModules)' });
+    } else {
+      const extra = m.feedforwardModules.filter((n) => !m.targetModules!.includes(n));
+      if (extra.length) issues.push({ path: `${at}.feedforwardModules`, value: show(m.feedforwardModules), expected: `a subset of targetModules ${show(m.targetModules)} (not in it: ${extra.join(', ')})` });
+    }
   }
   return issues;
 }

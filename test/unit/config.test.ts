@@ -56,7 +56,7 @@ describe('grid config', () => {
     assert.equal(runs[2]!.trains, false);
     assert.equal(runs[3]!.shots, 3);
     // A change that affects results changes the key; the same run keeps it.
-    const other = planRuns(parseGridYaml(base + 'training: {maxSteps: 10, warmupSteps: 0}\n', 'test.yaml', cwd));
+    const other = planRuns(parseGridYaml(base + 'training: {maxSteps: 10, warmupSteps: 0, checkpointEverySteps: 5}\n', 'test.yaml', cwd));
     assert.notEqual(other[0]!.runKey, runs[0]!.runKey);
   });
 
@@ -113,6 +113,70 @@ speculative: [{target: a, draft: b}]
 `);
     assert.equal(issues[0]!.path, 'speculative[0].draft');
     assert.match(issues[0]!.expected, /same tokenizer/);
+  });
+
+  describe('rejects what the trainer would reject later, naming path, value and expectation', () => {
+    const grid = (extra: string, methods = '[{method: lora}]') =>
+      `name: t\nmodels: [{name: tiny, path: ./model, family: llama}]\nmethods: ${methods}\n${extra}\n`;
+    const only = (yaml: string) => {
+      const issues = issuesOf(yaml);
+      assert.equal(issues.length, 1, JSON.stringify(issues));
+      return issues[0]!;
+    };
+    const accepts = (yaml: string) => assert.doesNotThrow(() => parseGridYaml(yaml, 'test.yaml', cwd));
+
+    it('a store URL with a scheme no backend serves', () => {
+      const issue = only(grid('store: ftp://example.com/peftgrid'));
+      assert.deepEqual([issue.path, issue.value], ['store', '"ftp://example.com/peftgrid"']);
+      assert.match(issue.expected, /file:\/\/dir or s3:\/\/bucket\/prefix/);
+      assert.equal(only(grid('store: "s3://"')).path, 'store', 's3:// needs a bucket');
+      for (const ok of ['file://.data/store', 's3://bucket/prefix', 's3://bucket', './store', '/abs/store']) accepts(grid(`store: "${ok}"`));
+      assert.equal(only(grid('data: {baseUrl: "gopher://x/y"}')).path, 'data.baseUrl');
+    });
+
+    it('dropout 1 (and each value of a dropout list)', () => {
+      const issue = only(grid('', '[{method: lora, dropout: 1}]'));
+      assert.deepEqual([issue.path, issue.value], ['methods[0].dropout', '1']);
+      assert.match(issue.expected, /<\s*1/);
+      const listed = only(grid('', '[{method: qlora, dropout: [0.05, 1]}]'));
+      assert.deepEqual([listed.path, listed.value], ['methods[0].dropout[1]', '1']);
+      assert.equal(only(grid('', '[{method: adalora, dropout: -0.1, tinit: 1, tfinal: 1}]')).path, 'methods[0].dropout');
+      accepts(grid('', '[{method: lora, dropout: [0, 0.999]}]'));
+    });
+
+    it('an AdaLoRA targetR above initR, in any (initR, targetR) combination', () => {
+      const issue = only(grid('', '[{method: adalora, initR: 4, targetR: 8}]'));
+      assert.deepEqual([issue.path, issue.value], ['methods[0].targetR', '8']);
+      assert.match(issue.expected, /at most initR \(4\)/);
+      // initR 12 with targetR 8 is fine, but the grid also runs initR 6 with targetR 8.
+      const combo = only(grid('', '[{method: adalora, initR: [12, 6], targetR: [4, 8]}]'));
+      assert.deepEqual([combo.path, combo.value], ['methods[0].targetR', '8']);
+      assert.match(combo.expected, /initR \(6\)/);
+      accepts(grid('', '[{method: adalora, initR: [8, 12], targetR: [4, 8]}]'));
+    });
+
+    it('an (IA)3 feedforwardModules that is not a subset of targetModules', () => {
+      const issue = only(grid('', '[{method: ia3, targetModules: [k_proj, v_proj], feedforwardModules: [down_proj]}]'));
+      assert.deepEqual([issue.path, issue.value], ['methods[0].feedforwardModules', '["down_proj"]']);
+      assert.match(issue.expected, /subset of targetModules \["k_proj","v_proj"\] \(not in it: down_proj\)/);
+      assert.match(only(grid('', '[{method: ia3, feedforwardModules: [down_proj]}]')).expected, /targetModules given too/);
+      accepts(grid('', '[{method: ia3, targetModules: [k_proj, down_proj], feedforwardModules: [down_proj]}]'));
+    });
+
+    it('maxLength below 2, a negative seed', () => {
+      const issue = only(grid('training: {maxLength: 1}'));
+      assert.deepEqual([issue.path, issue.value], ['training.maxLength', '1']);
+      assert.match(issue.expected, />=\s*2/);
+      assert.equal(only(grid('training: {seed: -1}')).path, 'training.seed');
+      accepts(grid('training: {maxLength: 2, seed: 0}'));
+    });
+
+    it('checkpointEverySteps greater than maxSteps (durability silently off)', () => {
+      const issue = only(grid('training: {maxSteps: 40, warmupSteps: 0, checkpointEverySteps: 50}'));
+      assert.deepEqual([issue.path, issue.value], ['training.checkpointEverySteps', '50']);
+      assert.match(issue.expected, /at most training.maxSteps \(40\)/);
+      accepts(grid('training: {maxSteps: 40, warmupSteps: 0, checkpointEverySteps: 40}'));
+    });
   });
 
   it('reports YAML syntax errors with a line number', () => {
