@@ -1,9 +1,11 @@
 """Typed train/export specs (docs/contracts.md §2), validated before any heavy import or I/O.
 
 Each field carries PEFT-style metadata: `help` (what is expected, used in error messages) and
-rules (`kind`, `min`, `gt`, `max`, `choices`). Defaults mirror the grid schema in
-src/config/schema.ts, so a spec written by hand may omit hyperparameters; the TypeScript side
-always sends them. Every error names the field path, the value it got and what was expected.
+rules (`kind`, `min`, `gt`, `max`, `lt`, `choices`). Defaults live once, in the grid schema
+(src/config/schema.ts): the TypeScript side sends every hyperparameter resolved, so here they are
+required and only checked. The rules match the schema's bounds; test/python/test_spec_schema.py
+holds the two together through the generated schema/grid.schema.json. Every error names the field
+path, the value it got and what was expected.
 """
 import json
 import math
@@ -18,7 +20,10 @@ SCHEDULERS = ("linear", "cosine", "constant")
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def _f(default=MISSING, help="", **rules):
+REQUIRED = MISSING
+
+
+def _f(default=REQUIRED, help="", **rules):
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata={"help": help, **rules})
     return field(default=default, metadata={"help": help, **rules})
@@ -31,9 +36,9 @@ def _names():
 
 @dataclass
 class LoraSpec:
-    r: int = _f(8, "an integer rank >= 1", kind="int", min=1)
-    alpha: float = _f(16.0, "a number > 0", kind="number", gt=0)
-    dropout: float = _f(0.05, "a number in [0, 1)", kind="number", min=0, lt=1)
+    r: int = _f(help="an integer rank >= 1", kind="int", min=1)
+    alpha: float = _f(help="a number > 0", kind="number", gt=0)
+    dropout: float = _f(help="a number in [0, 1)", kind="number", min=0, lt=1)
     targetModules: list = _names()
 
 
@@ -44,13 +49,13 @@ class QLoraSpec(LoraSpec):
 
 @dataclass
 class AdaLoraSpec:
-    initR: int = _f(12, "an integer initial rank >= 1", kind="int", min=1)
-    targetR: int = _f(8, "an integer target rank >= 1", kind="int", min=1)
-    tinit: int = _f(20, "an integer >= 0 (warm-up steps before pruning)", kind="int", min=0)
-    tfinal: int = _f(40, "an integer >= 0 (final steps at the target budget)", kind="int", min=0)
-    deltaT: int = _f(10, "an integer >= 1 (steps between budget allocations)", kind="int", min=1)
-    alpha: float = _f(16.0, "a number > 0", kind="number", gt=0)
-    dropout: float = _f(0.05, "a number in [0, 1)", kind="number", min=0, lt=1)
+    initR: int = _f(help="an integer initial rank >= 1", kind="int", min=1)
+    targetR: int = _f(help="an integer target rank >= 1", kind="int", min=1)
+    tinit: int = _f(help="an integer >= 0 (warm-up steps before pruning)", kind="int", min=0)
+    tfinal: int = _f(help="an integer >= 0 (final steps at the target budget)", kind="int", min=0)
+    deltaT: int = _f(help="an integer >= 1 (steps between budget allocations)", kind="int", min=1)
+    alpha: float = _f(help="a number > 0", kind="number", gt=0)
+    dropout: float = _f(help="a number in [0, 1)", kind="number", min=0, lt=1)
     targetModules: list = _names()
 
 
@@ -62,8 +67,8 @@ class IA3Spec:
 
 @dataclass
 class PromptTuningSpec:
-    numVirtualTokens: int = _f(20, "an integer >= 1", kind="int", min=1)
-    initText: str = _f("answer the question", "a non-empty string", kind="str", nonempty=True)
+    numVirtualTokens: int = _f(help="an integer >= 1", kind="int", min=1)
+    initText: str = _f(help="a non-empty string", kind="str", nonempty=True)
 
 
 @dataclass
@@ -77,18 +82,22 @@ METHODS = {"lora": LoraSpec, "qlora": QLoraSpec, "adalora": AdaLoraSpec, "ia3": 
 
 @dataclass
 class TrainingSpec:
-    maxSteps: int = _f(200, "an integer >= 1", kind="int", min=1)
-    lr: float = _f(2e-5, "a number > 0", kind="number", gt=0)
-    warmupSteps: int = _f(30, "an integer >= 0", kind="int", min=0)
-    scheduler: str = _f("linear", "one of " + ", ".join(SCHEDULERS), kind="str", choices=SCHEDULERS)
-    optimizer: str = _f("adamw_8bit", "one of " + ", ".join(OPTIMIZERS), kind="str", choices=OPTIMIZERS)
-    batchSize: int = _f(8, "an integer >= 1", kind="int", min=1)
-    checkpointEverySteps: int = _f(25, "an integer >= 1", kind="int", min=1)
-    seed: int = _f(42, "an integer >= 0", kind="int", min=0)
-    # Optional extras the grid schema carries; maxLength caps examples (the prompt is cut first).
-    maxLength: int = _f(None, "an integer >= 2 or null", kind="int", min=2, nullable=True)
+    maxSteps: int = _f(help="an integer >= 1", kind="int", min=1)
+    lr: float = _f(help="a number > 0", kind="number", gt=0)
+    warmupSteps: int = _f(help="an integer >= 0", kind="int", min=0)
+    scheduler: str = _f(help="one of " + ", ".join(SCHEDULERS), kind="str", choices=SCHEDULERS)
+    optimizer: str = _f(help="one of " + ", ".join(OPTIMIZERS), kind="str", choices=OPTIMIZERS)
+    batchSize: int = _f(help="an integer >= 1", kind="int", min=1)
+    # checkpointEverySteps > maxSteps is legal here (no checkpoint); the grid rejects it, as policy.
+    checkpointEverySteps: int = _f(help="an integer >= 1", kind="int", min=1)
+    # numpy's SeedSequence (the data order, data.py) rejects negative seeds.
+    seed: int = _f(help="an integer >= 0", kind="int", min=0)
+    # Caps each example (the prompt is cut first); 2 = one prompt and one answer token.
+    maxLength: int = _f(help="an integer >= 2", kind="int", min=2)
+    device: str = _f(help="one of " + ", ".join(DEVICES), kind="str", choices=DEVICES)
+    # Accepted and unused (issue 12 point 7 drops it from the grid schema); remove once it is gone.
     evalBatchSize: int = _f(None, "an integer >= 1 (unused by training)", kind="int", min=1, nullable=True)
-    device: str = _f(None, "one of " + ", ".join(DEVICES), kind="str", choices=DEVICES, nullable=True)
+    # Trainer-only knob, not in the grid schema: the TypeScript side never sends it.
     lossWindow: int = _f(10, "an integer >= 1 (last steps averaged for trainLoss/perplexity)", kind="int", min=1)
 
 
@@ -99,9 +108,10 @@ class TrainSpec:
     method: object = _f(help="an object with a \"method\" field")
     trainData: str = _f(help="an existing .pgtok file", kind="str", nonempty=True)
     outputDir: str = _f(help="a directory path", kind="str", nonempty=True)
-    training: TrainingSpec = _f(None, "an object")
+    training: TrainingSpec = _f(help="an object")
     runKey: str = _f("", "a string", kind="str")
-    device: str = _f("auto", "one of " + ", ".join(DEVICES), kind="str", choices=DEVICES)
+    # The activity sends training.device here too; absent, training.device decides.
+    device: str = _f(None, "one of " + ", ".join(DEVICES), kind="str", choices=DEVICES, nullable=True)
 
     @property
     def method_name(self):
@@ -197,9 +207,9 @@ def parse_train_spec(data):
     """dict → TrainSpec, or a TrainerError naming the first bad field. Checks files exist."""
     spec = _build(TrainSpec, data, "")
     spec.method = _method(spec.method)
-    spec.training = _build(TrainingSpec, spec.training if spec.training is not None else {}, "training")
+    spec.training = _build(TrainingSpec, spec.training, "training")
     t, m = spec.training, spec.method
-    if t.device and spec.device == "auto" and "device" not in data:
+    if spec.device is None:
         spec.device = t.device
     if isinstance(m, AdaLoraSpec):
         if m.tinit + m.tfinal >= t.maxSteps:

@@ -72,16 +72,31 @@ def shard(tmp_path_factory, tokenizer):
     return path
 
 
+def grid_schema():
+    with open(os.path.join(ROOT, "schema", "grid.schema.json")) as f:
+        return json.load(f)
+
+
+def resolved_method(method):
+    """A method entry with the grid schema's defaults filled in, as the TypeScript side sends it.
+
+    The trainer requires every hyperparameter (defaults live once, in src/config/schema.ts); tests
+    name only the ones they care about and take the rest from the generated JSON Schema."""
+    entries = grid_schema()["properties"]["methods"]["items"]["oneOf"]
+    props = next((e["properties"] for e in entries if e["properties"]["method"].get("const") == method.get("method")), {})
+    return {**{k: p["default"] for k, p in props.items() if "default" in p}, **method}
+
+
 @pytest.fixture
 def make_spec(tiny, shard, tmp_path):
     """A valid train-spec dict for a tiny model; keyword overrides merge into `training`/`method`."""
     def make(family="llama", method=None, out="out", **training):
         return {"runKey": f"test-{family}", "modelPath": tiny[family], "family": family,
-                "method": method or {"method": "lora", "r": 4, "alpha": 8, "dropout": 0.0},
+                "method": resolved_method(method or {"method": "lora", "r": 4, "alpha": 8, "dropout": 0.0}),
                 "trainData": shard, "outputDir": str(tmp_path / out),
                 "training": {"maxSteps": 4, "lr": 1e-3, "warmupSteps": 0, "scheduler": "constant",
                              "optimizer": "adamw", "batchSize": 2, "checkpointEverySteps": 100, "seed": 7,
-                             **training},
+                             "maxLength": 512, "device": "cpu", **training},
                 "device": "cpu"}
     return make
 

@@ -24,7 +24,10 @@ def _set(d, path, value):
     d[leaf] = value
 
 
-@pytest.mark.parametrize("path", ["modelPath", "family", "method", "trainData", "outputDir"])
+# Hyperparameters too: their defaults live in the grid schema, and the TypeScript side sends them all.
+@pytest.mark.parametrize("path", ["modelPath", "family", "method", "trainData", "outputDir", "training",
+                                  "training.lr", "training.maxLength", "training.device", "training.seed",
+                                  "method.r", "method.dropout"])
 def test_missing_required_field(make_spec, path):
     spec = make_spec()
     _drop(spec, path)
@@ -68,13 +71,22 @@ def test_unknown_field_is_rejected(make_spec):
         parse_train_spec(spec)
 
 
-def test_defaults_and_grid_extras(make_spec):
+def test_trainer_defaults_nothing_the_grid_sends(make_spec):
+    # An AdaLoRA entry without initR is not given a trainer-side default: the grid resolved it already.
+    spec = make_spec(maxSteps=200)
+    spec["method"] = {"method": "adalora", "targetR": 8, "tinit": 20, "tfinal": 40, "deltaT": 10, "alpha": 16,
+                      "dropout": 0.05}
+    with pytest.raises(InvalidSpec, match=r"^method.initR: missing; expected an integer initial rank >= 1"):
+        parse_train_spec(spec)
+
+
+def test_grid_extras(make_spec):
     spec = make_spec(method={"method": "adalora"}, maxSteps=200)
     spec["training"].update(maxLength=512, evalBatchSize=4, device="cpu")  # as the grid schema sends them
     del spec["device"]
     parsed = parse_train_spec(spec)
     assert isinstance(parsed.method, AdaLoraSpec) and parsed.method.initR == 12 and parsed.method.tinit == 20
-    assert parsed.device == "cpu" and parsed.training.maxLength == 512
+    assert parsed.device == "cpu" and parsed.training.maxLength == 512 and parsed.training.lossWindow == 10
 
 
 def test_adalora_schedule_must_leave_a_budgeting_phase(make_spec):
