@@ -4,7 +4,8 @@
  * (testSamples, stratified across datasets, drawn by seed), manifest.json last. Streaming with
  * reservoir sampling: memory is bounded by the sample sizes, not by the files. Bad lines (invalid
  * UTF-8, no tab, empty answer, over-long, a last line cut short …) are skipped, counted by reason
- * and listed with their line numbers in the manifest; they never fail the activity.
+ * and listed with their line numbers in the manifest; they never fail the activity. A split in
+ * which no line is usable does: a non-retryable InvalidData naming the dataset and the reasons.
  */
 import { createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -16,7 +17,7 @@ import type { DataConfig } from '../src/config/schema';
 import { createHash } from 'node:crypto';
 import { createRng, seedFrom } from '../src/data/rng';
 import { readLines } from '../src/data/lines';
-import { parseUnifiedQaStream, type MalformedLine, type MalformedReason, type QaRecord } from '../src/data/unifiedqa';
+import { parseUnifiedQaStream, unusableSplit, type MalformedLine, type MalformedReason, type QaRecord } from '../src/data/unifiedqa';
 import { joinKey, openStore, type ObjectRef } from '../src/store';
 import type { PreparedData } from '../workflows/types';
 import { workDir } from './paths';
@@ -116,8 +117,14 @@ export async function prepareData(input: PrepareDataInput): Promise<PreparedData
       yield r;
     }
     malformed[`${dataset}/${split}`] = { count: stats.malformedCount, byReason: stats.malformedByReason, first: stats.malformed };
-    if (stats.malformedCount) log.warn({ dataset, split, malformed: stats.malformedCount, byReason: stats.malformedByReason }, 'malformed lines skipped (reported in the manifest)');
     await rm(local, { force: true });
+    const unusable = unusableSplit(stats);
+    if (unusable) {
+      // The same bytes fail the same way on every retry (the raw file is checksummed in the store).
+      throw ApplicationFailure.nonRetryable(`dataset ${dataset}, split ${split} (${raw.ref.key}): ${unusable}`, 'InvalidData',
+        { dataset, split, lines: stats.total, byReason: stats.malformedByReason, first: stats.malformed.slice(0, 10) });
+    }
+    if (stats.malformedCount) log.warn({ dataset, split, malformed: stats.malformedCount, byReason: stats.malformedByReason }, 'malformed lines skipped (reported in the manifest)');
   };
 
   // Test first: train then excludes any record whose input also appears in the test sample.

@@ -234,6 +234,20 @@ export function parseUnifiedQaStream(
   return { records: records(), stats: parser.stats };
 }
 
+/**
+ * Why a whole split is unusable, or undefined when it yielded at least one record. A file in which
+ * no line parses is not a dataset with 0 records: it is the wrong file (an HTML error page, another
+ * format or encoding, an empty download), and a grid that went on with the other datasets would
+ * quietly be another experiment. The reasons come ranked by count, with the first lines as examples.
+ */
+export function unusableSplit(stats: ParseStats): string | undefined {
+  if (stats.records > 0) return undefined;
+  if (stats.total === 0) return 'the file is empty (0 lines)';
+  const reasons = Object.entries(stats.malformedByReason).sort(([, a], [, b]) => b - a).map(([r, n]) => `${r} ×${n}`);
+  const first = stats.malformed.slice(0, 3).map((m) => `line ${m.line} ${m.reason}: ${m.detail}`);
+  return `none of its ${stats.total} lines is a usable record (${reasons.join(', ')}); first: ${first.join('; ')}`;
+}
+
 export interface ParseResult {
   records: QaRecord[];
   malformed: MalformedLine[];

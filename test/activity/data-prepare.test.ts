@@ -140,16 +140,48 @@ test('the same inputs give the same bytes under the same keys, and a committed p
   assert.notEqual(reseeded.test.sha256, first.test.sha256);
 });
 
-test('a split with nothing usable is a non-retryable InvalidData naming the counts, not a crash', async () => {
-  const junk = Buffer.concat([Buffer.from('no tab\n'), Buffer.from([0xff, 0xfe, 0x09, 0x41, 0x0a]), Buffer.from('\t\n')]);
-  const { input } = await stage({ 'boolq/train': junk, 'boolq/test': junk });
+/** Runs prepareData expecting the typed failure; returns it. */
+async function failure(input: PrepareDataInput): Promise<ApplicationFailure> {
   try {
-    await run({ ...input, data: { ...data, datasets: ['boolq'] } });
-    assert.fail('expected InvalidData');
+    await run(input);
   } catch (err) {
     assert.ok(err instanceof ApplicationFailure, String(err));
     assert.equal(err.type, 'InvalidData');
     assert.equal(err.nonRetryable, true);
-    assert.match(err.message, /no usable records \(train 0, test 0\).*"boolq\/test":3.*"boolq\/train":3|no usable records \(train 0, test 0\).*"boolq\/train":3/);
+    return err;
   }
+  assert.fail('expected InvalidData');
+}
+
+// Before: a wholly malformed split was a warning and 0 records; the message then only counted lines.
+test('a split with nothing usable is a non-retryable InvalidData naming the dataset and the reasons, not a crash', async () => {
+  const junk = Buffer.concat([Buffer.from('no tab\n'), Buffer.from([0xff, 0xfe, 0x09, 0x41, 0x0a]), Buffer.from('\t\n')]);
+  const { input } = await stage({ 'boolq/train': junk, 'boolq/test': junk });
+  const err = await failure({ ...input, data: { ...data, datasets: ['boolq'] } });
+  assert.match(err.message, /^dataset boolq, split test \(datasets\/raw\/test\/boolq\/test\.tsv\): none of its 3 lines is a usable record/);
+  assert.match(err.message, /missing-tab ×1, invalid-utf8 ×1, empty-line ×1\); first: line 1 missing-tab: no tab between input and answer/);
+});
+
+test('one wholly malformed dataset among good ones fails the preparation; it is not left out silently', async () => {
+  // arc_easy's train "file" is an HTML error page served with status 200 by a broken mirror.
+  const html = Buffer.from('<!doctype html>\n<html><head><title>503 Service Unavailable</title></head>\n<body>try again later</body></html>\n');
+  const { input } = await stage({ ...RAW, 'arc_easy/train': html });
+  const err = await failure(input);
+  assert.match(err.message, /^dataset arc_easy, split train \(.*arc_easy\/train\.tsv\): none of its 3 lines is a usable record \(missing-tab ×3\)/);
+  const [details] = err.details as [{ dataset: string; split: string; lines: number; byReason: Record<string, number>; first: { line: number }[] }];
+  assert.deepEqual([details.dataset, details.split, details.lines, details.byReason], ['arc_easy', 'train', 3, { 'missing-tab': 3 }]);
+  assert.deepEqual(details.first.map((m) => m.line), [1, 2, 3]);
+
+  const empty = await stage({ ...RAW, 'ai2_science_middle/test': Buffer.alloc(0) });
+  assert.match((await failure(empty.input)).message, /^dataset ai2_science_middle, split test .*: the file is empty \(0 lines\)/);
+});
+
+test('a partially malformed split still counts: its good lines are kept, its bad ones reported', async () => {
+  // One good line among junk is a usable dataset (the first test checks the counts in detail).
+  const good = sample('boolq', 'test').toString('utf8').split('\n')[0]!;
+  const { dir, input } = await stage({ ...RAW, 'boolq/test': Buffer.from(`no tab here\n${good}\n\t\n`) });
+  const result = await run(input);
+  assert.equal(result.stats.test.boolq, 1);
+  const manifest = JSON.parse(readFileSync(join(dir, 'datasets/prepared/k1/manifest.json'), 'utf8')) as PreparedManifest;
+  assert.deepEqual(manifest.malformed['boolq/test']!.byReason, { 'missing-tab': 1, 'empty-line': 1 });
 });
