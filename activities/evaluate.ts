@@ -18,6 +18,7 @@ import { getDirectory, joinKey, openStore, readManifest, type ObjectRef } from '
 import type { RunResult } from '../workflows/types';
 import { localModelDir } from './model-source';
 import { workDir } from './paths';
+import { readTestItems } from './test-data';
 
 export interface EvaluateModelInput {
   storeUrl: string;
@@ -65,10 +66,11 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
     if (saved.evalPrefix === evalPrefix && (await readManifest(store, input.onnxPrefix))) return saved;
   }
 
+  // Verified first: a test split that is not the planned one fails before any model is fetched.
+  const items = await readTestItems(store, input.testData);
   // Exports are immutable once committed, so a local copy keyed by prefix can be reused.
   const onnxDir = workDir('onnx', contentHash({ store: input.storeUrl, prefix: input.onnxPrefix }));
   await getDirectory(store, input.onnxPrefix, onnxDir);
-  const items = (await store.get(input.testData.key)).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as TestItem);
   const tokenizer = await loadTokenizer(await localModelDir(input.modelPath));
 
   let model;
