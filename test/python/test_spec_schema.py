@@ -4,13 +4,17 @@ trainer's spec rules (trainer/spec.py) must agree field by field, or a config pa
 validate` and fails only after data preparation and tokenization. Changing either side alone fails
 here: the same fields, the same bounds (inclusive or exclusive), integer-ness, enum choices and
 required-ness, and spec.py accepts each boundary value the schema accepts and rejects the value just
-beyond it.
+beyond it. Rules between fields (AdaLoRA's targetR <= initR, (IA)3's feedforward ⊆ target, ...)
+cannot be written in a JSON Schema: test/fixtures/method-rules.json lists cases that this file and
+test/unit/config.test.ts both run, and both must reach the same verdict.
 """
 import copy
+import json
+import os
 from dataclasses import MISSING, fields
 
 import pytest
-from conftest import grid_schema, resolved_method
+from conftest import ROOT, grid_schema, resolved_method
 
 from trainer.events import InvalidSpec, UnsupportedMethod
 from trainer.spec import METHODS, TrainingSpec, TrainSpec, parse_train_spec
@@ -185,6 +189,21 @@ def test_trainer_accepts_what_the_schema_accepts_at_each_bound(make_spec, where,
         parse_train_spec(spec)
     else:
         with pytest.raises(InvalidSpec, match=rf"^{path}: got "):
+            parse_train_spec(spec)
+
+
+with open(os.path.join(ROOT, "test", "fixtures", "method-rules.json")) as _f:
+    RULE_CASES = json.load(_f)["cases"]
+
+
+@pytest.mark.parametrize("case", RULE_CASES, ids=[json.dumps(c["method"]) for c in RULE_CASES])
+def test_rules_between_method_fields_match_the_grid(make_spec, case):
+    # The same cases run through the grid validation in test/unit/config.test.ts.
+    spec = make_spec(method=dict(case["method"]), **case["training"])
+    if case["ok"]:
+        parse_train_spec(spec)
+    else:
+        with pytest.raises(InvalidSpec, match=r"^method\."):
             parse_train_spec(spec)
 
 

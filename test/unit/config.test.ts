@@ -171,6 +171,19 @@ speculative: [{target: a, draft: b}]
       accepts(grid('training: {maxLength: 2, seed: 0}'));
     });
 
+    it('the rules between method fields that trainer/spec.py applies, case by case (test/fixtures/method-rules.json)', () => {
+      const { cases } = JSON.parse(readFileSync(join(REPO, 'test', 'fixtures', 'method-rules.json'), 'utf8')) as {
+        cases: { method: Record<string, unknown>; training: Record<string, unknown>; ok: boolean; field?: string }[];
+      };
+      for (const c of cases) {
+        // warmup and checkpoint cadence are grid-only policies: kept within maxSteps so they stay out of it.
+        const maxSteps = Number(c.training.maxSteps ?? 200);
+        const yaml = grid(`training: ${JSON.stringify({ warmupSteps: 0, checkpointEverySteps: maxSteps, ...c.training })}`, `[${JSON.stringify(c.method)}]`);
+        if (c.ok) accepts(yaml);
+        else assert.equal(only(yaml).path, `methods[0].${c.field}`, JSON.stringify(c));
+      }
+    });
+
     it('checkpointEverySteps greater than maxSteps (durability silently off)', () => {
       const issue = only(grid('training: {maxSteps: 40, warmupSteps: 0, checkpointEverySteps: 50}'));
       assert.deepEqual([issue.path, issue.value], ['training.checkpointEverySteps', '50']);
