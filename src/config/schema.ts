@@ -8,9 +8,9 @@ import { z } from 'zod';
 const posInt = z.number().int().positive();
 const nonNegInt = z.number().int().nonnegative();
 /**
- * Dropout is a probability in [0, 1): at 1 every activation is zeroed and the adapter learns nothing
- * (PEFT accepts it; the trainer, trainer/spec.py, does not). The bounds here and there are held
- * together by test/python/test_spec_schema.py.
+ * Dropout is a probability in [0, 1): at 1 every input of the adapter is zeroed, so it cannot learn,
+ * and trainer/spec.py rejects it. Every bound here that the trainer also checks is held equal to
+ * spec.py's by test/python/test_spec_schema.py (through the generated schema/grid.schema.json).
  */
 const dropoutRate = z.number().min(0).lt(1);
 /** Schemes a store URL may have; anything else (ftp://, gs://) has no backend (src/store/index.ts). */
