@@ -9,11 +9,12 @@ import sys
 import pytest
 from conftest import ROOT, parse_events
 
-from trainer.events import InvalidSpec, UnsupportedMethod
+from trainer.events import CheckpointRejected, InvalidSpec, UnsupportedMethod
 from trainer.spec import parse_train_spec
 from trainer.train import train
 
-CHECKPOINT_FILES = {"optimizer.pt", "scheduler.pt", "rng.pt", "trainer_state.json", "trainable.safetensors"}
+CHECKPOINT_FILES = {"optimizer.safetensors", "scheduler.safetensors", "rng.safetensors", "trainer_state.json",
+                    "trainable.safetensors"}
 
 
 def run(spec, events, resume_from=None):
@@ -76,7 +77,7 @@ def test_resume_continues_the_uninterrupted_curve(make_spec, events, method):
     _, whole = run(spec, events)
     ckpt = os.path.join(spec["outputDir"], "checkpoints", "step-4")
     if method == "adalora":
-        assert os.path.isfile(os.path.join(ckpt, "adalora.pt"))
+        assert os.path.isfile(os.path.join(ckpt, "adalora.safetensors"))
     resumed_spec = {**spec, "outputDir": spec["outputDir"] + "-resumed"}
     _, resumed = run(resumed_spec, events, resume_from=ckpt)
     assert resumed[0]["event"] == "start" and resumed[0]["step"] == 4
@@ -93,7 +94,8 @@ def test_resume_refuses_a_checkpoint_of_another_run(make_spec, events):
     spec = make_spec(maxSteps=2, checkpointEverySteps=2)
     run(spec, events)
     other = make_spec(maxSteps=2, seed=8, out="other")
-    with pytest.raises(InvalidSpec, match=r"--resume-from: the checkpoint has seed=7; the spec implies 8"):
+    # CheckpointRejected (exit 3), not InvalidSpec (2): the spec is fine, this checkpoint is not (issue 12 point 4).
+    with pytest.raises(CheckpointRejected, match=r"--resume-from: the checkpoint has seed=7; the spec implies 8"):
         train(parse_train_spec(other), resume_from=os.path.join(spec["outputDir"], "checkpoints", "step-2"))
 
 
