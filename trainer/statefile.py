@@ -61,9 +61,7 @@ def load_tree(path, device="cpu"):
         meta = f.metadata() or {}
         if TREE_KEY not in meta:
             raise ValueError(f"{path}: no {TREE_KEY!r} metadata; expected a file written by the trainer")
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    if device != "cpu":
-        tensors = {k: t.to(device) for k, t in tensors.items()}
+        tensors = {k: f.get_tensor(k).to(device) for k in f.keys()}  # a no-op for the CPU
 
     def dec(x):
         if x is None or isinstance(x, (bool, int, float, str)):
