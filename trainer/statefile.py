@@ -27,7 +27,7 @@ TREE_KEY = "peftgrid.tree"
 
 def save_tree(path, tree):
     """Write `tree` to `path` (a .safetensors file); tensors are copied to the CPU first."""
-    tensors, names = {}, {}
+    tensors, names, storages = {}, {}, set()
 
     def enc(x, where):
         if x is None or isinstance(x, (bool, int, float, str)):
@@ -35,7 +35,13 @@ def save_tree(path, tree):
         if isinstance(x, torch.Tensor):
             if id(x) not in names:
                 names[id(x)] = str(len(names))
-                tensors[names[id(x)]] = x.detach().to("cpu", copy=True).contiguous()
+                # No copy of a CPU tensor: checkpoint time is training time (and SIGTERM grace).
+                t = x.detach().to("cpu")
+                # safetensors refuses two tensors on one storage (views of one buffer): copy the later ones.
+                if not t.is_contiguous() or t.untyped_storage().data_ptr() in storages:
+                    t = t.clone(memory_format=torch.contiguous_format)
+                storages.add(t.untyped_storage().data_ptr())
+                tensors[names[id(x)]] = t
             return {"tensor": names[id(x)]}
         if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
             return {"ndarray": x.ravel().tolist(), "dtype": x.dtype.str, "shape": list(x.shape)}

@@ -17,7 +17,6 @@ from test_statefile import plant_pickle
 
 import trainer.__main__ as cli
 import trainer.train
-from trainer import checkpoint as ckpt
 from trainer.spec import parse_train_spec
 from trainer.statefile import load_tree, save_tree
 from trainer.train import train
@@ -186,10 +185,15 @@ def test_a_state_tree_naming_a_missing_tensor_is_rejected(lora_ckpt, copy, resum
     assert_rejected(resume(ckpt_dir), "scheduler.safetensors", "does not hold")
 
 
-def test_adalora_without_its_allocator_state_is_rejected(adalora_ckpt, copy, resume):
-    ckpt_dir = copy(adalora_ckpt)
-    os.remove(os.path.join(ckpt_dir, "adalora.safetensors"))
+@pytest.mark.parametrize("damage", ["missing", "pickle"])
+def test_adalora_without_a_usable_allocator_state_is_rejected(adalora_ckpt, copy, resume, tmp_path, damage):
+    ckpt_dir, marker = copy(adalora_ckpt), tmp_path / "pwned"
+    path = os.path.join(ckpt_dir, "adalora.safetensors")
+    os.remove(path)
+    if damage == "pickle":
+        plant_pickle(path, marker)
     assert_rejected(resume(ckpt_dir, ADALORA, build=False), "adalora.safetensors")
+    assert not marker.exists()
 
 
 def test_adalora_allocator_state_of_other_parameters_is_rejected(adalora_ckpt, copy, resume):

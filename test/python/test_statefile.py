@@ -39,6 +39,8 @@ def test_nested_state_round_trips_exactly(tmp_path):
         "bf16": torch.randn(4).to(torch.bfloat16), "bytes": torch.tensor([0, 255], dtype=torch.uint8),
         "ndarray": np.arange(5, dtype=np.uint32).reshape(5), "matrix": np.eye(2), "scalar": np.float32(0.25),
         "nested": [(1, [2, {"k": (None,)}])],
+        "views": [shared.view(2, 3), shared[2:], shared.view(2, 3).t()],  # one storage, one non-contiguous
+        "empty": [torch.zeros(0), torch.zeros(0, 3)],
     }
     save_tree(tmp_path / "s.safetensors", tree)
     back = load_tree(tmp_path / "s.safetensors")
@@ -55,6 +57,8 @@ def test_nested_state_round_trips_exactly(tmp_path):
     assert np.array_equal(back["matrix"], np.eye(2)) and back["scalar"] == np.float32(0.25)
     assert isinstance(back["scalar"], np.float32)
     assert back["nested"] == [(1, [2, {"k": (None,)}])]
+    assert all(torch.equal(x, y) for x, y in zip(back["views"] + back["empty"], tree["views"] + tree["empty"]))
+    assert back["empty"][1].shape == (0, 3)
 
 
 def test_rng_states_restore_the_same_streams(tmp_path):
