@@ -1,8 +1,9 @@
 """CLI dispatch: `python -m trainer {train,export,tiny,materialize-gguf} ...` (docs/contracts.md §2).
 
 Specs are validated here, before torch is imported, so a bad spec fails in well under a second.
-Exit codes: 0 done, 2 a failure a retry would repeat (an `error` event precedes it), 75 preempted,
-1 anything else (infrastructure: the activity retries).
+Exit codes: 0 done, 2 a failure a retry would repeat (an `error` event precedes it), 3 the
+`--resume-from` checkpoint is rejected (CheckpointRejected: resume from an older one or start
+fresh), 75 preempted, 1 anything else (infrastructure: the activity retries).
 """
 import argparse
 import sys
@@ -88,7 +89,7 @@ def main(argv=None):
     except TrainerError as err:
         emit("error", type=err.type, message=str(err))
         log(f"{err.type}: {err}")
-        return EXIT_INVALID
+        return err.exit_code  # EXIT_INVALID, or 3 for CheckpointRejected
     except Exception as err:  # infrastructure or a bug: retryable by contract
         traceback.print_exc()
         emit("error", type=type(err).__name__, message=str(err)[:2000])

@@ -13,8 +13,9 @@ _events = None  # the real stdout once claim_stdout() ran; until then sys.stdout
 
 
 class TrainerError(Exception):
-    """A failure a retry would repeat: the CLI prints an `error` event and exits 2."""
+    """A failure a retry would repeat: the CLI prints an `error` event and exits with `exit_code`."""
     type = "TrainerError"
+    exit_code = 2
 
 
 class InvalidSpec(TrainerError):
@@ -30,6 +31,17 @@ class ModelNotFound(TrainerError):
 class UnsupportedMethod(TrainerError):
     """The method, optimizer or quantization cannot run here (unknown, or not on this hardware)."""
     type = "UnsupportedMethod"
+
+
+class CheckpointRejected(TrainerError):
+    """`--resume-from` names a checkpoint this trainer cannot continue: another state version, a missing,
+    unreadable or unloadable file, parameters that do not match the model, another run's identity.
+
+    Exit 3, not 2: the spec is fine, only this checkpoint is not. The caller falls back to an older
+    checkpoint, then to a fresh start, instead of failing the run or retrying the same checkpoint.
+    """
+    type = "CheckpointRejected"
+    exit_code = 3
 
 
 def claim_stdout():

@@ -157,7 +157,16 @@ def adalora_state(model):
 
 
 def load_adalora_state(model, state):
+    """Restore adalora_state(); a ValueError if it does not fit this model (the caller rejects the checkpoint)."""
     alloc, cfg = model.base_model.rankallocator, model.peft_config[model.base_model.trainable_adapter_name]
+    params = dict(model.base_model.model.named_parameters())  # the names the allocator sees
+    for key in ("ipt", "exp_avg_ipt", "exp_avg_unc"):
+        # The allocator indexes these by parameter name and updates them in place against the
+        # gradients: a foreign name or shape would fail (or silently skew ranks) steps later.
+        stats = state[key]
+        bad = [n for n, v in stats.items() if n not in params or getattr(v, "shape", None) != params[n].shape]
+        if bad:
+            raise ValueError(f"{key} holds {bad[:3]}, which are not parameters of this model with that shape")
     alloc.ipt, alloc.exp_avg_ipt, alloc.exp_avg_unc = state["ipt"], state["exp_avg_ipt"], state["exp_avg_unc"]
     cfg.rank_pattern = state["rank_pattern"]
 

@@ -5,8 +5,8 @@ in them, a SIGTERM path that checkpoints between steps, AdaLoRA's update_and_all
 optimizer step, and bit-for-bit resume on CPU. All of that is clearer in forty lines of loop.
 
 Determinism: the data order is a pure function of (seed, position) (see data.py); the global
-RNGs (dropout, LoRA init) are seeded once and, on resume, restored from rng.pt right before the
-first step, after the model is built. Same machine, same thread count → same losses.
+RNGs (dropout, LoRA init) are seeded once and, on resume, restored from rng.safetensors right before
+the first step, after the model is built. Same machine, same thread count → same losses.
 """
 import math
 import os
@@ -67,11 +67,14 @@ def train(spec, resume_from=None):
 def _train(spec, resume_from, stop):
     t = spec.training
     shard = Shard(spec.trainData)
-    resumed = ckpt.read_state(resume_from) if resume_from else None
+    adalora = is_adalora(spec)
+    extras = ("adalora",) if adalora else ()
+    # Before the model is built: a rejected checkpoint (exit 3) must cost the fallback nothing.
+    resumed = ckpt.read_state(resume_from, extras) if resume_from else None
     identity = {"method": spec.method_name, "seed": t.seed, "batchSize": t.batchSize, "maxSteps": t.maxSteps,
                 "examples": len(shard)}
     if resumed:
-        ckpt.check_compatible(resumed, identity)
+        ckpt.check_compatible(resumed, identity, spec.runKey)
     device, dtype = resolve_device(spec.device)
     log(f"run {spec.runKey or '(no runKey)'}: {spec.method_name} on {device} ({dtype}), {len(shard)} examples")
 
@@ -83,13 +86,13 @@ def _train(spec, resume_from, stop):
     cfg = model.config  # PeftModel forwards to the base model's config
     # Pad positions are masked out of attention and loss: any valid id would do.
     pad_id = next((i for i in (cfg.pad_token_id, cfg.eos_token_id) if isinstance(i, int)), 0)
-    adalora = is_adalora(spec)
 
     step, position, losses = 0, 0, []
     if resumed:
-        extra = ckpt.load_checkpoint(resume_from, model, optimizer, scheduler)
+        extra = ckpt.load_checkpoint(resume_from, model, optimizer, scheduler, extras)
         if adalora:
-            load_adalora_state(model, extra["adalora"])
+            with ckpt.loading(resume_from, ckpt.state_file("adalora")):
+                load_adalora_state(model, extra["adalora"])
         step, position, losses = resumed["step"], resumed["position"], list(resumed["losses"])
         ckpt.restore_rng(resume_from)
         log(f"resumed from {resume_from} at step {step} (data position {position})")
