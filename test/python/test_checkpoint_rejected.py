@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, parse_events
+from conftest import ROOT, parse_events, resolved_method
 from test_statefile import plant_pickle
 
 import trainer.__main__ as cli
@@ -30,10 +30,11 @@ STATE_FILES = ["trainer_state.json", "trainable.safetensors", "optimizer.safeten
 
 def spec_of(tiny, shard, out, method=LORA, run_key="test-llama", **training):
     # As conftest's make_spec, but usable by the module-scoped checkpoints below.
-    return {"runKey": run_key, "modelPath": tiny["llama"], "family": "llama", "method": method, "trainData": shard,
-            "outputDir": str(out), "device": "cpu",
+    return {"runKey": run_key, "modelPath": tiny["llama"], "family": "llama", "method": resolved_method(method),
+            "trainData": shard, "outputDir": str(out), "device": "cpu",
             "training": {"maxSteps": 4, "lr": 1e-3, "warmupSteps": 0, "scheduler": "constant", "optimizer": "adamw",
-                         "batchSize": 2, "checkpointEverySteps": 2, "seed": 7, **training}}
+                         "batchSize": 2, "checkpointEverySteps": 2, "seed": 7, "maxLength": 512, "device": "cpu",
+                         **training}}
 
 
 def trained_checkpoint(spec):
