@@ -81,6 +81,7 @@ function resolveOptions(options: LoadModelOptions): { intraOpNumThreads: number;
   if (options.runIn !== undefined && options.runIn !== 'process' && options.runIn !== 'main') {
     throw new TypeError(`loadModel: runIn must be 'process' or 'main', got ${String(options.runIn)}`);
   }
+  if (options.host && options.runIn === 'main') throw new TypeError("loadModel: a host runs the model in its engine process; runIn 'main' contradicts it");
   return { intraOpNumThreads, executionProvider };
 }
 

@@ -70,6 +70,7 @@ test('models load into an engine process by default, not onto this thread', asyn
   assert.equal(local.remote(), undefined);
   await local.release();
   await assert.rejects(loadModel(dir, { runIn: 'worker' as 'main' }), TypeError);
+  await assert.rejects(loadModel(dir, { runIn: 'main', host }), /contradicts/);
 });
 
 test('the event loop keeps turning while a long prefill runs in the engine process', async () => {
