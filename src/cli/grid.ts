@@ -6,7 +6,7 @@ import { renderCsv, toRows } from '../report/render';
 import type { GridResult } from '../../workflows/types';
 import { parse, UsageError } from './args';
 import { connectClient, startGrid } from './client';
-import { gridLines, renderLine } from './watch';
+import { gridLines, ProgressMemory, renderLine } from './watch';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -18,9 +18,10 @@ export async function followGrid(client: Client, gridId: string, out: NodeJS.Wri
   resultPromise.then(() => { done = true; }, () => { done = true; });
   let drawn = 0;
   let lastText = '';
+  const memory = new ProgressMemory(); // phases shown never go back (watch.ts)
   while (!done) {
     try {
-      const { progress, lines } = await gridLines(client, gridId);
+      const { progress, lines } = await gridLines(client, gridId, memory);
       const text = [`grid ${gridId}: ${progress.phase}`, ...lines.map(renderLine)].join('\n');
       if (out.isTTY) {
         if (drawn) out.write(`\x1b[${drawn}A\x1b[J`);

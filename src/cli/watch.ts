@@ -3,7 +3,7 @@
  * pending activity heartbeat for step / loss / tokens/s, turned into one line per run.
  */
 import type { Client } from '@temporalio/client';
-import type { GridProgress, RunProgress } from '../../workflows/types';
+import type { GridProgress, RunPhase, RunProgress } from '../../workflows/types';
 import { runWorkflowId } from '../common/constants';
 
 export interface RunLine extends RunProgress {
@@ -21,6 +21,37 @@ export interface RunLine extends RunProgress {
 const ACTIVITY_SCHEDULED = 1;
 
 const started = new Map<string, { at: number; step: number }>();
+
+/** A run only ever moves forward through these; the three ends share the last rank. */
+const RUN_PHASE_RANK: Record<RunPhase, number> = {
+  pending: 0, tokenizing: 1, training: 2, exporting: 3, evaluating: 4, completed: 5, failed: 5, cancelled: 5,
+};
+const GRID_PHASE_RANK: Record<GridProgress['phase'], number> = { preparing: 0, running: 1, reporting: 2, completed: 3 };
+
+/**
+ * The phases already shown to a user, so a stale answer never moves one back. Answers can be stale
+ * for good reasons: a run's own query timed out (its worker busy) and the grid's coarser phase
+ * ('tokenizing' for every run in flight) stood in, or the grid continued as new. Shown backwards,
+ * evaluating → tokenizing reads as a restart. Keep one per followed grid, across polls.
+ */
+export class ProgressMemory {
+  private readonly runs = new Map<string, RunPhase>();
+  private grid: GridProgress['phase'] | undefined;
+
+  /** `phase`, unless an earlier answer for this run was further along: then that one. */
+  run(runKey: string, phase: RunPhase): RunPhase {
+    const shown = this.runs.get(runKey);
+    const next = shown !== undefined && RUN_PHASE_RANK[shown] > (RUN_PHASE_RANK[phase] ?? -1) ? shown : phase;
+    this.runs.set(runKey, next);
+    return next;
+  }
+
+  /** The same for the grid's own phase. */
+  gridPhase(phase: GridProgress['phase']): GridProgress['phase'] {
+    if (this.grid === undefined || GRID_PHASE_RANK[phase] >= GRID_PHASE_RANK[this.grid]) this.grid = phase;
+    return this.grid;
+  }
+}
 
 async function detail(client: Client, run: RunProgress): Promise<RunLine> {
   if (['pending', 'completed', 'failed', 'cancelled'].includes(run.phase)) return run;
@@ -45,9 +76,11 @@ async function detail(client: Client, run: RunProgress): Promise<RunLine> {
   }
 }
 
-export async function gridLines(client: Client, gridId: string): Promise<{ progress: GridProgress; lines: RunLine[] }> {
-  const progress = await client.workflow.getHandle(gridId).query<GridProgress>('progress');
-  const lines = await Promise.all(progress.runs.map((r) => detail(client, r)));
+/** The grid's progress and one line per run; pass the same `memory` on every poll of one grid. */
+export async function gridLines(client: Client, gridId: string, memory = new ProgressMemory()): Promise<{ progress: GridProgress; lines: RunLine[] }> {
+  const answer = await client.workflow.getHandle(gridId).query<GridProgress>('progress');
+  const lines = (await Promise.all(answer.runs.map((r) => detail(client, r)))).map((l) => ({ ...l, phase: memory.run(l.runKey, l.phase) }));
+  const progress = { ...answer, phase: memory.gridPhase(answer.phase), runs: answer.runs.map((r, i) => ({ ...r, phase: lines[i]!.phase })) };
   return { progress, lines };
 }
 

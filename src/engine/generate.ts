@@ -144,6 +144,9 @@ export async function generate(
   prompts: readonly (readonly number[])[],
   options: GenerateOptions = {},
 ): Promise<GenerateResult> {
+  // In an engine process the whole call (every batch and step) runs there: one message each way.
+  const remote = model.remote();
+  if (remote) return remote.host.call<GenerateResult>({ op: 'generate', model: remote.id, prompts: [...prompts], options });
   const { rules, batchSize, useCache, longPrompt, maxPromptLength } = resolveOptions(model, options);
   const prepared = preparePrompts(prompts, maxPromptLength, model.config.vocabSize, longPrompt);
   const sequences: GeneratedSequence[] = prepared.map((p) => ({

@@ -26,3 +26,6 @@ export {
 export type { TensorMismatch } from './errors';
 export { generateSpeculative, checkDraftPair, DraftMismatchError } from './speculative';
 export type { SpeculativeOptions, SpeculativeResult, SpeculativeSequence, SpeculativeStats } from './speculative';
+export { EngineHost, EngineHostExitedError, engineRunInFromEnv, RUN_IN_ENV } from './host';
+export type { EngineRunIn } from './host';
+export type { RemotePlacement } from './session';

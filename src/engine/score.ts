@@ -46,6 +46,10 @@ export async function scoreContinuation(
   continuations: readonly (readonly number[])[],
   options: ScoreOptions = {},
 ): Promise<ContinuationScore[]> {
+  const remote = model.remote();
+  if (remote) {
+    return remote.host.call<ContinuationScore[]>({ op: 'score', model: remote.id, prompts: [...prompts], continuations: [...continuations], options });
+  }
   const { batchSize = 8 } = options;
   if (prompts.length !== continuations.length) {
     throw new TypeError(`scoreContinuation: ${prompts.length} prompts but ${continuations.length} continuations`);

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Tensor } from 'onnxruntime-node';
 import { ATTENTION_MASK, INPUT_IDS, LOGITS, POSITION_IDS, kvNames } from './contract';
+import { checkSameSide, draftIn } from './draft-placement';
 import { EngineError } from './errors';
 import { checkSharedOptions, type GeneratedSequence, type GenerateOptions } from './generate';
 import { KvCache } from './kv-cache';
@@ -24,6 +25,7 @@ import { planBatches, preparePrompts } from './prompts';
 import { SequenceState, type StopRules } from './sequence-state';
 import { CONFIG_FILE, type EngineModel } from './session';
 import { percentile } from './stats';
+import { registerWireError } from './wire';
 
 /** Options of {@link generateSpeculative}. */
 /**
@@ -103,6 +105,8 @@ export class DraftMismatchError extends EngineError {
     );
   }
 }
+
+registerWireError(DraftMismatchError);
 
 /** A model's identity as far as the pair check is concerned. */
 type PairSide = Pick<EngineModel, 'config' | 'dir'>;
@@ -389,6 +393,14 @@ export async function generateSpeculative(
   options: SpeculativeOptions = {},
 ): Promise<SpeculativeResult> {
   const { rules, gamma, batchSize, longPrompt, maxPromptLength } = resolveOptions(target, draft, options);
+  const remote = target.remote();
+  if (remote) {
+    // Refused here before the draft is opened in the target's engine process.
+    await checkDraftPair(target, draft);
+    const draftId = await draftIn(remote.host, draft);
+    return remote.host.call<SpeculativeResult>({ op: 'speculative', target: remote.id, draft: draftId, prompts: [...prompts], options });
+  }
+  checkSameSide(target, draft);
   await checkDraftPair(target, draft);
   const prepared = preparePrompts(prompts, maxPromptLength, target.config.vocabSize, longPrompt);
   const sequences: SpeculativeSequence[] = prepared.map((p) => ({

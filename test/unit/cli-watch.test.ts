@@ -1,8 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { renderLine, type RunLine } from '../../src/cli/watch';
+import type { Client } from '@temporalio/client';
+import { gridLines, ProgressMemory, renderLine, type RunLine } from '../../src/cli/watch';
 import { summaryLine } from '../../src/cli/grid';
-import type { GridResult, RunResult } from '../../workflows/types';
+import type { GridProgress, GridResult, RunPhase, RunResult } from '../../workflows/types';
 
 const base: RunLine = { runKey: 'm__lora__1', model: 'm', label: 'lora r=8', phase: 'training' };
 
@@ -25,5 +26,43 @@ describe('grid progress lines', () => {
     const result = { gridId: 'g', reportPrefix: 'grids/g', markdown: '', runs: [run('completed', true), run('completed'), run('failed'), run('cancelled')] } as GridResult;
     assert.equal(summaryLine(result), 'grid g: 4 runs: 2 completed (1 reused from an earlier start), 1 failed, 1 cancelled; report in grids/g');
     assert.equal(summaryLine({ ...result, runs: [run('completed')] }), 'grid g: 1 run: 1 completed; report in grids/g');
+  });
+
+  it('never shows a run or the grid going back a phase', () => {
+    const memory = new ProgressMemory();
+    const shown = (phases: RunPhase[]) => phases.map((p) => memory.run('r1', p));
+    assert.deepEqual(
+      shown(['pending', 'tokenizing', 'training', 'tokenizing', 'exporting', 'evaluating', 'tokenizing', 'training', 'evaluating', 'completed', 'tokenizing']),
+      ['pending', 'tokenizing', 'training', 'training', 'exporting', 'evaluating', 'evaluating', 'evaluating', 'evaluating', 'completed', 'completed'],
+    );
+    // Skipping phases forward is fine (in-context runs skip training and export); runs are independent.
+    assert.equal(memory.run('icl', 'evaluating'), 'evaluating');
+    assert.equal(memory.run('r2', 'tokenizing'), 'tokenizing');
+    assert.equal(memory.run('r3', 'failed'), 'failed');
+    assert.equal(memory.run('r3', 'evaluating'), 'failed');
+    assert.deepEqual((['preparing', 'running', 'preparing', 'reporting', 'running'] as const).map((p) => memory.gridPhase(p)), ['preparing', 'running', 'running', 'reporting', 'reporting']);
+  });
+
+  it('a run query that times out (busy worker) does not turn evaluating back into the grid\'s tokenizing', async () => {
+    // The grid reports every run in flight as 'tokenizing'; the run itself knows its real phase.
+    let runAnswer: (() => Promise<unknown>) = async () => ({ runKey: 'k', phase: 'evaluating', label: 'l', model: 'm' });
+    const grid: GridProgress = { gridId: 'g', phase: 'running', runs: [{ runKey: 'k', phase: 'tokenizing', label: 'l', model: 'm' }] };
+    const client = {
+      workflow: {
+        getHandle: (id: string) => ({
+          query: async () => (id === 'g' ? grid : runAnswer()),
+          describe: async () => ({ raw: { pendingActivities: [] } }),
+        }),
+      },
+    } as unknown as Client;
+    const memory = new ProgressMemory();
+    assert.equal((await gridLines(client, 'g', memory)).lines[0]!.phase, 'evaluating');
+    runAnswer = async () => { throw new Error('query timed out'); };
+    const stale = await gridLines(client, 'g', memory);
+    assert.equal(stale.lines[0]!.phase, 'evaluating');
+    assert.equal(stale.progress.runs[0]!.phase, 'evaluating');
+    assert.match(renderLine(stale.lines[0]!), / evaluating$/);
+    // Without the memory (the old display) the same answers went backwards.
+    assert.equal((await gridLines(client, 'g')).lines[0]!.phase, 'tokenizing');
   });
 });

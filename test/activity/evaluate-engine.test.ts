@@ -1,0 +1,53 @@
+// evaluateModel with ONNX Runtime in its engine process: a real tiny export from a file:// store,
+// run inside MockActivityEnvironment. Cancellation must stop a pass in progress (the engine
+// process is killed), not wait for the evaluation to finish.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import { evaluateModel, type EvaluateModelInput, type EvaluateModelResult } from '../../activities/evaluate';
+import { scratchDir, SMOLLM2 } from '../helpers/fixtures';
+import { stageEvaluation } from '../helpers/eval-input';
+import { ensureTinyOnnx } from '../unit/engine-fixture';
+
+let root: string;
+let onnxDir: string;
+
+before(async () => {
+  root = scratchDir('evaluate-engine');
+  process.env.PEFTGRID_DATA_DIR = root;
+  onnxDir = await ensureTinyOnnx();
+});
+
+after(() => rmSync(root, { recursive: true, force: true }));
+
+const env = () => new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+const stage = (runKey: string, items: number, promptLength: number) =>
+  stageEvaluation({ root, onnxDir, tokenizerDir: SMOLLM2, items, promptLength, runKey, maxNewTokens: 4, batchSize: 4, threads: 1 });
+
+test('evaluates every item through the engine process and heartbeats progress', async () => {
+  const input = await stage('small', 10, 24);
+  const e = env();
+  const beats: unknown[] = [];
+  e.on('heartbeat', (d: unknown) => beats.push(d));
+  const result = await e.run<[EvaluateModelInput], EvaluateModelResult, typeof evaluateModel>(evaluateModel, input);
+  assert.equal(result.metrics.overall.n, 10);
+  assert.ok(result.throughput.tokensPerSec > 0);
+  assert.deepEqual(beats.at(-1), { done: 10, total: 10 });
+});
+
+test('cancellation kills the engine process mid-pass instead of waiting for the evaluation', async () => {
+  // 256 prompts of ~250 tokens: tens of seconds of prefills on the tiny model, in one chunk of 64.
+  const input = await stage('long', 256, 250);
+  const e = env();
+  const running = e.run<[EvaluateModelInput], EvaluateModelResult, typeof evaluateModel>(evaluateModel, input);
+  await new Promise((r) => setTimeout(r, 4000)); // past the model load, inside the first chunk
+  const t0 = performance.now();
+  e.cancel();
+  await assert.rejects(running, (err: unknown) => err instanceof CancelledFailure);
+  const stopMs = performance.now() - t0;
+  assert.ok(stopMs < 3000, `the activity took ${stopMs.toFixed(0)} ms to stop after cancellation`);
+});
