@@ -50,7 +50,7 @@ export function methodLabel(m: MethodSpec): string {
   return [m.method, ...parts.map(([k, v]) => `${k}=${v}`)].join(' ');
 }
 
-function methodSlug(m: MethodSpec): string {
+export function methodSlug(m: MethodSpec): string {
   const parts = Object.entries(m)
     .filter(([k, v]) => k !== 'method' && (typeof v === 'number'))
     .filter(([k]) => ['r', 'shots', 'numVirtualTokens', 'initR', 'targetR'].includes(k))

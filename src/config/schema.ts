@@ -91,7 +91,6 @@ export const trainingSchema = z.strictObject({
   scheduler: z.enum(['linear', 'cosine', 'constant']).default('linear'),
   optimizer: z.enum(['adamw_8bit', 'adamw', 'sgd']).default('adamw_8bit'),
   batchSize: posInt.default(8),
-  evalBatchSize: posInt.default(4),
   checkpointEverySteps: posInt.default(25),
   maxLength: posInt.default(512).describe('tokens per training example; the prompt is cut, never the answer'),
   seed: z.number().int().default(42),
