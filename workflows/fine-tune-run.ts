@@ -95,7 +95,9 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunInput): 
     if (contentKeys) {
       // The keys need the tokenized data's sha256 and the model's bytes, so they come after
       // tokenization (itself content-addressed: a re-started run finds it committed).
-      identity = await cpu.deriveRunKeys({ run, testData: tokenized.test, ...(tokenized.train ? { trainData: tokenized.train } : {}) });
+      identity = await cpu.deriveRunKeys.executeWithOptions({ summary: `content keys of ${run.model.name} · ${run.label}` }, [{
+        run, testData: tokenized.test, ...(tokenized.train ? { trainData: tokenized.train } : {}),
+      }]);
       const previous = await cpu.lookupRunResult({ storeUrl: run.store, runKey: run.runKey, evalKey: identity.evalKey });
       if (previous) return reuse(previous);
     }
