@@ -9,7 +9,11 @@ import type { DataConfig, EvalConfig, GridConfig, MethodEntry, ModelConfig, Rete
 export type MethodSpec = { method: string } & Record<string, string | number | string[] | undefined>;
 
 export interface RunSpec {
-  /** Stable id: `<model>__<method label>__<hash of everything that affects the result>`. */
+  /**
+   * Stable id: `<model>__<method label>__<hash of the config>`: the run's name and workflow id.
+   * Where its files live is decided at run time by its content keys (identity.ts), which also
+   * hash the model's bytes and the data.
+   */
   runKey: string;
   grid: string;
   model: ModelConfig;
