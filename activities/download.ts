@@ -3,10 +3,18 @@
  * store. Streams to a local `.part` file that survives retries on the same worker (an HTTP retry
  * resumes it with a Range request), verifies size/sha256 where they are known (the catalog for the
  * canonical bucket, else `input.expected`), then commits the object and a `.meta.json` sidecar.
- * A committed split is never fetched again.
+ *
+ * A committed split whose content is known (the catalog's checksum for the canonical bucket, or
+ * `expected`) is never fetched again. Any other source can change under the same URL (an edited
+ * file:// sample, a re-published mirror), so it is re-checked on every call against the sidecar:
+ * file:// by size and mtime, then by sha256; http(s) by ETag or Last-Modified (a HEAD request),
+ * else by downloading and hashing again; s3:// by the object's sha256 metadata, else by
+ * downloading. Its raw object is content-addressed (`<split>-<sha256 prefix>.tsv`), so a changed
+ * source gets a new key, the preparation keyed by it is redone, and old references stay valid.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable, Transform } from 'node:stream';
@@ -35,18 +43,33 @@ interface RawMeta {
   url: string;
   bytes: number;
   sha256: string;
+  /** The committed object (absent in sidecars written before content-addressed raw keys: rawKey()). */
+  key?: string;
+  /** What the source said when it was fetched, to notice a change without downloading it again. */
+  mtimeMs?: number;
+  etag?: string;
+  lastModified?: string;
 }
 
-/** Raw files from the canonical bucket live under `unifiedqa`; any other source under its hash. */
-export function rawKey(baseUrl: string, dataset: string, split: string): string {
-  const source = baseUrl.replace(/\/+$/, '') === UNIFIEDQA_BASE_URL ? 'unifiedqa' : `src-${contentHash(baseUrl)}`;
-  return joinKey('datasets', 'raw', source, dataset, `${split}.tsv`);
+function isCanonical(baseUrl: string): boolean {
+  return baseUrl.replace(/\/+$/, '') === UNIFIEDQA_BASE_URL;
+}
+
+/**
+ * Raw files from the canonical bucket live under `unifiedqa/<dataset>/<split>.tsv`; any other
+ * source under its URL's hash, named by content when `sha256` is given (`<split>-<16 hex>.tsv`).
+ * Without `sha256`: the key of the split's `.meta.json` sidecar, minus that suffix.
+ */
+export function rawKey(baseUrl: string, dataset: string, split: string, sha256?: string): string {
+  const source = isCanonical(baseUrl) ? 'unifiedqa' : `src-${contentHash(baseUrl)}`;
+  const name = sha256 && !isCanonical(baseUrl) ? `${split}-${sha256.slice(0, 16)}.tsv` : `${split}.tsv`;
+  return joinKey('datasets', 'raw', source, dataset, name);
 }
 
 function expectedFile(input: DownloadDatasetInput): { bytes: number; sha256: string } | undefined {
   if (input.expected) return input.expected;
   // Catalog sizes and checksums describe the canonical bucket only; mirrors may differ.
-  if (input.baseUrl.replace(/\/+$/, '') !== UNIFIEDQA_BASE_URL || !isDatasetName(input.dataset)) return undefined;
+  if (!isCanonical(input.baseUrl) || !isDatasetName(input.dataset)) return undefined;
   return CATALOG[input.dataset].splits[input.split as Split];
 }
 
@@ -59,13 +82,20 @@ function rangeStart(contentRange: string | null): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-async function fetchHttp(url: string, part: string, ctx: Context, expectedBytes: number | undefined): Promise<void> {
+/** ETag and Last-Modified of a response, as recorded in the sidecar. */
+function validators(res: Response): Pick<RawMeta, 'etag' | 'lastModified'> {
+  const etag = res.headers.get('etag');
+  const lastModified = res.headers.get('last-modified');
+  return { ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
+}
+
+async function fetchHttp(url: string, part: string, ctx: Context, expectedBytes: number | undefined): Promise<Pick<RawMeta, 'etag' | 'lastModified'>> {
   let have = (await stat(part).catch(() => null))?.size ?? 0;
   if (expectedBytes !== undefined && have > expectedBytes) {
     await rm(part, { force: true }); // longer than the file can be: not a prefix of it
     have = 0;
   }
-  if (expectedBytes !== undefined && have === expectedBytes) return; // complete; the checksum decides
+  if (expectedBytes !== undefined && have === expectedBytes) return {}; // complete; the checksum decides
   const res = await fetch(url, { headers: have ? { Range: `bytes=${have}-` } : {}, signal: ctx.cancellationSignal });
   if (res.status === 404 || res.status === 410) {
     throw ApplicationFailure.nonRetryable(`${safeUrl(url)} does not exist (HTTP ${res.status}); check data.baseUrl and data.datasets`, 'NotFound');
@@ -107,14 +137,51 @@ async function fetchHttp(url: string, part: string, ctx: Context, expectedBytes:
   // On a dropped connection the bytes already written stay in the part file for the next attempt.
   await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), progress, createWriteStream(part, { flags: append ? 'a' : 'w' }));
   ctx.heartbeat({ bytes: done, ...(total !== undefined ? { total } : {}) });
+  return validators(res);
 }
 
-async function fetchFile(url: string, part: string): Promise<void> {
+async function statSource(path: string): Promise<Stats> {
+  const st = await stat(path).catch(() => null);
+  if (!st) throw ApplicationFailure.nonRetryable(`${path} does not exist; check data.baseUrl and data.datasets`, 'NotFound');
+  return st;
+}
+
+async function fetchFile(url: string, part: string): Promise<Pick<RawMeta, 'mtimeMs'>> {
   const path = fileURLToPath(url);
-  if (!(await stat(path).catch(() => null))) {
-    throw ApplicationFailure.nonRetryable(`${path} does not exist; check data.baseUrl and data.datasets`, 'NotFound');
-  }
+  const { mtimeMs } = await statSource(path);
   await pipeline(createReadStream(path), createWriteStream(part));
+  return { mtimeMs };
+}
+
+/**
+ * Whether a non-canonical source still holds what the sidecar recorded. file://: same size and
+ * mtime, or else the same sha256 (a touched but unedited file is not fetched again); http(s): same
+ * ETag, or same Last-Modified and length; s3://: same sha256 metadata. Anything else: unknown,
+ * which the caller treats as changed (it downloads and hashes; same bytes keep the same key).
+ */
+async function sourceUnchanged(url: string, meta: RawMeta, ctx: Context): Promise<boolean> {
+  if (url.startsWith('file://')) {
+    const path = fileURLToPath(url);
+    const st = await statSource(path);
+    if (st.size !== meta.bytes) return false;
+    if (meta.mtimeMs !== undefined && st.mtimeMs === meta.mtimeMs) return true;
+    return (await sha256File(path)) === meta.sha256;
+  }
+  if (/^https?:\/\//.test(url)) {
+    if (!meta.etag && !meta.lastModified) return false;
+    const res = await fetch(url, { method: 'HEAD', signal: ctx.cancellationSignal });
+    if (!res.ok) return false; // the download that follows reports 404s and retries 5xx
+    const now = validators(res);
+    if (meta.etag && now.etag) return now.etag === meta.etag;
+    const length = res.headers.get('content-length');
+    return !!meta.lastModified && now.lastModified === meta.lastModified && (length === null || Number(length) === meta.bytes);
+  }
+  if (url.startsWith('s3://')) {
+    const slash = url.lastIndexOf('/');
+    const info = await openStore(url.slice(0, slash)).head(decodeURIComponent(url.slice(slash + 1)));
+    return !!info?.sha256 && info.sha256 === meta.sha256 && info.bytes === meta.bytes;
+  }
+  return false;
 }
 
 async function fetchS3(url: string, part: string): Promise<void> {
@@ -142,21 +209,25 @@ export async function downloadDataset(input: DownloadDatasetInput): Promise<Obje
   const expected = expectedFile(input);
   const log = runLogger({ activity: 'downloadDataset', dataset, split });
   const store = openStore(storeUrl);
-  const key = rawKey(baseUrl, dataset, split);
-  const metaKey = `${key}.meta.json`;
+  const metaKey = `${rawKey(baseUrl, dataset, split)}.meta.json`;
+  const url = datasetUrl(baseUrl, dataset, split);
   if (await store.head(metaKey)) {
     const meta = JSON.parse((await store.get(metaKey)).toString('utf8')) as RawMeta;
-    const head = await store.head(key);
-    // A commit made without (or against other) expectations is redone when it does not match them.
-    if (head && head.bytes === meta.bytes && (!expected || expected.sha256 === meta.sha256)) return { key, bytes: meta.bytes, sha256: meta.sha256 };
+    const committed = meta.key ?? rawKey(baseUrl, dataset, split);
+    const head = await store.head(committed);
+    // A commit made without (or against other) expectations is redone when it does not match them;
+    // without expectations the source itself is asked whether it changed.
+    const current = expected ? expected.sha256 === meta.sha256 : await sourceUnchanged(url, meta, ctx);
+    if (head && head.bytes === meta.bytes && current) return { key: committed, bytes: meta.bytes, sha256: meta.sha256 };
+    if (head && !current) log.info({ url: safeUrl(url), committed }, 'source changed since it was committed; fetching it again');
   }
 
-  const url = datasetUrl(baseUrl, dataset, split);
   const part = join(workDir('downloads'), `${contentHash(url)}.part`);
   await mkdir(dirname(part), { recursive: true });
   log.info({ url: safeUrl(url) }, 'downloading');
-  if (url.startsWith('file://')) await fetchFile(url, part);
-  else if (/^https?:\/\//.test(url)) await fetchHttp(url, part, ctx, expected?.bytes);
+  let seen: Pick<RawMeta, 'mtimeMs' | 'etag' | 'lastModified'> = {};
+  if (url.startsWith('file://')) seen = await fetchFile(url, part);
+  else if (/^https?:\/\//.test(url)) seen = await fetchHttp(url, part, ctx, expected?.bytes);
   else if (url.startsWith('s3://')) await fetchS3(url, part);
   else throw ApplicationFailure.nonRetryable(`unsupported data.baseUrl scheme in ${safeUrl(url)}: expected https://, http://, s3:// or file://`, 'InvalidSpec');
 
@@ -166,8 +237,10 @@ export async function downloadDataset(input: DownloadDatasetInput): Promise<Obje
     await rm(part, { force: true }); // a truncated or altered download: fetch it whole next time
     throw ApplicationFailure.retryable(`${safeUrl(url)}: got ${bytes} bytes (sha256 ${sha256.slice(0, 12)}…), expected ${expected.bytes} (${expected.sha256.slice(0, 12)}…)`, 'ChecksumMismatch');
   }
+  const key = rawKey(baseUrl, dataset, split, sha256);
   const ref = await store.putFile(key, part);
-  await store.put(metaKey, JSON.stringify({ url: safeUrl(url), bytes, sha256 } satisfies RawMeta));
+  // The sidecar is written last: it is the commit point, and names the object it commits.
+  await store.put(metaKey, JSON.stringify({ url: safeUrl(url), bytes, sha256, key, ...seen } satisfies RawMeta));
   await rm(part, { force: true });
   log.info({ key, bytes }, 'downloaded');
   return ref;

@@ -1,7 +1,8 @@
 /**
  * exportModel: merges an adapter into its base (or takes the base as is) and writes an ONNX graph
  * with KV cache through the trainer, then commits it to the store. Content-addressed for base
- * models (every ICL run of one model shares one export); per run for adapters.
+ * models (by the model's fingerprint: every ICL run of one model shares one export); under the
+ * training key for adapters (runs with the same trained adapter share it).
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -23,6 +24,12 @@ export interface ExportModelInput {
   method: MethodSpec;
   /** Store prefix of the committed adapter (TrainModelResult.finalPrefix); null for the base model. */
   adapterPrefix: string | null;
+  /**
+   * The model's fingerprint (deriveRunKeys' modelHash). A base-model export is addressed by it, so
+   * a model replaced at the same path is exported again; without it (executions started before
+   * content keys) by the path. An adapter export lives under its run key (the training key).
+   */
+  modelHash?: string;
 }
 
 export interface ExportModelResult {
@@ -32,10 +39,9 @@ export interface ExportModelResult {
   maxAbsDiff: number | null;
 }
 
-export function onnxPrefixFor(input: Pick<ExportModelInput, 'runKey' | 'modelName' | 'modelPath'>): string {
-  return input.runKey
-    ? joinKey('runs', input.runKey, 'onnx')
-    : joinKey('models', `${input.modelName}-${contentHash({ path: input.modelPath })}`, 'onnx');
+export function onnxPrefixFor(input: Pick<ExportModelInput, 'runKey' | 'modelName' | 'modelPath' | 'modelHash'>): string {
+  if (input.runKey) return joinKey('runs', input.runKey, 'onnx');
+  return joinKey('models', `${input.modelName}-${input.modelHash ? `m${input.modelHash.slice(0, 16)}` : contentHash({ path: input.modelPath })}`, 'onnx');
 }
 
 export async function exportModel(input: ExportModelInput): Promise<ExportModelResult> {

@@ -14,6 +14,8 @@ export { exportModel } from './export';
 export type { ExportModelInput, ExportModelResult } from './export';
 export { evaluateModel } from './evaluate';
 export type { EvaluateModelInput, EvaluateModelResult, TestItem } from './evaluate';
+export { deriveRunKeys } from './run-keys';
+export type { DeriveRunKeysInput, DeriveRunKeysResult } from './run-keys';
 export { lookupRunResult, saveRunResult } from './results';
 export type { LookupRunResultInput, SaveRunResultInput, SaveRunResultResult } from './results';
 export { writeReport } from './report';

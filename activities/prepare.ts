@@ -1,5 +1,5 @@
 /**
- * resolveDatasets + prepareData: raw UnifiedQA splits → `datasets/prepared/<dataKey>/` with
+ * resolveDatasets + prepareData: raw UnifiedQA splits → `datasets/prepared/<preparedKey>/` with
  * train.jsonl (at most maxTrainPerDataset per dataset, drawn by seed) and test.jsonl
  * (testSamples, stratified across datasets, drawn by seed), manifest.json last. Streaming with
  * reservoir sampling: memory is bounded by the sample sizes, not by the files. Bad lines (invalid
@@ -85,11 +85,21 @@ class Reservoir<T> {
   }
 }
 
+/**
+ * The prepared splits' key: the data config's hash with every raw file's sha256, so an edited
+ * source file (a new raw sha256) is prepared anew instead of matching an old preparation.
+ */
+export function preparedKeyFor(input: Pick<PrepareDataInput, 'dataKey' | 'raw'>): string {
+  const raw = input.raw.map((r) => `${r.dataset}/${r.split}:${r.ref.sha256}`).sort();
+  return createHash('sha256').update(JSON.stringify([input.dataKey, raw])).digest('hex').slice(0, 16);
+}
+
 export async function prepareData(input: PrepareDataInput): Promise<PreparedData> {
   const ctx = Context.current();
-  const log = runLogger({ activity: 'prepareData', dataKey: input.dataKey });
+  const preparedKey = preparedKeyFor(input);
+  const log = runLogger({ activity: 'prepareData', dataKey: input.dataKey, preparedKey });
   const store = openStore(input.storeUrl);
-  const prefix = joinKey('datasets', 'prepared', input.dataKey);
+  const prefix = joinKey('datasets', 'prepared', preparedKey);
   const manifestKey = joinKey(prefix, 'manifest.json');
   if (await store.head(manifestKey)) {
     const m = JSON.parse((await store.get(manifestKey)).toString('utf8')) as PreparedManifest;
@@ -98,7 +108,7 @@ export async function prepareData(input: PrepareDataInput): Promise<PreparedData
 
   const { data } = input;
   const datasets = [...new Set(input.raw.map((r) => r.dataset))];
-  const scratch = workDir('prepare', input.dataKey);
+  const scratch = workDir('prepare', preparedKey);
   await mkdir(scratch, { recursive: true });
   const malformed: PreparedManifest['malformed'] = {};
 

@@ -1,29 +1,37 @@
-/** Run results in the store: `runs/<runKey>/result.json`, written once a run has completed. */
+/**
+ * Run results in the store: `runs/<evalKey>/result.json`, written once a run has completed. Keyed
+ * by the evaluation key (docs/contracts.md §3), so a result is reused only for the same model
+ * bytes, data content, training and eval settings. Executions started before content keys save and
+ * look up under the plan-time runKey instead.
+ */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { joinKey, openStore, sha256File } from '../src/store';
-import type { Provenance, RunResult } from '../workflows/types';
+import { joinKey, openStore } from '../src/store';
+import type { Provenance, RunIdentity, RunResult } from '../workflows/types';
+import { modelFingerprint } from './model-fingerprint';
 import { localModelDir } from './model-source';
 import { REPO_ROOT } from './paths';
 
 export interface LookupRunResultInput {
   storeUrl: string;
+  /** The run's plan-time key: where results were saved before content keys. */
   runKey: string;
+  /** The run's evaluation key: where its result is saved. */
+  evalKey?: string;
 }
 
-function resultKey(runKey: string): string {
-  return joinKey('runs', runKey, 'result.json');
+function resultKey(key: string): string {
+  return joinKey('runs', key, 'result.json');
 }
 
 /** The saved result of a completed run, or null; lets a re-started grid reuse finished runs. */
-export async function lookupRunResult({ storeUrl, runKey }: LookupRunResultInput): Promise<RunResult | null> {
+export async function lookupRunResult({ storeUrl, runKey, evalKey }: LookupRunResultInput): Promise<RunResult | null> {
   const store = openStore(storeUrl);
-  if (!(await store.head(resultKey(runKey)))) return null;
+  const key = resultKey(evalKey ?? runKey);
+  if (!(await store.head(key))) return null;
   try {
-    const result = JSON.parse((await store.get(resultKey(runKey))).toString('utf8')) as RunResult;
+    const result = JSON.parse((await store.get(key)).toString('utf8')) as RunResult;
     return result.status === 'completed' ? result : null;
   } catch {
     return null; // unreadable: treat as not finished, the run's own steps are idempotent anyway
@@ -37,6 +45,10 @@ export interface SaveRunResultInput {
   modelPath: string;
   seed: number;
   dataHash: string;
+  /** The run's content identity: the result is saved under its evalKey (else, before content keys, under result.runKey). */
+  identity?: RunIdentity;
+  /** sha256 of the prepared train and test splits. */
+  prepared?: { train: string; test: string };
 }
 
 export interface SaveRunResultResult {
@@ -61,35 +73,20 @@ export function codeVersion(): string {
   return codeVersionCache;
 }
 
-const modelHashes = new Map<string, string>();
-
-/** sha256 over (name, sha256) of the files that define a model; cached per directory and mtimes. */
-export async function modelHash(dir: string): Promise<string | null> {
-  let names: string[];
-  try {
-    names = (await readdir(dir)).filter((f) => /^(config\.json|generation_config\.json|tokenizer\.json|tokenizer_config\.json|.*\.safetensors|.*\.bin)$/.test(f)).sort();
-  } catch {
-    return null; // an s3:// prefix or hub id: the store / hub revision identifies it
-  }
-  const stamps = await Promise.all(names.map(async (n) => `${n}:${(await stat(join(dir, n))).mtimeMs}`));
-  const cacheKey = `${dir}|${stamps.join('|')}`;
-  const cached = modelHashes.get(cacheKey);
-  if (cached) return cached;
-  const h = createHash('sha256');
-  for (const n of names) h.update(`${n}\0${await sha256File(join(dir, n))}\n`);
-  const digest = h.digest('hex');
-  modelHashes.set(cacheKey, digest);
-  return digest;
-}
-
 export async function saveRunResult(input: SaveRunResultInput): Promise<SaveRunResultResult> {
+  const { identity } = input;
   const provenance: Provenance = {
     configHash: input.result.runKey.split('__').pop() ?? input.result.runKey,
     codeVersion: codeVersion(),
     dataHash: input.dataHash,
-    modelHash: await modelHash(await localModelDir(input.modelPath)),
+    modelHash: identity?.modelHash ?? (await modelFingerprint(await localModelDir(input.modelPath))).sha256,
     seed: input.seed,
+    ...(identity ? {
+      trainingKey: identity.trainingKey, evalKey: identity.evalKey, modelHashBasis: identity.modelHashBasis,
+      ...(identity.draftModelHash ? { draftModelHash: identity.draftModelHash } : {}),
+      ...(input.prepared ? { data: { preparedTrain: input.prepared.train, preparedTest: input.prepared.test, ...identity.data } } : {}),
+    } : {}),
   };
-  await openStore(input.storeUrl).put(resultKey(input.result.runKey), JSON.stringify({ ...input.result, provenance }, null, 1));
+  await openStore(input.storeUrl).put(resultKey(identity?.evalKey ?? input.result.runKey), JSON.stringify({ ...input.result, provenance }, null, 1));
   return { provenance };
 }

@@ -2,7 +2,7 @@
  * tokenizeData: prepared records → the model family's chat format → token ids, in TypeScript from
  * the model's tokenizer.json. Train: a `pgtok` shard (docs/contracts.md §1) with manifest; test: a
  * JSONL of prompt ids (zero- or k-shot, examples drawn from train only) plus reference answers.
- * Keys hash every input (data, tokenizer, format, lengths, shots), so runs that share them share
+ * Keys hash every input (data content, tokenizer, format, lengths, shots), so runs that share them share
  * one tokenization and it is done once.
  */
 import { mkdir, rm } from 'node:fs/promises';
@@ -66,8 +66,11 @@ export async function tokenizeData(input: TokenizeDataInput): Promise<TokenizeDa
     }
     throw err;
   }
+  // The prepared splits' sha256, not the data config's hash: an edited source file gives new
+  // prepared bytes, hence a new tokenization, hence new training and evaluation keys.
   const hash = contentHash({
-    v: TOKENIZE_VERSION, data: input.prepared.dataKey, tokenizer: tok.sha256, template: tok.chatTemplate, family, maxLength: input.maxLength, seed: input.seed,
+    v: TOKENIZE_VERSION, data: [input.prepared.train.sha256, input.prepared.test.sha256], tokenizer: tok.sha256, template: tok.chatTemplate,
+    family, maxLength: input.maxLength, seed: input.seed,
   });
   const prefix = joinKey('datasets', 'tokenized', hash);
   const log = runLogger({ activity: 'tokenizeData', tokenized: prefix, shots: input.shots });

@@ -95,8 +95,6 @@ class TrainingSpec:
     # Caps each example (the prompt is cut first); 2 = one prompt and one answer token.
     maxLength: int = _f(help="an integer >= 2", kind="int", min=2)
     device: str = _f(help="one of " + ", ".join(DEVICES), kind="str", choices=DEVICES)
-    # Accepted and unused (issue 12 point 7 drops it from the grid schema); remove once it is gone.
-    evalBatchSize: int = _f(None, "an integer >= 1 (unused by training)", kind="int", min=1, nullable=True)
     # Trainer-only knob, not in the grid schema: the TypeScript side never sends it.
     lossWindow: int = _f(10, "an integer >= 1 (last steps averaged for trainLoss/perplexity)", kind="int", min=1)
 

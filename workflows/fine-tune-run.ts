@@ -1,12 +1,20 @@
 /**
- * One run: tokenize → [train → export adapter | export base] → evaluate → result. Every step is
- * an idempotent activity keyed by content or run key, so a retried or re-started run skips what
- * is already committed in the store.
+ * One run: tokenize → derive keys → [reuse a saved result] → [train → export adapter | export
+ * base] → evaluate → result. Every step is an idempotent activity keyed by content, so a retried or
+ * re-started run skips what is already committed in the store.
+ *
+ * Keys (docs/contracts.md §3): training (checkpoints, final adapter, its ONNX export) lives under
+ * the training key, evaluation and the saved result under the evaluation key; both hash the model's
+ * bytes and the tokenized data, so an edited data file or a model replaced at the same path
+ * neither resumes an old checkpoint nor reuses an old result, and a changed eval setting
+ * re-evaluates the committed adapter without training it again.
  */
-import { ApplicationFailure, defineQuery, isCancellation, log, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure, defineQuery, isCancellation, log, patched, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
+} from '@temporalio/workflow';
 import type * as activities from '../activities';
 import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES, TIMEOUTS } from '../src/common/constants';
-import type { FineTuneRunInput, RunPhase, RunProgress, RunResult } from './types';
+import type { FineTuneRunInput, RunIdentity, RunPhase, RunProgress, RunResult } from './types';
 
 const NON_RETRYABLE = ['InvalidSpec', 'ModelNotFound', 'UnsupportedMethod', 'InvalidData', 'InvalidModel'];
 
@@ -56,14 +64,26 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunInput): 
     // "Current details" in the Temporal UI: what this run is doing now, in words.
     setCurrentDetails(`**${p}** · ${run.model.name} · ${run.label}${note ? `\n\n${note}` : ''}`);
   };
-  setHandler(runProgressQuery, () => ({ runKey: run.runKey, phase, label: run.label, model: run.model.name }));
+  let identity: RunIdentity | undefined;
+  setHandler(runProgressQuery, () => ({
+    runKey: run.runKey, phase, label: run.label, model: run.model.name,
+    ...(identity ? { trainingKey: identity.trainingKey, evalKey: identity.evalKey } : {}),
+  }));
   const base = { runKey: run.runKey, model: run.model.name, method: run.method.method, label: run.label };
-
-  const previous = await cpu.lookupRunResult({ storeUrl: run.store, runKey: run.runKey });
-  if (previous) {
-    log.info('run already finished earlier; reusing its result', { runKey: run.runKey });
+  const reuse = (previous: RunResult): RunResult => {
+    log.info('run already finished earlier; reusing its result', { runKey: run.runKey, evalKey: identity?.evalKey });
     setPhase('completed', 'reused the result of an earlier execution');
-    return { ...previous, reused: true };
+    // Under content keys the saved result may come from another run name (e.g. a grid that only
+    // changed checkpointEverySteps): report it under this run's name.
+    return { ...previous, ...base, reused: true };
+  };
+
+  // Executions started before content keys replay their recorded history: result lookup by run
+  // key first, everything under the run key. Remove once no run started before it is open.
+  const contentKeys = patched('content-keys');
+  if (!contentKeys) {
+    const previous = await cpu.lookupRunResult({ storeUrl: run.store, runKey: run.runKey });
+    if (previous) return reuse(previous);
   }
 
   try {
@@ -72,6 +92,17 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunInput): 
       storeUrl: run.store, prepared, modelPath: run.model.path, family: run.model.family,
       maxLength: run.training.maxLength, shots: run.shots, seed: run.data.seed, withTrain: run.trains,
     }]);
+    if (contentKeys) {
+      // The keys need the tokenized data's sha256 and the model's bytes, so they come after
+      // tokenization (itself content-addressed: a re-started run finds it committed).
+      identity = await cpu.deriveRunKeys.executeWithOptions({ summary: `content keys of ${run.model.name} · ${run.label}` }, [{
+        run, testData: tokenized.test, ...(tokenized.train ? { trainData: tokenized.train } : {}),
+      }]);
+      const previous = await cpu.lookupRunResult({ storeUrl: run.store, runKey: run.runKey, evalKey: identity.evalKey });
+      if (previous) return reuse(previous);
+    }
+    const trainingKey = identity?.trainingKey ?? run.runKey;
+    const evalKey = identity?.evalKey ?? run.runKey;
 
     let onnxPrefix: string;
     let draftOnnxPrefix: string | undefined;
@@ -81,33 +112,34 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunInput): 
       const t = run.training;
       setPhase('training', `${t.maxSteps} steps, lr ${t.lr}, batch ${t.batchSize}, checkpoint every ${t.checkpointEverySteps}; step, loss and tokens/s are in the trainModel heartbeat`);
       const trained = await trainer.trainModel.executeWithOptions({ summary: `train ${run.label} on ${run.model.name} · ${t.maxSteps} steps` }, [{
-        storeUrl: run.store, runKey: run.runKey, modelPath: run.model.path, family: run.model.family,
+        storeUrl: run.store, runKey: trainingKey, modelPath: run.model.path, family: run.model.family,
         method: run.method, training: run.training, trainData: tokenized.train, retention: run.retention,
       }]);
       training = { steps: trained.steps, trainLoss: trained.trainLoss, trainPerplexity: trained.trainPerplexity, tokensPerSec: trained.tokensPerSec };
       setPhase('exporting', `trained ${trained.steps} steps, final loss ${trained.trainLoss.toFixed(3)}`);
       ({ onnxPrefix } = await exporter.exportModel.executeWithOptions({ summary: `export ${run.model.name} + ${run.method.method} adapter to ONNX` }, [{
-        storeUrl: run.store, runKey: run.runKey, modelName: run.model.name, modelPath: run.model.path,
+        storeUrl: run.store, runKey: trainingKey, modelName: run.model.name, modelPath: run.model.path,
         method: run.method, adapterPrefix: trained.finalPrefix,
       }]));
     } else {
       setPhase('exporting');
       ({ onnxPrefix } = await exporter.exportModel.executeWithOptions({ summary: `export base ${run.model.name} to ONNX` }, [{
         storeUrl: run.store, runKey: null, modelName: run.model.name, modelPath: run.model.path,
-        method: run.method, adapterPrefix: null,
+        method: run.method, adapterPrefix: null, ...(identity ? { modelHash: identity.modelHash } : {}),
       }]));
       if (run.draft) {
         // Base-model exports are content-addressed: the draft's is shared with its own ICL runs.
         ({ onnxPrefix: draftOnnxPrefix } = await exporter.exportModel.executeWithOptions({ summary: `export draft ${run.draft.name} to ONNX` }, [{
           storeUrl: run.store, runKey: null, modelName: run.draft.name, modelPath: run.draft.path,
-          method: { method: 'icl' }, adapterPrefix: null,
+          method: { method: 'icl' }, adapterPrefix: null, ...(identity?.draftModelHash ? { modelHash: identity.draftModelHash } : {}),
         }]));
       }
     }
 
     setPhase('evaluating');
     const evaluated = await evaluator.evaluateModel.executeWithOptions({ summary: `evaluate ${run.model.name} · ${run.label}` }, [{
-      storeUrl: run.store, runKey: run.runKey, onnxPrefix, testData: tokenized.test,
+      // evaluateModel writes under `runs/<runKey>/eval`: it receives the evaluation key.
+      storeUrl: run.store, runKey: evalKey, onnxPrefix, testData: tokenized.test,
       modelPath: run.model.path, eval: run.eval,
       ...(draftOnnxPrefix ? { speculative: { draftOnnxPrefix, gamma: Number(run.method.gamma ?? 4) } } : {}),
     }]);
@@ -115,6 +147,7 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunInput): 
     const { provenance } = await cpu.saveRunResult({
       storeUrl: run.store, result, modelPath: run.model.path, seed: run.training.seed,
       dataHash: `${prepared.train.sha256.slice(0, 16)}${prepared.test.sha256.slice(0, 16)}`,
+      ...(identity ? { identity, prepared: { train: prepared.train.sha256, test: prepared.test.sha256 } } : {}),
     });
     result.provenance = provenance;
     const m = evaluated.metrics.overall;

@@ -8,7 +8,7 @@ import type { ObjectRef } from '../src/store/object-store';
 import type { Summary } from '../src/metrics/summarize';
 
 export interface PreparedData {
-  /** Content hash of the data config: the prepared split keys live under it. */
+  /** Content hash of the data config (the prepared split keys hash it with the raw files' sha256). */
   dataKey: string;
   train: ObjectRef;
   test: ObjectRef;
@@ -47,15 +47,40 @@ export interface RunResult {
 }
 
 export interface Provenance {
-  /** Hash of everything that affects the run (model, method, data, training, eval): the runKey suffix. */
+  /** Hash of the run's config (model, method, data, training, eval): the runKey suffix. */
   configHash: string;
   /** `git describe` of the worker's checkout (or PEFTGRID_CODE_VERSION), plus the package version. */
   codeVersion: string;
-  /** sha256 of the prepared train and test splits. */
+  /** First 16 hex of the prepared train split's sha256, then the first 16 of the test split's. */
   dataHash: string;
-  /** sha256 over the model directory's config, tokenizer and weight files; null for non-local models. */
+  /** Model fingerprint (activities/model-fingerprint.ts); null only in results saved before content keys. */
   modelHash: string | null;
   seed: number;
+  /** Content identity (docs/contracts.md §3); absent in results saved before content keys. */
+  trainingKey?: string | null;
+  evalKey?: string;
+  modelHashBasis?: RunIdentity['modelHashBasis'];
+  draftModelHash?: string;
+  /** sha256 of every split the run read: prepared (JSONL) and tokenized (what trained and was evaluated). */
+  data?: { preparedTrain: string; preparedTest: string; tokenizedTrain: string | null; tokenizedTest: string };
+}
+
+/**
+ * A run's content identity, derived at run time by the deriveRunKeys activity
+ * (src/config/identity.ts). Checkpoints, the final adapter and its ONNX export live under
+ * `runs/<trainingKey>/`; evaluation outputs and the saved result under `runs/<evalKey>/`.
+ */
+export interface RunIdentity {
+  /** null for runs that do not train (ICL, speculative). */
+  trainingKey: string | null;
+  evalKey: string;
+  /** The model's fingerprint (64 hex). */
+  modelHash: string;
+  /** `content`: hashed from the model's files; `name`: a hub id, not on disk where the keys were derived. */
+  modelHashBasis: 'content' | 'name';
+  /** Speculative runs: the draft model's fingerprint. */
+  draftModelHash?: string;
+  data: { tokenizedTrain: string | null; tokenizedTest: string };
 }
 
 export interface FineTuneRunInput {
@@ -68,6 +93,10 @@ export interface RunProgress {
   phase: RunPhase;
   label: string;
   model: string;
+  /** Where this run's checkpoints and adapter live, once derived (after tokenization). */
+  trainingKey?: string | null;
+  /** Where this run's evaluation and result live, once derived. */
+  evalKey?: string;
 }
 
 export interface GridInput {

@@ -9,7 +9,11 @@ import type { DataConfig, EvalConfig, GridConfig, MethodEntry, ModelConfig, Rete
 export type MethodSpec = { method: string } & Record<string, string | number | string[] | undefined>;
 
 export interface RunSpec {
-  /** Stable id: `<model>__<method label>__<hash of everything that affects the result>`. */
+  /**
+   * Stable id: `<model>__<method label>__<hash of the config>`: the run's name and workflow id.
+   * Where its files live is decided at run time by its content keys (identity.ts), which also
+   * hash the model's bytes and the data.
+   */
   runKey: string;
   grid: string;
   model: ModelConfig;
@@ -50,7 +54,7 @@ export function methodLabel(m: MethodSpec): string {
   return [m.method, ...parts.map(([k, v]) => `${k}=${v}`)].join(' ');
 }
 
-function methodSlug(m: MethodSpec): string {
+export function methodSlug(m: MethodSpec): string {
   const parts = Object.entries(m)
     .filter(([k, v]) => k !== 'method' && (typeof v === 'number'))
     .filter(([k]) => ['r', 'shots', 'numVirtualTokens', 'initR', 'targetR'].includes(k))

@@ -101,7 +101,6 @@ export const trainingSchema = z.strictObject({
   scheduler: z.enum(['linear', 'cosine', 'constant']).default('linear'),
   optimizer: z.enum(['adamw_8bit', 'adamw', 'sgd']).default('adamw_8bit'),
   batchSize: posInt.default(8),
-  evalBatchSize: posInt.default(4),
   checkpointEverySteps: posInt.default(25).describe('at most maxSteps: a larger value never checkpoints, so a retry restarts from step 0'),
   // 2: an example needs at least one prompt token and one answer token to have a loss at all.
   maxLength: z.number().int().min(2).default(512).describe('tokens per training example; the prompt is cut, never the answer'),

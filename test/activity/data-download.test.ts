@@ -30,13 +30,15 @@ type Misbehaviour =
 
 const files = new Map<string, Buffer>();
 const plans = new Map<string, Misbehaviour[]>();
-const requests: { path: string; range: string | undefined }[] = [];
+const requests: { path: string; range: string | undefined; method: string | undefined }[] = [];
+/** Paths served without ETag (like a plain static server): a re-check has to download them. */
+const noValidators = new Set<string>();
 let server: Server;
 let baseUrl: string;
 
 function serve(req: IncomingMessage, res: ServerResponse): void {
   const path = req.url ?? '/';
-  requests.push({ path, range: req.headers.range });
+  requests.push({ path, range: req.headers.range, method: req.method });
   const body = files.get(path);
   if (!body) {
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
@@ -59,6 +61,8 @@ function serve(req: IncomingMessage, res: ServerResponse): void {
   }
   const slice = body.subarray(start);
   res.writeHead(start > 0 ? 206 : 200, {
+    // As real object stores do: the ETag is a function of the content (Node omits HEAD bodies).
+    ...(noValidators.has(path) ? {} : { etag: `"${sha(body).slice(0, 16)}"` }),
     'content-length': slice.length,
     ...(start > 0 ? { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}),
     'accept-ranges': 'bytes',
@@ -153,9 +157,11 @@ test('a connection dropped mid-body is resumed from the .part file with a Range 
   assert.equal(requests[1]!.range, `bytes=${have}-`);
   assert.equal(ref.sha256, sha(body));
   assert.equal(ref.bytes, body.length);
-  assert.equal(ref.key, rawKey(baseUrl, 'arc_easy', 'train'));
+  assert.equal(ref.key, rawKey(baseUrl, 'arc_easy', 'train', sha(body)));
   assert.ok(readFileSync(join(store.dir, ref.key)).equals(body));
-  assert.deepEqual(JSON.parse(readFileSync(join(store.dir, `${ref.key}.meta.json`), 'utf8')), { url: `${baseUrl}/arc_easy/train.tsv`, bytes: body.length, sha256: sha(body) });
+  assert.deepEqual(JSON.parse(readFileSync(join(store.dir, `${rawKey(baseUrl, 'arc_easy', 'train')}.meta.json`), 'utf8')), {
+    url: `${baseUrl}/arc_easy/train.tsv`, bytes: body.length, sha256: sha(body), key: ref.key, etag: `"${sha(body).slice(0, 16)}"`,
+  });
   assert.deepEqual(partFiles(), [], 'the part file is removed after the commit');
 
   // Heartbeats report bytes done: from where the resume started, increasing, ending at the size.
@@ -201,7 +207,7 @@ test('404 is a non-retryable NotFound that names the URL, and commits nothing', 
   assert.deepEqual(tree(store.dir), []);
 });
 
-test('a committed split is never fetched again', async () => {
+test('a committed split is not downloaded again while its ETag holds; a re-published file is', async () => {
   const body = publish('arc_hard', 'dev', 50_000);
   const store = freshStore();
   const input = { storeUrl: store.url, baseUrl, dataset: 'arc_hard', split: 'dev' };
@@ -209,11 +215,35 @@ test('a committed split is never fetched again', async () => {
   assert.equal(requests.length, 1);
   const second = await run(input);
   assert.deepEqual(second, first);
-  assert.equal(requests.length, 1, 'the second call did not touch the server');
+  assert.deepEqual(requests.map((r) => r.method), ['GET', 'HEAD'], 'the second call only asked whether the file changed');
   assert.equal(first.sha256, sha(body));
-  // Same bytes and expectations that match the commit: still no request.
+  // Same bytes and expectations that match the commit: no request at all.
   await run({ ...input, expected: { bytes: body.length, sha256: sha(body) } });
-  assert.equal(requests.length, 1);
+  assert.equal(requests.length, 2);
+
+  // The mirror re-publishes the file under the same URL: a new ETag, so it is fetched and committed
+  // under a new content key; the old object stays for anything that still references it.
+  const edited = publish('arc_hard', 'dev', 50_000);
+  const third = await run(input);
+  assert.deepEqual(requests.slice(2).map((r) => r.method), ['HEAD', 'GET']);
+  assert.equal(third.sha256, sha(edited));
+  assert.notEqual(third.key, first.key);
+  assert.ok(readFileSync(join(store.dir, first.key)).equals(body));
+  assert.deepEqual(await run(input), third);
+});
+
+test('a source without ETag or Last-Modified is downloaded and hashed again; the same bytes keep their key', async () => {
+  const body = publish('qasc', 'dev', 20_000);
+  noValidators.add('/mirror/qasc/dev.tsv');
+  const input = { storeUrl: freshStore().url, baseUrl, dataset: 'qasc', split: 'dev' };
+  const first = await run(input);
+  assert.deepEqual(await run(input), first);
+  assert.deepEqual(requests.map((r) => r.method), ['GET', 'GET'], 'no validator to ask: the content is the only check');
+  const edited = publish('qasc', 'dev', 20_000);
+  const third = await run(input);
+  assert.equal(third.sha256, sha(edited));
+  assert.notEqual(third.key, first.key);
+  assert.equal(first.sha256, sha(body));
 });
 
 test('dataset or split names that could leave the store prefix are rejected before any I/O', async () => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { inputKey, prepareData, type PreparedManifest, type PrepareDataInput } from '../../activities/prepare';
+import { inputKey, prepareData, preparedKeyFor, type PreparedManifest, type PrepareDataInput } from '../../activities/prepare';
 import { dataSchema } from '../../src/config/schema';
 import type { QaRecord } from '../../src/data';
 import { joinKey, openStore, type ObjectRef } from '../../src/store';
@@ -89,7 +89,7 @@ const readJsonl = (dir: string, ref: ObjectRef): QaRecord[] =>
 test('bad lines are counted, named and located in the manifest; train never holds a test input', async () => {
   const { dir, input } = await stage();
   const result = await run(input);
-  const manifest = JSON.parse(readFileSync(join(dir, 'datasets/prepared/k1/manifest.json'), 'utf8')) as PreparedManifest;
+  const manifest = JSON.parse(readFileSync(join(dir, 'datasets/prepared', preparedKeyFor(input), 'manifest.json'), 'utf8')) as PreparedManifest;
 
   const boolq = manifest.malformed['boolq/train']!;
   assert.deepEqual(boolq.first.map((m) => [m.line, m.reason]), expectedBoolqMalformed);
@@ -115,8 +115,8 @@ test('bad lines are counted, named and located in the manifest; train never hold
   assert.equal(train.length, 295);
   // The cut line would parse as a record with a wrong answer; it never reaches train or test.
   assert.ok(![...train, ...test].some((r) => r.question.startsWith('was the download cut?')));
-  assert.equal(result.train.key, 'datasets/prepared/k1/train.jsonl');
-  assert.equal(result.test.key, 'datasets/prepared/k1/test.jsonl');
+  assert.equal(result.train.key, `datasets/prepared/${preparedKeyFor(input)}/train.jsonl`);
+  assert.equal(result.test.key, `datasets/prepared/${preparedKeyFor(input)}/test.jsonl`);
 });
 
 test('the same inputs give the same bytes under the same keys, and a committed preparation is never redone', async () => {

@@ -113,7 +113,7 @@ describe('checkpoint retention', { timeout: 3 * 60_000 }, () => {
       storeUrl: store.url, runKey, modelPath: tinyModel('llama'), family: 'llama',
       method: { method: 'lora', r: 4, alpha: 8, dropout: 0 },
       training: {
-        maxSteps: 14, lr: 5e-3, warmupSteps: 0, scheduler: 'constant', optimizer: 'adamw', batchSize: 4, evalBatchSize: 4,
+        maxSteps: 14, lr: 5e-3, warmupSteps: 0, scheduler: 'constant', optimizer: 'adamw', batchSize: 4,
         checkpointEverySteps: 2, maxLength: 64, seed: 1, device: 'cpu',
       },
       trainData,
@@ -155,7 +155,7 @@ describe('checkpoint retention', { timeout: 3 * 60_000 }, () => {
       storeUrl: store.url, runKey, modelPath: tinyModel('llama'), family: 'llama',
       method: { method: 'lora', r: 4, alpha: 8, dropout: 0 },
       training: {
-        maxSteps: 400, lr: 1e-3, warmupSteps: 0, scheduler: 'constant', optimizer: 'adamw', batchSize: 4, evalBatchSize: 4,
+        maxSteps: 400, lr: 1e-3, warmupSteps: 0, scheduler: 'constant', optimizer: 'adamw', batchSize: 4,
         checkpointEverySteps: 2, maxLength: 32, seed: 1, device: 'cpu',
       },
       trainData,

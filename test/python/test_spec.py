@@ -82,7 +82,7 @@ def test_trainer_defaults_nothing_the_grid_sends(make_spec):
 
 def test_grid_extras(make_spec):
     spec = make_spec(method={"method": "adalora"}, maxSteps=200)
-    spec["training"].update(maxLength=512, evalBatchSize=4, device="cpu")  # as the grid schema sends them
+    spec["training"].update(maxLength=512, device="cpu")  # as the grid schema sends them
     del spec["device"]
     parsed = parse_train_spec(spec)
     assert isinstance(parsed.method, AdaLoraSpec) and parsed.method.initR == 12 and parsed.method.tinit == 20

@@ -28,10 +28,9 @@ JS_MAX_SAFE_INTEGER = 2**53 - 1
 
 # A method's `lr` is moved into training.lr by src/config/plan.ts; the trainer never sees it there.
 GRID_ONLY_METHOD_FIELDS = {"method", "lr"}
-# In the trainer, not the grid: a trainer-only knob (so it must have a default), and a field the
-# grid still sends but training ignores (issue 12 point 7 drops it from the schema).
+# In the trainer, not the grid: a trainer-only knob (so it must have a default).
 TRAINER_ONLY_TRAINING_FIELDS = {"lossWindow"}
-IGNORED_TRAINING_FIELDS = {"evalBatchSize"}
+IGNORED_TRAINING_FIELDS = set()
 
 
 def scalar(prop):

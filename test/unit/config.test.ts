@@ -41,7 +41,7 @@ describe('grid config', () => {
     assert.equal(g.training.scheduler, 'linear');
     assert.equal(g.training.optimizer, 'adamw_8bit');
     assert.equal(g.training.batchSize, 8);
-    assert.equal(g.training.evalBatchSize, 4);
+    assert.equal('evalBatchSize' in g.training, false, 'training.evalBatchSize is gone: eval.batchSize is the one evaluation uses');
     assert.ok(g.store.startsWith('file:///'), 'relative store resolved to an absolute file URL');
     assert.equal(g.models[0]!.path, join(cwd, 'model'));
   });

@@ -14,6 +14,7 @@ import { planRuns } from '../../src/config/plan';
 import type { GridResult } from '../../workflows/types';
 import { scratchDir } from '../helpers/fixtures';
 import { logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
+import { keysOf } from '../helpers/run-keys';
 import { localTemporal, tinyLoraGrid } from '../helpers/tiny-grid';
 
 const MAX_STEPS = 40;
@@ -50,8 +51,9 @@ describe('durable training under worker loss', { timeout: 20 * 60_000 }, () => {
     }
   }
 
-  const lossHistory = (store: string, runKey: string) =>
-    (JSON.parse(readFileSync(join(dir, store, 'runs', runKey, 'final', 'training_log.json'), 'utf8')) as { losses: number[] }).losses;
+  // The final adapter lives under the run's training key (docs/contracts.md §3).
+  const lossHistory = (store: string, trainingKey: string) =>
+    (JSON.parse(readFileSync(join(dir, store, 'runs', trainingKey, 'final', 'training_log.json'), 'utf8')) as { losses: number[] }).losses;
 
   let reference: number[] = [];
 
@@ -59,10 +61,10 @@ describe('durable training under worker loss', { timeout: 20 * 60_000 }, () => {
     const w = startWorkerProcess(address(), join(dir, 'ref-worker'), 'ref');
     workers.push(w);
     await waitForPollers(env.client);
-    const { handle, runKey } = await startGrid('store-ref', 'durability-ref');
+    const { handle } = await startGrid('store-ref', 'durability-ref');
     const result = (await handle.result()) as GridResult;
     assert.equal(result.runs[0]!.status, 'completed', result.runs[0]!.error);
-    reference = lossHistory('store-ref', runKey);
+    reference = lossHistory('store-ref', keysOf(result.runs[0]!).trainingKey!);
     assert.equal(reference.length, MAX_STEPS);
     w.child.kill('SIGTERM');
     await w.exited;
@@ -88,7 +90,7 @@ describe('durable training under worker loss', { timeout: 20 * 60_000 }, () => {
     const resumed = Number(logRecords(b.output(), 'resuming from checkpoint')[0]?.step ?? NaN);
     assert.ok(Number.isFinite(resumed), `worker b resumed from a checkpoint:\n${b.output().slice(-2000)}`);
     assert.ok(killStep - resumed <= EVERY, `lost ${killStep - resumed} steps (killed at ${killStep}, resumed at ${resumed})`);
-    const losses = lossHistory('store-kill', runKey);
+    const losses = lossHistory('store-kill', keysOf(result.runs[0]!).trainingKey!);
     assert.equal(losses.length, MAX_STEPS);
     losses.forEach((l, i) => assert.ok(Math.abs(l - reference[i]!) < 1e-4, `step ${i + 1}: ${l} vs ${reference[i]}`));
     console.log(`SIGKILL at step ${killStep}: resumed from ${resumed} (${killStep - resumed} steps lost), recovered in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
@@ -111,7 +113,7 @@ describe('durable training under worker loss', { timeout: 20 * 60_000 }, () => {
     assert.equal(result.runs[0]!.status, 'completed', result.runs[0]!.error);
     const resumed = Number(logRecords(b.output(), 'resuming from checkpoint')[0]?.step ?? NaN);
     assert.equal(resumed, stoppedAt, `resumed at ${resumed}, last step before SIGTERM ${stoppedAt}`);
-    const losses = lossHistory('store-term', runKey);
+    const losses = lossHistory('store-term', keysOf(result.runs[0]!).trainingKey!);
     losses.forEach((l, i) => assert.ok(Math.abs(l - reference[i]!) < 1e-4, `step ${i + 1}: ${l} vs ${reference[i]}`));
     b.child.kill('SIGTERM');
     await b.exited;

@@ -16,6 +16,7 @@ import { FileObjectStore } from '../../src/store';
 import type { GridResult } from '../../workflows/types';
 import { scratchDir } from '../helpers/fixtures';
 import { logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
+import { trainingKeyOf } from '../helpers/run-keys';
 import { localTemporal, tinyLoraGrid } from '../helpers/tiny-grid';
 
 const MAX_STEPS = 20;
@@ -45,6 +46,8 @@ describe('corrupt newest checkpoint + worker loss', { timeout: 10 * 60_000 }, ()
     const handle = await env.client.workflow.start('experimentGridWorkflow', {
       taskQueue: TASK_QUEUES.cpu, workflowId: 'faults-corrupt', args: [{ gridId: 'faults-corrupt', grid, runs }],
     });
+    // Checkpoints live under the run's training key (docs/contracts.md §3); asked while worker a can answer.
+    const trainingKey = await trainingKeyOf(env.client, runKey);
 
     // Two committed checkpoints are needed: one to damage, one to fall back to.
     let killStep = 0;
@@ -59,10 +62,10 @@ describe('corrupt newest checkpoint + worker loss', { timeout: 10 * 60_000 }, ()
     // The last heartbeat the server holds (throttled to 5 s): steps lost are counted against it.
     killStep = (await pendingHeartbeat<{ step: number }>(env.client, runWorkflowId(runKey)))!.details.step;
     const store = new FileObjectStore(storeDir);
-    const committed = await committedCheckpoints(store, runKey);
+    const committed = await committedCheckpoints(store, trainingKey);
     assert.ok(committed.length >= 2, `two committed checkpoints before the damage: ${committed.join(',')}`);
     const [newest, previous] = committed as [number, number];
-    const victim = join(storeDir, checkpointsPrefix(runKey), `step-${newest}`, 'trainable.safetensors');
+    const victim = join(storeDir, checkpointsPrefix(trainingKey), `step-${newest}`, 'trainable.safetensors');
     truncateSync(victim, Math.floor(statSync(victim).size / 2));
     a.child.kill('SIGKILL');
     await a.exited;
@@ -81,7 +84,7 @@ describe('corrupt newest checkpoint + worker loss', { timeout: 10 * 60_000 }, ()
     assert.equal(resumed, previous, `resumed from the previous committed checkpoint (step ${previous}), got ${resumed}`);
     const firstStep = logRecords(log, 'first training step of this attempt')[0];
     assert.ok(firstStep, 'the resumed attempt trained');
-    const final = await store.get(`runs/${runKey}/final/training_log.json`);
+    const final = await store.get(`runs/${trainingKey}/final/training_log.json`);
     assert.equal((JSON.parse(final.toString('utf8')) as { losses: number[] }).losses.length, MAX_STEPS);
     console.log(`FAULT truncated newest checkpoint (step-${newest}) + SIGKILL at step ${killStep}: completed=y, `
       + `fell back to step-${previous}, steps lost=${killStep - previous}, time to recover=${((Number(firstStep.time) - t0) / 1000).toFixed(1)} s `

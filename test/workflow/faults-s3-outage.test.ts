@@ -16,6 +16,7 @@ import type { GridResult } from '../../workflows/types';
 import { scratchDir } from '../helpers/fixtures';
 import { startS3Server, type S3Server } from '../helpers/s3-server';
 import { logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
+import { trainingKeyOf } from '../helpers/run-keys';
 import { localTemporal, tinyLoraGrid } from '../helpers/tiny-grid';
 
 const MAX_STEPS = 40;
@@ -50,6 +51,8 @@ describe('object store outage during checkpoint uploads', { timeout: 10 * 60_000
       taskQueue: TASK_QUEUES.cpu, workflowId: 'faults-s3', args: [{ gridId: 'faults-s3', grid, runs }],
     });
 
+    // Checkpoints live under the run's training key (docs/contracts.md §3).
+    const trainingKey = await trainingKeyOf(env.client, runKey);
     // The watcher: one S3 request per try (no SDK retries), so an outage shows up as failed polls.
     const watchStart = Date.now();
     const watcher = new S3ObjectStore(storeUrl, { client: { maxAttempts: 1 } });
@@ -60,7 +63,7 @@ describe('object store outage during checkpoint uploads', { timeout: 10 * 60_000
     const watch = (async () => {
       while (watching && Date.now() - watchStart < 8 * 60_000) {
         try {
-          const objects = await watcher.list(checkpointsPrefix(runKey) + '/');
+          const objects = await watcher.list(checkpointsPrefix(trainingKey) + '/');
           const sizes = new Map(objects.map((o) => [o.key, o.bytes]));
           for (const m of objects.filter((o) => o.key.endsWith('/manifest.json'))) {
             const prefix = m.key.slice(0, -'/manifest.json'.length);
@@ -124,7 +127,7 @@ describe('object store outage during checkpoint uploads', { timeout: 10 * 60_000
 
     // Whatever survived retention verifies completely.
     const store = new S3ObjectStore(storeUrl);
-    const committed = [...new Set((await store.list(checkpointsPrefix(runKey) + '/')).filter((o) => o.key.endsWith('/manifest.json')).map((o) => o.key))];
+    const committed = [...new Set((await store.list(checkpointsPrefix(trainingKey) + '/')).filter((o) => o.key.endsWith('/manifest.json')).map((o) => o.key))];
     assert.ok(committed.length >= 1 && committed.length <= 4, `retention kept ${committed.length} checkpoints`);
     for (const key of committed) await getDirectory(store, key.slice(0, -'/manifest.json'.length), join(dir, 'verify', key));
 

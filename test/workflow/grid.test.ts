@@ -13,8 +13,9 @@ import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES } from '../../src/common/constants';
 import { validateGrid } from '../../src/config/validate';
 import { planRuns } from '../../src/config/plan';
 import { createWorkers } from '../../workers/create';
-import type { GridResult } from '../../workflows/types';
+import type { GridResult, RunResult } from '../../workflows/types';
 import { REPO, SAMPLES, scratchDir, tinyModel } from '../helpers/fixtures';
+import { keysOf } from '../helpers/run-keys';
 import { localTemporal } from '../helpers/tiny-grid';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -63,12 +64,14 @@ describe('experimentGridWorkflow on a real dev server', { timeout: 15 * 60_000 }
     assert.equal(tuned.metrics?.overall.n, 8);
     for (const r of result.runs) assert.ok(r.metrics!.overall.metrics.exactMatch !== undefined);
 
+    // Training lives under the training key, evaluation under the evaluation key (docs/contracts.md §3).
     const store = join(dir, 'store');
-    const ck = join(store, 'runs', tuned.runKey, 'checkpoints');
+    const { trainingKey, evalKey } = keysOf(tuned);
+    const ck = join(store, 'runs', trainingKey!, 'checkpoints');
     assert.ok(existsSync(join(ck, 'step-3', 'manifest.json')), 'checkpoint at step 3 committed');
     assert.ok(existsSync(join(ck, 'step-6', 'manifest.json')), 'checkpoint at step 6 committed');
-    assert.ok(existsSync(join(store, 'runs', tuned.runKey, 'final', 'manifest.json')));
-    const preds = readFileSync(join(store, 'runs', tuned.runKey, 'eval', 'predictions.jsonl'), 'utf8').trim().split('\n');
+    assert.ok(existsSync(join(store, 'runs', trainingKey!, 'final', 'manifest.json')));
+    const preds = readFileSync(join(store, 'runs', evalKey, 'eval', 'predictions.jsonl'), 'utf8').trim().split('\n');
     assert.equal(preds.length, 8);
     assert.ok(readFileSync(join(store, 'grids', gridId, 'report.md'), 'utf8').includes('tiny-llama'));
 
@@ -78,6 +81,7 @@ describe('experimentGridWorkflow on a real dev server', { timeout: 15 * 60_000 }
     assert.equal(child.typedSearchAttributes.get(SEARCH_ATTRIBUTE_KEYS.status), 'completed');
 
     // Same grid again: every run is found finished in the store; nothing is retrained or re-evaluated.
+    // What is checked first is the content: tokenization (found committed) and the keys derived from it.
     const again = (await env.client.workflow.execute('experimentGridWorkflow', {
       taskQueue: TASK_QUEUES.cpu, workflowId: `${gridId}-again`, args: [{ gridId: `${gridId}-again`, grid: g, runs }],
     })) as GridResult;
@@ -85,7 +89,7 @@ describe('experimentGridWorkflow on a real dev server', { timeout: 15 * 60_000 }
     for (const r of again.runs) {
       const history = await env.client.workflow.getHandle(`peftgrid-run-${r.runKey}`).fetchHistory();
       const activities = (history.events ?? []).flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
-      assert.deepEqual(activities, ['lookupRunResult'], `${r.runKey} re-ran ${activities.join(', ')}`);
+      assert.deepEqual(activities, ['tokenizeData', 'deriveRunKeys', 'lookupRunResult'], `${r.runKey} re-ran ${activities.join(', ')}`);
     }
   });
 
@@ -108,10 +112,10 @@ describe('experimentGridWorkflow on a real dev server', { timeout: 15 * 60_000 }
       ['tiny-llama', 'speculative draft=tiny-mistral gamma=3', 'completed'],
     ]);
     // Greedy speculative decoding must reproduce the target's own greedy output exactly.
-    const predictions = (runKey: string) => readFileSync(join(dir, 'store', 'runs', runKey, 'eval', 'predictions.jsonl'), 'utf8')
+    const predictions = (r: RunResult) => readFileSync(join(dir, 'store', 'runs', keysOf(r).evalKey, 'eval', 'predictions.jsonl'), 'utf8')
       .trim().split('\n').map((l) => (JSON.parse(l) as { prediction: string }).prediction);
     const spec = result.runs.at(-1)!;
-    assert.deepEqual(predictions(spec.runKey), predictions(result.runs[0]!.runKey));
+    assert.deepEqual(predictions(spec), predictions(result.runs[0]!));
     assert.ok(spec.throughput!.acceptanceRate! >= 0 && spec.throughput!.acceptanceRate! <= 1);
     assert.ok(spec.throughput!.speedup! > 0);
     const desc = await handle.describe();

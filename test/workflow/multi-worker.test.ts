@@ -17,6 +17,7 @@ import { planRuns } from '../../src/config/plan';
 import type { GridResult } from '../../workflows/types';
 import { scratchDir } from '../helpers/fixtures';
 import { logRecords, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
+import { keysOf } from '../helpers/run-keys';
 import { localTemporal, tinyLoraGrid } from '../helpers/tiny-grid';
 
 const MAX_STEPS = 24;
@@ -113,7 +114,9 @@ describe('many workers, one grid', { timeout: 6 * 60_000 }, () => {
     assert.notEqual(killed.identity, victimId);
     assert.ok(killed.attempt >= 2, `attempt ${killed.attempt}: the run was not retried`);
     // ... and the survivor resumed it from a committed checkpoint, not from step 0.
-    const resume = logRecords(survivor.output(), 'resuming from checkpoint').find((r) => r.runKey === victim!.runKey);
+    // trainModel logs the key it trains under: the run's training key (docs/contracts.md §3).
+    const victimTrainingKey = keysOf(result.runs.find((r) => r.runKey === victim!.runKey)!).trainingKey;
+    const resume = logRecords(survivor.output(), 'resuming from checkpoint').find((r) => r.runKey === victimTrainingKey);
     assert.ok(resume, `the survivor did not resume ${victim.runKey}:\n${survivor.output().slice(-2000)}`);
     const resumedAt = Number(resume.step);
     assert.ok(resumedAt >= victim.step && resumedAt > 0, `resumed at ${resumedAt}, checkpoint at kill time ${victim.step}`);

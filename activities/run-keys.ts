@@ -1,0 +1,36 @@
+/**
+ * deriveRunKeys: a run's training key and evaluation key (src/config/identity.ts) from the content
+ * it will use: the model's (and draft's) bytes and the tokenized splits' sha256. An activity only
+ * because the workflow can neither read the model directory nor hash; it is cheap and pure over
+ * its inputs (the fingerprint is cached per worker), so a retry returns the same keys.
+ */
+import { evaluationKey, trainingKey } from '../src/config/identity';
+import type { RunSpec } from '../src/config/plan';
+import type { ObjectRef } from '../src/store';
+import type { RunIdentity } from '../workflows/types';
+import { modelFingerprint } from './model-fingerprint';
+import { localModelDir } from './model-source';
+
+export interface DeriveRunKeysInput {
+  run: RunSpec;
+  /** The tokenized training shard (tokenizeData's `train`); absent for runs that do not train. */
+  trainData?: ObjectRef;
+  /** The tokenized test prompts (tokenizeData's `test`). */
+  testData: ObjectRef;
+}
+
+export type DeriveRunKeysResult = RunIdentity;
+
+export async function deriveRunKeys({ run, trainData, testData }: DeriveRunKeysInput): Promise<DeriveRunKeysResult> {
+  const model = await modelFingerprint(await localModelDir(run.model.path));
+  const draft = run.draft ? await modelFingerprint(await localModelDir(run.draft.path)) : undefined;
+  const content = { model: model.sha256, trainData: run.trains ? (trainData?.sha256 ?? null) : null, testData: testData.sha256, ...(draft ? { draft: draft.sha256 } : {}) };
+  return {
+    trainingKey: trainingKey(run, content),
+    evalKey: evaluationKey(run, content),
+    modelHash: model.sha256,
+    modelHashBasis: model.basis,
+    ...(draft ? { draftModelHash: draft.sha256 } : {}),
+    data: { tokenizedTrain: content.trainData, tokenizedTest: testData.sha256 },
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * A run's two content identities (docs/contracts.md §3). Pure: the workflow cannot hash (no
+ * node:crypto in its sandbox), so the deriveRunKeys activity calls these with the content hashes
+ * it gathered, and the unit tests call them directly.
+ *
+ * - training key: what the trained adapter is a function of. Checkpoints, the final adapter and
+ *   its ONNX export live under it, so a run resumes or reuses only training of the same model
+ *   bytes on the same tokenized data with the same settings.
+ * - evaluation key: the training key (or, untrained, the base model) plus everything the
+ *   evaluation adds. Predictions, metrics and the saved run result live under it.
+ *
+ * The plan-time runKey (plan.ts) stays the run's name and workflow id: it is config only, so the
+ * CLI can print it before anything has been downloaded.
+ */
+import { contentHash } from '../common/hash';
+import { methodSlug, type RunSpec } from './plan';
+
+/** Bump when the meaning of a key changes (a new input, a changed default that the keys omit). */
+const IDENTITY_VERSION = 1;
+
+/** Content hashes known only at run time, after the data is tokenized and the model is on disk. */
+export interface RunContent {
+  /** Model fingerprint (activities/model-fingerprint.ts). */
+  model: string;
+  /** sha256 of the tokenized training shard; null for runs that do not train. */
+  trainData: string | null;
+  /** sha256 of the tokenized test prompts (prompt format, shots and tokenizer are in it). */
+  testData: string;
+  /** Fingerprint of a speculative run's draft model. */
+  draft?: string;
+}
+
+/**
+ * The settings that change what training produces, or null for a run that does not train. Left
+ * out on purpose: `checkpointEverySteps` (when a checkpoint is written changes no weight: resume is
+ * exact, and a changed cadence must not throw away a finished adapter), `device` (a run resumes on
+ * whichever worker picks it up), the model's name and path (its bytes are in the key instead), and
+ * the data config (the tokenized shard's sha256 stands for it, and also sees an edited file).
+ */
+export function trainingSettings(run: RunSpec): Record<string, unknown> | null {
+  if (!run.trains) return null;
+  const { checkpointEverySteps: _every, device: _device, ...training } = run.training;
+  return { family: run.model.family, method: run.method, training };
+}
+
+/** What evaluation adds on top of the model it evaluates: every `eval.*` setting, shots, method (ICL, speculative). */
+export function evaluationSettings(run: RunSpec): Record<string, unknown> {
+  return { eval: run.eval, shots: run.shots, method: run.trains ? null : run.method };
+}
+
+function readable(run: RunSpec): string {
+  return `${run.model.name}__${run.method.method === 'speculative' ? `spec-${String(run.method.draft)}-g${String(run.method.gamma)}` : methodSlug(run.method)}`;
+}
+
+/** `<model>__<method>__t<16 hex>`; null for runs that do not train. */
+export function trainingKey(run: RunSpec, content: RunContent): string | null {
+  const settings = trainingSettings(run);
+  if (!settings) return null;
+  if (!content.trainData) throw new TypeError(`trainingKey(${run.runKey}): a training run needs the sha256 of its tokenized training data`);
+  return `${readable(run)}__t${contentHash({ v: IDENTITY_VERSION, settings, model: content.model, trainData: content.trainData })}`;
+}
+
+/** `<model>__<method>__e<16 hex>`. */
+export function evaluationKey(run: RunSpec, content: RunContent): string {
+  const trained = trainingKey(run, content);
+  return `${readable(run)}__e${contentHash({
+    v: IDENTITY_VERSION, settings: evaluationSettings(run), testData: content.testData,
+    // A trained run's training key already holds the model; an untrained run is its base model.
+    evaluated: trained ?? { model: content.model, draft: content.draft ?? null },
+  })}`;
+}
