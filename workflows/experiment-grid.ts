@@ -33,7 +33,7 @@ const waits = proxyActivities<typeof activities>({
 
 /**
  * Histories recorded before this patch recorded a run whose id was taken as failed; newer ones wait
- * for the old execution to close and then start the run again (see startRunChild).
+ * for the old execution to close and then start the run again (see runOne).
  */
 export const AWAIT_OLD_RUN_PATCH = 'grid-awaits-running-child-v1';
 
@@ -161,11 +161,13 @@ export async function experimentGridWorkflow(input: GridInput): Promise<GridResu
         // the gap is reported as the failure it is.
         if (!(err instanceof WorkflowExecutionAlreadyStartedError) || !patched(AWAIT_OLD_RUN_PATCH)) throw err;
         log.info('run id taken by a running execution; waiting for it to close', { runKey: run.runKey });
+        entry.phase = 'pending';
         setCurrentDetails(`**${phase}** · waiting for an earlier execution of ${run.runKey} to close`);
         await scope.run(() => waits.awaitWorkflowClosed.executeWithOptions(
           { summary: `wait for the earlier execution of ${run.model.name} · ${run.label} to close` },
           [{ workflowId: runWorkflowId(run.runKey) }],
         ));
+        entry.phase = 'tokenizing';
         showDetails();
         result = await start();
       }
