@@ -20,3 +20,5 @@ export { lookupRunResult, saveRunResult } from './results';
 export type { LookupRunResultInput, SaveRunResultInput, SaveRunResultResult } from './results';
 export { writeReport } from './report';
 export type { WriteReportInput, WriteReportResult } from './report';
+export { awaitWorkflowClosed } from './await-workflow';
+export type { AwaitWorkflowClosedInput, AwaitWorkflowClosedResult, AwaitWorkflowClosedHeartbeat } from './await-workflow';

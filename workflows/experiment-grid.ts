@@ -5,8 +5,9 @@
  */
 import {
   ApplicationFailure, CancellationScope, ChildWorkflowFailure, condition, continueAsNew, defineQuery, defineSignal, executeChild,
-  isCancellation, log, ParentClosePolicy, proxyActivities, setCurrentDetails, setHandler, workflowInfo,
+  isCancellation, log, ParentClosePolicy, patched, proxyActivities, setCurrentDetails, setHandler, workflowInfo,
 } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type * as activities from '../activities';
 import { runWorkflowId, SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES, TIMEOUTS } from '../src/common/constants';
 import type { RunSpec } from '../src/config/plan';
@@ -21,6 +22,20 @@ const reports = proxyActivities<typeof activities>({
   // The report is rendered from run results alone and overwritten whole: safe to repeat.
   retry: { maximumAttempts: 5 },
 });
+
+const waits = proxyActivities<typeof activities>({
+  taskQueue: TASK_QUEUES.cpu,
+  startToCloseTimeout: TIMEOUTS.awaitClosed.startToClose,
+  heartbeatTimeout: TIMEOUTS.awaitClosed.heartbeat,
+  // Only reads the other execution's status: safe to retry as often as the server blips.
+  retry: { maximumAttempts: 10, initialInterval: 1000, backoffCoefficient: 2, maximumInterval: 60_000 },
+});
+
+/**
+ * Histories recorded before this patch recorded a run whose id was taken as failed; newer ones wait
+ * for the old execution to close and then start the run again (see runOne).
+ */
+export const AWAIT_OLD_RUN_PATCH = 'grid-awaits-running-child-v1';
 
 export const gridProgressQuery = defineQuery<GridProgress>('progress');
 /** Cancel one run (by run key) or, with no key, every run that has not finished. */
@@ -120,7 +135,7 @@ export async function experimentGridWorkflow(input: GridInput): Promise<GridResu
     const scope = new CancellationScope();
     scopes.set(run.runKey, scope);
     try {
-      const result = await scope.run(() => executeChild(fineTuneRunWorkflow, {
+      const start = () => scope.run(() => executeChild(fineTuneRunWorkflow, {
         workflowId: runWorkflowId(run.runKey),
         staticSummary: `${run.model.name} · ${run.label}`,
         staticDetails: runDetails(run),
@@ -134,6 +149,28 @@ export async function experimentGridWorkflow(input: GridInput): Promise<GridResu
           { key: SEARCH_ATTRIBUTE_KEYS.status, value: 'running' },
         ],
       }));
+      let result: RunResult;
+      try {
+        result = await start();
+      } catch (err) {
+        // The run's deterministic id is taken by an execution that is still running: a run of a
+        // cancelled or terminated earlier grid that is still cancelling (its trainer saving a
+        // checkpoint), or the same run started by another grid. Wait for it to close, then start
+        // again: a completed run's result is then reused (lookupRunResult), a cancelled one
+        // resumes from its checkpoints. Once is enough: a third execution taking the id again in
+        // the gap is reported as the failure it is.
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError) || !patched(AWAIT_OLD_RUN_PATCH)) throw err;
+        log.info('run id taken by a running execution; waiting for it to close', { runKey: run.runKey });
+        entry.phase = 'pending';
+        setCurrentDetails(`**${phase}** · waiting for an earlier execution of ${run.runKey} to close`);
+        await scope.run(() => waits.awaitWorkflowClosed.executeWithOptions(
+          { summary: `wait for the earlier execution of ${run.model.name} · ${run.label} to close` },
+          [{ workflowId: runWorkflowId(run.runKey) }],
+        ));
+        entry.phase = 'tokenizing';
+        showDetails();
+        result = await start();
+      }
       entry.phase = 'completed';
       results.push(result);
     } catch (err) {

@@ -107,6 +107,7 @@ export async function gridCommand(args: string[]): Promise<number> {
           if (out.length >= 50) break;
         }
         if (values.json) process.stdout.write(JSON.stringify(out) + '\n');
+        else if (out.length === 0) process.stdout.write('no grids yet (start one with `peftgrid grid start <grid.yaml>`)\n');
         else for (const g of out) process.stdout.write(`${g.started}  ${g.status.padEnd(11)} ${g.gridId}\n`);
         return 0;
       }

@@ -2,7 +2,10 @@
  * `peftgrid` — start, watch and cancel experiment grids; validate configs; run the embedded stack.
  * Exit codes: 0 success, 1 failure (a run or the grid failed, a server is unreachable),
  * 2 invalid usage or config.
+ * bin/peftgrid.js calls runCli(); importing this module runs nothing.
  */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ConfigError } from '../config/validate';
 import { devCommand } from './dev';
 import { gridCommand, runCommand } from './grid';
@@ -13,6 +16,7 @@ import { UsageError } from './args';
 const HELP = `peftgrid — durable PEFT fine-tuning experiment grids on Temporal
 
 Usage: peftgrid <command> [options]
+       peftgrid --version | --help
 
 Commands:
   run <grid.yaml> [--wait] [--json]     start a grid (one model × one method is one run); prints its id,
@@ -72,11 +76,24 @@ items. The stack keeps running afterwards so you can browse the run in the Tempo
   schema: 'Usage: peftgrid schema\n\nPrints the JSON Schema of grid configs (for editor completion and validation).\n',
 };
 
-async function main(argv: string[]): Promise<number> {
+/** The version in package.json: what `peftgrid --version` prints. */
+export function packageVersion(): string {
+  // Read at run time from the package root (src/cli → ../..), so a linked or npx-cached bin still
+  // reports the checkout it runs from.
+  const pkg = JSON.parse(readFileSync(resolve(__dirname, '..', '..', 'package.json'), 'utf8')) as { version?: unknown };
+  return String(pkg.version);
+}
+
+/** Runs one command; returns its exit code, throws UsageError / ConfigError / others (see runCli). */
+export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(HELP);
     return command ? 0 : 2;
+  }
+  if (command === '--version' || command === '-V' || command === 'version') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
     const help = COMMAND_HELP[command];
@@ -95,20 +112,32 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (require.main === module || process.argv[1]?.endsWith('peftgrid.js')) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      if (err instanceof ConfigError) {
-        process.stderr.write(`error: ${err.message}\n`);
-        process.exit(2);
-      }
-      if (err instanceof UsageError) {
-        process.stderr.write(`error: ${err.message}\n\n${HELP}`);
-        process.exit(2);
-      }
-      process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exit(1);
-    },
-  );
+/** Maps what main() threw to the documented exit code, printing a message (never a stack trace). */
+export function exitCodeOf(err: unknown): number {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    return 2;
+  }
+  if (err instanceof UsageError) {
+    process.stderr.write(`error: ${err.message}\n\n${HELP}`);
+    return 2;
+  }
+  process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+  return 1;
+}
+
+/**
+ * The bin's entry: runs main() and exits with its code. Called unconditionally by bin/peftgrid.js;
+ * there is deliberately no `require.main`/`process.argv[1]` check, because under `npx`, `npm exec`,
+ * `npm link` or a symlinked bin argv[1] is some `.bin/peftgrid` link and such a check silently
+ * skipped the whole CLI (exit 0, no output).
+ */
+export async function runCli(argv: string[]): Promise<never> {
+  let code: number;
+  try {
+    code = await main(argv);
+  } catch (err) {
+    code = exitCodeOf(err);
+  }
+  process.exit(code);
 }

@@ -3,11 +3,11 @@
  * dev down — on the embedded stack (its own ports and data dir), with a tiny random-init Llama.
  */
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { REPO, SAMPLES, scratchDir, tinyModel } from '../helpers/fixtures';
+import { SAMPLES, scratchDir, tinyModel } from '../helpers/fixtures';
+import { npxPeftgrid } from './npx';
 
 const dir = scratchDir('e2e-cli');
 const env = {
@@ -19,9 +19,9 @@ const env = {
   PEFTGRID_UI_URL: 'http://localhost:18233',
 };
 
+/** As README.md writes it: `npx peftgrid …` from the repository root. */
 function cli(args: string[], timeoutMs = 120_000) {
-  const res = spawnSync(process.execPath, [join(REPO, 'bin', 'peftgrid.js'), ...args], { cwd: REPO, env, encoding: 'utf8', timeout: timeoutMs });
-  return { code: res.status, out: res.stdout, err: res.stderr };
+  return npxPeftgrid(args, { env, timeoutMs });
 }
 
 describe('peftgrid CLI on the embedded stack', { timeout: 20 * 60_000 }, () => {
@@ -42,7 +42,7 @@ describe('peftgrid CLI on the embedded stack', { timeout: 20 * 60_000 }, () => {
   });
 
   it('prints help for each command', () => {
-    for (const c of ['run', 'validate', 'dev', 'grid', 'demo']) {
+    for (const c of ['run', 'validate', 'dev', 'grid', 'demo', 'schema']) {
       const r = cli([c, '--help']);
       assert.equal(r.code, 0);
       assert.match(r.out, new RegExp(`Usage: peftgrid ${c}`));

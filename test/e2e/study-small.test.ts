@@ -6,13 +6,13 @@
  * filterable by search attribute as in the Temporal UI, and a second start reusing every run.
  */
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Connection, Client } from '@temporalio/client';
 import { parse, stringify } from 'yaml';
 import { REPO, SAMPLES, scratchDir, tinyModel } from '../helpers/fixtures';
+import { npxPeftgrid } from './npx';
 import type { GridResult } from '../../workflows/types';
 
 const dir = scratchDir('e2e-study-small');
@@ -26,9 +26,9 @@ const env = {
   PEFTGRID_UI_URL: 'http://localhost:18243',
 };
 
+/** As README.md writes it: `npx peftgrid …` from the repository root. */
 function cli(args: string[], timeoutMs = 120_000) {
-  const res = spawnSync(process.execPath, [join(REPO, 'bin', 'peftgrid.js'), ...args], { cwd: REPO, env, encoding: 'utf8', timeout: timeoutMs });
-  return { code: res.status, out: res.stdout, err: res.stderr };
+  return npxPeftgrid(args, { env, timeoutMs });
 }
 
 /** examples/study-small.yaml with tiny models and CI sizes; everything else (the shape) as shipped. */
