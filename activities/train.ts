@@ -254,9 +254,16 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
   }
 
   const meta = { steps: Number(done.step), trainLoss: Number(done.trainLoss), trainPerplexity: Number(done.trainPerplexity) };
-  await putDirectory(store, finalPrefix, String(done.finalDir), meta);
-  log.info({ ...meta, finalPrefix, rejectedCheckpoints: rejected }, 'training finished; final adapter committed');
+  // Another attempt (one that timed out but ran on) may have committed the final adapter
+  // meanwhile: what is committed is never rewritten, so this attempt's copy is dropped.
+  const already = await readManifest<typeof meta>(store, finalPrefix);
+  if (already) {
+    log.info({ ...already.meta, finalPrefix }, 'final adapter committed by another attempt meanwhile; not rewritten');
+  } else {
+    await putDirectory(store, finalPrefix, String(done.finalDir), meta);
+    log.info({ ...meta, finalPrefix, rejectedCheckpoints: rejected }, 'training finished; final adapter committed');
+  }
   await rm(root, { recursive: true, force: true });
   const tokensPerSec = loop.tokens > 0 && loop.elapsedMs > 0 ? loop.tokens / (loop.elapsedMs / 1000) : null;
-  return { finalPrefix, ...meta, tokensPerSec, resumedFrom: resume?.step ?? 0 };
+  return { finalPrefix, ...(already?.meta ?? meta), tokensPerSec, resumedFrom: resume?.step ?? 0 };
 }
