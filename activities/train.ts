@@ -2,22 +2,28 @@
  * trainModel: the durable training protocol (ARCHITECTURE.md). The trainer checkpoints locally;
  * this activity uploads each checkpoint (files first, manifest last), heartbeats
  * `{step, checkpointKey}`, and on a retry — on any worker — resumes from the newest committed
- * checkpoint that verifies, falling back to older ones when the newest is corrupt.
+ * checkpoint that verifies, falling back to older ones when the newest is corrupt or the trainer
+ * refuses it (activities/checkpoints.ts has the store layout, activities/resume.ts the fallback).
  */
 import { writeFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { activityInfo, ApplicationFailure, Context } from '@temporalio/activity';
 import { runLogger } from '../src/common/logger';
 import {
-  DEFAULT_RETENTION, getDirectory, joinKey, openStore, pruneCheckpoints, putDirectory, readManifest,
-  type ObjectRef, type ObjectStore, type RetentionPolicy,
+  DEFAULT_RETENTION, joinKey, openStore, pruneCheckpoints, putDirectory, readManifest, type ObjectRef, type RetentionPolicy,
 } from '../src/store';
 import type { MethodSpec } from '../src/config/plan';
 import type { TrainingConfig } from '../src/config/schema';
-import { EXIT_INVALID, EXIT_PREEMPTED, runTrainer, type TrainerEvent } from './trainer-process';
+import { attemptStage, checkpointKey, checkpointsPrefix, commitCheckpoint } from './checkpoints';
+import { runWithCheckpointFallback } from './resume';
+import { codeVersion } from './results';
+import { EXIT_CHECKPOINT_REJECTED, EXIT_INVALID, EXIT_PREEMPTED, runTrainer, type TrainerEvent } from './trainer-process';
 import { reportTrainingProgress } from '../workers/metrics';
 import { localModelDir } from './model-source';
 import { workDir } from './paths';
+
+// Tests and the benches reach the checkpoint helpers through this module.
+export { checkpointsPrefix, committedCheckpoints } from './checkpoints';
 
 export interface TrainModelInput {
   storeUrl: string;
@@ -52,12 +58,6 @@ export interface TrainHeartbeat {
   tokensPerSec?: number;
 }
 
-interface CheckpointMeta {
-  step: number;
-  loss?: number;
-  runKey: string;
-}
-
 /**
  * How long one checkpoint upload keeps retrying while the store is unreachable before the attempt
  * gives up (and Temporal retries it on a fresh start from the last committed checkpoint). The S3
@@ -72,48 +72,6 @@ const CHECKPOINT_BACKOFF_MS = [1000, 2000, 4000, 5000];
 function checkpointRetryMs(): number {
   const v = Number(process.env.PEFTGRID_CHECKPOINT_RETRY_MS);
   return Number.isFinite(v) && v >= 0 ? v : CHECKPOINT_RETRY_MS;
-}
-
-export function checkpointsPrefix(runKey: string): string {
-  return joinKey('runs', runKey, 'checkpoints');
-}
-
-function checkpointKey(runKey: string, step: number): string {
-  return joinKey(checkpointsPrefix(runKey), `step-${step}`);
-}
-
-/** Steps of every committed checkpoint (manifest present), newest first. */
-export async function committedCheckpoints(store: ObjectStore, runKey: string): Promise<number[]> {
-  const objects = await store.list(checkpointsPrefix(runKey) + '/');
-  const steps = objects
-    .map((o) => /\/step-(\d+)\/manifest\.json$/.exec(o.key)?.[1])
-    .filter((s): s is string => s !== undefined)
-    .map(Number);
-  return [...new Set(steps)].sort((a, b) => b - a);
-}
-
-/**
- * Downloads the newest checkpoint that verifies. Candidates: the heartbeat's key first (cheap, no
- * listing), then every committed checkpoint newest first. Corrupt ones are logged and skipped.
- */
-async function restoreCheckpoint(store: ObjectStore, runKey: string, localRoot: string, hinted: string | undefined, log: ReturnType<typeof runLogger>): Promise<{ step: number; dir: string } | null> {
-  const listed = (await committedCheckpoints(store, runKey)).map((s) => checkpointKey(runKey, s));
-  const candidates = [...new Set([...(hinted ? [hinted] : []), ...listed])];
-  for (const prefix of candidates) {
-    const dir = join(localRoot, prefix.split('/').pop() as string);
-    const t0 = Date.now();
-    try {
-      const manifest = await getDirectory<CheckpointMeta>(store, prefix, dir);
-      // downloadMs/bytes feed the recovery benchmark (bench/recovery.ts) and operators' dashboards.
-      // (Field order matters to log parsers: `"step":N,"msg":…` stays last, as before.)
-      log.info({ checkpoint: prefix, downloadMs: Date.now() - t0, bytes: manifest.bytes, step: manifest.meta.step }, 'resuming from checkpoint');
-      return { step: manifest.meta.step, dir };
-    } catch (err) {
-      log.warn({ checkpoint: prefix, err: (err as Error).message }, 'checkpoint failed verification; falling back to the previous one');
-      await rm(dir, { recursive: true, force: true });
-    }
-  }
-  return null;
 }
 
 export async function trainModel(input: TrainModelInput): Promise<TrainModelResult> {
@@ -141,9 +99,10 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
   await store.getFile(input.trainData.key, dataPath, input.trainData.sha256);
 
   const hb = info.heartbeatDetails as TrainHeartbeat | undefined;
-  const resume = await restoreCheckpoint(store, input.runKey, join(root, 'restore'), hb?.checkpointKey, log);
-  let state: TrainHeartbeat = { step: resume?.step ?? 0, checkpointKey: resume ? checkpointKey(input.runKey, resume.step) : undefined, maxSteps: input.training.maxSteps };
-  ctx.heartbeat(state);
+  // This attempt's own sub-prefix in every checkpoint it commits: an older attempt that timed out
+  // but still runs (a zombie) writes into its own stage and can never clobber these files.
+  const stage = attemptStage(info.attempt);
+  let state: TrainHeartbeat = { step: 0, maxSteps: input.training.maxSteps };
 
   const spec = {
     runKey: input.runKey,
@@ -163,18 +122,22 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
    * this waits no step event heartbeats: it heartbeats itself, or Temporal would declare the worker
    * dead during a store outage. Returns false when it gave up.
    */
-  const commitCheckpoint = async (step: number, dir: string, loss: number | undefined): Promise<boolean> => {
+  const uploadCheckpoint = async (step: number, dir: string, loss: number | undefined): Promise<boolean> => {
     const prefix = checkpointKey(input.runKey, step);
     const deadline = Date.now() + checkpointRetryMs();
     for (let attempt = 1; ; attempt++) {
       const t0 = Date.now();
       try {
-        // Re-uploading after a failure is safe: files are overwritten with the same bytes and the
+        // Re-uploading after a failure is safe: the files go to this attempt's stage again and the
         // manifest, the commit point, is only written once every file is up.
-        const manifest = await putDirectory<CheckpointMeta>(store, prefix, dir, { step, loss, runKey: input.runKey });
+        const outcome = await commitCheckpoint(store, prefix, dir, { step, loss, runKey: input.runKey }, stage);
         state = { ...state, checkpointKey: prefix };
         ctx.heartbeat(state);
-        log.info({ uploadMs: Date.now() - t0, bytes: manifest.bytes, tries: attempt, step, checkpoint: prefix }, 'checkpoint committed');
+        if (outcome.status === 'skipped') {
+          log.info({ step, checkpoint: prefix, committedStage: outcome.manifest.stage }, 'checkpoint already committed; not rewritten');
+        } else {
+          log.info({ uploadMs: Date.now() - t0, bytes: outcome.manifest.bytes, tries: attempt, stage, replacedRejected: outcome.replaced, step, checkpoint: prefix }, 'checkpoint committed');
+        }
         return true;
       } catch (err) {
         const wait = CHECKPOINT_BACKOFF_MS[Math.min(attempt, CHECKPOINT_BACKOFF_MS.length) - 1] as number;
@@ -211,7 +174,7 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
   // Training-loop throughput of this attempt: Σ tokens / time from its loop start to its last step,
   // so local checkpoint saves and any stall of the trainer on uploads count against it.
   const loop = { tokens: 0, elapsedMs: 0 };
-  const spawnedAt = Date.now();
+  let spawnedAt = Date.now();
   let firstStepLogged = false;
   const onEvent = async (ev: TrainerEvent) => {
     switch (ev.event) {
@@ -223,6 +186,9 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
         state = { ...state, step: Number(ev.step), loss: Number(ev.loss), tokensPerSec: Number(ev.tokensPerSec) };
         loop.tokens += Number(ev.tokens ?? 0);
         loop.elapsedMs = Number(ev.elapsedMs ?? 0);
+        // The trainer's real last step, as the worker saw it (heartbeats are throttled to 5 s):
+        // the fault tests and bench/recovery.ts count lost steps from this line.
+        log.debug({ loss: state.loss, step: state.step }, 'trainer step');
         ctx.heartbeat(state);
         reportTrainingProgress({ runKey: input.runKey, step: state.step, loss: state.loss, tokensPerSec: state.tokensPerSec, maxSteps: input.training.maxSteps });
         if (!firstStepLogged) {
@@ -230,12 +196,17 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
           log.info({ step: state.step, sinceSpawnMs: Date.now() - spawnedAt, stepMs: ev.stepMs }, 'first training step of this attempt');
         }
         break;
+      case 'preempting':
+        // signalStep: the last step completed when the signal arrived; every step up to it must
+        // be in the checkpoint that follows (the "zero steps lost on SIGTERM" promise).
+        log.info({ signal: ev.signal, signalStep: Number(ev.signalStep), step: Number(ev.step) }, 'trainer received SIGTERM');
+        break;
       case 'checkpoint': {
         const step = Number(ev.step);
         // Once an upload gave up, later checkpoints are not attempted: the trainer is being stopped
         // and the retry resumes from the last committed one.
         if (uploadFailedAt !== undefined) break;
-        if (await commitCheckpoint(step, String(ev.dir), ev.loss as number | undefined)) {
+        if (await uploadCheckpoint(step, String(ev.dir), ev.loss as number | undefined)) {
           await applyRetention();
         } else {
           uploadFailedAt = step;
@@ -249,14 +220,27 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
     }
   };
 
-  const args = ['train', '--spec', specPath, ...(resume ? ['--resume-from', resume.dir] : [])];
-  const result = await runTrainer({ args, onEvent, signal: stop.signal, log, heartbeat: () => ctx.heartbeat(state) });
+  const { result, resume, rejected } = await runWithCheckpointFallback({
+    store, runKey: input.runKey, localRoot: join(root, 'restore'), hinted: hb?.checkpointKey, codeVersion: codeVersion(), log,
+    run: (from) => {
+      state = { ...state, step: from?.step ?? 0, checkpointKey: from?.prefix };
+      ctx.heartbeat(state);
+      spawnedAt = Date.now();
+      const args = ['train', '--spec', specPath, ...(from ? ['--resume-from', from.dir] : [])];
+      return runTrainer({ args, onEvent, signal: stop.signal, log, heartbeat: () => ctx.heartbeat(state) });
+    },
+  });
   ctx.cancellationSignal.removeEventListener('abort', forwardCancel);
 
   if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
   if (uploadFailedAt !== undefined) {
     // Retryable: the store may be back by the next attempt, which resumes from the last commit.
     throw ApplicationFailure.retryable(`checkpoint upload of step ${uploadFailedAt} kept failing for ${checkpointRetryMs()} ms; last committed ${state.checkpointKey ?? 'none'}`, 'CheckpointUploadFailed');
+  }
+  if (result.code === EXIT_CHECKPOINT_REJECTED) {
+    // Only reachable without --resume-from (the fallback loop handles every real rejection): the
+    // trainer refusing a fresh start is its own bug, and a retry would repeat it.
+    throw ApplicationFailure.nonRetryable(`trainer reported CheckpointRejected on a fresh start: ${result.error?.message ?? result.stderrTail.slice(-500)}`, 'CheckpointRejected');
   }
   if (result.code === EXIT_INVALID) {
     throw ApplicationFailure.nonRetryable(result.error?.message ?? `trainer rejected the spec: ${result.stderrTail.slice(-500)}`, result.error?.type ?? 'InvalidSpec');
@@ -270,9 +254,16 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
   }
 
   const meta = { steps: Number(done.step), trainLoss: Number(done.trainLoss), trainPerplexity: Number(done.trainPerplexity) };
-  await putDirectory(store, finalPrefix, String(done.finalDir), meta);
-  log.info({ ...meta, finalPrefix }, 'training finished; final adapter committed');
+  // Another attempt (one that timed out but ran on) may have committed the final adapter
+  // meanwhile: what is committed is never rewritten, so this attempt's copy is dropped.
+  const already = await readManifest<typeof meta>(store, finalPrefix);
+  if (already) {
+    log.info({ ...already.meta, finalPrefix }, 'final adapter committed by another attempt meanwhile; not rewritten');
+  } else {
+    await putDirectory(store, finalPrefix, String(done.finalDir), meta);
+    log.info({ ...meta, finalPrefix, rejectedCheckpoints: rejected }, 'training finished; final adapter committed');
+  }
   await rm(root, { recursive: true, force: true });
   const tokensPerSec = loop.tokens > 0 && loop.elapsedMs > 0 ? loop.tokens / (loop.elapsedMs / 1000) : null;
-  return { finalPrefix, ...meta, tokensPerSec, resumedFrom: resume?.step ?? 0 };
+  return { finalPrefix, ...(already?.meta ?? meta), tokensPerSec, resumedFrom: resume?.step ?? 0 };
 }

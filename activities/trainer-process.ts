@@ -1,11 +1,13 @@
 /**
  * Runs `python -m trainer <command>` as a child process (no shell) in its own process group and
  * turns its stdout JSON lines into events. Cancellation of the activity (or worker shutdown)
- * sends SIGTERM — the trainer checkpoints and exits 75 — then SIGKILL after a grace period.
+ * sends SIGTERM — the trainer checkpoints and exits 75 — then SIGKILL after a grace period
+ * derived from the worker's shutdown time.
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
+import { trainerKillGraceMs } from '../src/common/constants';
 import { pythonExecutable, REPO_ROOT } from './paths';
 
 export interface TrainerEvent {
@@ -20,7 +22,11 @@ export interface TrainerRunOptions {
   /** Aborting it stops the child: SIGTERM to its process group, SIGKILL after `killGraceMs`. */
   signal?: AbortSignal;
   log: Logger;
-  /** @default 30000 — long enough for the trainer to write a checkpoint on SIGTERM. */
+  /**
+   * @default trainerKillGraceMs(): the worker's shutdown time (PEFTGRID_WORKER_SHUTDOWN_MS) minus
+   * what the checkpoint upload and the final report need, so a slow step plus a large checkpoint
+   * save finish before the SIGKILL and the upload before the worker is forced down.
+   */
   killGraceMs?: number;
   /**
    * Called every `heartbeatEveryMs` while the child is alive. Loading a 7B model or exporting it
@@ -44,6 +50,13 @@ export interface TrainerRunResult {
 export const EXIT_PREEMPTED = 75;
 /** Exit code for failures that a retry would repeat (bad spec, unknown model, unsupported method). */
 export const EXIT_INVALID = 2;
+/**
+ * Exit code when `--resume-from` cannot be used (state version, a torch.load/safetensors failure,
+ * missing files, parameters or run identity that do not match): an `error` event of type
+ * `CheckpointRejected` precedes it. The checkpoint is at fault, not the spec: the activity falls
+ * back to an older checkpoint or a fresh start (activities/resume.ts).
+ */
+export const EXIT_CHECKPOINT_REJECTED = 3;
 
 export function runTrainer(opts: TrainerRunOptions): Promise<TrainerRunResult> {
   const { args, onEvent, signal, log } = opts;
@@ -87,7 +100,7 @@ export function runTrainer(opts: TrainerRunOptions): Promise<TrainerRunResult> {
   const onAbort = () => {
     log.info({ pid: child.pid }, 'stopping trainer (SIGTERM, then SIGKILL after grace)');
     kill('SIGTERM');
-    killTimer = setTimeout(() => kill('SIGKILL'), opts.killGraceMs ?? 30_000);
+    killTimer = setTimeout(() => kill('SIGKILL'), opts.killGraceMs ?? trainerKillGraceMs());
   };
   if (signal) {
     if (signal.aborted) onAbort();

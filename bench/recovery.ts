@@ -25,7 +25,7 @@ import type { GridResult } from '../workflows/types';
 import { REPO, SAMPLES, scratchDir, SMOLLM2, tinyModel } from '../test/helpers/fixtures';
 import { localTemporal } from '../test/helpers/tiny-grid';
 import { startS3Server, type S3Server } from '../test/helpers/s3-server';
-import { pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../test/helpers/worker-process';
+import { lastTrainerStep, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../test/helpers/worker-process';
 
 interface LogLine { time: number; msg: string; [k: string]: unknown }
 
@@ -70,22 +70,21 @@ async function main(): Promise<void> {
     const runs = planRuns(grid);
     const runKey = runs[0]!.runKey;
     const address = env.connection.options.address;
-    const a = startWorkerProcess(address, join(dir, 'worker-a'), 'a');
+    // debug: worker a logs every trainer step, so steps lost count from the trainer's real last one.
+    const a = startWorkerProcess(address, join(dir, 'worker-a'), 'a', 'cpu,gpu', 'debug');
     workers.push(a);
     await waitForPollers(env.client);
     const handle = await env.client.workflow.start('experimentGridWorkflow', { taskQueue: TASK_QUEUES.cpu, workflowId: 'bench-recovery', args: [{ gridId: 'bench-recovery', grid, runs }] });
-    let killStep = 0;
     for (;;) {
       const hb = await pendingHeartbeat<{ step?: number; checkpointKey?: string }>(env.client, runWorkflowId(runKey));
-      if (hb?.details.checkpointKey && (hb.details.step ?? 0) >= 2 * every + 2) {
-        killStep = hb.details.step!;
-        break;
-      }
+      if (hb?.details.checkpointKey && (hb.details.step ?? 0) >= 2 * every + 2) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     a.child.kill('SIGKILL');
     const killedAt = Date.now();
     await a.exited;
+    // The trainer's last reported step (the heartbeat the server holds can be 5 s older).
+    const killStep = lastTrainerStep(a.output());
     const b = startWorkerProcess(address, join(dir, 'worker-b'), 'b');
     const workerStartAt = Date.now();
     workers.push(b);
@@ -109,8 +108,8 @@ async function main(): Promise<void> {
       ['first resumed step', first.time - trainer.time],
     ];
     const total = first.time - killedAt;
-    console.log(`${values.model} LoRA r=8, store ${values.store}, killed at step ${killStep}, resumed from step ${String(resumed.step)} `
-      + `(${killStep - Number(resumed.step)} steps lost); heartbeat timeout ${TIMEOUTS.train.heartbeat / 1000} s`);
+    console.log(`${values.model} LoRA r=8, store ${values.store}, killed at trainer step ${killStep}, resumed from step ${String(resumed.step)} `
+      + `(${killStep - Number(resumed.step)} steps lost, counted from the trainer's last step); heartbeat timeout ${TIMEOUTS.train.heartbeat / 1000} s`);
     console.log('| phase | seconds | share |');
     console.log('| --- | ---: | ---: |');
     for (const [name, ms] of rows) console.log(`| ${name} | ${(ms / 1000).toFixed(2)} | ${((100 * ms) / total).toFixed(0)} % |`);

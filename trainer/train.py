@@ -30,10 +30,17 @@ EXIT_PREEMPTED = 75
 
 
 class Preemption:
-    """SIGTERM/SIGINT only set a flag: the loop finishes its step, checkpoints, then exits 75."""
+    """SIGTERM/SIGINT only set a flag: the loop finishes its step, checkpoints, then exits 75.
+
+    The handler does no I/O (it may interrupt a write to the event stream): it records which signal
+    arrived and the last step completed at that moment (`step`, kept current by the loop), and the
+    loop announces both in a `preempting` event before it saves.
+    """
 
     def __enter__(self):
         self.requested = False
+        self.step = 0
+        self.signal_name, self.signal_step = None, None
         self.previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGTERM, signal.SIGINT)}
         return self
 
@@ -43,7 +50,7 @@ class Preemption:
 
     def _handle(self, signum, _frame):
         if not self.requested:
-            log(f"received {signal.Signals(signum).name}: checkpointing after the current step")
+            self.signal_name, self.signal_step = signal.Signals(signum).name, self.step
         self.requested = True
 
 
@@ -111,8 +118,11 @@ def _train(spec, resume_from, stop):
                 else nullcontext())
     model.train()
     saved, started = (step if resumed else -1), time.perf_counter()
+    stop.step = step
     while True:
         if stop.requested:
+            emit("preempting", signal=stop.signal_name, signalStep=stop.signal_step, step=step)
+            log(f"received {stop.signal_name} after step {stop.signal_step}: checkpointing step {step}")
             if saved != step:  # the periodic checkpoint of this step may already exist
                 save(losses[-1] if losses else None)
             log(f"preempted at step {step}")
@@ -143,6 +153,7 @@ def _train(spec, resume_from, stop):
         tokens = int(batch["attention_mask"].sum())
         emit("step", step=step, loss=loss, lr=lr, gradNorm=float(grad_norm), tokens=tokens, tokensPerSec=tokens / (now - t0),
              elapsedMs=round((now - started) * 1000), stepMs=round((now - t0) * 1000))
+        stop.step = step  # completed (announced): a signal from now on must not lose it
         if step % t.checkpointEverySteps == 0:
             saved = save(loss)
 

@@ -4,7 +4,7 @@
  */
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import * as activities from '../activities';
-import { TASK_QUEUES, type QueueKind } from '../src/common/constants';
+import { TASK_QUEUES, workerShutdownMs, type QueueKind } from '../src/common/constants';
 
 export interface WorkerSetOptions {
   connection: NativeConnection;
@@ -23,6 +23,8 @@ const gpuActivities = { trainModel: activities.trainModel, exportModel: activiti
 
 export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
   const queues = opts.queues ?? ['cpu', 'gpu'];
+  // Read (and validated) before any worker exists: a bad PEFTGRID_WORKER_SHUTDOWN_MS fails start-up.
+  const shutdownMs = workerShutdownMs();
   const workers: Worker[] = [];
   if (queues.includes('cpu')) {
     workers.push(await Worker.create({
@@ -46,9 +48,10 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
       // On SIGTERM (spot notice, rolling upgrade) cancel training at once rather than waiting for
       // it to finish: the trainer then checkpoints and exits 75, the activity uploads that
       // checkpoint, and another worker resumes with zero steps lost. The force time bounds how
-      // long that checkpoint + upload may take.
+      // long that checkpoint + upload may take; the trainer's SIGKILL grace is derived from it
+      // (src/common/constants.ts), and so are the k8s/Compose grace periods (infra tests).
       shutdownGraceTime: '1s',
-      shutdownForceTime: '180s',
+      shutdownForceTime: shutdownMs,
       // Step/loss heartbeats feed live progress (`grid status --watch`); the SDK would otherwise
       // batch them for up to 80% of the heartbeat timeout.
       maxHeartbeatThrottleInterval: '5s',

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
 import { logger } from '../src/common/logger';
 import { temporalSettings } from '../src/common/temporal-env';
-import type { QueueKind } from '../src/common/constants';
+import { trainerKillGraceMs, workerShutdownMs, type QueueKind } from '../src/common/constants';
 import { createWorkers } from './create';
 import { metricsSettings, sdkTelemetryOptions, startMetricsServer } from './metrics';
 
@@ -15,6 +15,8 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { queues: { type: 'string', default: process.env.PEFTGRID_QUEUES ?? 'cpu,gpu' } } });
   const queues = String(values.queues).split(',').map((q) => q.trim()).filter(Boolean);
   for (const q of queues) if (q !== 'cpu' && q !== 'gpu') throw new TypeError(`--queues: got "${q}", expected cpu and/or gpu`);
+  // Checked before connecting: a bad PEFTGRID_WORKER_SHUTDOWN_MS is a configuration error, not a retry.
+  const shutdownMs = workerShutdownMs();
   // The SDK's own log lines are noisy at INFO; peftgrid logs what matters through pino.
   // PEFTGRID_METRICS_PORT turns on /metrics (run progress + the SDK's own metrics); off by default.
   const metrics = metricsSettings();
@@ -32,7 +34,7 @@ async function main(): Promise<void> {
     gpuSlots: Number(process.env.PEFTGRID_GPU_SLOTS ?? 1),
     cpuSlots: Number(process.env.PEFTGRID_CPU_SLOTS ?? 4),
   });
-  logger.info({ address: settings.address, namespace: settings.namespace, queues, metricsPort: metricsServer?.port }, 'worker started');
+  logger.info({ address: settings.address, namespace: settings.namespace, queues, metricsPort: metricsServer?.port, shutdownMs, trainerKillGraceMs: trainerKillGraceMs(shutdownMs) }, 'worker started');
   try {
     await Promise.all(workers.map((w) => w.run()));
   } finally {

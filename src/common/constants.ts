@@ -52,6 +52,39 @@ export const TIMEOUTS = {
   awaitClosed: { startToClose: 48 * HOUR, heartbeat: 30 * SECOND },
 } as const;
 
+/**
+ * How long a gpu worker may take to shut down after SIGTERM (the SDK's `shutdownForceTime`): the
+ * trainer saves a checkpoint, the activity uploads it and reports. The one setting every other
+ * SIGTERM budget is derived from: the trainer's SIGKILL grace ({@link trainerKillGraceMs}), and,
+ * checked by test/unit/infra-*.test.ts, Kubernetes' terminationGracePeriodSeconds and Compose's
+ * stop_grace_period. Override: PEFTGRID_WORKER_SHUTDOWN_MS (integer ms).
+ */
+export const WORKER_SHUTDOWN_DEFAULT_MS = 180 * SECOND;
+/**
+ * Kept out of the trainer's grace for what follows its exit: uploading the SIGTERM checkpoint
+ * (a third of the budget: a 7B LoRA checkpoint with optimizer state is a few hundred MB) and the
+ * final heartbeat + failure report to the server.
+ */
+export const SHUTDOWN_UPLOAD_SHARE = 1 / 3;
+export const SHUTDOWN_REPORT_MS = 5 * SECOND;
+/** Below this the trainer would get under 10 s for a step plus a checkpoint: a configuration error. */
+export const WORKER_SHUTDOWN_MIN_MS = 30 * SECOND;
+
+/** The worker shutdown time in ms: PEFTGRID_WORKER_SHUTDOWN_MS when set (strictly an integer), else the default. */
+export function workerShutdownMs(env: Record<string, string | undefined> = process.env): number {
+  const raw = env.PEFTGRID_WORKER_SHUTDOWN_MS;
+  if (raw === undefined || raw === '') return WORKER_SHUTDOWN_DEFAULT_MS;
+  const ms = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
+  if (!Number.isSafeInteger(ms) || ms < WORKER_SHUTDOWN_MIN_MS) {
+    throw new TypeError(`PEFTGRID_WORKER_SHUTDOWN_MS: got ${JSON.stringify(raw)}, expected an integer number of milliseconds >= ${WORKER_SHUTDOWN_MIN_MS}`);
+  }
+  return ms;
+}
+
+/** SIGTERM → SIGKILL grace for the trainer: the shutdown time minus the upload share and the report. */
+export function trainerKillGraceMs(shutdownMs: number = workerShutdownMs()): number {
+  return Math.floor(shutdownMs * (1 - SHUTDOWN_UPLOAD_SHARE)) - SHUTDOWN_REPORT_MS;
+}
 
 /** The deterministic workflow id of a run: re-starting a grid finds (and reuses) it. */
 export function runWorkflowId(runKey: string): string {

@@ -2,6 +2,11 @@
  * Directory artifacts (checkpoints, adapters, ONNX exports) in an object store. Files go up first,
  * `manifest.json` last: the manifest is the commit point, so a directory without one does not
  * exist for any reader, and every file is verified against its sha256 on the way down.
+ *
+ * Staged commits (checkpoints): the files go under `<prefix>/<stage>/…`, a name unique to the
+ * writer, and the manifest at `<prefix>/manifest.json` names that stage. Two writers of the same
+ * prefix (an attempt that timed out but still runs, and the attempt that replaced it) then never
+ * overwrite each other's files: whichever manifest is there points at one writer's complete set.
  */
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
@@ -16,6 +21,12 @@ export interface ManifestFile {
 
 export interface DirectoryManifest<M = Record<string, unknown>> {
   version: 1;
+  /**
+   * Sub-prefix holding the files (`<prefix>/<stage>/<path>`), for staged commits; absent when the
+   * files sit directly under the prefix. Readers resolve keys with {@link manifestFileKey} only.
+   */
+  stage?: string;
+  /** Paths relative to the directory (and to `stage`): also where they land locally. */
   files: ManifestFile[];
   /** Total bytes, for progress and retention decisions. */
   bytes: number;
@@ -46,14 +57,32 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) =>
   return results;
 }
 
-/** Uploads every file of `dir` under `prefix`, then the manifest. Returns the manifest. */
-export async function putDirectory<M>(store: ObjectStore, prefix: string, dir: string, meta: M, parallel = 4): Promise<DirectoryManifest<M>> {
+export interface PutDirectoryOptions {
+  /** Upload the files under `<prefix>/<stage>/` (a name unique to this writer). @default none */
+  stage?: string;
+  /** Files uploaded at once. @default 4 */
+  parallel?: number;
+}
+
+/** The store key of one file of a committed directory: the only way readers should build it. */
+export function manifestFileKey(prefix: string, manifest: Pick<DirectoryManifest<unknown>, 'stage'>, path: string): string {
+  return manifest.stage ? joinKey(prefix, manifest.stage, path) : joinKey(prefix, path);
+}
+
+/** Uploads every file of `dir` under `prefix` (or its stage), then the manifest. Returns the manifest. */
+export async function putDirectory<M>(store: ObjectStore, prefix: string, dir: string, meta: M, opts: PutDirectoryOptions = {}): Promise<DirectoryManifest<M>> {
+  const { stage, parallel = 4 } = opts;
+  if (stage !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(stage)) {
+    throw new TypeError(`putDirectory stage: got ${JSON.stringify(stage)}, expected one key segment of letters, digits, '.', '_' or '-'`);
+  }
   const files = (await listFiles(dir)).filter((f) => f !== MANIFEST);
   const uploaded = await mapLimit(files, parallel, async (path) => {
-    const ref = await store.putFile(joinKey(prefix, path), join(dir, path));
+    const ref = await store.putFile(manifestFileKey(prefix, { stage }, path), join(dir, path));
     return { path, bytes: ref.bytes, sha256: ref.sha256 };
   });
-  const manifest: DirectoryManifest<M> = { version: 1, files: uploaded, bytes: uploaded.reduce((s, f) => s + f.bytes, 0), meta };
+  const manifest: DirectoryManifest<M> = {
+    version: 1, ...(stage ? { stage } : {}), files: uploaded, bytes: uploaded.reduce((s, f) => s + f.bytes, 0), meta,
+  };
   await store.put(joinKey(prefix, MANIFEST), JSON.stringify(manifest, null, 1));
   return manifest;
 }
@@ -80,7 +109,7 @@ export async function getDirectory<M>(store: ObjectStore, prefix: string, dir: s
     const local = join(dir, ...f.path.split('/'));
     const st = await stat(local).catch(() => null);
     if (st && st.size === f.bytes && (await sha256File(local)) === f.sha256) return;
-    await store.getFile(joinKey(prefix, f.path), local, f.sha256);
+    await store.getFile(manifestFileKey(prefix, manifest, f.path), local, f.sha256);
   });
   return manifest;
 }

@@ -2,7 +2,9 @@
  * Retention of committed checkpoints: keep the newest `keepLast` and, optionally, the one with the
  * lowest loss; delete the rest. A checkpoint is deleted manifest first, then its files, so a reader
  * listing the store at any moment sees either a complete committed checkpoint or none at all —
- * never a manifest whose files are (partly) gone.
+ * never a manifest whose files are (partly) gone. "Its files" is everything under `step-<N>/`:
+ * the stage the manifest names, stages of attempts whose manifest was superseded, and the
+ * `rejected.json` marker (activities/checkpoints.ts), so nothing of a deleted step is left over.
  */
 import { joinKey, type ObjectStore } from './object-store';
 import { MANIFEST, readManifest } from './directory';

@@ -14,13 +14,17 @@ export interface WorkerProcess {
   output(): string;
 }
 
-export function startWorkerProcess(address: string, dataDir: string, name: string, queues = 'cpu,gpu'): WorkerProcess {
+/**
+ * `logLevel` 'debug' adds a `trainer step` line per training step (activities/train.ts): what
+ * the fault tests count lost steps from (heartbeats are throttled to 5 s).
+ */
+export function startWorkerProcess(address: string, dataDir: string, name: string, queues = 'cpu,gpu', logLevel = 'info'): WorkerProcess {
   mkdirSync(dataDir, { recursive: true });
   const log = join(dataDir, `${name}.log`);
   const fd = openSync(log, 'a');
   const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'workers', 'main.ts'), '--queues', queues], {
     cwd: REPO, stdio: ['ignore', fd, fd],
-    env: { ...process.env, TEMPORAL_ADDRESS: address, PEFTGRID_DATA_DIR: dataDir, PEFTGRID_LOG_LEVEL: 'info' },
+    env: { ...process.env, TEMPORAL_ADDRESS: address, PEFTGRID_DATA_DIR: dataDir, PEFTGRID_LOG_LEVEL: logLevel },
   });
   closeSync(fd);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -52,6 +56,15 @@ export async function pendingHeartbeat<T>(client: Client, workflowId: string): P
   } catch {
     return null;
   }
+}
+
+/**
+ * The trainer's real last step as a worker logged it (`trainer step`, debug level), optionally only
+ * lines logged before `beforeMs`; 0 when it logged none. Steps lost = this − the resumed step.
+ */
+export function lastTrainerStep(output: string, beforeMs = Infinity): number {
+  const steps = logRecords(output, 'trainer step').filter((r) => Number(r.time) < beforeMs);
+  return steps.length ? Number(steps.at(-1)!.step) : 0;
 }
 
 /** The pino log records of a worker's output whose `msg` is `msg`, parsed, in order. */

@@ -85,10 +85,12 @@ describe('infra/compose/docker-compose.yml', () => {
   });
 
   it('lets a gpu worker checkpoint and upload before Docker kills it', () => {
-    const force = gpuShutdownForceSeconds();
     for (const [name, s] of gpuWorkers) {
+      const force = gpuShutdownForceSeconds(s.environment);
       assert.ok(s.stop_grace_period, `${name}: stop_grace_period set (Docker's default is 10 s)`);
-      assert.ok(durationSeconds(s.stop_grace_period!) > force, `${name}: stop_grace_period ${s.stop_grace_period} <= shutdownForceTime ${force}s`);
+      const stop = durationSeconds(s.stop_grace_period!);
+      assert.ok(stop >= force + 15, `${name}: stop_grace_period ${s.stop_grace_period} < worker shutdown ${force}s + 15 s`);
+      assert.ok(stop <= force + 60, `${name}: stop_grace_period ${s.stop_grace_period} > worker shutdown ${force}s + 60 s: update it with the setting`);
     }
   });
 

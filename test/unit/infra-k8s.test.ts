@@ -10,6 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
+import { trainerKillGraceMs } from '../../src/common/constants';
 import { REPO } from '../helpers/fixtures';
 import { gpuShutdownForceSeconds, knownEnvVars } from './infra-shared';
 
@@ -84,8 +85,15 @@ describe('infra/k8s manifests', () => {
   it('gives the gpu worker time to checkpoint and upload on termination, driven by a preStop', () => {
     const gpu = byQueue('gpu');
     const grace = gpu.spec.template.spec.terminationGracePeriodSeconds as number;
-    const force = gpuShutdownForceSeconds();
-    assert.ok(grace >= force + 30, `terminationGracePeriodSeconds ${grace} < shutdownForceTime ${force} s + 30 s margin`);
+    // The worker's shutdown time as this pod would see it: the default, or an override by env.
+    const config = ofKind('ConfigMap').find((c) => c.metadata.name === 'peftgrid-config')!;
+    const force = gpuShutdownForceSeconds({ ...config.data, ...envOf(gpu) });
+    // Derived, not merely "long enough": preStop start-up + the worker's shutdown + a margin for
+    // the kubelet, and not so much more that a stuck pod holds its GPU for minutes for nothing.
+    assert.ok(grace >= force + 30, `terminationGracePeriodSeconds ${grace} < worker shutdown ${force} s + 30 s margin`);
+    assert.ok(grace <= force + 90, `terminationGracePeriodSeconds ${grace} > worker shutdown ${force} s + 90 s: update it with the setting`);
+    const trainerGrace = trainerKillGraceMs(force * 1000) / 1000;
+    assert.ok(trainerGrace > 0 && force - trainerGrace >= force / 3, `trainer SIGKILL grace ${trainerGrace} s leaves the upload a third of ${force} s`);
     const preStop = container(gpu).lifecycle.preStop.exec.command.join(' ');
     assert.match(preStop, /kill -TERM 1/, 'preStop starts the worker\'s SIGTERM shutdown');
     assert.match(preStop, /while kill -0 1/, 'preStop waits for the worker to exit');

@@ -1,13 +1,15 @@
 /** What the deployment manifests are checked against: facts read from the code, not restated. */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { workerShutdownMs } from '../../src/common/constants';
 import { REPO } from '../helpers/fixtures';
 
-/** Seconds the gpu worker allows for checkpoint + upload after SIGTERM (workers/create.ts). */
-export function gpuShutdownForceSeconds(): number {
-  const m = /shutdownForceTime:\s*'(\d+)s'/.exec(readFileSync(join(REPO, 'workers', 'create.ts'), 'utf8'));
-  if (!m) throw new Error("workers/create.ts: shutdownForceTime: '<N>s' not found; update test/unit/infra-shared.ts");
-  return Number(m[1]);
+/**
+ * Seconds the gpu worker allows for checkpoint + upload after SIGTERM: the one setting in
+ * src/common/constants.ts, or the PEFTGRID_WORKER_SHUTDOWN_MS a manifest sets for the worker.
+ */
+export function gpuShutdownForceSeconds(env: Record<string, string | undefined> = {}): number {
+  return workerShutdownMs(env) / 1000;
 }
 
 function tsFiles(dir: string): string[] {

@@ -9,13 +9,14 @@ import { statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { checkpointsPrefix, committedCheckpoints } from '../../activities/train';
+import { checkpointKey } from '../../activities/checkpoints';
+import { committedCheckpoints } from '../../activities/train';
 import { runWorkflowId, TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
-import { FileObjectStore } from '../../src/store';
+import { FileObjectStore, manifestFileKey, readManifest } from '../../src/store';
 import type { GridResult } from '../../workflows/types';
 import { scratchDir } from '../helpers/fixtures';
-import { logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
+import { lastTrainerStep, logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
 import { trainingKeyOf } from '../helpers/run-keys';
 import { localTemporal, tinyLoraGrid } from '../helpers/tiny-grid';
 
@@ -40,7 +41,7 @@ describe('corrupt newest checkpoint + worker loss', { timeout: 10 * 60_000 }, ()
     const grid = tinyLoraGrid({ name: 'faults-corrupt', store: `file://${storeDir}`, maxSteps: MAX_STEPS, checkpointEverySteps: EVERY });
     const runs = planRuns(grid);
     const runKey = runs[0]!.runKey;
-    const a = startWorkerProcess(env.connection.options.address, join(dir, 'worker-a'), 'a');
+    const a = startWorkerProcess(env.connection.options.address, join(dir, 'worker-a'), 'a', 'cpu,gpu', 'debug');
     workers.push(a);
     await waitForPollers(env.client);
     const handle = await env.client.workflow.start('experimentGridWorkflow', {
@@ -59,13 +60,17 @@ describe('corrupt newest checkpoint + worker loss', { timeout: 10 * 60_000 }, ()
     // Freeze the worker first so no newer checkpoint can commit between choosing the victim and
     // the kill: the damaged one is then guaranteed to be the newest the next attempt sees.
     a.child.kill('SIGSTOP');
-    // The last heartbeat the server holds (throttled to 5 s): steps lost are counted against it.
-    killStep = (await pendingHeartbeat<{ step: number }>(env.client, runWorkflowId(runKey)))!.details.step;
+    // The trainer's last step as the (now frozen) worker logged it: steps lost are counted from it,
+    // not from the heartbeat, which is throttled to 5 s. (A step the trainer finished between the
+    // SIGSTOP and the SIGKILL, a few ms, is never reported and not counted.)
+    killStep = lastTrainerStep(a.output());
     const store = new FileObjectStore(storeDir);
     const committed = await committedCheckpoints(store, trainingKey);
     assert.ok(committed.length >= 2, `two committed checkpoints before the damage: ${committed.join(',')}`);
     const [newest, previous] = committed as [number, number];
-    const victim = join(storeDir, checkpointsPrefix(trainingKey), `step-${newest}`, 'trainable.safetensors');
+    // The file the manifest points at (in the committing attempt's stage): readers trust nothing else.
+    const prefix = checkpointKey(trainingKey, newest);
+    const victim = join(storeDir, manifestFileKey(prefix, (await readManifest(store, prefix))!, 'trainable.safetensors'));
     truncateSync(victim, Math.floor(statSync(victim).size / 2));
     a.child.kill('SIGKILL');
     await a.exited;
@@ -86,7 +91,7 @@ describe('corrupt newest checkpoint + worker loss', { timeout: 10 * 60_000 }, ()
     assert.ok(firstStep, 'the resumed attempt trained');
     const final = await store.get(`runs/${trainingKey}/final/training_log.json`);
     assert.equal((JSON.parse(final.toString('utf8')) as { losses: number[] }).losses.length, MAX_STEPS);
-    console.log(`FAULT truncated newest checkpoint (step-${newest}) + SIGKILL at step ${killStep}: completed=y, `
+    console.log(`FAULT truncated newest checkpoint (step-${newest}) + SIGKILL at trainer step ${killStep}: completed=y, `
       + `fell back to step-${previous}, steps lost=${killStep - previous}, time to recover=${((Number(firstStep.time) - t0) / 1000).toFixed(1)} s `
       + `(new worker start → first resumed step, includes the ${60} s heartbeat timeout)`);
     b.child.kill('SIGTERM');

@@ -11,11 +11,11 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { checkpointsPrefix } from '../../activities/train';
 import { runWorkflowId, TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
-import { getDirectory, readManifest, S3ObjectStore } from '../../src/store';
+import { getDirectory, manifestFileKey, readManifest, S3ObjectStore } from '../../src/store';
 import type { GridResult } from '../../workflows/types';
 import { scratchDir } from '../helpers/fixtures';
 import { startS3Server, type S3Server } from '../helpers/s3-server';
-import { logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
+import { lastTrainerStep, logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
 import { trainingKeyOf } from '../helpers/run-keys';
 import { localTemporal, tinyLoraGrid } from '../helpers/tiny-grid';
 
@@ -45,7 +45,7 @@ describe('object store outage during checkpoint uploads', { timeout: 10 * 60_000
     const grid = tinyLoraGrid({ name: 'faults-s3', store: storeUrl, maxSteps: MAX_STEPS, checkpointEverySteps: EVERY, extra: { retention: { keepLast: 3, keepBest: true } } });
     const runs = planRuns(grid);
     const runKey = runs[0]!.runKey;
-    worker = startWorkerProcess(env.connection.options.address, join(dir, 'worker'), 'w');
+    worker = startWorkerProcess(env.connection.options.address, join(dir, 'worker'), 'w', 'cpu,gpu', 'debug');
     await waitForPollers(env.client);
     const handle = await env.client.workflow.start('experimentGridWorkflow', {
       taskQueue: TASK_QUEUES.cpu, workflowId: 'faults-s3', args: [{ gridId: 'faults-s3', grid, runs }],
@@ -70,10 +70,11 @@ describe('object store outage during checkpoint uploads', { timeout: 10 * 60_000
             const manifest = await readManifest(watcher, prefix);
             if (!manifest) continue; // deleted by retention since the listing
             for (const f of manifest.files) {
-              const info = sizes.get(`${prefix}/${f.path}`) ?? (await watcher.head(`${prefix}/${f.path}`))?.bytes;
+              const key = manifestFileKey(prefix, manifest, f.path);
+              const info = sizes.get(key) ?? (await watcher.head(key))?.bytes;
               // Retention deletes the manifest before the files: a file missing while its manifest
               // still exists is a real hole, one missing after the manifest went is not.
-              if (info !== f.bytes && (await readManifest(watcher, prefix))) violations.push(`${prefix}/${f.path}: ${info ?? 'missing'} bytes, manifest says ${f.bytes}`);
+              if (info !== f.bytes && (await readManifest(watcher, prefix))) violations.push(`${key}: ${info ?? 'missing'} bytes, manifest says ${f.bytes}`);
             }
           }
           polls++;
@@ -133,7 +134,8 @@ describe('object store outage during checkpoint uploads', { timeout: 10 * 60_000
 
     const attempts = Math.max(...logRecords(log, 'train attempt started').map((r) => Number(r.attempt)));
     const resumed = logRecords(log, 'resuming from checkpoint')[0];
-    const lost = resumed ? outageStep - Number(resumed.step) : 0;
+    // Counted from the trainer's real last step before the restart (not the heartbeat's).
+    const lost = resumed ? lastTrainerStep(log, Number(resumed.time)) - Number(resumed.step) : 0;
     console.log(`FAULT S3 (SeaweedFS) stopped ${OUTAGE_MS / 1000}s from step ${outageStep}: completed=y, steps lost=${lost}, train attempts=${attempts}, `
       + `failed upload tries=${failures.length}, time to recover=${((recoveredAt - restartedAt) / 1000).toFixed(1)} s after restart `
       + `(${((recoveredAt - stoppedAt) / 1000).toFixed(1)} s after stop), watcher: ${polls} clean polls, ${failedPolls} failed, 0 half-committed`);

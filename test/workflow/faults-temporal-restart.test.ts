@@ -15,7 +15,7 @@ import { runWorkflowId, SEARCH_ATTRIBUTES, TASK_QUEUES } from '../../src/common/
 import { planRuns } from '../../src/config/plan';
 import type { GridResult } from '../../workflows/types';
 import { scratchDir, TEMPORAL_BIN } from '../helpers/fixtures';
-import { logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
+import { lastTrainerStep, logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
 import { tinyLoraGrid } from '../helpers/tiny-grid';
 
 // Long enough that training is still running when the server comes back (~0.5 s a step here).
@@ -73,7 +73,7 @@ describe('Temporal server restart mid-run', { timeout: 10 * 60_000 }, () => {
     const address = `127.0.0.1:${port}`;
     connection = await Connection.connect({ address });
     const client = new Client({ connection });
-    worker = startWorkerProcess(address, join(dir, 'worker'), 'w');
+    worker = startWorkerProcess(address, join(dir, 'worker'), 'w', 'cpu,gpu', 'debug');
     await waitForPollers(client);
 
     const grid = tinyLoraGrid({ name: 'faults-temporal', store: `file://${join(dir, 'store')}`, maxSteps: MAX_STEPS, checkpointEverySteps: EVERY });
@@ -117,8 +117,9 @@ describe('Temporal server restart mid-run', { timeout: 10 * 60_000 }, () => {
     const log = worker.output();
     const attempts = logRecords(log, 'train attempt started').map((r) => Number(r.attempt));
     const resumed = logRecords(log, 'resuming from checkpoint')[0];
-    // Steps lost: none if the one attempt survived; else the heartbeat step before the kill minus the resume point.
-    const lost = resumed ? before - Number(resumed.step) : 0;
+    // Steps lost: none if the one attempt survived; else the trainer's real last step before the
+    // new attempt resumed (its `trainer step` lines, not the heartbeat) minus the resume point.
+    const lost = resumed ? lastTrainerStep(log, Number(resumed.time)) - Number(resumed.step) : 0;
     console.log(`FAULT temporal-server SIGKILL ${DOWN_MS / 1000}s at step ${before}: completed=y, steps lost=${lost}, `
       + `train attempts=${Math.max(...attempts)}, time to recover=${((recoveredAt - restartedAt) / 1000).toFixed(1)} s after restart `
       + `(${((recoveredAt - killedAt) / 1000).toFixed(1)} s after kill; ${after ? `heartbeat at step ${after}` : 'training had finished during the outage'})`);
