@@ -149,11 +149,13 @@ def _train(spec, resume_from, stop):
             loss = causal_lm_loss(out.logits, batch["labels"]).item() if adalora else out.loss.item()
         del out  # the logits are batch x length x vocab floats: free them before the next forward
         losses.append(loss)
+        # Completed from here on (set before it is announced, so a signal that arrives after the
+        # step event can never report an older step): the checkpoint on a signal covers it.
+        stop.step = step
         now = time.perf_counter()
         tokens = int(batch["attention_mask"].sum())
         emit("step", step=step, loss=loss, lr=lr, gradNorm=float(grad_norm), tokens=tokens, tokensPerSec=tokens / (now - t0),
              elapsedMs=round((now - started) * 1000), stepMs=round((now - t0) * 1000))
-        stop.step = step  # completed (announced): a signal from now on must not lose it
         if step % t.checkpointEverySteps == 0:
             saved = save(loss)
 
