@@ -182,6 +182,6 @@ test('a partially malformed split still counts: its good lines are kept, its bad
   const { dir, input } = await stage({ ...RAW, 'boolq/test': Buffer.from(`no tab here\n${good}\n\t\n`) });
   const result = await run(input);
   assert.equal(result.stats.test.boolq, 1);
-  const manifest = JSON.parse(readFileSync(join(dir, 'datasets/prepared/k1/manifest.json'), 'utf8')) as PreparedManifest;
+  const manifest = JSON.parse(readFileSync(join(dir, 'datasets/prepared', preparedKeyFor(input), 'manifest.json'), 'utf8')) as PreparedManifest;
   assert.deepEqual(manifest.malformed['boolq/test']!.byReason, { 'missing-tab': 1, 'empty-line': 1 });
 });
