@@ -15,7 +15,7 @@ import {
 import { percentile } from '../src/engine/stats';
 import { exactMatch, jaccardSet, jaccardStudy, officialScore, rougeL, summarize, tokenF1, type EvalItem, type Summary } from '../src/metrics';
 import { getDirectory, joinKey, openStore, readManifest, type ObjectRef } from '../src/store';
-import type { RunResult } from '../workflows/types';
+import type { RunResult } from '../src/contracts';
 import { localModelDir } from './model-source';
 import { workDir } from './paths';
 import { readTestItems } from './test-data';

@@ -19,7 +19,7 @@ import { createRng, seedFrom } from '../src/data/rng';
 import { readLines } from '../src/data/lines';
 import { parseUnifiedQaStream, unusableSplit, type MalformedLine, type MalformedReason, type QaRecord } from '../src/data/unifiedqa';
 import { joinKey, openStore, type ObjectRef } from '../src/store';
-import type { PreparedData } from '../workflows/types';
+import type { PreparedData } from '../src/contracts';
 import { workDir } from './paths';
 
 export interface ResolveDatasetsInput {

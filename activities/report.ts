@@ -8,7 +8,7 @@
 import { joinKey, openStore } from '../src/store';
 import { studyPlots } from '../src/report/plots';
 import { renderCsv, renderMarkdown, toDatasetRows, toRows } from '../src/report/render';
-import type { RunResult } from '../workflows/types';
+import type { RunResult } from '../src/contracts';
 
 export interface WriteReportInput {
   storeUrl: string;

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { joinKey, openStore } from '../src/store';
-import type { Provenance, RunIdentity, RunResult } from '../workflows/types';
+import type { Provenance, RunIdentity, RunResult } from '../src/contracts';
 import { modelFingerprint } from './model-fingerprint';
 import { localModelDir } from './model-source';
 import { REPO_ROOT } from './paths';

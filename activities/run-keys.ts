@@ -7,7 +7,7 @@
 import { evaluationKey, trainingKey } from '../src/config/identity';
 import type { RunSpec } from '../src/config/plan';
 import type { ObjectRef } from '../src/store';
-import type { RunIdentity } from '../workflows/types';
+import type { RunIdentity } from '../src/contracts';
 import { modelFingerprint } from './model-fingerprint';
 import { localModelDir } from './model-source';
 

@@ -15,7 +15,7 @@ import {
   TokenizerConfigError, writePgtokFile, type ModelFamily, type QaRecord, type TokenizerWrapper,
 } from '../src/data';
 import { joinKey, openStore, type ObjectRef, type ObjectStore } from '../src/store';
-import type { PreparedData } from '../workflows/types';
+import type { PreparedData } from '../src/contracts';
 import type { TestItem } from './evaluate';
 import { localModelDir } from './model-source';
 import { workDir } from './paths';

@@ -22,7 +22,7 @@ import { prepareData, type PrepareDataInput } from '../activities/prepare';
 import { CATALOG, DATASET_NAMES } from '../datasets/catalog';
 import { dataSchema } from '../src/config/schema';
 import { sha256File } from '../src/store';
-import type { PreparedData } from '../workflows/types';
+import type { PreparedData } from '../src/contracts';
 import { BENCH_ROOT, ensureScaleData, REPO_ROOT } from './data-scale';
 
 interface ChildResult {
