@@ -20,7 +20,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable, Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { CATALOG, datasetUrl, isDatasetName, UNIFIEDQA_BASE_URL, type Split } from '../datasets/catalog';
+import { CATALOG, datasetUrl, isDatasetName, UNIFIEDQA_BASE_URL, type Split } from '../src/data/catalog';
 import { contentHash } from '../src/common/hash';
 import { runLogger, safeUrl } from '../src/common/logger';
 import { joinKey, ObjectNotFoundError, openStore, sha256File, type ObjectRef } from '../src/store';

@@ -11,7 +11,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { CATALOG, DATASET_NAMES, isDatasetName } from '../datasets/catalog';
+import { CATALOG, DATASET_NAMES, isDatasetName } from '../src/data/catalog';
 import { runLogger } from '../src/common/logger';
 import type { DataConfig } from '../src/config/schema';
 import { createHash } from 'node:crypto';

@@ -18,7 +18,7 @@ import { attemptStage, checkpointKey, checkpointsPrefix, commitCheckpoint } from
 import { runWithCheckpointFallback } from './resume';
 import { codeVersion } from './results';
 import { EXIT_CHECKPOINT_REJECTED, EXIT_INVALID, EXIT_PREEMPTED, runTrainer, type TrainerEvent } from './trainer-process';
-import { reportTrainingProgress } from '../workers/metrics';
+import { reportTrainingProgress } from '../src/common/progress';
 import { localModelDir } from './model-source';
 import { workDir } from './paths';
 
