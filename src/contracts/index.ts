@@ -8,6 +8,8 @@
  * activity a `PrepareDataInput`, `trainModel` returns a `TrainModelResult`.
  */
 export type * from './data';
+export type * from './evaluation';
 export type * from './grid';
 export type * from './run';
+export type * from './training';
 export type * from './workflows';

@@ -1,10 +1,13 @@
 /**
  * One run's contracts: what fineTuneRunWorkflow returns and reports, and the content identity the
- * deriveRunKeys activity computes. Read by the grid workflow, the results and report activities,
+ * deriveRunKeys activity computes, and the inputs and results of deriveRunKeys, lookupRunResult
+ * and saveRunResult. Read by the grid workflow, the results and report activities,
  * the CLI and the report. Plain JSON only (no classes, Dates or Buffers): they are recorded in
  * workflow history.
  */
+import type { RunSpec } from '../config/plan';
 import type { Summary } from '../metrics/summarize';
+import type { ObjectRef } from '../store/object-store';
 
 export type RunPhase = 'pending' | 'tokenizing' | 'training' | 'exporting' | 'evaluating' | 'completed' | 'failed' | 'cancelled';
 
@@ -76,4 +79,39 @@ export interface RunProgress {
   trainingKey?: string | null;
   /** Where this run's evaluation and result live, once derived. */
   evalKey?: string;
+}
+
+export interface DeriveRunKeysInput {
+  run: RunSpec;
+  /** The tokenized training shard (tokenizeData's `train`); absent for runs that do not train. */
+  trainData?: ObjectRef;
+  /** The tokenized test prompts (tokenizeData's `test`). */
+  testData: ObjectRef;
+}
+
+export type DeriveRunKeysResult = RunIdentity;
+
+export interface LookupRunResultInput {
+  storeUrl: string;
+  /** The run's plan-time key: where results were saved before content keys. */
+  runKey: string;
+  /** The run's evaluation key: where its result is saved. */
+  evalKey?: string;
+}
+
+export interface SaveRunResultInput {
+  storeUrl: string;
+  result: RunResult;
+  /** Inputs for the provenance record. */
+  modelPath: string;
+  seed: number;
+  dataHash: string;
+  /** The run's content identity: the result is saved under its evalKey (else, before content keys, under result.runKey). */
+  identity?: RunIdentity;
+  /** sha256 of the prepared train and test splits. */
+  prepared?: { train: string; test: string };
+}
+
+export interface SaveRunResultResult {
+  provenance: Provenance;
 }
