@@ -13,8 +13,9 @@ const eslint = new ESLint({ cwd: REPO });
 
 /** Messages of no-restricted-imports for `code` linted as the file at `filePath` (repo-relative). */
 async function restricted(filePath: string, code: string): Promise<string[]> {
-  const [result] = await eslint.lintText(`${code}\nexport {};\n`, { filePath: resolve(REPO, filePath) });
-  return result.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
+  const results = await eslint.lintText(`${code}\nexport {};\n`, { filePath: resolve(REPO, filePath) });
+  assert.equal(results.length, 1, `${filePath} was not linted (ignored?)`);
+  return results[0]!.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
 }
 
 describe('layering lint rule', () => {
@@ -33,7 +34,7 @@ describe('layering lint rule', () => {
     it(`rejects ${code} in ${file}`, async () => {
       const messages = await restricted(file, code);
       assert.equal(messages.length, 1, `expected one no-restricted-imports error, got ${JSON.stringify(messages)}`);
-      assert.match(messages[0], message);
+      assert.match(messages[0]!, message);
     });
   }
 
