@@ -5,6 +5,19 @@ import { builtinModules } from 'node:module';
 
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
+// Imports flow one way: workers → activities/workflows → src (docs: ARCHITECTURE.md, contracts).
+// Types that cross a layer live in src/contracts, so no exception is needed for `import type`.
+// A relative import that climbs out (`../`…) into a top-level folder is matched by name.
+const intoFolders = (folders, message) => ({ regex: `^(\\.\\./)+(${folders.join('|')})(/|$)`, message });
+const LAYERS = {
+  src: [
+    intoFolders(['workflows', 'activities', 'workers'], 'src/ is the bottom layer: it never imports workflows/, activities/ or workers/ (shared types go in src/contracts).'),
+    intoFolders(['datasets', 'bench', 'test'], 'src/ is library code: it never imports datasets/, bench/ or test/ (the catalog is src/data/catalog.ts).'),
+  ],
+  activities: [intoFolders(['workers', 'bench', 'test'], 'Activities never import workers/ (training progress is src/common/progress.ts), bench/ or test/.')],
+  workflows: [intoFolders(['workers', 'bench', 'test'], 'Workflows never import workers/, bench/ or test/.')],
+};
+
 export default tseslint.config(
   { ignores: ['node_modules/**', '.venv/**', '.data/**', 'dist/**', '**/*.js', '**/*.mjs'] },
   ...tseslint.configs.recommended,
@@ -13,7 +26,10 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  { files: ['src/**/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: LAYERS.src }] } },
+  { files: ['activities/**/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: LAYERS.activities }] } },
   {
+    // This rule's options replace, not merge with, any earlier ones: the layering patterns are repeated here.
     files: ['workflows/**/*.ts'],
     rules: {
       'no-restricted-imports': [
@@ -27,6 +43,7 @@ export default tseslint.config(
           ],
           patterns: [
             { group: ['../activities/*', '../activities', '../src/store/*', '../src/engine/*'], allowTypeImports: true, message: 'Workflows import activities as types only.' },
+            ...LAYERS.workflows,
           ],
         },
       ],

@@ -9,25 +9,9 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { runLogger } from '../src/common/logger';
-
-export interface AwaitWorkflowClosedInput {
-  workflowId: string;
-  /** How often to ask the server. @default 1000 */
-  pollIntervalMs?: number;
-}
-
-export interface AwaitWorkflowClosedResult {
-  workflowId: string;
-  /** Close status of the latest execution (COMPLETED, CANCELLED, TERMINATED, FAILED, TIMED_OUT, CONTINUED_AS_NEW), or NOT_FOUND. */
-  status: string;
-  waitedMs: number;
-}
-
-/** Heartbeat details: how long it has waited so far, for the UI. */
-export interface AwaitWorkflowClosedHeartbeat {
-  status: string;
-  waitedMs: number;
-}
+import type { AwaitWorkflowClosedInput, AwaitWorkflowClosedResult, AwaitWorkflowClosedHeartbeat } from '../src/contracts';
+// Contracts live in src/contracts; re-exported so callers can keep importing them from here.
+export type { AwaitWorkflowClosedInput, AwaitWorkflowClosedResult, AwaitWorkflowClosedHeartbeat } from '../src/contracts';
 
 /**
  * Polls `describe` on the latest execution of `workflowId` until it is no longer RUNNING.

@@ -20,24 +20,14 @@ import { pipeline } from 'node:stream/promises';
 import { Readable, Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { CATALOG, datasetUrl, isDatasetName, UNIFIEDQA_BASE_URL, type Split } from '../datasets/catalog';
+import { CATALOG, datasetUrl, isDatasetName, UNIFIEDQA_BASE_URL, type Split } from '../src/data/catalog';
 import { contentHash } from '../src/common/hash';
 import { runLogger, safeUrl } from '../src/common/logger';
 import { joinKey, ObjectNotFoundError, openStore, sha256File, type ObjectRef } from '../src/store';
 import { workDir } from './paths';
-
-export interface DownloadDatasetInput {
-  storeUrl: string;
-  baseUrl: string;
-  dataset: string;
-  split: string;
-  /**
-   * Size and sha256 the file must have, for a mirror whose files are known (the catalog's values
-   * describe the canonical bucket only and are used there when this is absent). Without either, a
-   * download cut short at a line boundary cannot be told from a complete one.
-   */
-  expected?: { bytes: number; sha256: string };
-}
+import type { DownloadDatasetInput } from '../src/contracts';
+// Contracts live in src/contracts; re-exported so callers can keep importing them from here.
+export type { DownloadDatasetInput } from '../src/contracts';
 
 interface RawMeta {
   url: string;

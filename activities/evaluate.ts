@@ -6,51 +6,20 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { contentHash } from '../src/common/hash';
 import { runLogger } from '../src/common/logger';
-import type { EvalConfig } from '../src/config/schema';
 import { loadTokenizer } from '../src/data';
 import {
   checkDraftPair, DraftMismatchError, EngineError, EngineHost, engineRunInFromEnv, generate, generateSpeculative, loadModel, scoreContinuation,
   type BatchTiming, type EngineModel, type GeneratedSequence, type SpeculativeResult,
 } from '../src/engine';
 import { percentile } from '../src/engine/stats';
-import { exactMatch, jaccardSet, jaccardStudy, officialScore, rougeL, summarize, tokenF1, type EvalItem, type Summary } from '../src/metrics';
-import { getDirectory, joinKey, openStore, readManifest, type ObjectRef } from '../src/store';
-import type { RunResult } from '../workflows/types';
+import { exactMatch, jaccardSet, jaccardStudy, officialScore, rougeL, summarize, tokenF1, type EvalItem } from '../src/metrics';
+import { getDirectory, joinKey, openStore, readManifest } from '../src/store';
 import { localModelDir } from './model-source';
 import { workDir } from './paths';
 import { readTestItems } from './test-data';
-
-export interface EvaluateModelInput {
-  storeUrl: string;
-  runKey: string;
-  onnxPrefix: string;
-  /** JSONL of {@link TestItem}, written by tokenizeData. */
-  testData: ObjectRef;
-  /** The model directory whose tokenizer decodes the predictions. */
-  modelPath: string;
-  eval: EvalConfig;
-  /** Decode with a draft model proposing `gamma` tokens per target pass (greedy: same output). */
-  speculative?: { draftOnnxPrefix: string; gamma: number };
-}
-
-export interface EvaluateModelResult {
-  evalPrefix: string;
-  metrics: Summary;
-  throughput: NonNullable<RunResult['throughput']>;
-}
-
-/** One test item as tokenizeData writes it. */
-export interface TestItem {
-  id: string;
-  dataset: string;
-  format: string;
-  promptIds: number[];
-  answers: string[];
-  /** Multiple-choice options, for UnifiedQA's option-matched accuracy. */
-  choices?: string[];
-  /** The first reference answer's tokens + EOS, for held-out perplexity. */
-  answerIds: number[];
-}
+import type { EvaluateModelInput, EvaluateModelResult } from '../src/contracts';
+// Contracts live in src/contracts; re-exported so callers can keep importing them from here.
+export type { TestItem, EvaluateModelInput, EvaluateModelResult } from '../src/contracts';
 
 /** Prompts per generate() call: small enough to heartbeat often, large enough to batch well. */
 const CHUNK = 64;

@@ -10,34 +10,12 @@ import { activityInfo, ApplicationFailure, Context } from '@temporalio/activity'
 import { runLogger } from '../src/common/logger';
 import { contentHash } from '../src/common/hash';
 import { getDirectory, joinKey, openStore, putDirectory, readManifest } from '../src/store';
-import type { MethodSpec } from '../src/config/plan';
 import { EXIT_INVALID, runTrainer, type TrainerEvent } from './trainer-process';
 import { localModelDir } from './model-source';
 import { workDir } from './paths';
-
-export interface ExportModelInput {
-  storeUrl: string;
-  /** The run whose adapter is exported; null exports the base model. */
-  runKey: string | null;
-  modelName: string;
-  modelPath: string;
-  method: MethodSpec;
-  /** Store prefix of the committed adapter (TrainModelResult.finalPrefix); null for the base model. */
-  adapterPrefix: string | null;
-  /**
-   * The model's fingerprint (deriveRunKeys' modelHash). A base-model export is addressed by it, so
-   * a model replaced at the same path is exported again; without it (executions started before
-   * content keys) by the path. An adapter export lives under its run key (the training key).
-   */
-  modelHash?: string;
-}
-
-export interface ExportModelResult {
-  /** Store prefix holding model.onnx (+ data) and engine.json. */
-  onnxPrefix: string;
-  /** Max |logits(onnx) − logits(pytorch)| measured by the exporter. */
-  maxAbsDiff: number | null;
-}
+import type { ExportModelInput, ExportModelResult } from '../src/contracts';
+// Contracts live in src/contracts; re-exported so callers can keep importing them from here.
+export type { ExportModelInput, ExportModelResult } from '../src/contracts';
 
 export function onnxPrefixFor(input: Pick<ExportModelInput, 'runKey' | 'modelName' | 'modelPath' | 'modelHash'>): string {
   if (input.runKey) return joinKey('runs', input.runKey, 'onnx');

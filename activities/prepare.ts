@@ -11,20 +11,17 @@ import { createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { CATALOG, DATASET_NAMES, isDatasetName } from '../datasets/catalog';
+import { CATALOG, DATASET_NAMES, isDatasetName } from '../src/data/catalog';
 import { runLogger } from '../src/common/logger';
-import type { DataConfig } from '../src/config/schema';
 import { createHash } from 'node:crypto';
 import { createRng, seedFrom } from '../src/data/rng';
 import { readLines } from '../src/data/lines';
 import { parseUnifiedQaStream, unusableSplit, type MalformedLine, type MalformedReason, type QaRecord } from '../src/data/unifiedqa';
 import { joinKey, openStore, type ObjectRef } from '../src/store';
-import type { PreparedData } from '../workflows/types';
 import { workDir } from './paths';
-
-export interface ResolveDatasetsInput {
-  data: DataConfig;
-}
+import type { PreparedData, ResolveDatasetsInput, PrepareDataInput } from '../src/contracts';
+// Contracts live in src/contracts; re-exported so callers can keep importing them from here.
+export type { ResolveDatasetsInput, PrepareDataInput } from '../src/contracts';
 
 /** The datasets a data config names; all 11 of the study by default. */
 export async function resolveDatasets({ data }: ResolveDatasetsInput): Promise<{ datasets: string[] }> {
@@ -33,13 +30,6 @@ export async function resolveDatasets({ data }: ResolveDatasetsInput): Promise<{
     if (!isDatasetName(d)) throw ApplicationFailure.nonRetryable(`unknown dataset ${JSON.stringify(d)}; expected one of ${DATASET_NAMES.join(', ')}`, 'InvalidSpec');
   }
   return { datasets };
-}
-
-export interface PrepareDataInput {
-  storeUrl: string;
-  dataKey: string;
-  data: DataConfig;
-  raw: { dataset: string; split: string; ref: ObjectRef }[];
 }
 
 /** Malformed lines of one raw split (`<dataset>/<split>`). */

@@ -8,21 +8,9 @@
 import { joinKey, openStore } from '../src/store';
 import { studyPlots } from '../src/report/plots';
 import { renderCsv, renderMarkdown, toDatasetRows, toRows } from '../src/report/render';
-import type { RunResult } from '../workflows/types';
-
-export interface WriteReportInput {
-  storeUrl: string;
-  gridId: string;
-  gridName: string;
-  results: RunResult[];
-}
-
-export interface WriteReportResult {
-  reportPrefix: string;
-  markdown: string;
-  /** Store keys of the figures (SVG), in the order the report shows them. */
-  plotKeys: string[];
-}
+import type { WriteReportInput, WriteReportResult } from '../src/contracts';
+// Contracts live in src/contracts; re-exported so callers can keep importing them from here.
+export type { WriteReportInput, WriteReportResult } from '../src/contracts';
 
 export async function writeReport(input: WriteReportInput): Promise<WriteReportResult> {
   const store = openStore(input.storeUrl);

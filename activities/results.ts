@@ -8,18 +8,13 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { joinKey, openStore } from '../src/store';
-import type { Provenance, RunIdentity, RunResult } from '../workflows/types';
+import type { Provenance, RunResult } from '../src/contracts';
 import { modelFingerprint } from './model-fingerprint';
 import { localModelDir } from './model-source';
 import { REPO_ROOT } from './paths';
-
-export interface LookupRunResultInput {
-  storeUrl: string;
-  /** The run's plan-time key: where results were saved before content keys. */
-  runKey: string;
-  /** The run's evaluation key: where its result is saved. */
-  evalKey?: string;
-}
+import type { LookupRunResultInput, SaveRunResultInput, SaveRunResultResult } from '../src/contracts';
+// Contracts live in src/contracts; re-exported so callers can keep importing them from here.
+export type { LookupRunResultInput, SaveRunResultInput, SaveRunResultResult } from '../src/contracts';
 
 function resultKey(key: string): string {
   return joinKey('runs', key, 'result.json');
@@ -36,23 +31,6 @@ export async function lookupRunResult({ storeUrl, runKey, evalKey }: LookupRunRe
   } catch {
     return null; // unreadable: treat as not finished, the run's own steps are idempotent anyway
   }
-}
-
-export interface SaveRunResultInput {
-  storeUrl: string;
-  result: RunResult;
-  /** Inputs for the provenance record. */
-  modelPath: string;
-  seed: number;
-  dataHash: string;
-  /** The run's content identity: the result is saved under its evalKey (else, before content keys, under result.runKey). */
-  identity?: RunIdentity;
-  /** sha256 of the prepared train and test splits. */
-  prepared?: { train: string; test: string };
-}
-
-export interface SaveRunResultResult {
-  provenance: Provenance;
 }
 
 let codeVersionCache: string | undefined;

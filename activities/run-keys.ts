@@ -5,21 +5,11 @@
  * its inputs (the fingerprint is cached per worker), so a retry returns the same keys.
  */
 import { evaluationKey, trainingKey } from '../src/config/identity';
-import type { RunSpec } from '../src/config/plan';
-import type { ObjectRef } from '../src/store';
-import type { RunIdentity } from '../workflows/types';
 import { modelFingerprint } from './model-fingerprint';
 import { localModelDir } from './model-source';
-
-export interface DeriveRunKeysInput {
-  run: RunSpec;
-  /** The tokenized training shard (tokenizeData's `train`); absent for runs that do not train. */
-  trainData?: ObjectRef;
-  /** The tokenized test prompts (tokenizeData's `test`). */
-  testData: ObjectRef;
-}
-
-export type DeriveRunKeysResult = RunIdentity;
+import type { DeriveRunKeysInput, DeriveRunKeysResult } from '../src/contracts';
+// Contracts live in src/contracts; re-exported so callers can keep importing them from here.
+export type { DeriveRunKeysInput, DeriveRunKeysResult } from '../src/contracts';
 
 export async function deriveRunKeys({ run, trainData, testData }: DeriveRunKeysInput): Promise<DeriveRunKeysResult> {
   const model = await modelFingerprint(await localModelDir(run.model.path));

@@ -15,33 +15,14 @@ import {
   TokenizerConfigError, writePgtokFile, type ModelFamily, type QaRecord, type TokenizerWrapper,
 } from '../src/data';
 import { joinKey, openStore, type ObjectRef, type ObjectStore } from '../src/store';
-import type { PreparedData } from '../workflows/types';
-import type { TestItem } from './evaluate';
 import { localModelDir } from './model-source';
 import { workDir } from './paths';
+import type { TestItem, TokenizeDataInput, TokenizeDataResult } from '../src/contracts';
+// Contracts live in src/contracts; re-exported so callers can keep importing them from here.
+export type { TokenizeDataInput, TokenizeDataResult } from '../src/contracts';
 
 /** Bump when formatting or tokenization changes output for the same inputs. */
 const TOKENIZE_VERSION = 2; // 2: test items carry multiple-choice options
-
-export interface TokenizeDataInput {
-  storeUrl: string;
-  prepared: PreparedData;
-  modelPath: string;
-  family: string;
-  maxLength: number;
-  /** ICL examples per test prompt (0 = zero-shot). */
-  shots: number;
-  seed: number;
-  /** Also produce the training shard. */
-  withTrain: boolean;
-}
-
-export interface TokenizeDataResult {
-  train?: ObjectRef;
-  test: ObjectRef;
-  /** Examples skipped because even a one-token prompt could not fit the answer in maxLength. */
-  skipped: number;
-}
 
 async function readRecords(store: ObjectStore, ref: ObjectRef): Promise<QaRecord[]> {
   return (await store.get(ref.key)).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as QaRecord);

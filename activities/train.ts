@@ -10,53 +10,21 @@ import { join } from 'node:path';
 import { activityInfo, ApplicationFailure, Context } from '@temporalio/activity';
 import { runLogger } from '../src/common/logger';
 import {
-  DEFAULT_RETENTION, joinKey, openStore, pruneCheckpoints, putDirectory, readManifest, type ObjectRef, type RetentionPolicy,
+  DEFAULT_RETENTION, joinKey, openStore, pruneCheckpoints, putDirectory, readManifest,
 } from '../src/store';
-import type { MethodSpec } from '../src/config/plan';
-import type { TrainingConfig } from '../src/config/schema';
 import { attemptStage, checkpointKey, checkpointsPrefix, commitCheckpoint } from './checkpoints';
 import { runWithCheckpointFallback } from './resume';
 import { codeVersion } from './results';
 import { EXIT_CHECKPOINT_REJECTED, EXIT_INVALID, EXIT_PREEMPTED, runTrainer, type TrainerEvent } from './trainer-process';
-import { reportTrainingProgress } from '../workers/metrics';
+import { reportTrainingProgress } from '../src/common/progress';
 import { localModelDir } from './model-source';
 import { workDir } from './paths';
+import type { TrainModelInput, TrainModelResult, TrainHeartbeat } from '../src/contracts';
+// Contracts live in src/contracts; re-exported so callers can keep importing them from here.
+export type { TrainModelInput, TrainModelResult, TrainHeartbeat } from '../src/contracts';
 
 // Tests and the benches reach the checkpoint helpers through this module.
 export { checkpointsPrefix, committedCheckpoints } from './checkpoints';
-
-export interface TrainModelInput {
-  storeUrl: string;
-  runKey: string;
-  modelPath: string;
-  family: string;
-  method: MethodSpec;
-  training: TrainingConfig;
-  trainData: ObjectRef;
-  /** Which committed checkpoints survive (applied after each commit). @default keepLast 3, keepBest */
-  retention?: RetentionPolicy;
-}
-
-export interface TrainModelResult {
-  /** Store prefix of the final adapter (or full weights for `full`). */
-  finalPrefix: string;
-  steps: number;
-  trainLoss: number;
-  trainPerplexity: number;
-  /** Mean training tokens/s over the steps this attempt ran (null when nothing ran). */
-  tokensPerSec: number | null;
-  /** Step this attempt resumed from (0 = fresh start); null when the run had already finished. */
-  resumedFrom: number | null;
-}
-
-/** Heartbeat details: what a retry needs to resume without listing the store. */
-export interface TrainHeartbeat {
-  step: number;
-  checkpointKey?: string;
-  loss?: number;
-  maxSteps: number;
-  tokensPerSec?: number;
-}
 
 /**
  * How long one checkpoint upload keeps retrying while the store is unreachable before the attempt

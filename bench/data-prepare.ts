@@ -19,10 +19,10 @@ import { parseArgs, promisify } from 'node:util';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { prepareData, type PrepareDataInput } from '../activities/prepare';
-import { CATALOG, DATASET_NAMES } from '../datasets/catalog';
+import { CATALOG, DATASET_NAMES } from '../src/data/catalog';
 import { dataSchema } from '../src/config/schema';
 import { sha256File } from '../src/store';
-import type { PreparedData } from '../workflows/types';
+import type { PreparedData } from '../src/contracts';
 import { BENCH_ROOT, ensureScaleData, REPO_ROOT } from './data-scale';
 
 interface ChildResult {

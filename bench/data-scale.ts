@@ -5,7 +5,7 @@
 import { existsSync, rmSync, renameSync } from 'node:fs';
 import { createReadStream } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DATASET_NAMES, type DatasetName } from '../datasets/catalog';
+import { DATASET_NAMES, type DatasetName } from '../src/data/catalog';
 import { DEFAULT_SEED, generateScale } from '../datasets/generate';
 import { parseUnifiedQaStream, readLines, type QaRecord } from '../src/data';
 

@@ -1,6 +1,6 @@
 /**
  * KV cache vs recomputing the whole prefix at every step, same model, same prompts, same tokens
- * (EOS off), via benchmarkKvCache (src/engine/benchmark.ts): one warm-up, then the best of
+ * (EOS off), via benchmarkKvCache (bench/engine-kv-benchmark.ts): one warm-up, then the best of
  * --repeats runs per mode.
  *
  *   node --import tsx bench/engine-kv-cache.ts [--quick] [--model HF_DIR] [--threads 1]
@@ -11,7 +11,8 @@
  * the ratio at a short and at a QA-passage-like prompt. --quick: prompt 16, 16 new tokens (a
  * smaller ratio: less prefix to recompute).
  */
-import { benchmarkKvCache, loadModel, type GenerationStats } from '../src/engine';
+import { loadModel, type GenerationStats } from '../src/engine';
+import { benchmarkKvCache } from './engine-kv-benchmark';
 import { benchArgs, ensureBenchOnnx, intArg, SMOLLM2_HF } from './engine-models';
 
 async function main(): Promise<void> {

@@ -15,7 +15,7 @@ import { runWorkflowId, TASK_QUEUES } from '../src/common/constants';
 import { planRuns } from '../src/config/plan';
 import { validateGrid } from '../src/config/validate';
 import { createWorkers } from '../workers/create';
-import type { GridResult } from '../workflows/types';
+import type { GridResult } from '../src/contracts';
 import { REPO, SAMPLES, tinyModel } from '../test/helpers/fixtures';
 import { localTemporal } from '../test/helpers/tiny-grid';
 

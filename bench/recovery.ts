@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { runWorkflowId, TASK_QUEUES, TIMEOUTS } from '../src/common/constants';
 import { planRuns } from '../src/config/plan';
 import { validateGrid } from '../src/config/validate';
-import type { GridResult } from '../workflows/types';
+import type { GridResult } from '../src/contracts';
 import { REPO, SAMPLES, scratchDir, SMOLLM2, tinyModel } from '../test/helpers/fixtures';
 import { localTemporal } from '../test/helpers/tiny-grid';
 import { startS3Server, type S3Server } from '../test/helpers/s3-server';

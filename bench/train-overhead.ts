@@ -21,7 +21,7 @@ import { planRuns } from '../src/config/plan';
 import { validateGrid } from '../src/config/validate';
 import { openStore } from '../src/store';
 import { createWorkers } from '../workers/create';
-import type { GridResult } from '../workflows/types';
+import type { GridResult } from '../src/contracts';
 import { PYTHON, REPO, SAMPLES, tinyModel } from '../test/helpers/fixtures';
 import { localTemporal } from '../test/helpers/tiny-grid';
 import { startS3Server, type S3Server } from '../test/helpers/s3-server';

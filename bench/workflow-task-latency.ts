@@ -24,7 +24,7 @@ import { RUN_IN_ENV, type EngineRunIn } from '../src/engine';
 import { REPO, SMOLLM2, scratchDir } from '../test/helpers/fixtures';
 import { stageEvaluation } from '../test/helpers/eval-input';
 import { localTemporal } from '../test/helpers/tiny-grid';
-import { ensureTinyOnnx } from '../test/unit/engine-fixture';
+import { ensureTinyOnnx } from '../test/helpers/engine-fixture';
 import { ensureBenchOnnx } from './engine-models';
 import type { latencyEvalWorkflow, latencyTickWorkflow } from './workflows/latency';
 

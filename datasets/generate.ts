@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import {
   CATALOG, DATASET_NAMES, SAMPLE_DATASETS, datasetSplits,
   type DatasetName, type SampleDatasetName, type Split,
-} from './catalog';
+} from '../src/data/catalog';
 import { createRng, seedFrom, type Rng } from '../src/data/rng';
 import { toUnifiedQaInput } from '../src/data/unifiedqa';
 import {

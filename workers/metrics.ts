@@ -10,14 +10,11 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TelemetryOptions } from '@temporalio/worker';
+import { currentTrainingProgress, type TrainingProgress } from '../src/common/progress';
 
-export interface TrainingProgress {
-  runKey: string;
-  step: number;
-  loss?: number;
-  tokensPerSec?: number;
-  maxSteps?: number;
-}
+// The progress registry lives in src/common/progress.ts (activities report into it); re-exported
+// so the worker's metrics surface reads as one module.
+export { reportTrainingProgress, resetTrainingProgress, type TrainingProgress } from '../src/common/progress';
 
 export interface MetricsSettings {
   /** Port of the `/metrics` endpoint (PEFTGRID_METRICS_PORT). */
@@ -28,22 +25,8 @@ export interface MetricsSettings {
   sdkBindAddress: string;
 }
 
-/** A run that has not reported for this long is dropped (finished, cancelled or moved away). */
-const STALE_MS = 10 * 60_000;
 /** Core's exporter is on loopback: if it does not answer in this time, it is not coming. */
 const SDK_SCRAPE_TIMEOUT_MS = 2_000;
-
-const progress = new Map<string, TrainingProgress & { updatedMs: number }>();
-
-/** Records a run's training progress; call on every trainer `step` event (cheap: a map write). */
-export function reportTrainingProgress(p: TrainingProgress, nowMs = Date.now()): void {
-  progress.set(p.runKey, { ...p, updatedMs: nowMs });
-}
-
-/** Forget every run (tests). */
-export function resetTrainingProgress(): void {
-  progress.clear();
-}
 
 /** Metrics settings from the environment, or null when metrics are off (the default). */
 export function metricsSettings(env: NodeJS.ProcessEnv = process.env): MetricsSettings | null {
@@ -86,8 +69,7 @@ const GAUGES: Array<{ name: string; help: string; value: (p: TrainingProgress & 
 
 /** peftgrid's own metrics in the Prometheus text exposition format (version 0.0.4). */
 export function renderMetrics(nowMs = Date.now()): string {
-  for (const [key, p] of progress) if (nowMs - p.updatedMs > STALE_MS) progress.delete(key);
-  const runs = [...progress.values()].sort((a, b) => a.runKey.localeCompare(b.runKey));
+  const runs = currentTrainingProgress(nowMs);
   const lines: string[] = [
     '# HELP peftgrid_training_runs Runs this worker reported training progress for in the last 10 minutes.',
     '# TYPE peftgrid_training_runs gauge',

@@ -13,7 +13,7 @@ import { runWorkflowId, SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES, TIMEOUTS } from '../
 import type { RunSpec } from '../src/config/plan';
 import { fineTuneRunWorkflow } from './fine-tune-run';
 import { prepareDataWorkflow } from './prepare-data';
-import type { GridInput, GridProgress, GridResult, RunProgress, RunResult } from './types';
+import type { ExperimentGridWorkflowInput, GridProgress, GridResult, RunProgress, RunResult } from '../src/contracts';
 
 const reports = proxyActivities<typeof activities>({
   taskQueue: TASK_QUEUES.cpu,
@@ -69,7 +69,7 @@ function runDetails(run: RunSpec): string {
   return ['| | |', '| --- | --- |', ...rows.map(([k, v]) => `| ${k} | ${String(v).replace(/\|/g, '\\|')} |`)].join('\n');
 }
 
-export async function experimentGridWorkflow(input: GridInput): Promise<GridResult> {
+export async function experimentGridWorkflow(input: ExperimentGridWorkflowInput): Promise<GridResult> {
   const { gridId, grid, runs } = input;
   if (runs.length === 0) throw ApplicationFailure.nonRetryable('the grid has no runs', 'InvalidSpec');
   let phase: GridProgress['phase'] = 'preparing';

@@ -14,7 +14,7 @@ import {
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES, TIMEOUTS } from '../src/common/constants';
-import type { FineTuneRunInput, RunIdentity, RunPhase, RunProgress, RunResult } from './types';
+import type { FineTuneRunWorkflowInput, RunIdentity, RunPhase, RunProgress, RunResult } from '../src/contracts';
 
 const NON_RETRYABLE = ['InvalidSpec', 'ModelNotFound', 'UnsupportedMethod', 'InvalidData', 'InvalidModel'];
 
@@ -53,7 +53,7 @@ const exporter = proxyActivities<typeof activities>({
 
 export const runProgressQuery = defineQuery<RunProgress>('progress');
 
-export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunInput): Promise<RunResult> {
+export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflowInput): Promise<RunResult> {
   let phase: RunPhase = 'pending';
   // The status search attribute lets the Temporal UI filter runs by phase (set only where the
   // grid registered the attribute on this run; a standalone run may lack it).

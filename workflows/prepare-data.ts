@@ -6,7 +6,7 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import { TASK_QUEUES, TIMEOUTS } from '../src/common/constants';
-import type { PrepareDataInput, PreparedData } from './types';
+import type { PrepareDataWorkflowInput, PreparedData } from '../src/contracts';
 
 const NON_RETRYABLE = ['InvalidData', 'NotFound', 'InvalidSpec'];
 
@@ -26,7 +26,7 @@ const data = proxyActivities<typeof activities>({
   retry: { maximumAttempts: 5, initialInterval: 1000, nonRetryableErrorTypes: NON_RETRYABLE },
 });
 
-export async function prepareDataWorkflow(input: PrepareDataInput): Promise<PreparedData> {
+export async function prepareDataWorkflow(input: PrepareDataWorkflowInput): Promise<PreparedData> {
   const { datasets } = await data.resolveDatasets({ data: input.data });
   const splits = [input.data.trainSplit, input.data.testSplit];
   const raw = await Promise.all(

@@ -5,7 +5,7 @@ import { contentHash } from '../common/hash';
 import { temporalSettings, workflowUrl, type TemporalSettings } from '../common/temporal-env';
 import { planRuns } from '../config/plan';
 import type { GridConfig } from '../config/schema';
-import type { GridInput, GridResult } from '../../workflows/types';
+import type { ExperimentGridWorkflowInput, GridResult } from '../contracts';
 
 export async function connectClient(settings: TemporalSettings = temporalSettings()): Promise<{ client: Client; close: () => Promise<void> }> {
   let connection: Connection;
@@ -34,7 +34,7 @@ export interface StartedGrid {
 export async function startGrid(client: Client, grid: GridConfig, settings = temporalSettings()): Promise<StartedGrid> {
   const runs = planRuns(grid);
   const gridId = gridWorkflowId(grid);
-  const input: GridInput = { gridId, grid, runs };
+  const input: ExperimentGridWorkflowInput = { gridId, grid, runs };
   try {
     const models = grid.models.map((m) => m.name);
     const methods = [...new Set(runs.map((r) => r.method.method))];

@@ -6,7 +6,7 @@
 import { join, resolve } from 'node:path';
 import { devUp } from '../../infra/dev-stack';
 import { loadGridConfig } from '../config/validate';
-import type { RunResult } from '../../workflows/types';
+import type { RunResult } from '../contracts';
 import { parse } from './args';
 import { connectClient, startGrid } from './client';
 import { followGrid } from './grid';

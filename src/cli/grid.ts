@@ -3,7 +3,7 @@ import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { loadGridConfig } from '../config/validate';
 import { joinKey } from '../store';
 import { renderCsv, toRows } from '../report/render';
-import type { GridResult } from '../../workflows/types';
+import type { GridResult } from '../contracts';
 import { parse, UsageError } from './args';
 import { connectClient, startGrid } from './client';
 import { gridLines, ProgressMemory, renderLine } from './watch';

@@ -3,7 +3,7 @@
  * pending activity heartbeat for step / loss / tokens/s, turned into one line per run.
  */
 import type { Client } from '@temporalio/client';
-import type { GridProgress, RunPhase, RunProgress } from '../../workflows/types';
+import type { GridProgress, RunPhase, RunProgress } from '../contracts';
 import { runWorkflowId } from '../common/constants';
 
 export interface RunLine extends RunProgress {

@@ -141,7 +141,7 @@ export const gridSchema = z.strictObject({
 });
 
 /** A grid config as written (defaults not yet applied). */
-export type GridInput = z.input<typeof gridSchema>;
+export type GridConfigInput = z.input<typeof gridSchema>;
 /** A validated grid config with every default applied. */
 export type GridConfig = z.output<typeof gridSchema>;
 export type ModelConfig = z.output<typeof modelSchema>;

@@ -8,7 +8,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { METHODS, gridSchema, trainingSchema, type GridConfig } from './schema';
-import { DATASET_NAMES, isDatasetName } from '../../datasets/catalog';
+import { DATASET_NAMES, isDatasetName } from '../data/catalog';
 
 export interface ConfigIssue {
   /** Dotted path of the field, e.g. `methods[2].r`; `(root)` for the document itself. */

@@ -3,7 +3,7 @@ export {
   CATALOG, DATASET_NAMES, SAMPLE_DATASETS, SAMPLES_DIR, UNIFIEDQA_BASE_URL, UNIFIEDQA_TOTAL_LINES,
   datasetSplits, datasetUrl, getDataset, isDatasetName, sampleBaseUrl,
   type DatasetEntry, type DatasetName, type QaFormat, type SampleDatasetName, type Split, type SplitFile,
-} from '../../datasets/catalog';
+} from './catalog';
 export { createRng, seedFrom, type Rng } from './rng';
 export { MAX_LINE_BYTES, readLines, splitLines, type SourceLine, type SplitLinesOptions } from './lines';
 export {

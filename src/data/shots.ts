@@ -1,7 +1,7 @@
 // k-shot example draws. The pool can only be built from a train split, so test answers can never
 // leak into a prompt; draws are seeded per target record, so a prompt does not depend on the order
 // in which records are formatted or on how work is split across activities.
-import type { Split } from '../../datasets/catalog';
+import type { Split } from './catalog';
 import { createRng, seedFrom } from './rng';
 import type { QaRecord } from './unifiedqa';
 

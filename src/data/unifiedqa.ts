@@ -6,7 +6,7 @@
 // Bad lines are counted and reported with their line number and reason, never dropped silently and
 // never thrown: one corrupt line in 100k must not fail a preparation that retries forever.
 import { createHash } from 'node:crypto';
-import { CATALOG, type DatasetName, type QaFormat } from '../../datasets/catalog';
+import { CATALOG, type DatasetName, type QaFormat } from './catalog';
 import { MAX_LINE_BYTES, type SourceLine } from './lines';
 
 export interface QaRecord {

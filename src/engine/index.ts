@@ -11,8 +11,6 @@ export { scoreContinuation } from './score';
 export type { ScoreOptions, ContinuationScore } from './score';
 export { kvNames } from './contract';
 export { percentile } from './stats';
-export { benchmarkKvCache } from './benchmark';
-export type { KvBenchmarkOptions, KvBenchmarkResult } from './benchmark';
 export { describeFeed } from './feed-check';
 export type { Feed } from './feed-check';
 export {

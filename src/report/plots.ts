@@ -6,7 +6,7 @@
  * retried report activity rewrites identical bytes. Text widths are estimated from character
  * counts (no font metrics without a browser); the estimate is deliberately generous.
  */
-import type { RunResult } from '../../workflows/types';
+import type { RunResult } from '../contracts';
 
 /** One bar; `lower`/`upper` draw a 95% interval when both are finite. */
 export interface BarValue {

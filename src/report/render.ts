@@ -4,7 +4,7 @@
  * to the figures, rendered as markdown and CSV from run results.
  */
 import type { ConfidenceInterval } from '../metrics/bootstrap';
-import type { RunResult } from '../../workflows/types';
+import type { RunResult } from '../contracts';
 
 export interface ResultRow {
   model: string;

@@ -18,7 +18,7 @@ import { preparedKeyFor, prepareData, type PrepareDataInput } from '../../activi
 import { lookupRunResult, saveRunResult } from '../../activities/results';
 import { dataSchema } from '../../src/config/schema';
 import type { ObjectRef } from '../../src/store';
-import type { PreparedData, RunIdentity, RunResult } from '../../workflows/types';
+import type { PreparedData, RunIdentity, RunResult } from '../../src/contracts';
 import { SAMPLES } from '../helpers/fixtures';
 
 const root = mkdtempSync(join(tmpdir(), 'content-keys-'));

@@ -12,7 +12,7 @@ import { inputKey, prepareData, preparedKeyFor, type PreparedManifest, type Prep
 import { dataSchema } from '../../src/config/schema';
 import type { QaRecord } from '../../src/data';
 import { joinKey, openStore, type ObjectRef } from '../../src/store';
-import type { PreparedData } from '../../workflows/types';
+import type { PreparedData } from '../../src/contracts';
 import { SAMPLES } from '../helpers/fixtures';
 
 const root = mkdtempSync(join(tmpdir(), 'data-prepare-'));

@@ -11,7 +11,7 @@ import { DefaultLogger } from '@temporalio/worker';
 import { evaluateModel, type EvaluateModelInput, type EvaluateModelResult } from '../../activities/evaluate';
 import { scratchDir, SMOLLM2 } from '../helpers/fixtures';
 import { stageEvaluation } from '../helpers/eval-input';
-import { ensureTinyOnnx } from '../unit/engine-fixture';
+import { ensureTinyOnnx } from '../helpers/engine-fixture';
 
 let root: string;
 let onnxDir: string;

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeReport } from '../../activities/report';
-import type { RunResult } from '../../workflows/types';
+import type { RunResult } from '../../src/contracts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'report-activity-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));

@@ -13,7 +13,7 @@ import { Connection, Client } from '@temporalio/client';
 import { parse, stringify } from 'yaml';
 import { REPO, SAMPLES, scratchDir, tinyModel } from '../helpers/fixtures';
 import { npxPeftgrid } from './npx';
-import type { GridResult } from '../../workflows/types';
+import type { GridResult } from '../../src/contracts';
 
 const dir = scratchDir('e2e-study-small');
 const PORT = 17243;

@@ -5,7 +5,7 @@
  */
 import type { Client } from '@temporalio/client';
 import { runWorkflowId } from '../../src/common/constants';
-import type { RunProgress, RunResult } from '../../workflows/types';
+import type { RunProgress, RunResult } from '../../src/contracts';
 
 /** The training key of a running (or finished) run, from its progress query: known once its data is tokenized. */
 export async function trainingKeyOf(client: Client, runKey: string, timeoutMs = 5 * 60_000): Promise<string> {

@@ -153,7 +153,7 @@ def parity(model_dir: Path, tmp_path_factory) -> dict:
     path.write_text(json.dumps({"texts": texts, "records": records}), encoding="utf-8")
     shard = work / "train.pgtok"
     proc = subprocess.run(
-        ["node", "--import", "tsx", "src/data/parity-cli.ts", "--model", str(model_dir), "--input", str(path), "--pgtok", str(shard)],
+        ["node", "--import", "tsx", "bench/tokenizer-parity-cli.ts", "--model", str(model_dir), "--input", str(path), "--pgtok", str(shard)],
         cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]

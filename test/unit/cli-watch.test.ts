@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
 import { gridLines, ProgressMemory, renderLine, type RunLine } from '../../src/cli/watch';
 import { summaryLine } from '../../src/cli/grid';
-import type { GridProgress, GridResult, RunPhase, RunResult } from '../../workflows/types';
+import type { GridProgress, GridResult, RunPhase, RunResult } from '../../src/contracts';
 
 const base: RunLine = { runKey: 'm__lora__1', model: 'm', label: 'lora r=8', phase: 'training' };
 

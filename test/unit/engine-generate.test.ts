@@ -2,7 +2,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generate, loadModel, type EngineModel, type GenerateResult } from '../../src/engine';
-import { ensureTinyOnnx, makePrompts, referenceGreedy } from './engine-fixture';
+import { ensureTinyOnnx, makePrompts, referenceGreedy } from '../helpers/engine-fixture';
 
 const MAX_NEW = 12;
 // Different lengths in one batch, so every row but the longest is left-padded; 1 is the edge case.

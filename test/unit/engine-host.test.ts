@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { EngineHost, EngineHostExitedError, engineRunInFromEnv, generate, loadModel, type EngineModel } from '../../src/engine';
-import { ensureTinyOnnx, makePrompts, REPO_ROOT } from './engine-fixture';
+import { ensureTinyOnnx, makePrompts, REPO_ROOT } from '../helpers/engine-fixture';
 
 let dir: string;
 let host: EngineHost;

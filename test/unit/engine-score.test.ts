@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModel, scoreContinuation, type EngineModel } from '../../src/engine';
 import { perplexity } from '../../src/metrics';
-import { ensureTinyOnnx, makePrompts, referenceLogProbs } from './engine-fixture';
+import { ensureTinyOnnx, makePrompts, referenceLogProbs } from '../helpers/engine-fixture';
 
 let model: EngineModel;
 

@@ -15,7 +15,7 @@ import {
   loadModel,
   type EngineModel,
 } from '../../src/engine';
-import { ensureRenamedOnnx, ensureTinyOnnx, makeCorruptModelDir } from './engine-fixture';
+import { ensureRenamedOnnx, ensureTinyOnnx, makeCorruptModelDir } from '../helpers/engine-fixture';
 
 let dir: string;
 let model: EngineModel;

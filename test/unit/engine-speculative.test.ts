@@ -17,7 +17,7 @@ import {
   type SpeculativeResult,
 } from '../../src/engine';
 import { ensureSpeculativeFixture, type SpeculativeFixture } from '../../bench/engine-models';
-import { makePrompts } from './engine-fixture';
+import { makePrompts } from '../helpers/engine-fixture';
 
 const MAX_NEW = 20;
 // 24 prompts from 1 to ~90 tokens, so batches mix lengths and 1 is covered.

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { escapeXml, renderBarChart, studyPlots, wrapText, type PlotFile } from '../../src/report/plots';
 import type { ConfidenceInterval } from '../../src/metrics';
-import type { RunResult } from '../../workflows/types';
+import type { RunResult } from '../../src/contracts';
 
 /** Clamped like a real bootstrap interval of scores in [0, 1]. */
 const ci = (estimate: number, half = 0.05): ConfidenceInterval =>

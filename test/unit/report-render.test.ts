@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { renderCsv, renderMarkdown, toDatasetRows, toRows } from '../../src/report/render';
 import { studyPlots } from '../../src/report/plots';
 import type { ConfidenceInterval, GroupSummary } from '../../src/metrics';
-import type { RunResult } from '../../workflows/types';
+import type { RunResult } from '../../src/contracts';
 
 const ci = (estimate: number, lower: number, upper: number, n: number): ConfidenceInterval => ({ estimate, lower, upper, n });
 const group = (n: number, em: [number, number, number], jac: [number, number, number], ppl?: [number, number, number]): GroupSummary => ({

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { evaluationKey, trainingKey, type RunContent } from '../../src/config/identity';
 import { planRuns, type RunSpec } from '../../src/config/plan';
 import { validateGrid } from '../../src/config/validate';
-import type { GridInput } from '../../src/config/schema';
+import type { GridConfigInput } from '../../src/config/schema';
 import { REPO, SAMPLES } from '../helpers/fixtures';
 
 // Model directories only need to exist here: their bytes enter the keys as RunContent.model.
@@ -18,7 +18,7 @@ const modelDir = (name: string) => {
   return join(dirs, name);
 };
 
-const base: GridInput = {
+const base: GridConfigInput = {
   name: 'ids',
   store: 'file:///tmp/peftgrid-ids',
   data: { baseUrl: `file://${SAMPLES}`, datasets: ['boolq'], testSplit: 'test', maxTrainPerDataset: 8, testSamples: 4 },
@@ -29,7 +29,7 @@ const base: GridInput = {
   speculative: [{ target: 'm', draft: 'd', gamma: 3 }],
 };
 
-const plan = (patch: Partial<GridInput> = {}): RunSpec[] => planRuns(validateGrid({ ...base, ...patch }, 'test', REPO));
+const plan = (patch: Partial<GridConfigInput> = {}): RunSpec[] => planRuns(validateGrid({ ...base, ...patch }, 'test', REPO));
 const content: RunContent = { model: 'a'.repeat(64), trainData: 'b'.repeat(64), testData: 'c'.repeat(64), draft: 'd'.repeat(64) };
 const lora = (runs: RunSpec[]) => runs.find((r) => r.method.method === 'lora')!;
 const icl = (runs: RunSpec[]) => runs.find((r) => r.method.method === 'icl')!;

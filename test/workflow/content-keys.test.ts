@@ -16,11 +16,11 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
 import { runWorkflowId, TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
-import type { GridInput } from '../../src/config/schema';
+import type { GridConfigInput } from '../../src/config/schema';
 import { validateGrid } from '../../src/config/validate';
 import { createWorkers } from '../../workers/create';
 import type { TrainModelResult } from '../../activities';
-import type { GridResult, RunResult } from '../../workflows/types';
+import type { GridResult, RunResult } from '../../src/contracts';
 import { PYTHON, REPO, SAMPLES, scratchDir, SMOLLM2, tinyModel } from '../helpers/fixtures';
 import { keysOf } from '../helpers/run-keys';
 import { localTemporal } from '../helpers/tiny-grid';
@@ -53,7 +53,7 @@ describe('content keys: what changed decides what is redone', { timeout: 20 * 60
     await env?.teardown();
   });
 
-  const config = (evalPatch: Partial<NonNullable<GridInput['eval']>> = {}): GridInput => ({
+  const config = (evalPatch: Partial<NonNullable<GridConfigInput['eval']>> = {}): GridConfigInput => ({
     name: 'wf-keys',
     store: `file://${store}`,
     data: { baseUrl: `file://${samples}`, datasets: ['boolq'], testSplit: 'test', maxTrainPerDataset: 16, testSamples: 4, seed: 5 },
@@ -64,7 +64,7 @@ describe('content keys: what changed decides what is redone', { timeout: 20 * 60
   });
 
   let n = 0;
-  async function runGrid(input: GridInput): Promise<{ lora: RunResult; icl: RunResult }> {
+  async function runGrid(input: GridConfigInput): Promise<{ lora: RunResult; icl: RunResult }> {
     const grid = validateGrid(input, 'test', REPO);
     const runs = planRuns(grid);
     const gridId = `wf-keys-${++n}-${Date.now()}`;

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { runWorkflowId, TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
-import type { GridResult } from '../../workflows/types';
+import type { GridResult } from '../../src/contracts';
 import { scratchDir } from '../helpers/fixtures';
 import { lastTrainerStep, logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
 import { keysOf } from '../helpers/run-keys';

@@ -14,7 +14,7 @@ import { committedCheckpoints } from '../../activities/train';
 import { runWorkflowId, TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
 import { FileObjectStore, manifestFileKey, readManifest } from '../../src/store';
-import type { GridResult } from '../../workflows/types';
+import type { GridResult } from '../../src/contracts';
 import { scratchDir } from '../helpers/fixtures';
 import { lastTrainerStep, logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
 import { trainingKeyOf } from '../helpers/run-keys';

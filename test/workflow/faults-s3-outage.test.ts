@@ -12,7 +12,7 @@ import { checkpointsPrefix } from '../../activities/train';
 import { runWorkflowId, TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
 import { getDirectory, manifestFileKey, readManifest, S3ObjectStore } from '../../src/store';
-import type { GridResult } from '../../workflows/types';
+import type { GridResult } from '../../src/contracts';
 import { scratchDir } from '../helpers/fixtures';
 import { startS3Server, type S3Server } from '../helpers/s3-server';
 import { lastTrainerStep, logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';

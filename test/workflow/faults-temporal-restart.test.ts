@@ -13,7 +13,7 @@ import { after, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { runWorkflowId, SEARCH_ATTRIBUTES, TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
-import type { GridResult } from '../../workflows/types';
+import type { GridResult } from '../../src/contracts';
 import { scratchDir, TEMPORAL_BIN } from '../helpers/fixtures';
 import { lastTrainerStep, logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
 import { tinyLoraGrid } from '../helpers/tiny-grid';

@@ -20,7 +20,7 @@ import { runWorkflowId, TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
 import { createWorkers } from '../../workers/create';
 import { AWAIT_OLD_RUN_PATCH } from '../../workflows/experiment-grid';
-import type { GridResult } from '../../workflows/types';
+import type { GridResult } from '../../src/contracts';
 import { scratchDir } from '../helpers/fixtures';
 import { localTemporal, tinyLoraGrid } from '../helpers/tiny-grid';
 import { pendingHeartbeat } from '../helpers/worker-process';

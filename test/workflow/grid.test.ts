@@ -13,7 +13,7 @@ import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES } from '../../src/common/constants';
 import { validateGrid } from '../../src/config/validate';
 import { planRuns } from '../../src/config/plan';
 import { createWorkers } from '../../workers/create';
-import type { GridResult, RunResult } from '../../workflows/types';
+import type { GridResult, RunResult } from '../../src/contracts';
 import { REPO, SAMPLES, scratchDir, tinyModel } from '../helpers/fixtures';
 import { keysOf } from '../helpers/run-keys';
 import { localTemporal } from '../helpers/tiny-grid';

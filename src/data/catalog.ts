@@ -188,7 +188,8 @@ export const SAMPLE_DATASETS = {
 
 export type SampleDatasetName = keyof typeof SAMPLE_DATASETS;
 
-export const SAMPLES_DIR = resolve(__dirname, 'samples');
+// The shipped samples stay with the data in datasets/; only this description of them is library code.
+export const SAMPLES_DIR = resolve(__dirname, '../../datasets/samples');
 
 /** `file://…/datasets/samples`, usable as a `baseUrl` for `datasetUrl`. */
 export function sampleBaseUrl(): string {

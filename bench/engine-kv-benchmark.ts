@@ -1,14 +1,14 @@
 /**
  * KV-cache benchmark: the same greedy generation with and without the cache, on the same prompts.
  *
- *   node --import tsx src/engine/benchmark.ts <export-dir> [batch=8] [newTokens=32] [promptLength=32] [threads=1]
+ *   node --import tsx bench/engine-kv-benchmark.ts <export-dir> [batch=8] [newTokens=32] [promptLength=32] [threads=1]
  *
  * Prompts are deterministic pseudo-random ids, all of one length, so both runs do identical work;
  * EOS is disabled so that every row generates exactly `newTokens` tokens and the token counts of
  * the two runs are comparable.
  */
-import { generate, type GenerationStats } from './generate';
-import { loadModel, type EngineModel } from './session';
+import { generate, type GenerationStats } from '../src/engine/generate';
+import { loadModel, type EngineModel } from '../src/engine/session';
 
 /** Options of {@link benchmarkKvCache}. */
 export interface KvBenchmarkOptions {
@@ -62,7 +62,7 @@ export async function benchmarkKvCache(model: EngineModel, options: KvBenchmarkO
 
 async function main(argv: string[]): Promise<void> {
   const [dir, batch = '8', newTokens = '32', promptLength = '32', threads = '1'] = argv;
-  if (!dir) throw new TypeError('usage: benchmark.ts <export-dir> [batch] [newTokens] [promptLength] [threads]');
+  if (!dir) throw new TypeError('usage: engine-kv-benchmark.ts <export-dir> [batch] [newTokens] [promptLength] [threads]');
   const model = await loadModel(dir, { intraOpNumThreads: Number(threads) });
   try {
     const result = await benchmarkKvCache(model, {

@@ -1,17 +1,17 @@
 // Token ids from the TypeScript side, for test/python/test_tokenizer_parity.py to compare against
 // the Rust `tokenizers` library:
-//   node --import tsx src/data/parity-cli.ts --model DIR --input FILE.json [--pgtok FILE]
+//   node --import tsx bench/tokenizer-parity-cli.ts --model DIR --input FILE.json [--pgtok FILE]
 // Input: {"texts": string[], "records": QaRecord[], "maxLength"?: number}. Output (JSON on stdout):
 // per text the ids with and without special tokens; per record and family the formatted
 // prompt/answer and the training ids with their mask boundary. With --pgtok, the training examples
 // are also written as a pgtok shard, so the Python side can check the byte layout it will read.
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { MODEL_FAMILIES, formatExample, type ModelFamily } from './formats';
-import { writePgtok } from './pgtok';
-import { tokenizeForTraining } from './tokenize';
-import { loadTokenizer } from './tokenizer';
-import type { QaRecord } from './unifiedqa';
+import { MODEL_FAMILIES, formatExample, type ModelFamily } from '../src/data/formats';
+import { writePgtok } from '../src/data/pgtok';
+import { tokenizeForTraining } from '../src/data/tokenize';
+import { loadTokenizer } from '../src/data/tokenizer';
+import type { QaRecord } from '../src/data/unifiedqa';
 
 interface ParityInput {
   texts: string[];
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
     options: { model: { type: 'string' }, input: { type: 'string' }, pgtok: { type: 'string' } },
     strict: true,
   });
-  if (!values.model || !values.input) throw new TypeError('usage: parity-cli.ts --model DIR --input FILE.json [--pgtok FILE]');
+  if (!values.model || !values.input) throw new TypeError('usage: tokenizer-parity-cli.ts --model DIR --input FILE.json [--pgtok FILE]');
   const tok = await loadTokenizer(values.model);
   const input = JSON.parse(await readFile(values.input, 'utf8')) as ParityInput;
   const families = MODEL_FAMILIES.filter((f: ModelFamily) => f !== 'template' || tok.chatTemplate !== null);

@@ -1,0 +1,65 @@
+/**
+ * Training and export contracts: the inputs and results of the gpu activities trainModel and
+ * exportModel, and the heartbeat details a retried trainModel resumes from.
+ */
+import type { MethodSpec } from '../config/plan';
+import type { TrainingConfig } from '../config/schema';
+import type { ObjectRef } from '../store/object-store';
+import type { RetentionPolicy } from '../store/retention';
+
+export interface TrainModelInput {
+  storeUrl: string;
+  runKey: string;
+  modelPath: string;
+  family: string;
+  method: MethodSpec;
+  training: TrainingConfig;
+  trainData: ObjectRef;
+  /** Which committed checkpoints survive (applied after each commit). @default keepLast 3, keepBest */
+  retention?: RetentionPolicy;
+}
+
+export interface TrainModelResult {
+  /** Store prefix of the final adapter (or full weights for `full`). */
+  finalPrefix: string;
+  steps: number;
+  trainLoss: number;
+  trainPerplexity: number;
+  /** Mean training tokens/s over the steps this attempt ran (null when nothing ran). */
+  tokensPerSec: number | null;
+  /** Step this attempt resumed from (0 = fresh start); null when the run had already finished. */
+  resumedFrom: number | null;
+}
+
+/** Heartbeat details: what a retry needs to resume without listing the store. */
+export interface TrainHeartbeat {
+  step: number;
+  checkpointKey?: string;
+  loss?: number;
+  maxSteps: number;
+  tokensPerSec?: number;
+}
+
+export interface ExportModelInput {
+  storeUrl: string;
+  /** The run whose adapter is exported; null exports the base model. */
+  runKey: string | null;
+  modelName: string;
+  modelPath: string;
+  method: MethodSpec;
+  /** Store prefix of the committed adapter (TrainModelResult.finalPrefix); null for the base model. */
+  adapterPrefix: string | null;
+  /**
+   * The model's fingerprint (deriveRunKeys' modelHash). A base-model export is addressed by it, so
+   * a model replaced at the same path is exported again; without it (executions started before
+   * content keys) by the path. An adapter export lives under its run key (the training key).
+   */
+  modelHash?: string;
+}
+
+export interface ExportModelResult {
+  /** Store prefix holding model.onnx (+ data) and engine.json. */
+  onnxPrefix: string;
+  /** Max |logits(onnx) − logits(pytorch)| measured by the exporter. */
+  maxAbsDiff: number | null;
+}
