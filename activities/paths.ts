@@ -1,11 +1,12 @@
 /** Where an activity finds the Python trainer and keeps its local scratch files. */
 import { isAbsolute, join, resolve } from 'node:path';
+import { dataDirEnv, pythonEnv } from '../src/common/env';
 
 /** The repo root (activities/ is one level below it). */
 export const REPO_ROOT = resolve(__dirname, '..');
 
 export function dataDir(): string {
-  const d = process.env.PEFTGRID_DATA_DIR ?? '.data';
+  const d = dataDirEnv();
   return isAbsolute(d) ? d : join(REPO_ROOT, d);
 }
 
@@ -15,5 +16,5 @@ export function workDir(...parts: string[]): string {
 }
 
 export function pythonExecutable(): string {
-  return process.env.PEFTGRID_PYTHON ?? join(REPO_ROOT, '.venv', 'bin', 'python');
+  return pythonEnv() ?? join(REPO_ROOT, '.venv', 'bin', 'python');
 }

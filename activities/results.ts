@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { codeVersionEnv } from '../src/common/env';
 import { joinKey, openStore } from '../src/store';
 import type { Provenance, RunResult } from '../src/contracts';
 import { modelFingerprint } from './model-fingerprint';
@@ -39,7 +40,7 @@ let codeVersionCache: string | undefined;
 export function codeVersion(): string {
   if (codeVersionCache) return codeVersionCache;
   const pkg = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-  let git = process.env.PEFTGRID_CODE_VERSION ?? '';
+  let git = codeVersionEnv() ?? '';
   if (!git) {
     try {
       git = execFileSync('git', ['describe', '--always', '--dirty', '--abbrev=12'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();

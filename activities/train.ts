@@ -8,6 +8,7 @@
 import { writeFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { activityInfo, ApplicationFailure, Context } from '@temporalio/activity';
+import { checkpointRetryMsEnv } from '../src/common/env';
 import { runLogger } from '../src/common/logger';
 import {
   DEFAULT_RETENTION, joinKey, openStore, pruneCheckpoints, putDirectory, readManifest,
@@ -38,8 +39,7 @@ const CHECKPOINT_RETRY_MS = 5 * 60_000;
 const CHECKPOINT_BACKOFF_MS = [1000, 2000, 4000, 5000];
 
 function checkpointRetryMs(): number {
-  const v = Number(process.env.PEFTGRID_CHECKPOINT_RETRY_MS);
-  return Number.isFinite(v) && v >= 0 ? v : CHECKPOINT_RETRY_MS;
+  return checkpointRetryMsEnv() ?? CHECKPOINT_RETRY_MS;
 }
 
 export async function trainModel(input: TrainModelInput): Promise<TrainModelResult> {

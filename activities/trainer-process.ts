@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
-import { trainerKillGraceMs } from '../src/common/constants';
+import { trainerKillGraceMs } from '../src/common/shutdown';
 import { pythonExecutable, REPO_ROOT } from './paths';
 
 export interface TrainerEvent {

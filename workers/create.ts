@@ -4,7 +4,8 @@
  */
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import * as activities from '../activities';
-import { TASK_QUEUES, workerShutdownMs, type QueueKind } from '../src/common/constants';
+import { TASK_QUEUES, type QueueKind } from '../src/common/constants';
+import { workerShutdownMs } from '../src/common/shutdown';
 
 export interface WorkerSetOptions {
   connection: NativeConnection;

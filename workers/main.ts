@@ -5,23 +5,27 @@
  */
 import { parseArgs } from 'node:util';
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
+import { cpuSlots as envCpuSlots, gpuSlots as envGpuSlots, queuesEnv, sdkLogLevel } from '../src/common/env';
 import { logger } from '../src/common/logger';
 import { temporalSettings } from '../src/common/temporal-env';
-import { trainerKillGraceMs, workerShutdownMs, type QueueKind } from '../src/common/constants';
+import { type QueueKind } from '../src/common/constants';
+import { trainerKillGraceMs, workerShutdownMs } from '../src/common/shutdown';
 import { createWorkers } from './create';
 import { metricsSettings, sdkTelemetryOptions, startMetricsServer } from './metrics';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { queues: { type: 'string', default: process.env.PEFTGRID_QUEUES ?? 'cpu,gpu' } } });
+  const { values } = parseArgs({ options: { queues: { type: 'string', default: queuesEnv() } } });
   const queues = String(values.queues).split(',').map((q) => q.trim()).filter(Boolean);
   for (const q of queues) if (q !== 'cpu' && q !== 'gpu') throw new TypeError(`--queues: got "${q}", expected cpu and/or gpu`);
   // Checked before connecting: a bad PEFTGRID_WORKER_SHUTDOWN_MS is a configuration error, not a retry.
   const shutdownMs = workerShutdownMs();
+  const gpuSlots = envGpuSlots();
+  const cpuSlots = envCpuSlots();
   // The SDK's own log lines are noisy at INFO; peftgrid logs what matters through pino.
   // PEFTGRID_METRICS_PORT turns on /metrics (run progress + the SDK's own metrics); off by default.
   const metrics = metricsSettings();
   Runtime.install({
-    logger: new DefaultLogger((process.env.PEFTGRID_SDK_LOG_LEVEL ?? 'WARN') as LogLevel),
+    logger: new DefaultLogger(sdkLogLevel() satisfies LogLevel),
     ...(metrics ? { telemetryOptions: sdkTelemetryOptions(metrics) } : {}),
   });
   const metricsServer = metrics ? await startMetricsServer({ port: metrics.port, host: metrics.host, sdkAddress: metrics.sdkBindAddress }) : null;
@@ -31,8 +35,7 @@ async function main(): Promise<void> {
     connection,
     namespace: settings.namespace,
     queues: queues as QueueKind[],
-    gpuSlots: Number(process.env.PEFTGRID_GPU_SLOTS ?? 1),
-    cpuSlots: Number(process.env.PEFTGRID_CPU_SLOTS ?? 4),
+    gpuSlots, cpuSlots,
   });
   logger.info({ address: settings.address, namespace: settings.namespace, queues, metricsPort: metricsServer?.port, shutdownMs, trainerKillGraceMs: trainerKillGraceMs(shutdownMs) }, 'worker started');
   try {

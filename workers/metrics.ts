@@ -11,6 +11,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TelemetryOptions } from '@temporalio/worker';
 import { currentTrainingProgress, type TrainingProgress } from '../src/common/progress';
+import { metricsEnv, type Env } from '../src/common/env';
 
 // The progress registry lives in src/common/progress.ts (activities report into it); re-exported
 // so the worker's metrics surface reads as one module.
@@ -29,18 +30,8 @@ export interface MetricsSettings {
 const SDK_SCRAPE_TIMEOUT_MS = 2_000;
 
 /** Metrics settings from the environment, or null when metrics are off (the default). */
-export function metricsSettings(env: NodeJS.ProcessEnv = process.env): MetricsSettings | null {
-  const raw = env.PEFTGRID_METRICS_PORT;
-  if (raw === undefined || raw === '') return null;
-  const port = Number(raw);
-  if (!Number.isInteger(port) || port < 1 || port > 65534) {
-    throw new TypeError(`PEFTGRID_METRICS_PORT: got "${raw}", expected a port number 1-65534`);
-  }
-  return {
-    port,
-    host: env.PEFTGRID_METRICS_HOST || '0.0.0.0',
-    sdkBindAddress: env.PEFTGRID_SDK_METRICS_ADDRESS || `127.0.0.1:${port + 1}`,
-  };
+export function metricsSettings(env: Env = process.env): MetricsSettings | null {
+  return metricsEnv(env);
 }
 
 /** The Runtime telemetry options that turn on Core's Prometheus exporter for these settings. */

@@ -141,7 +141,7 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
       // evaluateModel writes under `runs/<runKey>/eval`: it receives the evaluation key.
       storeUrl: run.store, runKey: evalKey, onnxPrefix, testData: tokenized.test,
       modelPath: run.model.path, eval: run.eval,
-      ...(draftOnnxPrefix ? { speculative: { draftOnnxPrefix, gamma: Number(run.method.gamma ?? 4) } } : {}),
+      ...(draftOnnxPrefix && run.method.method === 'speculative' ? { speculative: { draftOnnxPrefix, gamma: run.method.gamma } } : {}),
     }]);
     const result: RunResult = { ...base, status: 'completed', metrics: evaluated.metrics, throughput: evaluated.throughput, training, evalPrefix: evaluated.evalPrefix };
     const { provenance } = await cpu.saveRunResult({

@@ -70,21 +70,8 @@ export const SHUTDOWN_REPORT_MS = 5 * SECOND;
 /** Below this the trainer would get under 10 s for a step plus a checkpoint: a configuration error. */
 export const WORKER_SHUTDOWN_MIN_MS = 30 * SECOND;
 
-/** The worker shutdown time in ms: PEFTGRID_WORKER_SHUTDOWN_MS when set (strictly an integer), else the default. */
-export function workerShutdownMs(env: Record<string, string | undefined> = process.env): number {
-  const raw = env.PEFTGRID_WORKER_SHUTDOWN_MS;
-  if (raw === undefined || raw === '') return WORKER_SHUTDOWN_DEFAULT_MS;
-  const ms = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
-  if (!Number.isSafeInteger(ms) || ms < WORKER_SHUTDOWN_MIN_MS) {
-    throw new TypeError(`PEFTGRID_WORKER_SHUTDOWN_MS: got ${JSON.stringify(raw)}, expected an integer number of milliseconds >= ${WORKER_SHUTDOWN_MIN_MS}`);
-  }
-  return ms;
-}
-
-/** SIGTERM → SIGKILL grace for the trainer: the shutdown time minus the upload share and the report. */
-export function trainerKillGraceMs(shutdownMs: number = workerShutdownMs()): number {
-  return Math.floor(shutdownMs * (1 - SHUTDOWN_UPLOAD_SHARE)) - SHUTDOWN_REPORT_MS;
-}
+// workerShutdownMs / trainerKillGraceMs live in ./shutdown: they read the environment (./env, zod),
+// and this module is imported by workflow code, whose bundle must stay free of both.
 
 /** The deterministic workflow id of a run: re-starting a grid finds (and reuses) it. */
 export function runWorkflowId(runKey: string): string {

@@ -3,12 +3,13 @@
  * that looks like a credential is redacted wherever it appears in the first levels of an object.
  */
 import pino, { type Logger } from 'pino';
+import { logLevel } from './env';
 
 const SECRET_KEYS = ['accessKeyId', 'secretAccessKey', 'sessionToken', 'password', 'token', 'apiKey', 'authorization'];
 
 export const logger: Logger = pino({
   name: 'peftgrid',
-  level: process.env.PEFTGRID_LOG_LEVEL ?? process.env.LOG_LEVEL ?? 'info',
+  level: logLevel(),
   redact: { paths: [...SECRET_KEYS, ...SECRET_KEYS.map((k) => `*.${k}`), ...SECRET_KEYS.map((k) => `*.*.${k}`)], censor: '[redacted]' },
   base: { pid: process.pid },
 });

@@ -4,6 +4,7 @@
  * TEMPORAL_TLS_KEY (paths to PEM files), TEMPORAL_TLS_CA, TEMPORAL_API_KEY.
  */
 import { readFileSync } from 'node:fs';
+import { temporalEnv, type Env } from './env';
 import { DEFAULT_NAMESPACE, DEFAULT_TEMPORAL_ADDRESS, DEFAULT_UI_URL } from './constants';
 
 export interface TemporalSettings {
@@ -14,22 +15,21 @@ export interface TemporalSettings {
   uiUrl: string;
 }
 
-export function temporalSettings(env: NodeJS.ProcessEnv = process.env): TemporalSettings {
-  const cert = env.TEMPORAL_TLS_CERT;
-  const key = env.TEMPORAL_TLS_KEY;
-  const ca = env.TEMPORAL_TLS_CA;
-  const tls = cert || key || ca || env.TEMPORAL_API_KEY
+export function temporalSettings(env: Env = process.env): TemporalSettings {
+  const t = temporalEnv(env);
+  const { tlsCert: cert, tlsKey: key, tlsCa: ca } = t;
+  const tls = cert || key || ca || t.apiKey
     ? {
         ...(cert && key ? { clientCertPair: { crt: readFileSync(cert), key: readFileSync(key) } } : {}),
         ...(ca ? { serverRootCACertificate: readFileSync(ca) } : {}),
       }
     : undefined;
   return {
-    address: env.TEMPORAL_ADDRESS ?? DEFAULT_TEMPORAL_ADDRESS,
-    namespace: env.TEMPORAL_NAMESPACE ?? DEFAULT_NAMESPACE,
+    address: t.address ?? DEFAULT_TEMPORAL_ADDRESS,
+    namespace: t.namespace ?? DEFAULT_NAMESPACE,
     tls,
-    apiKey: env.TEMPORAL_API_KEY,
-    uiUrl: env.PEFTGRID_UI_URL ?? DEFAULT_UI_URL,
+    apiKey: t.apiKey,
+    uiUrl: t.uiUrl ?? DEFAULT_UI_URL,
   };
 }
 

@@ -49,7 +49,8 @@ export function evaluationSettings(run: RunSpec): Record<string, unknown> {
 }
 
 function readable(run: RunSpec): string {
-  return `${run.model.name}__${run.method.method === 'speculative' ? `spec-${String(run.method.draft)}-g${String(run.method.gamma)}` : methodSlug(run.method)}`;
+  const m = run.method;
+  return `${run.model.name}__${m.method === 'speculative' ? `spec-${m.draft}-g${m.gamma}` : methodSlug(m)}`;
 }
 
 /** `<model>__<method>__t<16 hex>`; null for runs that do not train. */

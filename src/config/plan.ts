@@ -3,10 +3,10 @@
  * become child workflow ids, so re-starting a grid never redoes a finished run.
  */
 import { contentHash } from '../common/hash';
+import type { ExpandedMethod, MethodSpec } from '../contracts/method';
 import type { DataConfig, EvalConfig, GridConfig, MethodEntry, ModelConfig, RetentionConfig, TrainingConfig } from './schema';
 
-/** One concrete method configuration: every list-valued field replaced by one of its values. */
-export type MethodSpec = { method: string } & Record<string, string | number | string[] | undefined>;
+export type { ExpandedMethod, MethodSpec, MethodSpecOf, SpeculativeMethodSpec } from '../contracts/method';
 
 export interface RunSpec {
   /**
@@ -36,15 +36,25 @@ export interface RunSpec {
   retention?: RetentionConfig;
 }
 
-/** Cartesian product over list-valued fields (lists of strings such as targetModules are values). */
-export function expandMethod(entry: MethodEntry): MethodSpec[] {
-  let out: MethodSpec[] = [{ method: entry.method }];
+/**
+ * Cartesian product over list-valued fields (lists of strings such as targetModules are values).
+ * Keys keep the entry's order (`method` first): run keys hash the spec, so the order is part of them.
+ */
+export function expandMethod<E extends MethodEntry>(entry: E): ExpandedMethod<E>[] {
+  // Built key by key, so typed loosely here; the result has exactly E's keys, each list narrowed.
+  let out: Record<string, unknown>[] = [{ method: entry.method }];
   for (const [key, value] of Object.entries(entry)) {
     if (key === 'method' || value === undefined) continue;
-    const options = Array.isArray(value) && value.every((v) => typeof v === 'number') ? (value as number[]) : [value];
-    out = out.flatMap((spec) => options.map((v) => ({ ...spec, [key]: v as MethodSpec[string] })));
+    const options: unknown[] = Array.isArray(value) && value.every((v) => typeof v === 'number') ? value : [value];
+    out = out.flatMap((spec) => options.map((v) => ({ ...spec, [key]: v })));
   }
-  return out;
+  return out as ExpandedMethod<E>[];
+}
+
+/** Lifts a method's own lr out of its spec (it becomes training.lr); the rest keeps its key order. */
+function splitLr(expanded: ExpandedMethod): { lr: number | undefined; method: MethodSpec } {
+  const { lr, ...method } = expanded as ExpandedMethod & { lr?: number };
+  return { lr, method: method as MethodSpec };
 }
 
 const SHORT: Record<string, string> = { alpha: 'a', dropout: 'd', numVirtualTokens: 'vt', initR: 'r0', targetR: 'r', shots: 'shot' };
@@ -67,11 +77,11 @@ export function planRuns(grid: GridConfig): RunSpec[] {
   const dataKey = contentHash(grid.data);
   for (const model of grid.models) {
     for (const entry of grid.methods) {
-      for (const { lr, ...method } of expandMethod(entry)) {
+      for (const { lr, method } of expandMethod(entry).map(splitLr)) {
         const trains = method.method !== 'icl';
-        const shots = trains ? 0 : Number(method.shots ?? 0);
+        const shots = method.method === 'icl' ? method.shots : 0;
         // A method's own lr replaces training.lr; the trainer sees it as training.lr, not a method field.
-        const training = lr === undefined ? grid.training : { ...grid.training, lr: Number(lr) };
+        const training = lr === undefined ? grid.training : { ...grid.training, lr };
         // Everything that changes a run's result goes into its key; the store and the grid name do
         // not, so the same run in two grids (or stores) is recognisably the same experiment.
         const identity = { model, method, data: grid.data, training: trains ? training : null, eval: grid.eval };

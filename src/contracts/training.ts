@@ -46,7 +46,8 @@ export interface ExportModelInput {
   runKey: string | null;
   modelName: string;
   modelPath: string;
-  method: MethodSpec;
+  /** The method that trained the adapter; the exporter reads only its name (the adapter carries its config). */
+  method: Pick<MethodSpec, 'method'>;
   /** Store prefix of the committed adapter (TrainModelResult.finalPrefix); null for the base model. */
   adapterPrefix: string | null;
   /**

@@ -13,25 +13,23 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { engineRunIn, RUN_IN_ENV, type EngineRunIn, type Env } from '../common/env';
 import { EngineError } from './errors';
 import { fromWireError, type EngineReply, type EngineRequest, type ReadyMessage } from './wire';
 
 /** Where ONNX Runtime runs for models loaded without an explicit host. */
-export type EngineRunIn = 'process' | 'main';
+export type { EngineRunIn };
 
 /** Env var that selects {@link EngineRunIn} for the whole worker (benchmarks compare both). */
-export const RUN_IN_ENV = 'PEFTGRID_ENGINE_RUN_IN';
+export { RUN_IN_ENV };
 
 /**
  * `PEFTGRID_ENGINE_RUN_IN`: `process` (default) or `main` (the old path, ORT on the calling
  * thread, kept as the baseline of bench/workflow-task-latency.ts).
  * @throws TypeError naming the variable, its value and what is expected.
  */
-export function engineRunInFromEnv(env: NodeJS.ProcessEnv = process.env): EngineRunIn {
-  const value = env[RUN_IN_ENV];
-  if (value === undefined || value === '' || value === 'process') return 'process';
-  if (value === 'main') return 'main';
-  throw new TypeError(`${RUN_IN_ENV} = ${JSON.stringify(value)}: expected 'process' or 'main'`);
+export function engineRunInFromEnv(env: Env = process.env): EngineRunIn {
+  return engineRunIn(env);
 }
 
 /** Thrown to every pending call when the engine process exits or is killed (e.g. on cancellation). */

@@ -14,6 +14,7 @@ import {
   GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
+import { s3Env, type Env } from '../common/env';
 import { mapLimit } from './directory';
 import { sha256File } from './file-store';
 import { ChecksumMismatchError, checkKey, ObjectNotFoundError, type ObjectInfo, type ObjectRef, type ObjectStore } from './object-store';
@@ -36,13 +37,12 @@ function isNotFound(err: unknown): boolean {
   return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
 }
 
-export function s3ClientConfigFromEnv(env: NodeJS.ProcessEnv = process.env): S3ClientConfig {
-  const endpoint = env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
+export function s3ClientConfigFromEnv(env: Env = process.env): S3ClientConfig {
+  const { endpoint, region, maxAttempts } = s3Env(env);
   return {
-    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    region,
     ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
-    // Up to 5 tries with the SDK's backoff: transient 5xx/throttling and dropped connections.
-    maxAttempts: Number(env.PEFTGRID_S3_MAX_ATTEMPTS ?? 5),
+    maxAttempts,
     // Newer SDKs add CRC checksums to every request; several S3-compatible servers reject them.
     // peftgrid verifies its own sha256 end to end instead.
     requestChecksumCalculation: 'WHEN_REQUIRED',

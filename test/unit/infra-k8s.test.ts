@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { trainerKillGraceMs } from '../../src/common/constants';
+import { trainerKillGraceMs } from '../../src/common/shutdown';
 import { REPO } from '../helpers/fixtures';
 import { gpuShutdownForceSeconds, knownEnvVars } from './infra-shared';
 

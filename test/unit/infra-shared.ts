@@ -1,7 +1,7 @@
 /** What the deployment manifests are checked against: facts read from the code, not restated. */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { workerShutdownMs } from '../../src/common/constants';
+import { workerShutdownMs } from '../../src/common/shutdown';
 import { REPO } from '../helpers/fixtures';
 
 /**

@@ -7,9 +7,8 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import {
-  SHUTDOWN_REPORT_MS, SHUTDOWN_UPLOAD_SHARE, trainerKillGraceMs, WORKER_SHUTDOWN_DEFAULT_MS, WORKER_SHUTDOWN_MIN_MS, workerShutdownMs,
-} from '../../src/common/constants';
+import { SHUTDOWN_REPORT_MS, SHUTDOWN_UPLOAD_SHARE, WORKER_SHUTDOWN_DEFAULT_MS, WORKER_SHUTDOWN_MIN_MS } from '../../src/common/constants';
+import { trainerKillGraceMs, workerShutdownMs } from '../../src/common/shutdown';
 import { REPO } from '../helpers/fixtures';
 
 describe('worker shutdown time and the trainer grace', () => {

@@ -1,0 +1,123 @@
+/**
+ * evaluateModel's generate step: greedy (or speculative) decoding of every test prompt on ONNX
+ * Runtime, plus each reference answer's log-probability for held-out perplexity, in chunks that
+ * heartbeat. The only part of the evaluation that touches the engine.
+ */
+import { ApplicationFailure, type Context } from '@temporalio/activity';
+import { contentHash } from '../src/common/hash';
+import {
+  checkDraftPair, DraftMismatchError, EngineError, EngineHost, engineRunInFromEnv, generate, generateSpeculative, loadModel, scoreContinuation,
+  type BatchTiming, type EngineModel, type GeneratedSequence, type SpeculativeResult,
+} from '../src/engine';
+import { getDirectory, type ObjectStore } from '../src/store';
+import type { EvaluateModelInput, TestItem } from '../src/contracts';
+import { workDir } from './paths';
+
+/** Prompts per generate() call: small enough to heartbeat often, large enough to batch well. */
+const CHUNK = 64;
+
+/** Speculative decoding against target-only greedy decoding, measured on the first chunk. */
+export interface SpeculativeThroughput {
+  acceptanceRate: number | null;
+  speedup: number;
+  targetOnlyTokensPerSec: number;
+}
+
+/** What the engine produced: one sequence and one answer score per test item, in item order. */
+export interface Generation {
+  sequences: GeneratedSequence[];
+  batches: BatchTiming[];
+  generatedTokens: number;
+  wallMs: number;
+  scores: { sumLogProb: number; tokenCount: number; error?: string }[];
+  speculative?: SpeculativeThroughput;
+}
+
+export interface GenerateAllInput {
+  input: EvaluateModelInput;
+  store: ObjectStore;
+  items: TestItem[];
+  /** The local copy of `input.onnxPrefix`. */
+  onnxDir: string;
+}
+
+/**
+ * Runs the engine over every item. Cancellation stops the engine process mid-pass and rethrows the
+ * cancellation; a model that cannot load is non-retryable `InvalidModel`, a draft that does not fit
+ * its target `InvalidSpec`.
+ */
+export async function generateAll(ctx: Context, { input, store, items, onnxDir }: GenerateAllInput): Promise<Generation> {
+  // ONNX Runtime runs in an engine process that owns target and draft, so heartbeats and this
+  // worker's workflow tasks keep flowing during a pass; cancellation kills it mid-pass.
+  // PEFTGRID_ENGINE_RUN_IN=main keeps the old on-thread path (bench/workflow-task-latency.ts).
+  const host = engineRunInFromEnv() === 'process' ? new EngineHost() : undefined;
+  const placement = host ? { host } : { runIn: 'main' as const };
+  const stopOnCancel = () => void host?.close();
+  ctx.cancellationSignal.addEventListener('abort', stopOnCancel, { once: true });
+  const rethrowIfCancelled = (err: unknown): never => {
+    if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? err;
+    throw err;
+  };
+  let model: EngineModel | undefined;
+  let draft: EngineModel | undefined;
+  let speculative: { acceptanceRate: number | null; speedup: number; targetOnlyTokensPerSec: number } | undefined;
+  const sequences: GeneratedSequence[] = [];
+  const batches: BatchTiming[] = [];
+  let generatedTokens = 0;
+  let wallMs = 0;
+  const scores: { sumLogProb: number; tokenCount: number; error?: string }[] = [];
+  // Between chunks progress is reported; within one (a large model's prefill can take minutes on
+  // CPU) this keeps proving the worker is alive. ORT runs in the engine process, so the timer fires.
+  let progress = { done: 0, total: items.length };
+  const beat = setInterval(() => ctx.heartbeat(progress), 10_000);
+  try {
+    try {
+      model = await loadModel(onnxDir, { intraOpNumThreads: input.eval.threads ?? 0, ...placement });
+    } catch (err) {
+      if (err instanceof EngineError && !ctx.cancellationSignal.aborted) {
+        throw ApplicationFailure.nonRetryable(`cannot load the exported model: ${err.message}`, 'InvalidModel');
+      }
+      rethrowIfCancelled(err);
+    }
+    if (input.speculative) {
+      const draftDir = workDir('onnx', contentHash({ store: input.storeUrl, prefix: input.speculative.draftOnnxPrefix }));
+      await getDirectory(store, input.speculative.draftOnnxPrefix, draftDir);
+      draft = await loadModel(draftDir, { intraOpNumThreads: input.eval.threads ?? 0, ...placement });
+      try {
+        await checkDraftPair(model!, draft);
+      } catch (err) {
+        if (err instanceof DraftMismatchError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidSpec');
+        throw err;
+      }
+    }
+    for (let i = 0; i < items.length; i += CHUNK) {
+      const chunk = items.slice(i, i + CHUNK);
+      const prompts = chunk.map((t) => t.promptIds);
+      const res = draft
+        ? await generateSpeculative(model!, draft, prompts, { maxNewTokens: input.eval.maxNewTokens, gamma: input.speculative!.gamma })
+        : await generate(model!, prompts, { maxNewTokens: input.eval.maxNewTokens, batchSize: input.eval.batchSize });
+      if (draft && i === 0) {
+        // Speedup over target-only greedy decoding, measured on the same prompts in the same process.
+        const base = await generate(model!, prompts, { maxNewTokens: input.eval.maxNewTokens, batchSize: 1 });
+        const spec = res.stats as SpeculativeResult['stats'];
+        speculative = { acceptanceRate: spec.acceptanceRate, targetOnlyTokensPerSec: base.stats.tokensPerSecond, speedup: spec.tokensPerSecond / base.stats.tokensPerSecond };
+      }
+      sequences.push(...res.sequences);
+      if ('batches' in res.stats) batches.push(...res.stats.batches);
+      generatedTokens += res.stats.generatedTokens;
+      wallMs += res.stats.wallMs;
+      scores.push(...(await scoreContinuation(model!, chunk.map((t) => t.promptIds), chunk.map((t) => t.answerIds), { batchSize: input.eval.batchSize })));
+      progress = { done: Math.min(items.length, i + CHUNK), total: items.length };
+      ctx.heartbeat(progress);
+    }
+  } catch (err) {
+    rethrowIfCancelled(err);
+  } finally {
+    clearInterval(beat);
+    ctx.cancellationSignal.removeEventListener('abort', stopOnCancel);
+    await model?.release();
+    await draft?.release();
+    await host?.close();
+  }
+  return { sequences, batches, generatedTokens, wallMs, scores, ...(speculative ? { speculative } : {}) };
+}

@@ -1,0 +1,35 @@
+/**
+ * The method spec of one run, typed from the grid schema to the activities and the trainer.
+ *
+ * The schema (src/config/schema.ts) parses a method entry as a discriminated union whose
+ * hyperparameters may be lists (each list expands the grid). A run's spec is that entry with
+ * every list-valued field narrowed to one value, `lr` lifted into the training config, plus the
+ * `speculative` variant that a speculative pair plans. Defaults are applied once, by the schema:
+ * every field a consumer reads is already resolved (the trainer's spec.py requires them rather
+ * than defaulting them), so no consumer repeats a default. Switch on `method` to read a field.
+ */
+import type { MethodEntry } from '../config/schema';
+
+/** `number | number[]` (a `many(...)` field) → `number`; other fields (targetModules: string[]) as they are. */
+type One<V> = V extends readonly number[] ? number : V;
+
+/** An entry with each hyperparameter list narrowed to one value (distributes over the union). */
+export type ExpandedMethod<E = MethodEntry> = E extends unknown ? { [K in keyof E]: One<E[K]> } : never;
+
+type WithoutLr<E> = E extends unknown ? Omit<E, 'lr'> : never;
+
+/** A speculative-decoding run: `draft` proposes `gamma` tokens per pass of the run's model. */
+export interface SpeculativeMethodSpec {
+  method: 'speculative';
+  /** The draft model's name (from the grid's models). */
+  draft: string;
+  gamma: number;
+}
+
+/** One concrete method configuration of a run (a method's own lr lives in the run's training config). */
+export type MethodSpec = WithoutLr<ExpandedMethod> | SpeculativeMethodSpec;
+
+export type MethodSpecName = MethodSpec['method'];
+
+/** The variant of MethodSpec named `M`. */
+export type MethodSpecOf<M extends MethodSpecName> = Extract<MethodSpec, { method: M }>;
