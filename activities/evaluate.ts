@@ -3,7 +3,9 @@
  * references (exact match, both Jaccards, token F1, ROUGE-L) with held-out answer perplexity and
  * honest throughput, written to `runs/<runKey>/eval/{predictions.jsonl,metrics.json}`.
  */
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
+import { FailureType } from '../src/contracts/failures';
+import { failure } from './failure';
 import { contentHash } from '../src/common/hash';
 import { runLogger } from '../src/common/logger';
 import type { EvalConfig } from '../src/config/schema';
@@ -101,7 +103,7 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
       model = await loadModel(onnxDir, { intraOpNumThreads: input.eval.threads ?? 0, ...placement });
     } catch (err) {
       if (err instanceof EngineError && !ctx.cancellationSignal.aborted) {
-        throw ApplicationFailure.nonRetryable(`cannot load the exported model: ${err.message}`, 'InvalidModel');
+        throw failure(FailureType.InvalidModel, `cannot load the exported model: ${err.message}`);
       }
       rethrowIfCancelled(err);
     }
@@ -112,7 +114,7 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
       try {
         await checkDraftPair(model!, draft);
       } catch (err) {
-        if (err instanceof DraftMismatchError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidSpec');
+        if (err instanceof DraftMismatchError) throw failure(FailureType.InvalidSpec, err.message);
         throw err;
       }
     }

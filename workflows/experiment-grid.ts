@@ -11,6 +11,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type * as activities from '../activities';
 import { runWorkflowId, SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES, TIMEOUTS } from '../src/common/constants';
 import type { RunSpec } from '../src/config/plan';
+import { FailureType } from '../src/contracts/failures';
 import { fineTuneRunWorkflow } from './fine-tune-run';
 import { prepareDataWorkflow } from './prepare-data';
 import type { GridInput, GridProgress, GridResult, RunProgress, RunResult } from './types';
@@ -71,7 +72,7 @@ function runDetails(run: RunSpec): string {
 
 export async function experimentGridWorkflow(input: GridInput): Promise<GridResult> {
   const { gridId, grid, runs } = input;
-  if (runs.length === 0) throw ApplicationFailure.nonRetryable('the grid has no runs', 'InvalidSpec');
+  if (runs.length === 0) throw ApplicationFailure.nonRetryable('the grid has no runs', FailureType.InvalidSpec);
   let phase: GridProgress['phase'] = 'preparing';
   const done = new Map((input.done ?? []).map((r) => [r.runKey, r]));
   const progress = new Map<string, RunProgress>(runs.map((r) => [r.runKey, {
