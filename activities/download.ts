@@ -19,7 +19,9 @@ import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable, Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
+import { FailureType } from '../src/contracts/failures';
+import { failure } from './failure';
 import { CATALOG, datasetUrl, isDatasetName, UNIFIEDQA_BASE_URL, type Split } from '../src/data/catalog';
 import { contentHash } from '../src/common/hash';
 import { runLogger, safeUrl } from '../src/common/logger';
@@ -88,10 +90,10 @@ async function fetchHttp(url: string, part: string, ctx: Context, expectedBytes:
   if (expectedBytes !== undefined && have === expectedBytes) return {}; // complete; the checksum decides
   const res = await fetch(url, { headers: have ? { Range: `bytes=${have}-` } : {}, signal: ctx.cancellationSignal });
   if (res.status === 404 || res.status === 410) {
-    throw ApplicationFailure.nonRetryable(`${safeUrl(url)} does not exist (HTTP ${res.status}); check data.baseUrl and data.datasets`, 'NotFound');
+    throw failure(FailureType.NotFound, `${safeUrl(url)} does not exist (HTTP ${res.status}); check data.baseUrl and data.datasets`);
   }
   if (res.status === 403 || res.status === 401) {
-    throw ApplicationFailure.nonRetryable(`${safeUrl(url)} refused access (HTTP ${res.status})`, 'NotFound');
+    throw failure(FailureType.NotFound, `${safeUrl(url)} refused access (HTTP ${res.status})`);
   }
   if (res.status === 416 && have > 0) {
     // The part file is at least as long as the object (complete, or the object shrank): start over.
@@ -132,7 +134,7 @@ async function fetchHttp(url: string, part: string, ctx: Context, expectedBytes:
 
 async function statSource(path: string): Promise<Stats> {
   const st = await stat(path).catch(() => null);
-  if (!st) throw ApplicationFailure.nonRetryable(`${path} does not exist; check data.baseUrl and data.datasets`, 'NotFound');
+  if (!st) throw failure(FailureType.NotFound, `${path} does not exist; check data.baseUrl and data.datasets`);
   return st;
 }
 
@@ -181,7 +183,7 @@ async function fetchS3(url: string, part: string): Promise<void> {
   try {
     await source.getFile(name, part);
   } catch (err) {
-    if (err instanceof ObjectNotFoundError) throw ApplicationFailure.nonRetryable(`${url} does not exist; check data.baseUrl and data.datasets`, 'NotFound');
+    if (err instanceof ObjectNotFoundError) throw failure(FailureType.NotFound, `${url} does not exist; check data.baseUrl and data.datasets`);
     throw err;
   }
 }
@@ -190,11 +192,11 @@ export async function downloadDataset(input: DownloadDatasetInput): Promise<Obje
   const ctx = Context.current();
   const { storeUrl, baseUrl, dataset, split } = input;
   if (!/^[a-z0-9_]+$/.test(dataset) || !/^[a-z0-9_]+$/.test(split)) {
-    throw ApplicationFailure.nonRetryable(`invalid dataset/split name ${JSON.stringify(`${dataset}/${split}`)}: expected [a-z0-9_]+`, 'InvalidSpec');
+    throw failure(FailureType.InvalidSpec, `invalid dataset/split name ${JSON.stringify(`${dataset}/${split}`)}: expected [a-z0-9_]+`);
   }
   const { expected: given } = input;
   if (given !== undefined && !(Number.isSafeInteger(given.bytes) && given.bytes >= 0 && /^[0-9a-f]{64}$/.test(given.sha256))) {
-    throw ApplicationFailure.nonRetryable(`invalid expected ${JSON.stringify(given)}: need { bytes: integer >= 0, sha256: 64 lowercase hex }`, 'InvalidSpec');
+    throw failure(FailureType.InvalidSpec, `invalid expected ${JSON.stringify(given)}: need { bytes: integer >= 0, sha256: 64 lowercase hex }`);
   }
   const expected = expectedFile(input);
   const log = runLogger({ activity: 'downloadDataset', dataset, split });
@@ -219,13 +221,13 @@ export async function downloadDataset(input: DownloadDatasetInput): Promise<Obje
   if (url.startsWith('file://')) seen = await fetchFile(url, part);
   else if (/^https?:\/\//.test(url)) seen = await fetchHttp(url, part, ctx, expected?.bytes);
   else if (url.startsWith('s3://')) await fetchS3(url, part);
-  else throw ApplicationFailure.nonRetryable(`unsupported data.baseUrl scheme in ${safeUrl(url)}: expected https://, http://, s3:// or file://`, 'InvalidSpec');
+  else throw failure(FailureType.InvalidSpec, `unsupported data.baseUrl scheme in ${safeUrl(url)}: expected https://, http://, s3:// or file://`);
 
   const bytes = (await stat(part)).size;
   const sha256 = await sha256File(part);
   if (expected && (expected.bytes !== bytes || expected.sha256 !== sha256)) {
     await rm(part, { force: true }); // a truncated or altered download: fetch it whole next time
-    throw ApplicationFailure.retryable(`${safeUrl(url)}: got ${bytes} bytes (sha256 ${sha256.slice(0, 12)}…), expected ${expected.bytes} (${expected.sha256.slice(0, 12)}…)`, 'ChecksumMismatch');
+    throw failure(FailureType.ChecksumMismatch, `${safeUrl(url)}: got ${bytes} bytes (sha256 ${sha256.slice(0, 12)}…), expected ${expected.bytes} (${expected.sha256.slice(0, 12)}…)`);
   }
   const key = rawKey(baseUrl, dataset, split, sha256);
   const ref = await store.putFile(key, part);

@@ -3,7 +3,9 @@
  * Runtime, plus each reference answer's log-probability for held-out perplexity, in chunks that
  * heartbeat. The only part of the evaluation that touches the engine.
  */
-import { ApplicationFailure, type Context } from '@temporalio/activity';
+import type { Context } from '@temporalio/activity';
+import { FailureType } from '../src/contracts/failures';
+import { failure } from './failure';
 import { contentHash } from '../src/common/hash';
 import {
   checkDraftPair, DraftMismatchError, EngineError, EngineHost, engineRunInFromEnv, generate, generateSpeculative, loadModel, scoreContinuation,
@@ -75,7 +77,7 @@ export async function generateAll(ctx: Context, { input, store, items, onnxDir }
       model = await loadModel(onnxDir, { intraOpNumThreads: input.eval.threads ?? 0, ...placement });
     } catch (err) {
       if (err instanceof EngineError && !ctx.cancellationSignal.aborted) {
-        throw ApplicationFailure.nonRetryable(`cannot load the exported model: ${err.message}`, 'InvalidModel');
+        throw failure(FailureType.InvalidModel, `cannot load the exported model: ${err.message}`);
       }
       rethrowIfCancelled(err);
     }
@@ -86,7 +88,7 @@ export async function generateAll(ctx: Context, { input, store, items, onnxDir }
       try {
         await checkDraftPair(model!, draft);
       } catch (err) {
-        if (err instanceof DraftMismatchError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidSpec');
+        if (err instanceof DraftMismatchError) throw failure(FailureType.InvalidSpec, err.message);
         throw err;
       }
     }

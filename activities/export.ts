@@ -10,7 +10,8 @@ import { activityInfo, ApplicationFailure, Context } from '@temporalio/activity'
 import { runLogger } from '../src/common/logger';
 import { contentHash } from '../src/common/hash';
 import { getDirectory, joinKey, openStore, putDirectory, readManifest } from '../src/store';
-import { EXIT_INVALID, runTrainer, type TrainerEvent } from './trainer-process';
+import { FailureType, TRAINER_EXIT } from '../src/contracts/failures';
+import { runTrainer, type TrainerEvent } from './trainer-process';
 import { localModelDir } from './model-source';
 import { workDir } from './paths';
 import type { ExportModelInput, ExportModelResult } from '../src/contracts';
@@ -50,16 +51,16 @@ export async function exportModel(input: ExportModelInput): Promise<ExportModelR
   let maxAbsDiff: number | null = null;
   const onEvent = (ev: TrainerEvent) => {
     if (ev.event === 'export' && typeof ev.maxAbsDiff === 'number') maxAbsDiff = ev.maxAbsDiff;
-    ctx.heartbeat({ phase: String(ev.event) });
+    ctx.heartbeat({ phase: ev.event });
   };
   ctx.heartbeat({ phase: 'exporting' });
   const result = await runTrainer({ args: ['export', '--spec', specPath], onEvent, signal: ctx.cancellationSignal, log, heartbeat: () => ctx.heartbeat({ phase: 'exporting' }) });
   if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
-  if (result.code === EXIT_INVALID) {
-    throw ApplicationFailure.nonRetryable(result.error?.message ?? 'export rejected its spec', result.error?.type ?? 'InvalidSpec');
+  if (result.code === TRAINER_EXIT.invalid) {
+    throw ApplicationFailure.nonRetryable(result.error?.message ?? 'export rejected its spec', result.error?.type ?? FailureType.InvalidSpec);
   }
-  if (result.code !== 0) {
-    throw ApplicationFailure.retryable(`export failed (${result.code ?? result.signal}): ${result.error?.message ?? result.stderrTail.slice(-800)}`, result.error?.type ?? 'ExportFailed');
+  if (result.code !== TRAINER_EXIT.done) {
+    throw ApplicationFailure.retryable(`export failed (${result.code ?? result.signal}): ${result.error?.message ?? result.stderrTail.slice(-800)}`, result.error?.type ?? FailureType.ExportFailed);
   }
   await putDirectory(store, onnxPrefix, outputDir, { maxAbsDiff, runKey: input.runKey, modelPath: input.modelPath });
   log.info({ onnxPrefix, maxAbsDiff }, 'ONNX export committed');

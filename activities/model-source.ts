@@ -6,7 +6,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ApplicationFailure } from '@temporalio/activity';
+import { FailureType } from '../src/contracts/failures';
+import { failure } from './failure';
 import { contentHash } from '../src/common/hash';
 import { mapLimit, openStore } from '../src/store';
 import { workDir } from './paths';
@@ -18,7 +19,7 @@ export async function localModelDir(modelPath: string): Promise<string> {
   const store = openStore(url);
   const objects = (await store.list('')).filter((o) => !o.key.endsWith('/'));
   if (!objects.some((o) => o.key === 'config.json')) {
-    throw ApplicationFailure.nonRetryable(`${modelPath} holds no config.json: expected the prefix of an HF model directory`, 'ModelNotFound');
+    throw failure(FailureType.ModelNotFound, `${modelPath} holds no config.json: expected the prefix of an HF model directory`);
   }
   // The listing (keys and sizes) identifies the version: a re-uploaded model gets a new cache dir.
   const dir = workDir('models', contentHash({ url, objects: objects.map((o) => [o.key, o.bytes]) }));

@@ -10,7 +10,9 @@
 import { createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
+import { FailureType } from '../src/contracts/failures';
+import { failure } from './failure';
 import { CATALOG, DATASET_NAMES, isDatasetName } from '../src/data/catalog';
 import { runLogger } from '../src/common/logger';
 import { createHash } from 'node:crypto';
@@ -27,7 +29,7 @@ export type { ResolveDatasetsInput, PrepareDataInput } from '../src/contracts';
 export async function resolveDatasets({ data }: ResolveDatasetsInput): Promise<{ datasets: string[] }> {
   const datasets = data.datasets ?? [...DATASET_NAMES];
   for (const d of datasets) {
-    if (!isDatasetName(d)) throw ApplicationFailure.nonRetryable(`unknown dataset ${JSON.stringify(d)}; expected one of ${DATASET_NAMES.join(', ')}`, 'InvalidSpec');
+    if (!isDatasetName(d)) throw failure(FailureType.InvalidSpec, `unknown dataset ${JSON.stringify(d)}; expected one of ${DATASET_NAMES.join(', ')}`);
   }
   return { datasets };
 }
@@ -107,7 +109,7 @@ export async function prepareData(input: PrepareDataInput): Promise<PreparedData
     if (!raw) return;
     const local = join(scratch, `${dataset}.${split}.tsv`);
     await store.getFile(raw.ref.key, local, raw.ref.sha256);
-    if (!isDatasetName(dataset)) throw ApplicationFailure.nonRetryable(`unknown dataset ${dataset}`, 'InvalidSpec');
+    if (!isDatasetName(dataset)) throw failure(FailureType.InvalidSpec, `unknown dataset ${dataset}`);
     // readLines, not splitLines: a last line without a newline (a file cut short) is reported, not trusted.
     const { records, stats } = parseUnifiedQaStream(readLines(createReadStream(local)), CATALOG[dataset], { maxMalformedDetails: MALFORMED_DETAILS });
     let n = 0;
@@ -121,7 +123,7 @@ export async function prepareData(input: PrepareDataInput): Promise<PreparedData
     const unusable = unusableSplit(stats);
     if (unusable) {
       // The same bytes fail the same way on every retry (the raw file is checksummed in the store).
-      throw ApplicationFailure.nonRetryable(`dataset ${dataset}, split ${split} (${raw.ref.key}): ${unusable}`, 'InvalidData',
+      throw failure(FailureType.InvalidData, `dataset ${dataset}, split ${split} (${raw.ref.key}): ${unusable}`,
         { dataset, split, lines: stats.total, byReason: stats.malformedByReason, first: stats.malformed.slice(0, 10) });
     }
     if (stats.malformedCount) log.warn({ dataset, split, malformed: stats.malformedCount, byReason: stats.malformedByReason }, 'malformed lines skipped (reported in the manifest)');
@@ -156,7 +158,7 @@ export async function prepareData(input: PrepareDataInput): Promise<PreparedData
   const train = [...trainByDataset.values()].flat();
   const test = [...testByDataset.values()].flat();
   if (train.length === 0 || test.length === 0) {
-    throw ApplicationFailure.nonRetryable(`no usable records (train ${train.length}, test ${test.length}); see malformed-line counts: ${JSON.stringify(Object.fromEntries(Object.entries(malformed).map(([k, v]) => [k, v.count])))}`, 'InvalidData');
+    throw failure(FailureType.InvalidData, `no usable records (train ${train.length}, test ${test.length}); see malformed-line counts: ${JSON.stringify(Object.fromEntries(Object.entries(malformed).map(([k, v]) => [k, v.count])))}`);
   }
   // Shuffle train across datasets (by seed) so that batches mix formats.
   const trainShuffled = createRng(seedFrom(data.seed, 'train-order')).shuffle(train);

@@ -11,7 +11,8 @@ import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { ObjectStore } from '../src/store';
 import { markRejected, restoreCheckpoint, type RestoredCheckpoint } from './checkpoints';
-import { EXIT_CHECKPOINT_REJECTED, type TrainerRunResult } from './trainer-process';
+import { FailureType, TRAINER_EXIT } from '../src/contracts/failures';
+import type { TrainerRunResult } from './trainer-process';
 
 export interface ResumeLoopInput {
   store: ObjectStore;
@@ -44,12 +45,12 @@ export async function runWithCheckpointFallback(input: ResumeLoopInput): Promise
     const result = await input.run(resume);
     // A rejection without --resume-from is the trainer's bug, not the checkpoint's: the caller
     // turns it into a failure rather than looping.
-    if (result.code !== EXIT_CHECKPOINT_REJECTED || !resume) return { result, resume, rejected };
+    if (result.code !== TRAINER_EXIT.checkpointRejected || !resume) return { result, resume, rejected };
     const reason = result.error?.message ?? result.stderrTail.slice(-500);
     log.warn({ checkpoint: resume.prefix, step: resume.step, type: result.error?.type, reason }, 'trainer rejected the checkpoint; falling back to the previous one');
     rejected.push(resume.step);
     try {
-      await markRejected(store, resume.prefix, { codeVersion: input.codeVersion, type: result.error?.type ?? 'CheckpointRejected', reason, at: Date.now() });
+      await markRejected(store, resume.prefix, { codeVersion: input.codeVersion, type: result.error?.type ?? FailureType.CheckpointRejected, reason, at: Date.now() });
     } catch (err) {
       // The in-attempt skip list still holds; a later attempt would try it once more and re-mark it.
       log.warn({ checkpoint: resume.prefix, err: (err as Error).message }, 'could not write the rejection marker');

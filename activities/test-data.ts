@@ -5,7 +5,8 @@
  * look just as valid as right ones.
  */
 import { createHash } from 'node:crypto';
-import { ApplicationFailure } from '@temporalio/activity';
+import { FailureType } from '../src/contracts/failures';
+import { failure } from './failure';
 import type { ObjectRef, ObjectStore } from '../src/store';
 import type { TestItem } from './evaluate';
 
@@ -22,10 +23,10 @@ export async function readTestItems(store: ObjectStore, ref: ObjectRef): Promise
     sha256 = createHash('sha256').update(bytes).digest('hex');
   }
   if (sha256 !== ref.sha256) {
-    throw ApplicationFailure.nonRetryable(
+    throw failure(
+      FailureType.InvalidData,
       `test split ${ref.key} in ${store.url} is not the one this run was planned on: sha256 ${sha256} (${bytes.length} bytes), ` +
         `expected ${ref.sha256} (${ref.bytes} bytes); it was changed or corrupted after tokenization, so it is not evaluated`,
-      'InvalidData',
       { key: ref.key, expectedSha256: ref.sha256, actualSha256: sha256, expectedBytes: ref.bytes, actualBytes: bytes.length },
     );
   }

@@ -7,7 +7,9 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
+import { FailureType } from '../src/contracts/failures';
+import { failure } from './failure';
 import { contentHash } from '../src/common/hash';
 import { runLogger } from '../src/common/logger';
 import {
@@ -43,7 +45,7 @@ export async function tokenizeData(input: TokenizeDataInput): Promise<TokenizeDa
     tok = await loadTokenizer(modelDir);
   } catch (err) {
     if (err instanceof TokenizerConfigError || (err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw ApplicationFailure.nonRetryable(`cannot load the tokenizer of ${input.modelPath}: ${(err as Error).message}`, 'InvalidModel');
+      throw failure(FailureType.InvalidModel, `cannot load the tokenizer of ${input.modelPath}: ${(err as Error).message}`);
     }
     throw err;
   }
@@ -78,7 +80,7 @@ export async function tokenizeData(input: TokenizeDataInput): Promise<TokenizeDa
         signal: ctx.cancellationSignal,
       });
       const info = await writePgtokFile(file, examples);
-      if (info.examples === 0) throw ApplicationFailure.nonRetryable(`no training example fits maxLength ${input.maxLength}`, 'InvalidData');
+      if (info.examples === 0) throw failure(FailureType.InvalidData, `no training example fits maxLength ${input.maxLength}`);
       trainRef = await store.putFile(joinKey(prefix, 'train.pgtok'), file);
       const manifest = { ...pgtokManifest(tok, input.maxLength, { train: { file: 'train.pgtok', ...info } }), skipped: trainSkipped, family };
       await store.put(trainManifestKey, JSON.stringify(manifest, null, 1));

@@ -8,16 +8,18 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
 import { trainerKillGraceMs } from '../src/common/shutdown';
+import { TRAINER_EXIT } from '../src/contracts/failures';
+import { parseTrainerLine, type TrainerEvent } from '../src/contracts/trainer-events';
 import { pythonExecutable, REPO_ROOT } from './paths';
 
-export interface TrainerEvent {
-  event: string;
-  [field: string]: unknown;
-}
+export type { TrainerEvent } from '../src/contracts/trainer-events';
 
 export interface TrainerRunOptions {
   args: string[];
-  /** Called for every JSON line on stdout, in order; a returned promise is awaited before the next. */
+  /**
+   * Called for every valid event on stdout, in order; a returned promise is awaited before the next.
+   * A line that is not a protocol event (src/contracts/trainer-events.ts) is logged and skipped.
+   */
   onEvent?: (e: TrainerEvent) => void | Promise<void>;
   /** Aborting it stops the child: SIGTERM to its process group, SIGKILL after `killGraceMs`. */
   signal?: AbortSignal;
@@ -46,17 +48,18 @@ export interface TrainerRunResult {
   stderrTail: string;
 }
 
+// The trainer's exit codes, from the failure registry (src/contracts/failures.ts).
 /** Exit code the trainer uses after checkpointing on SIGTERM (EX_TEMPFAIL). */
-export const EXIT_PREEMPTED = 75;
+export const EXIT_PREEMPTED = TRAINER_EXIT.preempted;
 /** Exit code for failures that a retry would repeat (bad spec, unknown model, unsupported method). */
-export const EXIT_INVALID = 2;
+export const EXIT_INVALID = TRAINER_EXIT.invalid;
 /**
  * Exit code when `--resume-from` cannot be used (state version, a torch.load/safetensors failure,
  * missing files, parameters or run identity that do not match): an `error` event of type
  * `CheckpointRejected` precedes it. The checkpoint is at fault, not the spec: the activity falls
  * back to an older checkpoint or a fresh start (activities/resume.ts).
  */
-export const EXIT_CHECKPOINT_REJECTED = 3;
+export const EXIT_CHECKPOINT_REJECTED = TRAINER_EXIT.checkpointRejected;
 
 export function runTrainer(opts: TrainerRunOptions): Promise<TrainerRunResult> {
   const { args, onEvent, signal, log } = opts;
@@ -80,14 +83,15 @@ export function runTrainer(opts: TrainerRunOptions): Promise<TrainerRunResult> {
   let handlerError: unknown;
   const lines = createInterface({ input: child.stdout });
   lines.on('line', (line) => {
-    let ev: TrainerEvent;
-    try {
-      ev = JSON.parse(line) as TrainerEvent;
-    } catch {
-      log.warn({ line }, 'trainer printed a non-JSON line on stdout');
+    const parsed = parseTrainerLine(line);
+    if (!parsed.ok) {
+      // Skipped, not guessed at: a `done` without its finalDir must not become a committed
+      // "undefined" directory. The exit code still decides the attempt's outcome.
+      log.warn({ line: line.slice(0, 2000), reason: parsed.reason }, 'trainer printed a line that is not a protocol event; skipped');
       return;
     }
-    if (ev.event === 'error') lastError = { type: String(ev.type ?? 'TrainerError'), message: String(ev.message ?? '') };
+    const ev: TrainerEvent = parsed.event;
+    if (ev.event === 'error') lastError = { type: ev.type, message: ev.message };
     if (onEvent) chain = chain.then(() => onEvent(ev)).catch((err) => { handlerError ??= err; });
   });
 

@@ -9,9 +9,8 @@ import argparse
 import sys
 import traceback
 
-from .events import InvalidSpec, TrainerError, claim_stdout, emit, log
-
-EXIT_INVALID, EXIT_PREEMPTED = 2, 75
+# The exit codes live in events.py with the error classes (the trainer's part of the failure registry).
+from .events import EXIT_DONE, InvalidSpec, TrainerError, claim_stdout, emit, log
 
 
 def die_with_parent():
@@ -73,7 +72,7 @@ def main(argv=None):
             spec = parse_export_spec(load_json(args.spec, "export spec"))
             from .export import export
             export(spec)
-            return 0
+            return EXIT_DONE
         from . import models
         if args.cmd == "tiny":
             models.make_tiny(args.family, args.out, args.tokenizer_from, args.seed)
@@ -85,7 +84,7 @@ def main(argv=None):
             models.truncate(args.src, args.out, layers)
         else:
             models.materialize_gguf(args.out, args.gguf)
-        return 0
+        return EXIT_DONE
     except TrainerError as err:
         emit("error", type=err.type, message=str(err))
         log(f"{err.type}: {err}")

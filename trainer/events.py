@@ -1,5 +1,11 @@
 """stdout is a protocol (docs/contracts.md §2): JSON lines only, one object per line, flushed.
 
+`EVENTS` is the protocol's one schema on this side: every `emit()` is checked against it, so a
+renamed or mistyped field fails here, in the trainer's own tests, not as a NaN in the worker. The
+error classes below and the EXIT_* constants are the trainer's part of the failure registry
+(src/contracts/failures.ts). test/python/test_trainer_protocol.py holds all three equal to the
+TypeScript side through schema/trainer-protocol.json.
+
 `claim_stdout()` moves file descriptor 1 onto stderr and keeps a private handle to the real
 stdout, so a stray print from any library (or C extension) can never corrupt the event stream.
 """
@@ -9,13 +15,33 @@ import os
 import sys
 import time
 
+# Field kinds: "int" (not bool), "float" (int or float; None, and floats that are not finite, are
+# printed as null), "str". Every field is required and no other field is allowed.
+EVENTS = {
+    "start": {"step": "int", "maxSteps": "int", "device": "str", "trainableParams": "int", "totalParams": "int"},
+    "step": {"step": "int", "loss": "float", "lr": "float", "gradNorm": "float", "tokens": "int", "tokensPerSec": "float",
+             "elapsedMs": "int", "stepMs": "int"},
+    "checkpoint": {"step": "int", "dir": "str", "loss": "float"},
+    "preempting": {"signal": "str", "signalStep": "int", "step": "int"},
+    "done": {"step": "int", "finalDir": "str", "trainLoss": "float", "trainPerplexity": "float"},
+    "error": {"type": "str", "message": "str"},
+    "export": {"outputDir": "str", "maxAbsDiff": "float", "prefillMaxAbsDiff": "float", "decodeMaxAbsDiff": "float",
+               "bytes": "int", "exportSeconds": "float", "seconds": "float"},
+}
+
+# Exit codes (docs/contracts.md §2). Anything else (1, a signal) is infrastructure: the activity retries.
+EXIT_DONE = 0
+EXIT_INVALID = 2  # a TrainerError: a retry would repeat it
+EXIT_CHECKPOINT_REJECTED = 3  # --resume-from cannot be used: the caller falls back to an older checkpoint
+EXIT_PREEMPTED = 75  # checkpointed after SIGTERM/SIGINT (EX_TEMPFAIL)
+
 _events = None  # the real stdout once claim_stdout() ran; until then sys.stdout (tests capture it)
 
 
 class TrainerError(Exception):
     """A failure a retry would repeat: the CLI prints an `error` event and exits with `exit_code`."""
     type = "TrainerError"
-    exit_code = 2
+    exit_code = EXIT_INVALID
 
 
 class InvalidSpec(TrainerError):
@@ -41,7 +67,12 @@ class CheckpointRejected(TrainerError):
     checkpoint, then to a fresh start, instead of failing the run or retrying the same checkpoint.
     """
     type = "CheckpointRejected"
-    exit_code = 3
+    exit_code = EXIT_CHECKPOINT_REJECTED
+
+
+class ExportParity(TrainerError):
+    """ONNX Runtime disagrees with PyTorch beyond the tolerance: a retry would reproduce it."""
+    type = "ExportParity"
 
 
 def claim_stdout():
@@ -61,7 +92,34 @@ def _clean(v):
     return v
 
 
+class ProtocolError(TypeError):
+    """An emit() that does not match EVENTS: a bug in the trainer, never the caller's input."""
+
+
+def _kind_ok(kind, v):
+    if kind == "int":
+        return isinstance(v, int) and not isinstance(v, bool)
+    if kind == "float":
+        return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+    return isinstance(v, str)
+
+
+def check_event(event, fields):
+    """Raise ProtocolError unless `fields` are exactly what EVENTS says `event` carries."""
+    schema = EVENTS.get(event)
+    if schema is None:
+        raise ProtocolError(f"event: got {event!r}; expected one of {', '.join(EVENTS)}")
+    missing = [f for f in schema if f not in fields]
+    extra = [f for f in fields if f not in schema]
+    if missing or extra:
+        raise ProtocolError(f"{event} event: missing {missing}, unknown {extra}; expected exactly {', '.join(schema)}")
+    for name, kind in schema.items():
+        if not _kind_ok(kind, fields[name]):
+            raise ProtocolError(f"{event} event: {name}: got {fields[name]!r} ({type(fields[name]).__name__}); expected {kind}")
+
+
 def emit(event, **fields):
+    check_event(event, fields)
     line = json.dumps({"event": event, **{k: _clean(v) for k, v in fields.items()}})
     out = _events or sys.stdout
     out.write(line + "\n")

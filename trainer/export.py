@@ -18,17 +18,12 @@ import time
 import numpy as np
 import torch
 
-from .events import TrainerError, emit, log
+from .events import ExportParity, emit, log
 from .methods import load_base
 from .onnx_graph import OnnxDecoder, export_onnx, io_names, model_dims, prefix_kv
 
 MERGEABLE = ("lora", "qlora", "adalora", "ia3")
 EXTERNAL_DATA_BYTES = 1.8e9  # protobuf's hard limit is 2 GiB; leave headroom for the graph itself
-
-
-class ExportParity(TrainerError):
-    """ONNX Runtime disagrees with PyTorch beyond the tolerance: a retry would reproduce it."""
-    type = "ExportParity"
 
 
 def _load(spec):

@@ -21,12 +21,11 @@ import torch.nn.functional as F
 
 from . import checkpoint as ckpt
 from .data import IGNORE_INDEX, Shard, batch_indices, collate
-from .events import emit, log
+from .events import EXIT_DONE, EXIT_PREEMPTED, emit, log
 from .methods import (adalora_state, build_model, build_optimizer, build_scheduler, count_params, is_adalora,
                       load_adalora_state, resolve_device)
 
 CLIP_NORM = 1.0  # gradient clipping, as in the study (HF Trainer's max_grad_norm default)
-EXIT_PREEMPTED = 75
 
 
 class Preemption:
@@ -171,4 +170,4 @@ def _train(spec, resume_from, stop):
         record["rankPattern"] = {k: int(sum(v)) for k, v in (adalora_state(model)["rank_pattern"] or {}).items()}
     final = ckpt.save_final(spec.outputDir, model, record, spec.modelPath)
     emit("done", step=step, finalDir=os.path.abspath(final), trainLoss=train_loss, trainPerplexity=perplexity)
-    return 0
+    return EXIT_DONE

@@ -12,6 +12,7 @@ import type * as activities from '../activities';
 import { runWorkflowId, SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES, TIMEOUTS } from '../src/common/constants';
 import { runBounded } from '../src/common/bounded';
 import type { RunSpec } from '../src/config/plan';
+import { FailureType } from '../src/contracts/failures';
 import { fineTuneRunWorkflow } from './fine-tune-run';
 import { prepareDataWorkflow } from './prepare-data';
 import type { ExperimentGridWorkflowInput, GridProgress, GridResult, PreparedData, RunProgress, RunResult } from '../src/contracts';
@@ -223,7 +224,7 @@ async function report(state: GridState): Promise<GridResult> {
 }
 
 export async function experimentGridWorkflow(input: ExperimentGridWorkflowInput): Promise<GridResult> {
-  if (input.runs.length === 0) throw ApplicationFailure.nonRetryable('the grid has no runs', 'InvalidSpec');
+  if (input.runs.length === 0) throw ApplicationFailure.nonRetryable('the grid has no runs', FailureType.InvalidSpec);
   const state = createGridState(input);
   state.showDetails();
   handleCancelSignal(state);

@@ -14,9 +14,13 @@ import {
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES, TIMEOUTS } from '../src/common/constants';
+import { FailureType, nonRetryableTypes } from '../src/contracts/failures';
 import type { FineTuneRunWorkflowInput, RunIdentity, RunPhase, RunProgress, RunResult } from '../src/contracts';
 
-const NON_RETRYABLE = ['InvalidSpec', 'ModelNotFound', 'UnsupportedMethod', 'InvalidData', 'InvalidModel'];
+// From the registry, like prepare-data.ts's: the two hand-written lists this replaced each named
+// the types their own activities happened to throw, so a type is now permanent in every proxy,
+// except where the registry says a name is listed only in one workflow (`NotFound`).
+const NON_RETRYABLE = nonRetryableTypes('fineTuneRun');
 
 const cpu = proxyActivities<typeof activities>({
   taskQueue: TASK_QUEUES.cpu,
@@ -108,7 +112,7 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
     let draftOnnxPrefix: string | undefined;
     let training: RunResult['training'];
     if (run.trains) {
-      if (!tokenized.train) throw ApplicationFailure.nonRetryable('tokenizeData returned no training split', 'InvalidData');
+      if (!tokenized.train) throw ApplicationFailure.nonRetryable('tokenizeData returned no training split', FailureType.InvalidData);
       const t = run.training;
       setPhase('training', `${t.maxSteps} steps, lr ${t.lr}, batch ${t.batchSize}, checkpoint every ${t.checkpointEverySteps}; step, loss and tokens/s are in the trainModel heartbeat`);
       const trained = await trainer.trainModel.executeWithOptions({ summary: `train ${run.label} on ${run.model.name} · ${t.maxSteps} steps` }, [{

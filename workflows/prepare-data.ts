@@ -6,9 +6,12 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import { TASK_QUEUES, TIMEOUTS } from '../src/common/constants';
+import { nonRetryableTypes } from '../src/contracts/failures';
 import type { PrepareDataWorkflowInput, PreparedData } from '../src/contracts';
 
-const NON_RETRYABLE = ['InvalidData', 'NotFound', 'InvalidSpec'];
+// From the registry (see fine-tune-run.ts). `ChecksumMismatch` is retryable there: a truncated
+// transfer is worth another download.
+const NON_RETRYABLE = nonRetryableTypes('prepareData');
 
 const downloads = proxyActivities<typeof activities>({
   taskQueue: TASK_QUEUES.cpu,

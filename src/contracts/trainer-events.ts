@@ -1,0 +1,82 @@
+/**
+ * The trainer's stdout protocol (docs/contracts.md §2, STYLE.md rule 12): one JSON object per line,
+ * discriminated by `event`. `TRAINER_EVENTS` is the one table on this side: the TypeScript union,
+ * the runtime parser and the published schema/trainer-protocol.json all derive from it;
+ * trainer/events.py's `EVENTS` is the table on the Python side, which `emit()` checks every line
+ * against, and test/python/test_trainer_protocol.py compares the two through the JSON file.
+ *
+ * Field kinds: `int` (a JSON integer), `float` (a number, or null: the trainer prints floats that
+ * are not finite, and a loss it does not have, as null), `str`.
+ */
+import { z } from 'zod';
+import { FAILURES, TRAINER_EXIT } from './failures';
+
+const KINDS = {
+  int: z.number().int(),
+  float: z.number().nullable(),
+  str: z.string(),
+} as const;
+type FieldKind = keyof typeof KINDS;
+
+export const TRAINER_EVENTS = {
+  start: { step: 'int', maxSteps: 'int', device: 'str', trainableParams: 'int', totalParams: 'int' },
+  step: { step: 'int', loss: 'float', lr: 'float', gradNorm: 'float', tokens: 'int', tokensPerSec: 'float', elapsedMs: 'int', stepMs: 'int' },
+  checkpoint: { step: 'int', dir: 'str', loss: 'float' },
+  preempting: { signal: 'str', signalStep: 'int', step: 'int' },
+  done: { step: 'int', finalDir: 'str', trainLoss: 'float', trainPerplexity: 'float' },
+  error: { type: 'str', message: 'str' },
+  export: {
+    outputDir: 'str', maxAbsDiff: 'float', prefillMaxAbsDiff: 'float', decodeMaxAbsDiff: 'float', bytes: 'int', exportSeconds: 'float', seconds: 'float',
+  },
+} as const satisfies Record<string, Record<string, FieldKind>>;
+
+export type TrainerEventName = keyof typeof TRAINER_EVENTS;
+type Fields<F extends Record<string, FieldKind>> = { -readonly [K in keyof F]: z.infer<(typeof KINDS)[F[K]]> };
+export type TrainerEventOf<E extends TrainerEventName> = { event: E } & Fields<(typeof TRAINER_EVENTS)[E]>;
+/** One line of trainer stdout, narrowed by `event`. */
+export type TrainerEvent = { [E in TrainerEventName]: TrainerEventOf<E> }[TrainerEventName];
+
+const schemas: Record<string, z.ZodType> = Object.fromEntries(
+  Object.entries(TRAINER_EVENTS).map(([name, fields]) => [
+    name,
+    // Extra fields are dropped, not rejected: a newer trainer may add one before this side reads it.
+    z.object({ event: z.literal(name), ...Object.fromEntries(Object.entries(fields).map(([f, kind]) => [f, KINDS[kind as FieldKind]])) }),
+  ]),
+);
+
+export type ParsedLine = { ok: true; event: TrainerEvent } | { ok: false; reason: string };
+
+/** One stdout line → an event, or why it is not one (not JSON, no or an unknown `event`, a missing or mistyped field). */
+export function parseTrainerLine(line: string): ParsedLine {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return { ok: false, reason: 'not JSON' };
+  }
+  const name = (raw as { event?: unknown } | null)?.event;
+  if (typeof name !== 'string' || !Object.hasOwn(TRAINER_EVENTS, name)) {
+    return { ok: false, reason: `event: got ${JSON.stringify(name)}; expected one of ${Object.keys(TRAINER_EVENTS).join(', ')}` };
+  }
+  const parsed = (schemas[name] as z.ZodType).safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    return { ok: false, reason: `${name} event: ${issues}` };
+  }
+  return { ok: true, event: parsed.data as TrainerEvent };
+}
+
+/** What schema/trainer-protocol.json holds: the events, the trainer's failure types and its exit codes. */
+export function trainerProtocol() {
+  const failures = Object.fromEntries(
+    Object.entries(FAILURES)
+      .filter(([, f]) => 'trainerExit' in f)
+      .map(([type, f]) => [type, { exitCode: (f as { trainerExit: number }).trainerExit, retryable: f.retryable }]),
+  );
+  return { events: TRAINER_EVENTS, failures, exitCodes: TRAINER_EXIT };
+}
+
+/** The committed file's exact text (regenerate: see test/unit/trainer-protocol.test.ts). */
+export function trainerProtocolText(): string {
+  return JSON.stringify(trainerProtocol(), null, 2) + '\n';
+}
