@@ -11,10 +11,21 @@ const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}
 const intoFolders = (folders, message) => ({ regex: `^(\\.\\./)+(${folders.join('|')})(/|$)`, message });
 const LAYERS = {
   src: [
-    intoFolders(['workflows', 'activities', 'workers'], 'src/ is the bottom layer: it never imports workflows/, activities/ or workers/ (shared types go in src/contracts).'),
-    intoFolders(['datasets', 'bench', 'test'], 'src/ is library code: it never imports datasets/, bench/ or test/ (the catalog is src/data/catalog.ts).'),
+    intoFolders(
+      ['workflows', 'activities', 'workers'],
+      'src/ is the bottom layer: it never imports workflows/, activities/ or workers/ (shared types go in src/contracts).',
+    ),
+    intoFolders(
+      ['datasets', 'bench', 'test'],
+      'src/ is library code: it never imports datasets/, bench/ or test/ (the catalog is src/data/catalog.ts).',
+    ),
   ],
-  activities: [intoFolders(['workers', 'bench', 'test'], 'Activities never import workers/ (training progress is src/common/progress.ts), bench/ or test/.')],
+  activities: [
+    intoFolders(
+      ['workers', 'bench', 'test'],
+      'Activities never import workers/ (training progress is src/common/progress.ts), bench/ or test/.',
+    ),
+  ],
   workflows: [intoFolders(['workers', 'bench', 'test'], 'Workflows never import workers/, bench/ or test/.')],
 };
 
@@ -36,13 +47,20 @@ export default tseslint.config(
         'error',
         {
           paths: [
-            ...nodeBuiltins.map((name) => ({ name, message: 'Workflow code must be deterministic: no Node builtins.' })),
+            ...nodeBuiltins.map((name) => ({
+              name,
+              message: 'Workflow code must be deterministic: no Node builtins.',
+            })),
             { name: 'onnxruntime-node', message: 'ONNX Runtime belongs in activities.' },
             { name: 'pino', message: 'Use the workflow logger (log from @temporalio/workflow).' },
             { name: '@aws-sdk/client-s3', message: 'Object-store I/O belongs in activities.' },
           ],
           patterns: [
-            { group: ['../activities/*', '../activities', '../src/store/*', '../src/engine/*'], allowTypeImports: true, message: 'Workflows import activities as types only.' },
+            {
+              group: ['../activities/*', '../activities', '../src/store/*', '../src/engine/*'],
+              allowTypeImports: true,
+              message: 'Workflows import activities as types only.',
+            },
             ...LAYERS.workflows,
           ],
         },
@@ -50,8 +68,16 @@ export default tseslint.config(
       'no-restricted-globals': ['error', 'setTimeout', 'setInterval', 'process', 'Buffer'],
       'no-restricted-properties': [
         'error',
-        { object: 'Date', property: 'now', message: 'Use workflow time (Date is deterministic in workflows, but prefer workflow.sleep/now APIs).' },
-        { object: 'Math', property: 'random', message: 'Math.random is replaced in workflows; use uuid4() or a seeded generator.' },
+        {
+          object: 'Date',
+          property: 'now',
+          message: 'Use workflow time (Date is deterministic in workflows, but prefer workflow.sleep/now APIs).',
+        },
+        {
+          object: 'Math',
+          property: 'random',
+          message: 'Math.random is replaced in workflows; use uuid4() or a seeded generator.',
+        },
       ],
     },
   },

@@ -9,9 +9,17 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { runLogger } from '../src/common/logger';
-import type { AwaitWorkflowClosedInput, AwaitWorkflowClosedResult, AwaitWorkflowClosedHeartbeat } from '../src/contracts';
+import type {
+  AwaitWorkflowClosedInput,
+  AwaitWorkflowClosedResult,
+  AwaitWorkflowClosedHeartbeat,
+} from '../src/contracts';
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
-export type { AwaitWorkflowClosedInput, AwaitWorkflowClosedResult, AwaitWorkflowClosedHeartbeat } from '../src/contracts';
+export type {
+  AwaitWorkflowClosedInput,
+  AwaitWorkflowClosedResult,
+  AwaitWorkflowClosedHeartbeat,
+} from '../src/contracts';
 
 /**
  * Polls `describe` on the latest execution of `workflowId` until it is no longer RUNNING.
@@ -21,7 +29,8 @@ export type { AwaitWorkflowClosedInput, AwaitWorkflowClosedResult, AwaitWorkflow
 export async function awaitWorkflowClosed(input: AwaitWorkflowClosedInput): Promise<AwaitWorkflowClosedResult> {
   const ctx = Context.current();
   const interval = input.pollIntervalMs ?? 1000;
-  if (!Number.isFinite(interval) || interval <= 0) throw new TypeError(`pollIntervalMs: got ${input.pollIntervalMs}, expected a positive number of ms`);
+  if (!Number.isFinite(interval) || interval <= 0)
+    throw new TypeError(`pollIntervalMs: got ${input.pollIntervalMs}, expected a positive number of ms`);
   const log = runLogger({ activity: 'awaitWorkflowClosed', workflowId: input.workflowId });
   const handle = ctx.client.workflow.getHandle(input.workflowId);
   const t0 = Date.now();

@@ -50,30 +50,62 @@ export async function uploadCheckpoint(input: CheckpointUploadInput): Promise<st
     try {
       // Re-uploading after a failure is safe: the files go to this attempt's stage again and the
       // manifest, the commit point, is only written once every file is up.
-      const outcome = await commitCheckpoint(store, prefix, input.dir, { step, loss: input.loss, runKey: input.runKey }, stage);
+      const outcome = await commitCheckpoint(
+        store,
+        prefix,
+        input.dir,
+        { step, loss: input.loss, runKey: input.runKey },
+        stage,
+      );
       if (outcome.status === 'skipped') {
-        log.info({ step, checkpoint: prefix, committedStage: outcome.manifest.stage }, 'checkpoint already committed; not rewritten');
+        log.info(
+          { step, checkpoint: prefix, committedStage: outcome.manifest.stage },
+          'checkpoint already committed; not rewritten',
+        );
       } else {
-        log.info({ uploadMs: Date.now() - t0, bytes: outcome.manifest.bytes, tries: attempt, stage, replacedRejected: outcome.replaced, step, checkpoint: prefix }, 'checkpoint committed');
+        log.info(
+          {
+            uploadMs: Date.now() - t0,
+            bytes: outcome.manifest.bytes,
+            tries: attempt,
+            stage,
+            replacedRejected: outcome.replaced,
+            step,
+            checkpoint: prefix,
+          },
+          'checkpoint committed',
+        );
       }
       return prefix;
     } catch (err) {
       const wait = CHECKPOINT_BACKOFF_MS[Math.min(attempt, CHECKPOINT_BACKOFF_MS.length) - 1] as number;
       if (Date.now() + wait > deadline || input.signal.aborted) {
-        log.error({ step, checkpoint: prefix, tries: attempt, err: (err as Error).message }, 'checkpoint upload failed; giving up on this attempt');
+        log.error(
+          { step, checkpoint: prefix, tries: attempt, err: (err as Error).message },
+          'checkpoint upload failed; giving up on this attempt',
+        );
         return null;
       }
-      log.warn({ step, checkpoint: prefix, tries: attempt, retryInMs: wait, err: (err as Error).message }, 'checkpoint upload failed; retrying');
+      log.warn(
+        { step, checkpoint: prefix, tries: attempt, retryInMs: wait, err: (err as Error).message },
+        'checkpoint upload failed; retrying',
+      );
       input.heartbeat();
       await new Promise((r) => setTimeout(r, wait));
     }
   }
 }
 
-export async function applyRetention(store: ObjectStore, runKey: string, retention: RetentionPolicy, log: Logger): Promise<void> {
+export async function applyRetention(
+  store: ObjectStore,
+  runKey: string,
+  retention: RetentionPolicy,
+  log: Logger,
+): Promise<void> {
   try {
     const pruned = await pruneCheckpoints(store, checkpointsPrefix(runKey), retention);
-    if (pruned.deleted.length) log.info({ deleted: pruned.deleted, kept: pruned.kept, best: pruned.best }, 'old checkpoints deleted');
+    if (pruned.deleted.length)
+      log.info({ deleted: pruned.deleted, kept: pruned.kept, best: pruned.best }, 'old checkpoints deleted');
   } catch (err) {
     // Retention is housekeeping: a failure only leaves extra checkpoints until the next commit.
     log.warn({ err: (err as Error).message }, 'checkpoint retention failed; will retry after the next commit');

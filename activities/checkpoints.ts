@@ -13,7 +13,15 @@ import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { getDirectory, joinKey, MANIFEST, putDirectory, readManifest, type DirectoryManifest, type ObjectStore } from '../src/store';
+import {
+  getDirectory,
+  joinKey,
+  MANIFEST,
+  putDirectory,
+  readManifest,
+  type DirectoryManifest,
+  type ObjectStore,
+} from '../src/store';
 
 export interface CheckpointMeta {
   step: number;
@@ -82,7 +90,10 @@ async function checkpointIndex(store: ObjectStore, runKey: string): Promise<Map<
 
 /** Steps of every committed checkpoint (manifest present), newest first. */
 export async function committedCheckpoints(store: ObjectStore, runKey: string): Promise<number[]> {
-  return [...(await checkpointIndex(store, runKey)).values()].filter((e) => e.committed).map((e) => e.step).sort((a, b) => b - a);
+  return [...(await checkpointIndex(store, runKey)).values()]
+    .filter((e) => e.committed)
+    .map((e) => e.step)
+    .sort((a, b) => b - a);
 }
 
 export async function readRejections(store: ObjectStore, prefix: string): Promise<CheckpointRejection[]> {
@@ -119,7 +130,13 @@ export interface RestoreOptions {
  * committed one, highest step first (the heartbeat can be seconds older than the newest commit).
  * Corrupt ones are logged and skipped; so are ones this code version's trainer refused before.
  */
-export async function restoreCheckpoint(store: ObjectStore, runKey: string, localRoot: string, opts: RestoreOptions, log: Logger): Promise<RestoredCheckpoint | null> {
+export async function restoreCheckpoint(
+  store: ObjectStore,
+  runKey: string,
+  localRoot: string,
+  opts: RestoreOptions,
+  log: Logger,
+): Promise<RestoredCheckpoint | null> {
   const index = await checkpointIndex(store, runKey);
   const steps = new Set([...index.values()].filter((e) => e.committed).map((e) => e.step));
   const hintedStep = Number(/\/step-(\d+)$/.exec(opts.hinted ?? '')?.[1] ?? NaN);
@@ -129,9 +146,14 @@ export async function restoreCheckpoint(store: ObjectStore, runKey: string, loca
     if (opts.skip?.has(step)) continue;
     // The listing says whether a marker exists; only then is it read (one GET per marked checkpoint).
     const marked = index.get(step)?.markedRejected ?? true;
-    const mine = marked ? (await readRejections(store, prefix)).find((r) => r.codeVersion === opts.codeVersion) : undefined;
+    const mine = marked
+      ? (await readRejections(store, prefix)).find((r) => r.codeVersion === opts.codeVersion)
+      : undefined;
     if (mine) {
-      log.info({ checkpoint: prefix, step, rejectedAt: mine.at, reason: mine.reason }, 'skipping a checkpoint this code version rejected before');
+      log.info(
+        { checkpoint: prefix, step, rejectedAt: mine.at, reason: mine.reason },
+        'skipping a checkpoint this code version rejected before',
+      );
       continue;
     }
     const dir = join(localRoot, `step-${step}`);
@@ -140,10 +162,22 @@ export async function restoreCheckpoint(store: ObjectStore, runKey: string, loca
       const manifest = await getDirectory<CheckpointMeta>(store, prefix, dir);
       // downloadMs/bytes feed the recovery benchmark (bench/recovery.ts) and operators' dashboards.
       // (Field order matters to log parsers: `"step":N,"msg":…` stays last, as before.)
-      log.info({ checkpoint: prefix, stage: manifest.stage, downloadMs: Date.now() - t0, bytes: manifest.bytes, step: manifest.meta.step }, 'resuming from checkpoint');
+      log.info(
+        {
+          checkpoint: prefix,
+          stage: manifest.stage,
+          downloadMs: Date.now() - t0,
+          bytes: manifest.bytes,
+          step: manifest.meta.step,
+        },
+        'resuming from checkpoint',
+      );
       return { step: manifest.meta.step, prefix, dir };
     } catch (err) {
-      log.warn({ checkpoint: prefix, err: (err as Error).message }, 'checkpoint failed verification; falling back to the previous one');
+      log.warn(
+        { checkpoint: prefix, err: (err as Error).message },
+        'checkpoint failed verification; falling back to the previous one',
+      );
       await rm(dir, { recursive: true, force: true });
     }
   }
@@ -160,7 +194,13 @@ export type CommitOutcome =
  * unless some trainer rejected it, in which case the manifest goes first (from then on the old
  * checkpoint does not exist for any reader), then the marker, and this attempt commits its own.
  */
-export async function commitCheckpoint(store: ObjectStore, prefix: string, dir: string, meta: CheckpointMeta, stage: string): Promise<CommitOutcome> {
+export async function commitCheckpoint(
+  store: ObjectStore,
+  prefix: string,
+  dir: string,
+  meta: CheckpointMeta,
+  stage: string,
+): Promise<CommitOutcome> {
   const existing = await readManifest<CheckpointMeta>(store, prefix);
   let replaced = false;
   if (existing) {

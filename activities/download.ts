@@ -81,7 +81,12 @@ function validators(res: Response): Pick<RawMeta, 'etag' | 'lastModified'> {
   return { ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
 }
 
-async function fetchHttp(url: string, part: string, ctx: Context, expectedBytes: number | undefined): Promise<Pick<RawMeta, 'etag' | 'lastModified'>> {
+async function fetchHttp(
+  url: string,
+  part: string,
+  ctx: Context,
+  expectedBytes: number | undefined,
+): Promise<Pick<RawMeta, 'etag' | 'lastModified'>> {
   let have = (await stat(part).catch(() => null))?.size ?? 0;
   if (expectedBytes !== undefined && have > expectedBytes) {
     await rm(part, { force: true }); // longer than the file can be: not a prefix of it
@@ -90,7 +95,10 @@ async function fetchHttp(url: string, part: string, ctx: Context, expectedBytes:
   if (expectedBytes !== undefined && have === expectedBytes) return {}; // complete; the checksum decides
   const res = await fetch(url, { headers: have ? { Range: `bytes=${have}-` } : {}, signal: ctx.cancellationSignal });
   if (res.status === 404 || res.status === 410) {
-    throw failure(FailureType.NotFound, `${safeUrl(url)} does not exist (HTTP ${res.status}); check data.baseUrl and data.datasets`);
+    throw failure(
+      FailureType.NotFound,
+      `${safeUrl(url)} does not exist (HTTP ${res.status}); check data.baseUrl and data.datasets`,
+    );
   }
   if (res.status === 403 || res.status === 401) {
     throw failure(FailureType.NotFound, `${safeUrl(url)} refused access (HTTP ${res.status})`);
@@ -108,7 +116,9 @@ async function fetchHttp(url: string, part: string, ctx: Context, expectedBytes:
   if (append && rangeStart(res.headers.get('content-range')) !== have) {
     await res.body.cancel();
     await rm(part, { force: true });
-    throw new Error(`GET ${safeUrl(url)}: asked for bytes=${have}-, got Content-Range ${JSON.stringify(res.headers.get('content-range'))}; discarded the partial download`);
+    throw new Error(
+      `GET ${safeUrl(url)}: asked for bytes=${have}-, got Content-Range ${JSON.stringify(res.headers.get('content-range'))}; discarded the partial download`,
+    );
   }
   if (res.status === 200) append = false;
   let done = append ? have : 0;
@@ -127,7 +137,11 @@ async function fetchHttp(url: string, part: string, ctx: Context, expectedBytes:
     },
   });
   // On a dropped connection the bytes already written stay in the part file for the next attempt.
-  await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), progress, createWriteStream(part, { flags: append ? 'a' : 'w' }));
+  await pipeline(
+    Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
+    progress,
+    createWriteStream(part, { flags: append ? 'a' : 'w' }),
+  );
   ctx.heartbeat({ bytes: done, ...(total !== undefined ? { total } : {}) });
   return validators(res);
 }
@@ -166,7 +180,11 @@ async function sourceUnchanged(url: string, meta: RawMeta, ctx: Context): Promis
     const now = validators(res);
     if (meta.etag && now.etag) return now.etag === meta.etag;
     const length = res.headers.get('content-length');
-    return !!meta.lastModified && now.lastModified === meta.lastModified && (length === null || Number(length) === meta.bytes);
+    return (
+      !!meta.lastModified &&
+      now.lastModified === meta.lastModified &&
+      (length === null || Number(length) === meta.bytes)
+    );
   }
   if (url.startsWith('s3://')) {
     const slash = url.lastIndexOf('/');
@@ -183,7 +201,8 @@ async function fetchS3(url: string, part: string): Promise<void> {
   try {
     await source.getFile(name, part);
   } catch (err) {
-    if (err instanceof ObjectNotFoundError) throw failure(FailureType.NotFound, `${url} does not exist; check data.baseUrl and data.datasets`);
+    if (err instanceof ObjectNotFoundError)
+      throw failure(FailureType.NotFound, `${url} does not exist; check data.baseUrl and data.datasets`);
     throw err;
   }
 }
@@ -192,11 +211,20 @@ export async function downloadDataset(input: DownloadDatasetInput): Promise<Obje
   const ctx = Context.current();
   const { storeUrl, baseUrl, dataset, split } = input;
   if (!/^[a-z0-9_]+$/.test(dataset) || !/^[a-z0-9_]+$/.test(split)) {
-    throw failure(FailureType.InvalidSpec, `invalid dataset/split name ${JSON.stringify(`${dataset}/${split}`)}: expected [a-z0-9_]+`);
+    throw failure(
+      FailureType.InvalidSpec,
+      `invalid dataset/split name ${JSON.stringify(`${dataset}/${split}`)}: expected [a-z0-9_]+`,
+    );
   }
   const { expected: given } = input;
-  if (given !== undefined && !(Number.isSafeInteger(given.bytes) && given.bytes >= 0 && /^[0-9a-f]{64}$/.test(given.sha256))) {
-    throw failure(FailureType.InvalidSpec, `invalid expected ${JSON.stringify(given)}: need { bytes: integer >= 0, sha256: 64 lowercase hex }`);
+  if (
+    given !== undefined &&
+    !(Number.isSafeInteger(given.bytes) && given.bytes >= 0 && /^[0-9a-f]{64}$/.test(given.sha256))
+  ) {
+    throw failure(
+      FailureType.InvalidSpec,
+      `invalid expected ${JSON.stringify(given)}: need { bytes: integer >= 0, sha256: 64 lowercase hex }`,
+    );
   }
   const expected = expectedFile(input);
   const log = runLogger({ activity: 'downloadDataset', dataset, split });
@@ -211,7 +239,8 @@ export async function downloadDataset(input: DownloadDatasetInput): Promise<Obje
     // without expectations the source itself is asked whether it changed.
     const current = expected ? expected.sha256 === meta.sha256 : await sourceUnchanged(url, meta, ctx);
     if (head && head.bytes === meta.bytes && current) return { key: committed, bytes: meta.bytes, sha256: meta.sha256 };
-    if (head && !current) log.info({ url: safeUrl(url), committed }, 'source changed since it was committed; fetching it again');
+    if (head && !current)
+      log.info({ url: safeUrl(url), committed }, 'source changed since it was committed; fetching it again');
   }
 
   const part = join(workDir('downloads'), `${contentHash(url)}.part`);
@@ -221,13 +250,20 @@ export async function downloadDataset(input: DownloadDatasetInput): Promise<Obje
   if (url.startsWith('file://')) seen = await fetchFile(url, part);
   else if (/^https?:\/\//.test(url)) seen = await fetchHttp(url, part, ctx, expected?.bytes);
   else if (url.startsWith('s3://')) await fetchS3(url, part);
-  else throw failure(FailureType.InvalidSpec, `unsupported data.baseUrl scheme in ${safeUrl(url)}: expected https://, http://, s3:// or file://`);
+  else
+    throw failure(
+      FailureType.InvalidSpec,
+      `unsupported data.baseUrl scheme in ${safeUrl(url)}: expected https://, http://, s3:// or file://`,
+    );
 
   const bytes = (await stat(part)).size;
   const sha256 = await sha256File(part);
   if (expected && (expected.bytes !== bytes || expected.sha256 !== sha256)) {
     await rm(part, { force: true }); // a truncated or altered download: fetch it whole next time
-    throw failure(FailureType.ChecksumMismatch, `${safeUrl(url)}: got ${bytes} bytes (sha256 ${sha256.slice(0, 12)}…), expected ${expected.bytes} (${expected.sha256.slice(0, 12)}…)`);
+    throw failure(
+      FailureType.ChecksumMismatch,
+      `${safeUrl(url)}: got ${bytes} bytes (sha256 ${sha256.slice(0, 12)}…), expected ${expected.bytes} (${expected.sha256.slice(0, 12)}…)`,
+    );
   }
   const key = rawKey(baseUrl, dataset, split, sha256);
   const ref = await store.putFile(key, part);
@@ -237,4 +273,3 @@ export async function downloadDataset(input: DownloadDatasetInput): Promise<Obje
   log.info({ key, bytes }, 'downloaded');
   return ref;
 }
-

@@ -8,8 +8,19 @@ import { FailureType } from '../src/contracts/failures';
 import { failure } from './failure';
 import { contentHash } from '../src/common/hash';
 import {
-  checkDraftPair, DraftMismatchError, EngineError, EngineHost, engineRunInFromEnv, generate, generateSpeculative, loadModel, scoreContinuation,
-  type BatchTiming, type EngineModel, type GeneratedSequence, type SpeculativeResult,
+  checkDraftPair,
+  DraftMismatchError,
+  EngineError,
+  EngineHost,
+  engineRunInFromEnv,
+  generate,
+  generateSpeculative,
+  loadModel,
+  scoreContinuation,
+  type BatchTiming,
+  type EngineModel,
+  type GeneratedSequence,
+  type SpeculativeResult,
 } from '../src/engine';
 import { getDirectory, type ObjectStore } from '../src/store';
 import type { EvaluateModelInput, TestItem } from '../src/contracts';
@@ -48,7 +59,10 @@ export interface GenerateAllInput {
  * cancellation; a model that cannot load is non-retryable `InvalidModel`, a draft that does not fit
  * its target `InvalidSpec`.
  */
-export async function generateAll(ctx: Context, { input, store, items, onnxDir }: GenerateAllInput): Promise<Generation> {
+export async function generateAll(
+  ctx: Context,
+  { input, store, items, onnxDir }: GenerateAllInput,
+): Promise<Generation> {
   // ONNX Runtime runs in an engine process that owns target and draft, so heartbeats and this
   // worker's workflow tasks keep flowing during a pass; cancellation kills it mid-pass.
   // PEFTGRID_ENGINE_RUN_IN=main keeps the old on-thread path (bench/workflow-task-latency.ts).
@@ -82,7 +96,10 @@ export async function generateAll(ctx: Context, { input, store, items, onnxDir }
       rethrowIfCancelled(err);
     }
     if (input.speculative) {
-      const draftDir = workDir('onnx', contentHash({ store: input.storeUrl, prefix: input.speculative.draftOnnxPrefix }));
+      const draftDir = workDir(
+        'onnx',
+        contentHash({ store: input.storeUrl, prefix: input.speculative.draftOnnxPrefix }),
+      );
       await getDirectory(store, input.speculative.draftOnnxPrefix, draftDir);
       draft = await loadModel(draftDir, { intraOpNumThreads: input.eval.threads ?? 0, ...placement });
       try {
@@ -96,19 +113,33 @@ export async function generateAll(ctx: Context, { input, store, items, onnxDir }
       const chunk = items.slice(i, i + CHUNK);
       const prompts = chunk.map((t) => t.promptIds);
       const res = draft
-        ? await generateSpeculative(model!, draft, prompts, { maxNewTokens: input.eval.maxNewTokens, gamma: input.speculative!.gamma })
+        ? await generateSpeculative(model!, draft, prompts, {
+            maxNewTokens: input.eval.maxNewTokens,
+            gamma: input.speculative!.gamma,
+          })
         : await generate(model!, prompts, { maxNewTokens: input.eval.maxNewTokens, batchSize: input.eval.batchSize });
       if (draft && i === 0) {
         // Speedup over target-only greedy decoding, measured on the same prompts in the same process.
         const base = await generate(model!, prompts, { maxNewTokens: input.eval.maxNewTokens, batchSize: 1 });
         const spec = res.stats as SpeculativeResult['stats'];
-        speculative = { acceptanceRate: spec.acceptanceRate, targetOnlyTokensPerSec: base.stats.tokensPerSecond, speedup: spec.tokensPerSecond / base.stats.tokensPerSecond };
+        speculative = {
+          acceptanceRate: spec.acceptanceRate,
+          targetOnlyTokensPerSec: base.stats.tokensPerSecond,
+          speedup: spec.tokensPerSecond / base.stats.tokensPerSecond,
+        };
       }
       sequences.push(...res.sequences);
       if ('batches' in res.stats) batches.push(...res.stats.batches);
       generatedTokens += res.stats.generatedTokens;
       wallMs += res.stats.wallMs;
-      scores.push(...(await scoreContinuation(model!, chunk.map((t) => t.promptIds), chunk.map((t) => t.answerIds), { batchSize: input.eval.batchSize })));
+      scores.push(
+        ...(await scoreContinuation(
+          model!,
+          chunk.map((t) => t.promptIds),
+          chunk.map((t) => t.answerIds),
+          { batchSize: input.eval.batchSize },
+        )),
+      );
       progress = { done: Math.min(items.length, i + CHUNK), total: items.length };
       ctx.heartbeat(progress);
     }

@@ -4,7 +4,17 @@
  */
 import { percentile } from '../src/engine/stats';
 import type { TokenizerWrapper } from '../src/data/tokenizer';
-import { exactMatch, jaccardSet, jaccardStudy, officialScore, rougeL, summarize, tokenF1, type EvalItem, type Summary } from '../src/metrics';
+import {
+  exactMatch,
+  jaccardSet,
+  jaccardStudy,
+  officialScore,
+  rougeL,
+  summarize,
+  tokenF1,
+  type EvalItem,
+  type Summary,
+} from '../src/metrics';
 import type { EvaluateModelResult, TestItem } from '../src/contracts';
 import type { Generation } from './evaluate-generate';
 
@@ -26,13 +36,21 @@ export interface Prediction {
 }
 
 /** Score step: decode each item's sequence and score it against the item's references. */
-export function scorePredictions(items: TestItem[], gen: Generation, tokenizer: Pick<TokenizerWrapper, 'decode'>): Prediction[] {
+export function scorePredictions(
+  items: TestItem[],
+  gen: Generation,
+  tokenizer: Pick<TokenizerWrapper, 'decode'>,
+): Prediction[] {
   return items.map((item, i) => {
     const seq = gen.sequences[i]!;
     const prediction = tokenizer.decode(seq.tokens, { skipSpecialTokens: true }).trim();
     const s = gen.scores[i]!;
     return {
-      id: item.id, dataset: item.dataset, format: item.format, prediction, references: item.answers,
+      id: item.id,
+      dataset: item.dataset,
+      format: item.format,
+      prediction,
+      references: item.answers,
       scores: {
         exactMatch: exactMatch(prediction, item.answers),
         jaccardStudy: jaccardStudy(prediction, item.answers),
@@ -41,23 +59,47 @@ export function scorePredictions(items: TestItem[], gen: Generation, tokenizer: 
         rougeL: rougeL(prediction, item.answers),
         official: officialScore(item.format, prediction, item.answers, item.choices),
       },
-      tokens: seq.generatedTokens, finishReason: seq.finishReason, hitLimit: seq.hitLimit, truncated: seq.truncated,
+      tokens: seq.generatedTokens,
+      finishReason: seq.finishReason,
+      hitLimit: seq.hitLimit,
+      truncated: seq.truncated,
       ...(seq.error ? { error: seq.error } : {}),
-      sumLogProb: s.sumLogProb, answerTokens: s.tokenCount,
+      sumLogProb: s.sumLogProb,
+      answerTokens: s.tokenCount,
     };
   });
 }
 
 /** Summarize step: metrics with bootstrap intervals (fixed seed) and honest throughput. */
-export function summarizeEvaluation(predictions: Prediction[], gen: Generation): { metrics: Summary; throughput: EvaluateModelResult['throughput'] } {
-  const evalItems: EvalItem[] = predictions.map((p) => ({ dataset: p.dataset, scores: p.scores, sumLogProb: p.sumLogProb, tokenCount: p.answerTokens }));
+export function summarizeEvaluation(
+  predictions: Prediction[],
+  gen: Generation,
+): { metrics: Summary; throughput: EvaluateModelResult['throughput'] } {
+  const evalItems: EvalItem[] = predictions.map((p) => ({
+    dataset: p.dataset,
+    scores: p.scores,
+    sumLogProb: p.sumLogProb,
+    tokenCount: p.answerTokens,
+  }));
   const metrics = summarize(evalItems, { seed: 42 });
   const ran = gen.sequences.filter((s) => s.finishReason !== 'error');
   const throughput = {
     tokensPerSec: gen.wallMs > 0 ? gen.generatedTokens / (gen.wallMs / 1000) : 0,
-    ttftMsP50: percentile(gen.batches.map((b) => b.ttftMs), 50) ?? 0,
-    tokenLatencyMsP50: percentile(gen.batches.flatMap((b) => b.stepMs), 50) ?? 0,
-    tokenLatencyMsP95: percentile(gen.batches.flatMap((b) => b.stepMs), 95) ?? 0,
+    ttftMsP50:
+      percentile(
+        gen.batches.map((b) => b.ttftMs),
+        50,
+      ) ?? 0,
+    tokenLatencyMsP50:
+      percentile(
+        gen.batches.flatMap((b) => b.stepMs),
+        50,
+      ) ?? 0,
+    tokenLatencyMsP95:
+      percentile(
+        gen.batches.flatMap((b) => b.stepMs),
+        95,
+      ) ?? 0,
     hitLimitFraction: ran.length ? ran.filter((s) => s.hitLimit).length / ran.length : 0,
     ...(gen.speculative ?? {}),
   };

@@ -40,9 +40,22 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
   const { metrics, throughput } = summarizeEvaluation(predictions, gen);
 
   // Predictions first, metrics.json last: metrics.json is what a retry checks to skip the work.
-  await store.put(joinKey(evalPrefix, 'predictions.jsonl'), predictions.map((p) => JSON.stringify(p)).join('\n') + '\n');
+  await store.put(
+    joinKey(evalPrefix, 'predictions.jsonl'),
+    predictions.map((p) => JSON.stringify(p)).join('\n') + '\n',
+  );
   const result: EvaluateModelResult = { evalPrefix, metrics, throughput };
-  await store.put(metricsKey, JSON.stringify({ ...result, generatedTokens: gen.generatedTokens, wallMs: gen.wallMs, items: items.length }, null, 1));
-  log.info({ em: metrics.overall.metrics.exactMatch?.estimate, tokensPerSec: throughput.tokensPerSec }, 'evaluation written');
+  await store.put(
+    metricsKey,
+    JSON.stringify(
+      { ...result, generatedTokens: gen.generatedTokens, wallMs: gen.wallMs, items: items.length },
+      null,
+      1,
+    ),
+  );
+  log.info(
+    { em: metrics.overall.metrics.exactMatch?.estimate, tokensPerSec: throughput.tokensPerSec },
+    'evaluation written',
+  );
   return result;
 }

@@ -18,15 +18,26 @@ import type { ExportModelInput, ExportModelResult } from '../src/contracts';
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
 export type { ExportModelInput, ExportModelResult } from '../src/contracts';
 
-export function onnxPrefixFor(input: Pick<ExportModelInput, 'runKey' | 'modelName' | 'modelPath' | 'modelHash'>): string {
+export function onnxPrefixFor(
+  input: Pick<ExportModelInput, 'runKey' | 'modelName' | 'modelPath' | 'modelHash'>,
+): string {
   if (input.runKey) return joinKey('runs', input.runKey, 'onnx');
-  return joinKey('models', `${input.modelName}-${input.modelHash ? `m${input.modelHash.slice(0, 16)}` : contentHash({ path: input.modelPath })}`, 'onnx');
+  return joinKey(
+    'models',
+    `${input.modelName}-${input.modelHash ? `m${input.modelHash.slice(0, 16)}` : contentHash({ path: input.modelPath })}`,
+    'onnx',
+  );
 }
 
 export async function exportModel(input: ExportModelInput): Promise<ExportModelResult> {
   const ctx = Context.current();
   const info = activityInfo();
-  const log = runLogger({ runKey: input.runKey, model: input.modelName, activity: 'exportModel', attempt: info.attempt });
+  const log = runLogger({
+    runKey: input.runKey,
+    model: input.modelName,
+    activity: 'exportModel',
+    attempt: info.attempt,
+  });
   const store = openStore(input.storeUrl);
   const onnxPrefix = onnxPrefixFor(input);
 
@@ -46,7 +57,20 @@ export async function exportModel(input: ExportModelInput): Promise<ExportModelR
   }
   const outputDir = join(root, 'onnx');
   const specPath = join(root, 'export.json');
-  await writeFile(specPath, JSON.stringify({ modelPath: await localModelDir(input.modelPath), adapterDir, method: input.method, outputDir, dtype: 'float32' }, null, 1));
+  await writeFile(
+    specPath,
+    JSON.stringify(
+      {
+        modelPath: await localModelDir(input.modelPath),
+        adapterDir,
+        method: input.method,
+        outputDir,
+        dtype: 'float32',
+      },
+      null,
+      1,
+    ),
+  );
 
   let maxAbsDiff: number | null = null;
   const onEvent = (ev: TrainerEvent) => {
@@ -54,13 +78,25 @@ export async function exportModel(input: ExportModelInput): Promise<ExportModelR
     ctx.heartbeat({ phase: ev.event });
   };
   ctx.heartbeat({ phase: 'exporting' });
-  const result = await runTrainer({ args: ['export', '--spec', specPath], onEvent, signal: ctx.cancellationSignal, log, heartbeat: () => ctx.heartbeat({ phase: 'exporting' }) });
+  const result = await runTrainer({
+    args: ['export', '--spec', specPath],
+    onEvent,
+    signal: ctx.cancellationSignal,
+    log,
+    heartbeat: () => ctx.heartbeat({ phase: 'exporting' }),
+  });
   if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
   if (result.code === TRAINER_EXIT.invalid) {
-    throw ApplicationFailure.nonRetryable(result.error?.message ?? 'export rejected its spec', result.error?.type ?? FailureType.InvalidSpec);
+    throw ApplicationFailure.nonRetryable(
+      result.error?.message ?? 'export rejected its spec',
+      result.error?.type ?? FailureType.InvalidSpec,
+    );
   }
   if (result.code !== TRAINER_EXIT.done) {
-    throw ApplicationFailure.retryable(`export failed (${result.code ?? result.signal}): ${result.error?.message ?? result.stderrTail.slice(-800)}`, result.error?.type ?? FailureType.ExportFailed);
+    throw ApplicationFailure.retryable(
+      `export failed (${result.code ?? result.signal}): ${result.error?.message ?? result.stderrTail.slice(-800)}`,
+      result.error?.type ?? FailureType.ExportFailed,
+    );
   }
   await putDirectory(store, onnxPrefix, outputDir, { maxAbsDiff, runKey: input.runKey, modelPath: input.modelPath });
   log.info({ onnxPrefix, maxAbsDiff }, 'ONNX export committed');

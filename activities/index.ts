@@ -21,4 +21,8 @@ export type { LookupRunResultInput, SaveRunResultInput, SaveRunResultResult } fr
 export { writeReport } from './report';
 export type { WriteReportInput, WriteReportResult } from './report';
 export { awaitWorkflowClosed } from './await-workflow';
-export type { AwaitWorkflowClosedInput, AwaitWorkflowClosedResult, AwaitWorkflowClosedHeartbeat } from './await-workflow';
+export type {
+  AwaitWorkflowClosedInput,
+  AwaitWorkflowClosedResult,
+  AwaitWorkflowClosedHeartbeat,
+} from './await-workflow';

@@ -18,7 +18,8 @@ import { sha256Hex } from '../src/common/hash';
 import { sha256File } from '../src/store';
 
 /** Files of an HF model directory that change what it computes or how it tokenizes. */
-const MODEL_FILES = /^(config\.json|generation_config\.json|tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|tokenizer\.model|chat_template\.jinja|.*\.safetensors|.*\.safetensors\.index\.json|.*\.bin|.*\.bin\.index\.json|.*\.gguf)$/;
+const MODEL_FILES =
+  /^(config\.json|generation_config\.json|tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|tokenizer\.model|chat_template\.jinja|.*\.safetensors|.*\.safetensors\.index\.json|.*\.bin|.*\.bin\.index\.json|.*\.gguf)$/;
 /** Files up to this size are hashed whole: 64 MiB is well under a second of sha256. */
 const FULL_HASH_BYTES = 64 * 1024 * 1024;
 /** Sampled blocks per large file: 64 × 64 KiB = 4 MiB read per shard. */
@@ -75,7 +76,10 @@ export async function modelFingerprint(dir: string): Promise<ModelFingerprint> {
   if (cached) return cached;
   const h = createHash('sha256');
   for (const [n, s] of stats) {
-    const digest = s.size <= FULL_HASH_BYTES ? await sha256File(join(dir, n)) : `sampled:${await sampledDigest(join(dir, n), s.size)}`;
+    const digest =
+      s.size <= FULL_HASH_BYTES
+        ? await sha256File(join(dir, n))
+        : `sampled:${await sampledDigest(join(dir, n), s.size)}`;
     h.update(`${n}\0${digest}\n`);
   }
   const fingerprint: ModelFingerprint = { sha256: h.digest('hex'), basis: 'content' };

@@ -19,7 +19,10 @@ export async function localModelDir(modelPath: string): Promise<string> {
   const store = openStore(url);
   const objects = (await store.list('')).filter((o) => !o.key.endsWith('/'));
   if (!objects.some((o) => o.key === 'config.json')) {
-    throw failure(FailureType.ModelNotFound, `${modelPath} holds no config.json: expected the prefix of an HF model directory`);
+    throw failure(
+      FailureType.ModelNotFound,
+      `${modelPath} holds no config.json: expected the prefix of an HF model directory`,
+    );
   }
   // The listing (keys and sizes) identifies the version: a re-uploaded model gets a new cache dir.
   const dir = workDir('models', contentHash({ url, objects: objects.map((o) => [o.key, o.bytes]) }));

@@ -18,7 +18,13 @@ import { runLogger } from '../src/common/logger';
 import { createHash } from 'node:crypto';
 import { createRng, seedFrom } from '../src/data/rng';
 import { readLines } from '../src/data/lines';
-import { parseUnifiedQaStream, unusableSplit, type MalformedLine, type MalformedReason, type QaRecord } from '../src/data/unifiedqa';
+import {
+  parseUnifiedQaStream,
+  unusableSplit,
+  type MalformedLine,
+  type MalformedReason,
+  type QaRecord,
+} from '../src/data/unifiedqa';
 import { joinKey, openStore, type ObjectRef } from '../src/store';
 import { workDir } from './paths';
 import type { PreparedData, ResolveDatasetsInput, PrepareDataInput } from '../src/contracts';
@@ -29,7 +35,11 @@ export type { ResolveDatasetsInput, PrepareDataInput } from '../src/contracts';
 export async function resolveDatasets({ data }: ResolveDatasetsInput): Promise<{ datasets: string[] }> {
   const datasets = data.datasets ?? [...DATASET_NAMES];
   for (const d of datasets) {
-    if (!isDatasetName(d)) throw failure(FailureType.InvalidSpec, `unknown dataset ${JSON.stringify(d)}; expected one of ${DATASET_NAMES.join(', ')}`);
+    if (!isDatasetName(d))
+      throw failure(
+        FailureType.InvalidSpec,
+        `unknown dataset ${JSON.stringify(d)}; expected one of ${DATASET_NAMES.join(', ')}`,
+      );
   }
   return { datasets };
 }
@@ -59,14 +69,20 @@ const MALFORMED_DETAILS = 100;
  * by record id: the id includes the dataset, and the same question can ship in two datasets.
  */
 export function inputKey(r: Pick<QaRecord, 'question' | 'context' | 'choices'>): string {
-  return createHash('sha256').update(JSON.stringify([r.question, r.choices ?? null, r.context ?? null])).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(JSON.stringify([r.question, r.choices ?? null, r.context ?? null]))
+    .digest('hex')
+    .slice(0, 32);
 }
 
 /** Algorithm R with a seeded RNG: a uniform sample of k items from a stream of unknown length. */
 class Reservoir<T> {
   readonly items: T[] = [];
   private seen = 0;
-  constructor(private readonly k: number, private readonly rng: ReturnType<typeof createRng>) {}
+  constructor(
+    private readonly k: number,
+    private readonly rng: ReturnType<typeof createRng>,
+  ) {}
   add(item: T): void {
     this.seen++;
     if (this.items.length < this.k) this.items.push(item);
@@ -83,7 +99,10 @@ class Reservoir<T> {
  */
 export function preparedKeyFor(input: Pick<PrepareDataInput, 'dataKey' | 'raw'>): string {
   const raw = input.raw.map((r) => `${r.dataset}/${r.split}:${r.ref.sha256}`).sort();
-  return createHash('sha256').update(JSON.stringify([input.dataKey, raw])).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify([input.dataKey, raw]))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 export async function prepareData(input: PrepareDataInput): Promise<PreparedData> {
@@ -111,22 +130,37 @@ export async function prepareData(input: PrepareDataInput): Promise<PreparedData
     await store.getFile(raw.ref.key, local, raw.ref.sha256);
     if (!isDatasetName(dataset)) throw failure(FailureType.InvalidSpec, `unknown dataset ${dataset}`);
     // readLines, not splitLines: a last line without a newline (a file cut short) is reported, not trusted.
-    const { records, stats } = parseUnifiedQaStream(readLines(createReadStream(local)), CATALOG[dataset], { maxMalformedDetails: MALFORMED_DETAILS });
+    const { records, stats } = parseUnifiedQaStream(readLines(createReadStream(local)), CATALOG[dataset], {
+      maxMalformedDetails: MALFORMED_DETAILS,
+    });
     let n = 0;
     for await (const r of records) {
       // Big splits take seconds to parse: heartbeat within them, not just between them.
       if (++n % 20_000 === 0) ctx.heartbeat({ dataset, split, records: n });
       yield r;
     }
-    malformed[`${dataset}/${split}`] = { count: stats.malformedCount, byReason: stats.malformedByReason, first: stats.malformed };
+    malformed[`${dataset}/${split}`] = {
+      count: stats.malformedCount,
+      byReason: stats.malformedByReason,
+      first: stats.malformed,
+    };
     await rm(local, { force: true });
     const unusable = unusableSplit(stats);
     if (unusable) {
       // The same bytes fail the same way on every retry (the raw file is checksummed in the store).
-      throw failure(FailureType.InvalidData, `dataset ${dataset}, split ${split} (${raw.ref.key}): ${unusable}`,
-        { dataset, split, lines: stats.total, byReason: stats.malformedByReason, first: stats.malformed.slice(0, 10) });
+      throw failure(FailureType.InvalidData, `dataset ${dataset}, split ${split} (${raw.ref.key}): ${unusable}`, {
+        dataset,
+        split,
+        lines: stats.total,
+        byReason: stats.malformedByReason,
+        first: stats.malformed.slice(0, 10),
+      });
     }
-    if (stats.malformedCount) log.warn({ dataset, split, malformed: stats.malformedCount, byReason: stats.malformedByReason }, 'malformed lines skipped (reported in the manifest)');
+    if (stats.malformedCount)
+      log.warn(
+        { dataset, split, malformed: stats.malformedCount, byReason: stats.malformedByReason },
+        'malformed lines skipped (reported in the manifest)',
+      );
   };
 
   // Test first: train then excludes any record whose input also appears in the test sample.
@@ -158,7 +192,10 @@ export async function prepareData(input: PrepareDataInput): Promise<PreparedData
   const train = [...trainByDataset.values()].flat();
   const test = [...testByDataset.values()].flat();
   if (train.length === 0 || test.length === 0) {
-    throw failure(FailureType.InvalidData, `no usable records (train ${train.length}, test ${test.length}); see malformed-line counts: ${JSON.stringify(Object.fromEntries(Object.entries(malformed).map(([k, v]) => [k, v.count])))}`);
+    throw failure(
+      FailureType.InvalidData,
+      `no usable records (train ${train.length}, test ${test.length}); see malformed-line counts: ${JSON.stringify(Object.fromEntries(Object.entries(malformed).map(([k, v]) => [k, v.count])))}`,
+    );
   }
   // Shuffle train across datasets (by seed) so that batches mix formats.
   const trainShuffled = createRng(seedFrom(data.seed, 'train-order')).shuffle(train);
@@ -166,8 +203,19 @@ export async function prepareData(input: PrepareDataInput): Promise<PreparedData
   const trainRef = await store.put(joinKey(prefix, 'train.jsonl'), jsonl(trainShuffled));
   const testRef = await store.put(joinKey(prefix, 'test.jsonl'), jsonl(test));
   const count = (m: Map<string, QaRecord[]>) => Object.fromEntries([...m].map(([k, v]) => [k, v.length]));
-  const stats = { train: count(trainByDataset), test: count(testByDataset), malformed: Object.values(malformed).reduce((s, m) => s + m.count, 0) };
-  await store.put(manifestKey, JSON.stringify({ train: trainRef, test: testRef, stats, malformed, excludedFromTrain } satisfies PreparedManifest, null, 1));
+  const stats = {
+    train: count(trainByDataset),
+    test: count(testByDataset),
+    malformed: Object.values(malformed).reduce((s, m) => s + m.count, 0),
+  };
+  await store.put(
+    manifestKey,
+    JSON.stringify(
+      { train: trainRef, test: testRef, stats, malformed, excludedFromTrain } satisfies PreparedManifest,
+      null,
+      1,
+    ),
+  );
   log.info(stats, 'prepared');
   return { dataKey: input.dataKey, train: trainRef, test: testRef, stats };
 }

@@ -25,7 +25,10 @@ export async function writeReport(input: WriteReportInput): Promise<WriteReportR
     plotKeys.push(key);
   }
   const markdown = renderMarkdown(input.gridName, rows, { datasets, plots });
-  await store.put(joinKey(reportPrefix, 'results.json'), JSON.stringify({ grid: input.gridName, gridId: input.gridId, runs: input.results }, null, 1));
+  await store.put(
+    joinKey(reportPrefix, 'results.json'),
+    JSON.stringify({ grid: input.gridName, gridId: input.gridId, runs: input.results }, null, 1),
+  );
   await store.put(joinKey(reportPrefix, 'results.csv'), renderCsv(rows));
   await store.put(joinKey(reportPrefix, 'results-by-dataset.csv'), renderCsv(datasets));
   await store.put(joinKey(reportPrefix, 'report.md'), markdown);

@@ -43,7 +43,11 @@ export function codeVersion(): string {
   let git = codeVersionEnv() ?? '';
   if (!git) {
     try {
-      git = execFileSync('git', ['describe', '--always', '--dirty', '--abbrev=12'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      git = execFileSync('git', ['describe', '--always', '--dirty', '--abbrev=12'], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
     } catch {
       git = 'unknown';
     }
@@ -60,12 +64,21 @@ export async function saveRunResult(input: SaveRunResultInput): Promise<SaveRunR
     dataHash: input.dataHash,
     modelHash: identity?.modelHash ?? (await modelFingerprint(await localModelDir(input.modelPath))).sha256,
     seed: input.seed,
-    ...(identity ? {
-      trainingKey: identity.trainingKey, evalKey: identity.evalKey, modelHashBasis: identity.modelHashBasis,
-      ...(identity.draftModelHash ? { draftModelHash: identity.draftModelHash } : {}),
-      ...(input.prepared ? { data: { preparedTrain: input.prepared.train, preparedTest: input.prepared.test, ...identity.data } } : {}),
-    } : {}),
+    ...(identity
+      ? {
+          trainingKey: identity.trainingKey,
+          evalKey: identity.evalKey,
+          modelHashBasis: identity.modelHashBasis,
+          ...(identity.draftModelHash ? { draftModelHash: identity.draftModelHash } : {}),
+          ...(input.prepared
+            ? { data: { preparedTrain: input.prepared.train, preparedTest: input.prepared.test, ...identity.data } }
+            : {}),
+        }
+      : {}),
   };
-  await openStore(input.storeUrl).put(resultKey(identity?.evalKey ?? input.result.runKey), JSON.stringify({ ...input.result, provenance }, null, 1));
+  await openStore(input.storeUrl).put(
+    resultKey(identity?.evalKey ?? input.result.runKey),
+    JSON.stringify({ ...input.result, provenance }, null, 1),
+  );
   return { provenance };
 }

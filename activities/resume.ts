@@ -41,16 +41,30 @@ export async function runWithCheckpointFallback(input: ResumeLoopInput): Promise
   const { store, runKey, log } = input;
   const rejected: number[] = [];
   for (;;) {
-    const resume = await restoreCheckpoint(store, runKey, input.localRoot, { hinted: input.hinted, skip: new Set(rejected), codeVersion: input.codeVersion }, log);
+    const resume = await restoreCheckpoint(
+      store,
+      runKey,
+      input.localRoot,
+      { hinted: input.hinted, skip: new Set(rejected), codeVersion: input.codeVersion },
+      log,
+    );
     const result = await input.run(resume);
     // A rejection without --resume-from is the trainer's bug, not the checkpoint's: the caller
     // turns it into a failure rather than looping.
     if (result.code !== TRAINER_EXIT.checkpointRejected || !resume) return { result, resume, rejected };
     const reason = result.error?.message ?? result.stderrTail.slice(-500);
-    log.warn({ checkpoint: resume.prefix, step: resume.step, type: result.error?.type, reason }, 'trainer rejected the checkpoint; falling back to the previous one');
+    log.warn(
+      { checkpoint: resume.prefix, step: resume.step, type: result.error?.type, reason },
+      'trainer rejected the checkpoint; falling back to the previous one',
+    );
     rejected.push(resume.step);
     try {
-      await markRejected(store, resume.prefix, { codeVersion: input.codeVersion, type: result.error?.type ?? FailureType.CheckpointRejected, reason, at: Date.now() });
+      await markRejected(store, resume.prefix, {
+        codeVersion: input.codeVersion,
+        type: result.error?.type ?? FailureType.CheckpointRejected,
+        reason,
+        at: Date.now(),
+      });
     } catch (err) {
       // The in-attempt skip list still holds; a later attempt would try it once more and re-mark it.
       log.warn({ checkpoint: resume.prefix, err: (err as Error).message }, 'could not write the rejection marker');

@@ -14,7 +14,12 @@ export type { DeriveRunKeysInput, DeriveRunKeysResult } from '../src/contracts';
 export async function deriveRunKeys({ run, trainData, testData }: DeriveRunKeysInput): Promise<DeriveRunKeysResult> {
   const model = await modelFingerprint(await localModelDir(run.model.path));
   const draft = run.draft ? await modelFingerprint(await localModelDir(run.draft.path)) : undefined;
-  const content = { model: model.sha256, trainData: run.trains ? (trainData?.sha256 ?? null) : null, testData: testData.sha256, ...(draft ? { draft: draft.sha256 } : {}) };
+  const content = {
+    model: model.sha256,
+    trainData: run.trains ? (trainData?.sha256 ?? null) : null,
+    testData: testData.sha256,
+    ...(draft ? { draft: draft.sha256 } : {}),
+  };
   return {
     trainingKey: trainingKey(run, content),
     evalKey: evaluationKey(run, content),

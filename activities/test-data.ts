@@ -27,8 +27,18 @@ export async function readTestItems(store: ObjectStore, ref: ObjectRef): Promise
       FailureType.InvalidData,
       `test split ${ref.key} in ${store.url} is not the one this run was planned on: sha256 ${sha256} (${bytes.length} bytes), ` +
         `expected ${ref.sha256} (${ref.bytes} bytes); it was changed or corrupted after tokenization, so it is not evaluated`,
-      { key: ref.key, expectedSha256: ref.sha256, actualSha256: sha256, expectedBytes: ref.bytes, actualBytes: bytes.length },
+      {
+        key: ref.key,
+        expectedSha256: ref.sha256,
+        actualSha256: sha256,
+        expectedBytes: ref.bytes,
+        actualBytes: bytes.length,
+      },
     );
   }
-  return bytes.toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as TestItem);
+  return bytes
+    .toString('utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as TestItem);
 }

@@ -13,8 +13,18 @@ import { failure } from './failure';
 import { contentHash } from '../src/common/hash';
 import { runLogger } from '../src/common/logger';
 import {
-  createShotPool, encodePrompt, formatExample, loadTokenizer, pgtokManifest, tokenizeForTraining, tokenizeTrainingParallel,
-  TokenizerConfigError, writePgtokFile, type ModelFamily, type QaRecord, type TokenizerWrapper,
+  createShotPool,
+  encodePrompt,
+  formatExample,
+  loadTokenizer,
+  pgtokManifest,
+  tokenizeForTraining,
+  tokenizeTrainingParallel,
+  TokenizerConfigError,
+  writePgtokFile,
+  type ModelFamily,
+  type QaRecord,
+  type TokenizerWrapper,
 } from '../src/data';
 import { joinKey, openStore, type ObjectRef, type ObjectStore } from '../src/store';
 import { localModelDir } from './model-source';
@@ -27,7 +37,11 @@ export type { TokenizeDataInput, TokenizeDataResult } from '../src/contracts';
 const TOKENIZE_VERSION = 2; // 2: test items carry multiple-choice options
 
 async function readRecords(store: ObjectStore, ref: ObjectRef): Promise<QaRecord[]> {
-  return (await store.get(ref.key)).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as QaRecord);
+  return (await store.get(ref.key))
+    .toString('utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as QaRecord);
 }
 
 async function readJson<T>(store: ObjectStore, key: string): Promise<T | null> {
@@ -45,15 +59,23 @@ export async function tokenizeData(input: TokenizeDataInput): Promise<TokenizeDa
     tok = await loadTokenizer(modelDir);
   } catch (err) {
     if (err instanceof TokenizerConfigError || (err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw failure(FailureType.InvalidModel, `cannot load the tokenizer of ${input.modelPath}: ${(err as Error).message}`);
+      throw failure(
+        FailureType.InvalidModel,
+        `cannot load the tokenizer of ${input.modelPath}: ${(err as Error).message}`,
+      );
     }
     throw err;
   }
   // The prepared splits' sha256, not the data config's hash: an edited source file gives new
   // prepared bytes, hence a new tokenization, hence new training and evaluation keys.
   const hash = contentHash({
-    v: TOKENIZE_VERSION, data: [input.prepared.train.sha256, input.prepared.test.sha256], tokenizer: tok.sha256, template: tok.chatTemplate,
-    family, maxLength: input.maxLength, seed: input.seed,
+    v: TOKENIZE_VERSION,
+    data: [input.prepared.train.sha256, input.prepared.test.sha256],
+    tokenizer: tok.sha256,
+    template: tok.chatTemplate,
+    family,
+    maxLength: input.maxLength,
+    seed: input.seed,
   });
   const prefix = joinKey('datasets', 'tokenized', hash);
   const log = runLogger({ activity: 'tokenizeData', tokenized: prefix, shots: input.shots });
@@ -65,9 +87,16 @@ export async function tokenizeData(input: TokenizeDataInput): Promise<TokenizeDa
   let skipped = 0;
   let trainRef: ObjectRef | undefined;
   if (input.withTrain) {
-    const existing = await readJson<{ splits: { train: { sha256: string; bytes: number } }; skipped: number }>(store, trainManifestKey);
+    const existing = await readJson<{ splits: { train: { sha256: string; bytes: number } }; skipped: number }>(
+      store,
+      trainManifestKey,
+    );
     if (existing) {
-      trainRef = { key: joinKey(prefix, 'train.pgtok'), sha256: existing.splits.train.sha256, bytes: existing.splits.train.bytes };
+      trainRef = {
+        key: joinKey(prefix, 'train.pgtok'),
+        sha256: existing.splits.train.sha256,
+        bytes: existing.splits.train.bytes,
+      };
       skipped += existing.skipped;
     } else {
       const scratch = workDir('tokenize', hash);
@@ -75,14 +104,21 @@ export async function tokenizeData(input: TokenizeDataInput): Promise<TokenizeDa
       const file = join(scratch, 'train.pgtok');
       // One worker thread per core; same examples, same order, same skip rule as a sequential loop.
       const { examples, skipped: trainSkipped } = await tokenizeTrainingParallel(train, {
-        modelPath: modelDir, family, maxLength: input.maxLength,
+        modelPath: modelDir,
+        family,
+        maxLength: input.maxLength,
         onProgress: (done) => ctx.heartbeat({ split: 'train', done }),
         signal: ctx.cancellationSignal,
       });
       const info = await writePgtokFile(file, examples);
-      if (info.examples === 0) throw failure(FailureType.InvalidData, `no training example fits maxLength ${input.maxLength}`);
+      if (info.examples === 0)
+        throw failure(FailureType.InvalidData, `no training example fits maxLength ${input.maxLength}`);
       trainRef = await store.putFile(joinKey(prefix, 'train.pgtok'), file);
-      const manifest = { ...pgtokManifest(tok, input.maxLength, { train: { file: 'train.pgtok', ...info } }), skipped: trainSkipped, family };
+      const manifest = {
+        ...pgtokManifest(tok, input.maxLength, { train: { file: 'train.pgtok', ...info } }),
+        skipped: trainSkipped,
+        family,
+      };
       await store.put(trainManifestKey, JSON.stringify(manifest, null, 1));
       await rm(scratch, { recursive: true, force: true });
       skipped += trainSkipped;
@@ -98,11 +134,22 @@ export async function tokenizeData(input: TokenizeDataInput): Promise<TokenizeDa
     // Examples come from the train split only (createShotPool refuses any other split).
     const pool = input.shots > 0 ? createShotPool(train, 'train') : undefined;
     const items: TestItem[] = test.map((record) => {
-      const formatted = formatExample(record, family, { tokenizerInfo: tok, ...(pool ? { shots: { pool, k: input.shots, seed: input.seed } } : {}) });
+      const formatted = formatExample(record, family, {
+        tokenizerInfo: tok,
+        ...(pool ? { shots: { pool, k: input.shots, seed: input.seed } } : {}),
+      });
       const promptIds = encodePrompt(tok, formatted.prompt);
       // The answer's ids in context (+ EOS), for held-out perplexity of the reference answer.
       const full = tokenizeForTraining(tok, formatted, promptIds.length + 4096);
-      return { id: record.id, dataset: record.dataset, format: record.format, promptIds, answers: record.answers, ...(record.choices ? { choices: record.choices } : {}), answerIds: full.ids.slice(full.promptLength) };
+      return {
+        id: record.id,
+        dataset: record.dataset,
+        format: record.format,
+        promptIds,
+        answers: record.answers,
+        ...(record.choices ? { choices: record.choices } : {}),
+        answerIds: full.ids.slice(full.promptLength),
+      };
     });
     testRef = await store.put(testKey, items.map((t) => JSON.stringify(t)).join('\n') + '\n');
     await store.put(testMetaKey, JSON.stringify(testRef));

@@ -39,11 +39,20 @@ export interface Transition {
 }
 
 export function initialTrainState(maxSteps: number, now: number): TrainState {
-  return { heartbeat: { step: 0, maxSteps }, spawnedAt: now, firstStepLogged: false, loop: { tokens: 0, elapsedMs: 0 } };
+  return {
+    heartbeat: { step: 0, maxSteps },
+    spawnedAt: now,
+    firstStepLogged: false,
+    loop: { tokens: 0, elapsedMs: 0 },
+  };
 }
 
 /** A trainer process is about to start, from `from` (null: from scratch). */
-export function onTrainerSpawn(state: TrainState, from: { step: number; prefix: string } | null, now: number): Transition {
+export function onTrainerSpawn(
+  state: TrainState,
+  from: { step: number; prefix: string } | null,
+  now: number,
+): Transition {
   const heartbeat = { ...state.heartbeat, step: from?.step ?? 0, checkpointKey: from?.prefix };
   return { state: { ...state, heartbeat, spawnedAt: now }, effects: [{ kind: 'heartbeat', details: heartbeat }] };
 }
@@ -54,31 +63,75 @@ export function onTrainerEvent(state: TrainState, ev: TrainerEvent, now: number)
   switch (ev.event) {
     case 'start':
       // Spawn to `start` = Python start-up + model load + checkpoint restore (bench/recovery.ts).
-      return { state, effects: [{ kind: 'log', level: 'info', fields: { step: ev.step, loadMs: now - state.spawnedAt, device: ev.device }, msg: 'trainer started' }] };
+      return {
+        state,
+        effects: [
+          {
+            kind: 'log',
+            level: 'info',
+            fields: { step: ev.step, loadMs: now - state.spawnedAt, device: ev.device },
+            msg: 'trainer started',
+          },
+        ],
+      };
     case 'step': {
-      const heartbeat = { ...state.heartbeat, step: ev.step, loss: nullToUndefined(ev.loss), tokensPerSec: nullToUndefined(ev.tokensPerSec) };
-      const next = { ...state, heartbeat, loop: { tokens: state.loop.tokens + ev.tokens, elapsedMs: ev.elapsedMs }, firstStepLogged: true };
+      const heartbeat = {
+        ...state.heartbeat,
+        step: ev.step,
+        loss: nullToUndefined(ev.loss),
+        tokensPerSec: nullToUndefined(ev.tokensPerSec),
+      };
+      const next = {
+        ...state,
+        heartbeat,
+        loop: { tokens: state.loop.tokens + ev.tokens, elapsedMs: ev.elapsedMs },
+        firstStepLogged: true,
+      };
       const effects: TrainEffect[] = [
         // The trainer's real last step, as the worker saw it (heartbeats are throttled to 5 s):
         // the fault tests and bench/recovery.ts count lost steps from this line.
         { kind: 'log', level: 'debug', fields: { loss: heartbeat.loss, step: ev.step }, msg: 'trainer step' },
         { kind: 'heartbeat', details: heartbeat },
-        { kind: 'reportProgress', step: ev.step, loss: heartbeat.loss, tokensPerSec: heartbeat.tokensPerSec, maxSteps: heartbeat.maxSteps },
+        {
+          kind: 'reportProgress',
+          step: ev.step,
+          loss: heartbeat.loss,
+          tokensPerSec: heartbeat.tokensPerSec,
+          maxSteps: heartbeat.maxSteps,
+        },
       ];
       if (!state.firstStepLogged) {
-        effects.push({ kind: 'log', level: 'info', fields: { step: ev.step, sinceSpawnMs: now - state.spawnedAt, stepMs: ev.stepMs }, msg: 'first training step of this attempt' });
+        effects.push({
+          kind: 'log',
+          level: 'info',
+          fields: { step: ev.step, sinceSpawnMs: now - state.spawnedAt, stepMs: ev.stepMs },
+          msg: 'first training step of this attempt',
+        });
       }
       return { state: next, effects };
     }
     case 'preempting':
       // signalStep: the last step completed when the signal arrived; every step up to it must be
       // in the checkpoint that follows (the "zero steps lost on SIGTERM" promise).
-      return { state, effects: [{ kind: 'log', level: 'info', fields: { signal: ev.signal, signalStep: ev.signalStep, step: ev.step }, msg: 'trainer received SIGTERM' }] };
+      return {
+        state,
+        effects: [
+          {
+            kind: 'log',
+            level: 'info',
+            fields: { signal: ev.signal, signalStep: ev.signalStep, step: ev.step },
+            msg: 'trainer received SIGTERM',
+          },
+        ],
+      };
     case 'checkpoint':
       // Once an upload gave up, later checkpoints are not attempted: the trainer is being stopped
       // and the retry resumes from the last committed one.
       if (state.uploadFailedAt !== undefined) return { state, effects: [] };
-      return { state, effects: [{ kind: 'commitCheckpoint', step: ev.step, dir: ev.dir, loss: nullToUndefined(ev.loss) }] };
+      return {
+        state,
+        effects: [{ kind: 'commitCheckpoint', step: ev.step, dir: ev.dir, loss: nullToUndefined(ev.loss) }],
+      };
     case 'done':
       return { state: { ...state, done: ev }, effects: [] };
     default:
@@ -90,10 +143,16 @@ export function onTrainerEvent(state: TrainState, ev: TrainerEvent, now: number)
 /** A `commitCheckpoint` effect finished: committed under `checkpointKey`, or gave up (null). */
 export function onCheckpointOutcome(state: TrainState, step: number, checkpointKey: string | null): Transition {
   if (checkpointKey === null) {
-    return { state: { ...state, uploadFailedAt: step }, effects: [{ kind: 'stopTrainer', reason: `checkpoint upload of step ${step} failed` }] };
+    return {
+      state: { ...state, uploadFailedAt: step },
+      effects: [{ kind: 'stopTrainer', reason: `checkpoint upload of step ${step} failed` }],
+    };
   }
   const heartbeat = { ...state.heartbeat, checkpointKey };
-  return { state: { ...state, heartbeat }, effects: [{ kind: 'heartbeat', details: heartbeat }, { kind: 'applyRetention' }] };
+  return {
+    state: { ...state, heartbeat },
+    effects: [{ kind: 'heartbeat', details: heartbeat }, { kind: 'applyRetention' }],
+  };
 }
 
 /** Mean training tokens/s over the steps this attempt ran (null when nothing ran). */

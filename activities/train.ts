@@ -20,7 +20,14 @@ import { runWithCheckpointFallback, type ResumeLoopResult } from './resume';
 import { codeVersion } from './results';
 import { runTrainer } from './trainer-process';
 import {
-  attemptTokensPerSec, initialTrainState, onCheckpointOutcome, onTrainerEvent, onTrainerSpawn, type TrainEffect, type TrainState, type Transition,
+  attemptTokensPerSec,
+  initialTrainState,
+  onCheckpointOutcome,
+  onTrainerEvent,
+  onTrainerSpawn,
+  type TrainEffect,
+  type TrainState,
+  type Transition,
 } from './train-events';
 import { reportTrainingProgress } from '../src/common/progress';
 import { localModelDir } from './model-source';
@@ -60,7 +67,11 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
   return { finalPrefix, ...committed, tokensPerSec: attemptTokensPerSec(state), resumedFrom: run.resume?.step ?? 0 };
 }
 
-const pickMeta = (m: FinalMeta): FinalMeta => ({ steps: m.steps, trainLoss: m.trainLoss, trainPerplexity: m.trainPerplexity });
+const pickMeta = (m: FinalMeta): FinalMeta => ({
+  steps: m.steps,
+  trainLoss: m.trainLoss,
+  trainPerplexity: m.trainPerplexity,
+});
 
 /** A clean work directory with the training data and the trainer's spec; returns the spec's path. */
 async function prepareAttempt(input: TrainModelInput, store: ObjectStore, root: string): Promise<string> {
@@ -87,7 +98,13 @@ async function prepareAttempt(input: TrainModelInput, store: ObjectStore, root: 
  * Runs the trainer from the newest usable checkpoint (falling back past rejected ones), feeding
  * each event through `onTrainerEvent` and executing its effects in order.
  */
-async function runAttempt(input: TrainModelInput, store: ObjectStore, root: string, specPath: string, log: Logger): Promise<{ state: TrainState; run: ResumeLoopResult }> {
+async function runAttempt(
+  input: TrainModelInput,
+  store: ObjectStore,
+  root: string,
+  specPath: string,
+  log: Logger,
+): Promise<{ state: TrainState; run: ResumeLoopResult }> {
   const ctx = Context.current();
   const hb = activityInfo().heartbeatDetails as TrainHeartbeat | undefined;
   // This attempt's own sub-prefix in every checkpoint it commits: an older attempt that timed out
@@ -110,23 +127,42 @@ async function runAttempt(input: TrainModelInput, store: ObjectStore, root: stri
   };
   const execute = async (effect: TrainEffect): Promise<void> => {
     switch (effect.kind) {
-      case 'heartbeat': return ctx.heartbeat(effect.details);
-      case 'log': return log[effect.level](effect.fields, effect.msg);
+      case 'heartbeat':
+        return ctx.heartbeat(effect.details);
+      case 'log':
+        return log[effect.level](effect.fields, effect.msg);
       case 'reportProgress': {
         const { kind: _kind, ...progress } = effect;
         return reportTrainingProgress({ runKey: input.runKey, ...progress });
       }
       case 'commitCheckpoint': {
-        const key = await uploadCheckpoint({ store, runKey: input.runKey, stage, step: effect.step, dir: effect.dir, loss: effect.loss, log, heartbeat: beat, signal: ctx.cancellationSignal });
+        const key = await uploadCheckpoint({
+          store,
+          runKey: input.runKey,
+          stage,
+          step: effect.step,
+          dir: effect.dir,
+          loss: effect.loss,
+          log,
+          heartbeat: beat,
+          signal: ctx.cancellationSignal,
+        });
         return apply(onCheckpointOutcome(state, effect.step, key));
       }
-      case 'applyRetention': return applyRetention(store, input.runKey, retention, log);
-      case 'stopTrainer': return stop.abort(new Error(effect.reason));
+      case 'applyRetention':
+        return applyRetention(store, input.runKey, retention, log);
+      case 'stopTrainer':
+        return stop.abort(new Error(effect.reason));
     }
   };
 
   const run = await runWithCheckpointFallback({
-    store, runKey: input.runKey, localRoot: join(root, 'restore'), hinted: hb?.checkpointKey, codeVersion: codeVersion(), log,
+    store,
+    runKey: input.runKey,
+    localRoot: join(root, 'restore'),
+    hinted: hb?.checkpointKey,
+    codeVersion: codeVersion(),
+    log,
     run: async (from) => {
       await apply(onTrainerSpawn(state, from, Date.now()));
       const args = ['train', '--spec', specPath, ...(from ? ['--resume-from', from.dir] : [])];
@@ -145,16 +181,25 @@ function outcome(state: TrainState, { result }: ResumeLoopResult): NonNullable<T
   if (cancel.aborted) throw cancel.reason ?? new Error('cancelled');
   if (state.uploadFailedAt !== undefined) {
     // Retryable: the store may be back by the next attempt, which resumes from the last commit.
-    throw failure(FailureType.CheckpointUploadFailed, `checkpoint upload of step ${state.uploadFailedAt} kept failing for ${checkpointRetryMs()} ms; last committed ${checkpointKey ?? 'none'}`);
+    throw failure(
+      FailureType.CheckpointUploadFailed,
+      `checkpoint upload of step ${state.uploadFailedAt} kept failing for ${checkpointRetryMs()} ms; last committed ${checkpointKey ?? 'none'}`,
+    );
   }
   if (result.code === TRAINER_EXIT.checkpointRejected) {
     // Only reachable without --resume-from (the fallback loop handles every real rejection): the
     // trainer refusing a fresh start is its own bug, and a retry would repeat it.
-    throw failure(FailureType.CheckpointRejected, `trainer reported CheckpointRejected on a fresh start: ${result.error?.message ?? result.stderrTail.slice(-500)}`);
+    throw failure(
+      FailureType.CheckpointRejected,
+      `trainer reported CheckpointRejected on a fresh start: ${result.error?.message ?? result.stderrTail.slice(-500)}`,
+    );
   }
   if (result.code === TRAINER_EXIT.invalid) {
     // The trainer's own type (InvalidSpec, ModelNotFound, …); exit 2 means permanent whatever it is.
-    throw ApplicationFailure.nonRetryable(result.error?.message ?? `trainer rejected the spec: ${result.stderrTail.slice(-500)}`, result.error?.type ?? FailureType.InvalidSpec);
+    throw ApplicationFailure.nonRetryable(
+      result.error?.message ?? `trainer rejected the spec: ${result.stderrTail.slice(-500)}`,
+      result.error?.type ?? FailureType.InvalidSpec,
+    );
   }
   if (result.code === TRAINER_EXIT.preempted) {
     // The checkpoint event came before the exit, so the retry resumes with zero steps lost.
@@ -162,7 +207,10 @@ function outcome(state: TrainState, { result }: ResumeLoopResult): NonNullable<T
   }
   if (result.code !== TRAINER_EXIT.done || !state.done) {
     // Exit 1 or a signal: infrastructure. The type is the trainer's exception class when it said one.
-    throw ApplicationFailure.retryable(`trainer exited with ${result.code ?? result.signal}: ${result.error?.message ?? result.stderrTail.slice(-800)}`, result.error?.type ?? FailureType.TrainerCrashed);
+    throw ApplicationFailure.retryable(
+      `trainer exited with ${result.code ?? result.signal}: ${result.error?.message ?? result.stderrTail.slice(-800)}`,
+      result.error?.type ?? FailureType.TrainerCrashed,
+    );
   }
   return state.done;
 }
@@ -171,7 +219,14 @@ function outcome(state: TrainState, { result }: ResumeLoopResult): NonNullable<T
  * Another attempt (one that timed out but ran on) may have committed the final adapter meanwhile:
  * what is committed is never rewritten, so this attempt's copy is dropped. Returns the committed meta.
  */
-async function commitFinal(store: ObjectStore, finalPrefix: string, finalDir: string, meta: FinalMeta, rejected: number[], log: Logger): Promise<FinalMeta> {
+async function commitFinal(
+  store: ObjectStore,
+  finalPrefix: string,
+  finalDir: string,
+  meta: FinalMeta,
+  rejected: number[],
+  log: Logger,
+): Promise<FinalMeta> {
   const already = await readManifest<FinalMeta>(store, finalPrefix);
   if (already) {
     log.info({ ...already.meta, finalPrefix }, 'final adapter committed by another attempt meanwhile; not rewritten');

@@ -87,19 +87,29 @@ export function runTrainer(opts: TrainerRunOptions): Promise<TrainerRunResult> {
     if (!parsed.ok) {
       // Skipped, not guessed at: a `done` without its finalDir must not become a committed
       // "undefined" directory. The exit code still decides the attempt's outcome.
-      log.warn({ line: line.slice(0, 2000), reason: parsed.reason }, 'trainer printed a line that is not a protocol event; skipped');
+      log.warn(
+        { line: line.slice(0, 2000), reason: parsed.reason },
+        'trainer printed a line that is not a protocol event; skipped',
+      );
       return;
     }
     const ev: TrainerEvent = parsed.event;
     if (ev.event === 'error') lastError = { type: ev.type, message: ev.message };
-    if (onEvent) chain = chain.then(() => onEvent(ev)).catch((err) => { handlerError ??= err; });
+    if (onEvent)
+      chain = chain
+        .then(() => onEvent(ev))
+        .catch((err) => {
+          handlerError ??= err;
+        });
   });
 
   let killTimer: NodeJS.Timeout | undefined;
   const kill = (sig: NodeJS.Signals) => {
     try {
       if (child.pid) process.kill(-child.pid, sig);
-    } catch { /* already gone */ }
+    } catch {
+      /* already gone */
+    }
   };
   const onAbort = () => {
     log.info({ pid: child.pid }, 'stopping trainer (SIGTERM, then SIGKILL after grace)');

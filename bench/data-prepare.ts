@@ -13,7 +13,17 @@
  * flat when peak RSS minus baseline does not grow with the scale.
  */
 import { execFile } from 'node:child_process';
-import { createReadStream, copyFileSync, linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import {
+  createReadStream,
+  copyFileSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  existsSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -66,7 +76,11 @@ async function rawRefs(dir: string, storeDir: string): Promise<PrepareDataInput[
   return raw;
 }
 
-async function child(scale: number, maxTrain: number, testSamples: number): Promise<ChildResult | { baselineRssMB: number }> {
+async function child(
+  scale: number,
+  maxTrain: number,
+  testSamples: number,
+): Promise<ChildResult | { baselineRssMB: number }> {
   if (scale === 0) return { baselineRssMB: process.resourceUsage().maxRSS / 1024 };
   const dir = await ensureScaleData(scale);
   const run = join(BENCH_ROOT, `prepare-run-${process.pid}`);
@@ -74,7 +88,13 @@ async function child(scale: number, maxTrain: number, testSamples: number): Prom
   process.env.PEFTGRID_DATA_DIR = join(run, 'data');
   try {
     const raw = await rawRefs(dir, storeDir);
-    const data = dataSchema.parse({ trainSplit: 'train', testSplit: 'dev', maxTrainPerDataset: maxTrain, testSamples, seed: 42 });
+    const data = dataSchema.parse({
+      trainSplit: 'train',
+      testSplit: 'dev',
+      maxTrainPerDataset: maxTrain,
+      testSamples,
+      seed: 42,
+    });
     const input: PrepareDataInput = { storeUrl: `file://${storeDir}`, dataKey: `bench-${scale}`, data, raw };
     let sampled = 0;
     let heap = 0;
@@ -93,9 +113,16 @@ async function child(scale: number, maxTrain: number, testSamples: number): Prom
     for (const r of raw) lines += await countLines(join(dir, r.dataset, `${r.split}.tsv`));
     const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
     return {
-      scale, lines, bytes: raw.reduce((s, r) => s + r.ref.bytes, 0), wallSec,
-      peakRssMB: peakRss / 1024, sampledPeakRssMB: sampled / 2 ** 20, peakHeapMB: heap / 2 ** 20,
-      train: sum(out.stats.train), test: sum(out.stats.test), malformed: out.stats.malformed,
+      scale,
+      lines,
+      bytes: raw.reduce((s, r) => s + r.ref.bytes, 0),
+      wallSec,
+      peakRssMB: peakRss / 1024,
+      sampledPeakRssMB: sampled / 2 ** 20,
+      peakHeapMB: heap / 2 ** 20,
+      train: sum(out.stats.train),
+      test: sum(out.stats.test),
+      malformed: out.stats.malformed,
     };
   } finally {
     rmSync(run, { recursive: true, force: true });
@@ -112,7 +139,12 @@ async function countLines(path: string): Promise<number> {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { scales: { type: 'string' }, 'max-train': { type: 'string' }, 'test-samples': { type: 'string' }, child: { type: 'string' } },
+    options: {
+      scales: { type: 'string' },
+      'max-train': { type: 'string' },
+      'test-samples': { type: 'string' },
+      child: { type: 'string' },
+    },
     strict: true,
   });
   const maxTrain = Number(values['max-train'] ?? 2000);
@@ -124,22 +156,44 @@ async function main(): Promise<void> {
   const scales = (values.scales ?? '0.1,1').split(',').map(Number);
   for (const s of scales) await ensureScaleData(s); // generation is not part of any measurement
   const runChild = async (scale: number) => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'data-prepare.ts'), '--child', String(scale), '--max-train', String(maxTrain), '--test-samples', String(testSamples)], { cwd: REPO_ROOT, maxBuffer: 1 << 20, env: { ...process.env, PEFTGRID_LOG_LEVEL: 'warn' } });
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(REPO_ROOT, 'bench', 'data-prepare.ts'),
+        '--child',
+        String(scale),
+        '--max-train',
+        String(maxTrain),
+        '--test-samples',
+        String(testSamples),
+      ],
+      { cwd: REPO_ROOT, maxBuffer: 1 << 20, env: { ...process.env, PEFTGRID_LOG_LEVEL: 'warn' } },
+    );
     return JSON.parse(stdout.trim().split('\n').pop()!) as unknown;
   };
   const { baselineRssMB } = (await runChild(0)) as { baselineRssMB: number };
   const rows: ChildResult[] = [];
   for (const s of scales) rows.push((await runChild(s)) as ChildResult);
 
-  console.log(`maxTrainPerDataset ${maxTrain}, testSamples ${testSamples}, splits train + dev; baseline RSS (modules loaded, nothing run) ${baselineRssMB.toFixed(0)} MB\n`);
-  console.log('| scale | lines read | MB read | wall s | lines/s | MB/s | peak RSS MB | peak RSS − baseline MB | peak heap MB | train / test records |');
+  console.log(
+    `maxTrainPerDataset ${maxTrain}, testSamples ${testSamples}, splits train + dev; baseline RSS (modules loaded, nothing run) ${baselineRssMB.toFixed(0)} MB\n`,
+  );
+  console.log(
+    '| scale | lines read | MB read | wall s | lines/s | MB/s | peak RSS MB | peak RSS − baseline MB | peak heap MB | train / test records |',
+  );
   console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) {
-    console.log(`| ${r.scale} | ${r.lines.toLocaleString('en-US')} | ${(r.bytes / 1e6).toFixed(0)} | ${r.wallSec.toFixed(1)} | ${Math.round(r.lines / r.wallSec).toLocaleString('en-US')} | ${(r.bytes / 1e6 / r.wallSec).toFixed(1)} | ${r.peakRssMB.toFixed(0)} | ${(r.peakRssMB - baselineRssMB).toFixed(0)} | ${r.peakHeapMB.toFixed(0)} | ${r.train} / ${r.test} |`);
+    console.log(
+      `| ${r.scale} | ${r.lines.toLocaleString('en-US')} | ${(r.bytes / 1e6).toFixed(0)} | ${r.wallSec.toFixed(1)} | ${Math.round(r.lines / r.wallSec).toLocaleString('en-US')} | ${(r.bytes / 1e6 / r.wallSec).toFixed(1)} | ${r.peakRssMB.toFixed(0)} | ${(r.peakRssMB - baselineRssMB).toFixed(0)} | ${r.peakHeapMB.toFixed(0)} | ${r.train} / ${r.test} |`,
+    );
   }
   if (rows.length >= 2) {
     const [a, b] = [rows[0]!, rows[rows.length - 1]!];
-    console.log(`\n${b.scale}/${a.scale}: input ×${(b.bytes / a.bytes).toFixed(1)}, wall ×${(b.wallSec / a.wallSec).toFixed(2)}, peak RSS ×${(b.peakRssMB / a.peakRssMB).toFixed(2)}, peak RSS above baseline ×${((b.peakRssMB - baselineRssMB) / (a.peakRssMB - baselineRssMB)).toFixed(2)}`);
+    console.log(
+      `\n${b.scale}/${a.scale}: input ×${(b.bytes / a.bytes).toFixed(1)}, wall ×${(b.wallSec / a.wallSec).toFixed(2)}, peak RSS ×${(b.peakRssMB / a.peakRssMB).toFixed(2)}, peak RSS above baseline ×${((b.peakRssMB - baselineRssMB) / (a.peakRssMB - baselineRssMB)).toFixed(2)}`,
+    );
   }
 }
 

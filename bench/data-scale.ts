@@ -25,7 +25,12 @@ export async function ensureScaleData(scale: number): Promise<string> {
 }
 
 /** The first `limit` records of one split, parsed by the streaming path prepareData uses. */
-export async function readRecords(dir: string, dataset: DatasetName, split: string, limit: number): Promise<QaRecord[]> {
+export async function readRecords(
+  dir: string,
+  dataset: DatasetName,
+  split: string,
+  limit: number,
+): Promise<QaRecord[]> {
   const out: QaRecord[] = [];
   const stream = createReadStream(join(dir, dataset, `${split}.tsv`));
   const { records } = parseUnifiedQaStream(readLines(stream), dataset);

@@ -25,7 +25,13 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import {
-  MODEL_FAMILIES, closeTokenizePools, formatExample, loadTokenizer, tokenizeForTraining, tokenizeTrainingParallel, type ModelFamily,
+  MODEL_FAMILIES,
+  closeTokenizePools,
+  formatExample,
+  loadTokenizer,
+  tokenizeForTraining,
+  tokenizeTrainingParallel,
+  type ModelFamily,
 } from '../src/data';
 import { ensureScaleData, REPO_ROOT, sampleTrainRecords } from './data-scale';
 
@@ -44,10 +50,27 @@ interface Row {
 }
 
 async function python(tokJson: string, textsPath: string, repeats: number, threads: number): Promise<Row> {
-  const env = { ...process.env, ...(threads === 1 ? { TOKENIZERS_PARALLELISM: 'false' } : { TOKENIZERS_PARALLELISM: 'true', RAYON_NUM_THREADS: String(threads) }) };
-  const { stdout } = await promisify(execFile)(PYTHON, [join(REPO_ROOT, 'bench', 'data_tokenize.py'), tokJson, textsPath, String(repeats)], { env, maxBuffer: 1 << 20 });
+  const env = {
+    ...process.env,
+    ...(threads === 1
+      ? { TOKENIZERS_PARALLELISM: 'false' }
+      : { TOKENIZERS_PARALLELISM: 'true', RAYON_NUM_THREADS: String(threads) }),
+  };
+  const { stdout } = await promisify(execFile)(
+    PYTHON,
+    [join(REPO_ROOT, 'bench', 'data_tokenize.py'), tokJson, textsPath, String(repeats)],
+    { env, maxBuffer: 1 << 20 },
+  );
   const r = JSON.parse(stdout.trim().split('\n').pop()!) as Omit<Row, 'name' | 'threads'> & { version: string };
-  return { name: `Python tokenizers ${r.version}`, threads, records: r.records, tokens: r.tokens, firstSec: r.firstSec, warmSec: r.warmSec, idsSha256: r.idsSha256 };
+  return {
+    name: `Python tokenizers ${r.version}`,
+    threads,
+    records: r.records,
+    tokens: r.tokens,
+    firstSec: r.firstSec,
+    warmSec: r.warmSec,
+    idsSha256: r.idsSha256,
+  };
 }
 
 function idsHash(all: ArrayLike<number>[]): string {
@@ -61,8 +84,12 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      model: { type: 'string' }, 'per-dataset': { type: 'string' }, family: { type: 'string' }, threads: { type: 'string' },
-      repeats: { type: 'string' }, quick: { type: 'boolean' },
+      model: { type: 'string' },
+      'per-dataset': { type: 'string' },
+      family: { type: 'string' },
+      threads: { type: 'string' },
+      repeats: { type: 'string' },
+      quick: { type: 'boolean' },
     },
     strict: true,
   });
@@ -78,9 +105,14 @@ async function main(): Promise<void> {
   const examples = records.map((r) => formatExample(r, family, { tokenizerInfo: tok }));
   const scratch = mkdtempSync(join(tmpdir(), 'bench-tokenize-'));
   const textsPath = join(scratch, 'texts.json');
-  writeFileSync(textsPath, JSON.stringify({ prompts: examples.map((e) => e.prompt), fulls: examples.map((e) => e.prompt + e.answer) }));
+  writeFileSync(
+    textsPath,
+    JSON.stringify({ prompts: examples.map((e) => e.prompt), fulls: examples.map((e) => e.prompt + e.answer) }),
+  );
   const chars = examples.reduce((s, e) => s + e.prompt.length + e.answer.length, 0);
-  console.log(`${records.length} records (${perDataset} per dataset), ${(chars / 1e6).toFixed(1)} M chars of prompt + answer, family ${family}, ${availableParallelism()} cores, ${threads} threads for the parallel rows`);
+  console.log(
+    `${records.length} records (${perDataset} per dataset), ${(chars / 1e6).toFixed(1)} M chars of prompt + answer, family ${family}, ${availableParallelism()} cores, ${threads} threads for the parallel rows`,
+  );
 
   const rows: Row[] = [];
   try {
@@ -99,7 +131,15 @@ async function main(): Promise<void> {
     for (let i = 0; i < repeats; i++) warm = Math.min(warm, tsPass().sec);
     // Training ids are encode(prompt + answer) + EOS when the prompt is a prefix (always, here).
     const fullIds = first.out.map((ids) => ids.slice(0, -1));
-    rows.push({ name: 'TS tokenizeForTraining', threads: 1, records: records.length, tokens: fullIds.reduce((s, a) => s + a.length, 0), firstSec: first.sec, warmSec: warm, idsSha256: idsHash(fullIds) });
+    rows.push({
+      name: 'TS tokenizeForTraining',
+      threads: 1,
+      records: records.length,
+      tokens: fullIds.reduce((s, a) => s + a.length, 0),
+      firstSec: first.sec,
+      warmSec: warm,
+      idsSha256: idsHash(fullIds),
+    });
 
     // TS, worker threads: the helper the tokenize activity can call (formatting included).
     const parPass = async () => {
@@ -111,7 +151,15 @@ async function main(): Promise<void> {
     let pwarm = Infinity;
     for (let i = 0; i < repeats; i++) pwarm = Math.min(pwarm, (await parPass()).sec);
     const pIds = pfirst.res.examples.map((e) => e.ids.subarray(0, e.ids.length - 1));
-    rows.push({ name: 'TS tokenizeTrainingParallel', threads, records: records.length, tokens: pIds.reduce((s, a) => s + a.length, 0), firstSec: pfirst.sec, warmSec: pwarm, idsSha256: idsHash(pIds) });
+    rows.push({
+      name: 'TS tokenizeTrainingParallel',
+      threads,
+      records: records.length,
+      tokens: pIds.reduce((s, a) => s + a.length, 0),
+      firstSec: pfirst.sec,
+      warmSec: pwarm,
+      idsSha256: idsHash(pIds),
+    });
   } finally {
     closeTokenizePools();
     rmSync(scratch, { recursive: true, force: true });
@@ -121,15 +169,21 @@ async function main(): Promise<void> {
   console.log('\n| tokenizer | threads | records/s first | records/s warm | tokens/s warm | same ids as Python |');
   console.log('| --- | ---: | ---: | ---: | ---: | --- |');
   for (const r of rows) {
-    console.log(`| ${r.name} | ${r.threads} | ${fmt(r.records / r.firstSec)} | ${fmt(r.records / r.warmSec)} | ${fmt(r.tokens / r.warmSec)} | ${r.idsSha256 === ref ? 'yes' : 'NO'} (${fmt(r.tokens)} tokens) |`);
+    console.log(
+      `| ${r.name} | ${r.threads} | ${fmt(r.records / r.firstSec)} | ${fmt(r.records / r.warmSec)} | ${fmt(r.tokens / r.warmSec)} | ${r.idsSha256 === ref ? 'yes' : 'NO'} (${fmt(r.tokens)} tokens) |`,
+    );
   }
   const [py1, pyN, ts1, tsN] = rows as [Row, Row, Row, Row];
   const ratio = (a: Row, b: Row, k: 'firstSec' | 'warmSec') => (b[k] / a[k]).toFixed(2);
   console.log('\n| comparison | first pass | warm |');
   console.log('| --- | ---: | ---: |');
   console.log(`| TS 1 thread ÷ Python 1 thread | ${ratio(ts1, py1, 'firstSec')}x | ${ratio(ts1, py1, 'warmSec')}x |`);
-  console.log(`| TS ${threads} workers ÷ Python ${threads} threads | ${ratio(tsN, pyN, 'firstSec')}x | ${ratio(tsN, pyN, 'warmSec')}x |`);
-  console.log(`| TS ${threads} workers ÷ TS 1 thread | ${ratio(tsN, ts1, 'firstSec')}x | ${ratio(tsN, ts1, 'warmSec')}x |`);
+  console.log(
+    `| TS ${threads} workers ÷ Python ${threads} threads | ${ratio(tsN, pyN, 'firstSec')}x | ${ratio(tsN, pyN, 'warmSec')}x |`,
+  );
+  console.log(
+    `| TS ${threads} workers ÷ TS 1 thread | ${ratio(tsN, ts1, 'firstSec')}x | ${ratio(tsN, ts1, 'warmSec')}x |`,
+  );
   if (rows.some((r) => r.idsSha256 !== ref)) process.exitCode = 1;
 }
 

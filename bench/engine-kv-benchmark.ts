@@ -33,10 +33,15 @@ export interface KvBenchmarkResult {
 }
 
 function benchmarkPrompts(count: number, length: number, vocabSize: number): number[][] {
-  return Array.from({ length: count }, (_, p) => Array.from({ length }, (_, i) => 20 + ((p * 7919 + i * 104729) % (vocabSize - 20))));
+  return Array.from({ length: count }, (_, p) =>
+    Array.from({ length }, (_, i) => 20 + ((p * 7919 + i * 104729) % (vocabSize - 20))),
+  );
 }
 
-export async function benchmarkKvCache(model: EngineModel, options: KvBenchmarkOptions = {}): Promise<KvBenchmarkResult> {
+export async function benchmarkKvCache(
+  model: EngineModel,
+  options: KvBenchmarkOptions = {},
+): Promise<KvBenchmarkResult> {
   const { batchSize = 8, maxNewTokens = 32, promptLength = 32, repeats = 3 } = options;
   const prompts = benchmarkPrompts(batchSize, promptLength, model.config.vocabSize);
   const run = async (useCache: boolean) => {
@@ -62,7 +67,8 @@ export async function benchmarkKvCache(model: EngineModel, options: KvBenchmarkO
 
 async function main(argv: string[]): Promise<void> {
   const [dir, batch = '8', newTokens = '32', promptLength = '32', threads = '1'] = argv;
-  if (!dir) throw new TypeError('usage: engine-kv-benchmark.ts <export-dir> [batch] [newTokens] [promptLength] [threads]');
+  if (!dir)
+    throw new TypeError('usage: engine-kv-benchmark.ts <export-dir> [batch] [newTokens] [promptLength] [threads]');
   const model = await loadModel(dir, { intraOpNumThreads: Number(threads) });
   try {
     const result = await benchmarkKvCache(model, {

@@ -23,7 +23,11 @@ export const BENCH_ROOT = join(REPO_ROOT, '.data', 'bench');
 const PYTHON_TIMEOUT_MS = 20 * 60_000;
 
 /** Runs the venv's Python in the repo root; `env` adds variables; the error carries the tail of stderr. */
-export async function runPython(args: readonly string[], what: string, env: Record<string, string> = {}): Promise<string> {
+export async function runPython(
+  args: readonly string[],
+  what: string,
+  env: Record<string, string> = {},
+): Promise<string> {
   if (!existsSync(PYTHON)) throw new Error(`${PYTHON} missing; run \`npm run setup\` first`);
   try {
     const { stdout } = await execFileAsync(PYTHON, [...args], {
@@ -45,7 +49,9 @@ const isHfDir = (dir: string) => existsSync(join(dir, 'config.json')) && existsS
 /** What an export was made from: the HF directory's config and the size and mtime of its weights. */
 function sourceKey(hfDir: string): string {
   const hash = createHash('sha256').update(readFileSync(join(hfDir, 'config.json')));
-  for (const file of readdirSync(hfDir).filter((f) => f.endsWith('.safetensors')).sort()) {
+  for (const file of readdirSync(hfDir)
+    .filter((f) => f.endsWith('.safetensors'))
+    .sort()) {
     const { size, mtimeMs } = statSync(join(hfDir, file));
     hash.update(`${file}:${size}:${mtimeMs}`);
   }
@@ -62,7 +68,10 @@ export async function ensureExport(hfDir: string, onnxDir: string): Promise<stri
   if (isExported(onnxDir) && existsSync(record) && readFileSync(record, 'utf8').trim() === key) return onnxDir;
   mkdirSync(dirname(onnxDir), { recursive: true });
   const spec = `${onnxDir}.export.json`;
-  writeFileSync(spec, JSON.stringify({ modelPath: hfDir, adapterDir: null, method: null, outputDir: onnxDir, dtype: 'float32' }));
+  writeFileSync(
+    spec,
+    JSON.stringify({ modelPath: hfDir, adapterDir: null, method: null, outputDir: onnxDir, dtype: 'float32' }),
+  );
   await runPython(['-m', 'trainer', 'export', '--spec', spec], `python -m trainer export ${hfDir}`);
   rmSync(spec, { force: true });
   writeFileSync(record, `${key}\n`);
@@ -73,7 +82,19 @@ export async function ensureExport(hfDir: string, onnxDir: string): Promise<stri
 export async function ensureTinyHf(out: string, seed: number): Promise<string> {
   if (isHfDir(out)) return out;
   await runPython(
-    ['-m', 'trainer', 'tiny', '--family', 'llama', '--out', out, '--tokenizer-from', SMOLLM2_HF, '--seed', String(seed)],
+    [
+      '-m',
+      'trainer',
+      'tiny',
+      '--family',
+      'llama',
+      '--out',
+      out,
+      '--tokenizer-from',
+      SMOLLM2_HF,
+      '--seed',
+      String(seed),
+    ],
     'python -m trainer tiny',
   );
   return out;
@@ -82,7 +103,10 @@ export async function ensureTinyHf(out: string, seed: number): Promise<string> {
 /** `src` with only the decoder layers `layers` kept (`python -m trainer truncate`). */
 export async function ensureTruncatedHf(src: string, out: string, layers: readonly number[]): Promise<string> {
   if (isHfDir(out)) return out;
-  await runPython(['-m', 'trainer', 'truncate', '--src', src, '--out', out, '--layers', layers.join(',')], `truncating ${src}`);
+  await runPython(
+    ['-m', 'trainer', 'truncate', '--src', src, '--out', out, '--layers', layers.join(',')],
+    `truncating ${src}`,
+  );
   return out;
 }
 
@@ -94,7 +118,10 @@ export function benchExportDir(hfDir: string): string {
 
 /** `hfDir` exported to ONNX under .data/bench/ (SmolLM2-135M: about 650 MB, a minute or two). */
 export async function ensureBenchOnnx(hfDir: string): Promise<string> {
-  if (!isHfDir(hfDir)) throw new Error(`${hfDir} is not an HF model directory (config.json + tokenizer.json); for SmolLM2 run \`npm run setup\``);
+  if (!isHfDir(hfDir))
+    throw new Error(
+      `${hfDir} is not an HF model directory (config.json + tokenizer.json); for SmolLM2 run \`npm run setup\``,
+    );
   return ensureExport(hfDir, benchExportDir(hfDir));
 }
 
@@ -109,11 +136,16 @@ export async function ensureBenchTruncatedHf(hfDir: string, layers: readonly num
  * special ids below 20), different per prompt: the same work for every system compared.
  */
 export function syntheticPrompts(lengths: readonly number[], vocabSize: number): number[][] {
-  return lengths.map((length, p) => Array.from({ length }, (_, i) => 20 + ((p * 7919 + i * 104729 + i * i * 31) % (vocabSize - 20))));
+  return lengths.map((length, p) =>
+    Array.from({ length }, (_, i) => 20 + ((p * 7919 + i * 104729 + i * i * 31) % (vocabSize - 20))),
+  );
 }
 
 /** `--name value` flags of a bench script, with `--quick` as a boolean; unknown flags are errors. */
-export function benchArgs<K extends string>(argv: readonly string[], names: readonly K[]): { quick: boolean; values: Partial<Record<K, string>> } {
+export function benchArgs<K extends string>(
+  argv: readonly string[],
+  names: readonly K[],
+): { quick: boolean; values: Partial<Record<K, string>> } {
   const values: Partial<Record<K, string>> = {};
   let quick = false;
   for (let i = 0; i < argv.length; i++) {
@@ -124,7 +156,9 @@ export function benchArgs<K extends string>(argv: readonly string[], names: read
     }
     const name = flag.replace(/^--/, '') as K;
     if (!flag.startsWith('--') || !names.includes(name) || argv[i + 1] === undefined) {
-      throw new TypeError(`unknown or incomplete flag ${flag}; expected --quick or ${names.map((n) => `--${n} VALUE`).join(', ')}`);
+      throw new TypeError(
+        `unknown or incomplete flag ${flag}; expected --quick or ${names.map((n) => `--${n} VALUE`).join(', ')}`,
+      );
     }
     values[name] = argv[++i]!;
   }
@@ -135,7 +169,8 @@ export function benchArgs<K extends string>(argv: readonly string[], names: read
 export function intArg(value: string | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new TypeError(`--${name}: got ${JSON.stringify(value)}; expected a positive integer`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new TypeError(`--${name}: got ${JSON.stringify(value)}; expected a positive integer`);
   return n;
 }
 
@@ -143,7 +178,10 @@ export function intArg(value: string | undefined, fallback: number, name: string
 export function builderHash(): string {
   const hash = createHash('sha256');
   const trainer = join(REPO_ROOT, 'trainer');
-  for (const file of readdirSync(trainer).filter((f) => f.endsWith('.py')).sort()) hash.update(file).update(readFileSync(join(trainer, file)));
+  for (const file of readdirSync(trainer)
+    .filter((f) => f.endsWith('.py'))
+    .sort())
+    hash.update(file).update(readFileSync(join(trainer, file)));
   return hash.digest('hex');
 }
 

@@ -35,7 +35,15 @@ const QUESTIONS = [
 const chat = (question: string) => `<|im_start|>user\n${question}<|im_end|>\n<|im_start|>assistant\n`;
 
 async function main(): Promise<void> {
-  const { quick, values } = benchArgs(process.argv.slice(2), ['model', 'draft-layers', 'draft', 'gamma', 'prompts', 'new', 'threads']);
+  const { quick, values } = benchArgs(process.argv.slice(2), [
+    'model',
+    'draft-layers',
+    'draft',
+    'gamma',
+    'prompts',
+    'new',
+    'threads',
+  ]);
   const hfDir = values.model ?? SMOLLM2_HF;
   const layers = (values['draft-layers'] ?? '0,1').split(',').map(Number);
   const gammas = (values.gamma ?? (quick ? '3' : '1,3,5')).split(',').map((g) => intArg(g, 3, 'gamma'));
@@ -48,9 +56,11 @@ async function main(): Promise<void> {
   const prompts = QUESTIONS.slice(0, count).map((q) => tokenizer.encode(chat(q)));
   const open = (dir: string) => loadModel(dir, { intraOpNumThreads: threads });
   const [target, draft] = [await open(targetDir), await open(draftDir)];
-  console.log(`target ${hfDir} (${target.config.numLayers} layers), draft ${draftHf} (${draft.config.numLayers} layers); ` +
-    `${count} chat prompts of ${Math.min(...prompts.map((p) => p.length))}-${Math.max(...prompts.map((p) => p.length))} tokens, ` +
-    `up to ${maxNewTokens} new tokens, EOS on, batch 1, ${threads} thread(s)`);
+  console.log(
+    `target ${hfDir} (${target.config.numLayers} layers), draft ${draftHf} (${draft.config.numLayers} layers); ` +
+      `${count} chat prompts of ${Math.min(...prompts.map((p) => p.length))}-${Math.max(...prompts.map((p) => p.length))} tokens, ` +
+      `up to ${maxNewTokens} new tokens, EOS on, batch 1, ${threads} thread(s)`,
+  );
   try {
     await report(target, draft, prompts, maxNewTokens, gammas, tokenizer.decode.bind(tokenizer));
   } finally {
@@ -72,12 +82,18 @@ async function report(
   const draftOnly = await generate(draft, prompts, { maxNewTokens, batchSize: 1 });
   const t = plain.stats.perTokenP50Ms!;
   console.log(`sample output: ${JSON.stringify(decode(plain.sequences[0]!.tokens))}`);
-  console.log(`\nmedian decode step alone: target ${t.toFixed(1)} ms, draft ${draftOnly.stats.perTokenP50Ms!.toFixed(1)} ms`);
-  console.log('\n| mode | tok/s | speedup vs target-only | acceptance | target passes | draft passes | tokens per target pass | ms per verify pass | ms per draft pass | break-even acceptance | same tokens |');
+  console.log(
+    `\nmedian decode step alone: target ${t.toFixed(1)} ms, draft ${draftOnly.stats.perTokenP50Ms!.toFixed(1)} ms`,
+  );
+  console.log(
+    '\n| mode | tok/s | speedup vs target-only | acceptance | target passes | draft passes | tokens per target pass | ms per verify pass | ms per draft pass | break-even acceptance | same tokens |',
+  );
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   const base = plain.stats;
   const basePasses = plain.stats.batches.reduce((n, b) => n + 1 + b.stepMs.length, 0);
-  console.log(`| target only | ${base.tokensPerSecond.toFixed(1)} | 1.00x | – | ${basePasses} | – | ${(base.generatedTokens / basePasses).toFixed(2)} | – | – | – | – |`);
+  console.log(
+    `| target only | ${base.tokensPerSecond.toFixed(1)} | 1.00x | – | ${basePasses} | – | ${(base.generatedTokens / basePasses).toFixed(2)} | – | – | – | – |`,
+  );
   const expected = JSON.stringify(plain.sequences.map((s) => s.tokens));
   for (const gamma of gammas) {
     const spec = await generateSpeculative(target, draft, prompts, { maxNewTokens, gamma });

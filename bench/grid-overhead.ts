@@ -19,7 +19,9 @@ import type { GridResult } from '../src/contracts';
 import { REPO, SAMPLES, tinyModel } from '../test/helpers/fixtures';
 import { localTemporal } from '../test/helpers/tiny-grid';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '20' }, steps: { type: 'string', default: '2' } } });
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '20' }, steps: { type: 'string', default: '2' } },
+});
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
 type Event = temporal.api.history.v1.IHistoryEvent;
@@ -51,18 +53,41 @@ async function main(): Promise<void> {
   const workers = await createWorkers({ connection: env.nativeConnection, namespace: 'default' });
   const running = Promise.all(workers.map((w) => w.run()));
   try {
-    const g = validateGrid({
-      name: 'overhead', store: `file://${join(dir, 'store')}`,
-      data: { baseUrl: `file://${SAMPLES}`, datasets: ['boolq'], testSplit: 'test', maxTrainPerDataset: 32, testSamples: 4 },
-      models: [{ name: 'tiny', path: tinyModel('llama'), family: 'llama' }],
-      methods: [{ method: 'lora', r: Array.from({ length: n }, (_, i) => i + 1), alpha: 8 }],
-      training: { maxSteps: Number(values.steps), warmupSteps: 0, lr: 1e-3, optimizer: 'adamw', batchSize: 4, checkpointEverySteps: Number(values.steps), maxLength: 128 },
-      eval: { maxNewTokens: 4, batchSize: 4 },
-      concurrency: { gpu: 1, cpu: 0 },
-    }, 'bench', REPO);
+    const g = validateGrid(
+      {
+        name: 'overhead',
+        store: `file://${join(dir, 'store')}`,
+        data: {
+          baseUrl: `file://${SAMPLES}`,
+          datasets: ['boolq'],
+          testSplit: 'test',
+          maxTrainPerDataset: 32,
+          testSamples: 4,
+        },
+        models: [{ name: 'tiny', path: tinyModel('llama'), family: 'llama' }],
+        methods: [{ method: 'lora', r: Array.from({ length: n }, (_, i) => i + 1), alpha: 8 }],
+        training: {
+          maxSteps: Number(values.steps),
+          warmupSteps: 0,
+          lr: 1e-3,
+          optimizer: 'adamw',
+          batchSize: 4,
+          checkpointEverySteps: Number(values.steps),
+          maxLength: 128,
+        },
+        eval: { maxNewTokens: 4, batchSize: 4 },
+        concurrency: { gpu: 1, cpu: 0 },
+      },
+      'bench',
+      REPO,
+    );
     const runs = planRuns(g);
     const gridId = `overhead-${Date.now()}`;
-    const handle = await env.client.workflow.start('experimentGridWorkflow', { taskQueue: TASK_QUEUES.cpu, workflowId: gridId, args: [{ gridId, grid: g, runs }] });
+    const handle = await env.client.workflow.start('experimentGridWorkflow', {
+      taskQueue: TASK_QUEUES.cpu,
+      workflowId: gridId,
+      args: [{ gridId, grid: g, runs }],
+    });
     const result = (await handle.result()) as GridResult;
     const failed = result.runs.filter((r) => r.status !== 'completed');
     if (failed.length) throw new Error(`${failed.length} runs failed: ${failed[0]!.error}`);
@@ -70,8 +95,9 @@ async function main(): Promise<void> {
     const wallMs = ms(gridEvents.at(-1)!) - ms(gridEvents[0]!);
     let busyMs = 0;
     const latencies: number[] = [];
-    const prepareId = gridEvents.find((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowType?.name === 'prepareDataWorkflow')
-      ?.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
+    const prepareId = gridEvents.find(
+      (e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowType?.name === 'prepareDataWorkflow',
+    )?.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
     for (const id of [prepareId!, ...runs.map((r) => runWorkflowId(r.runKey))]) {
       const spans = activitySpans((await env.client.workflow.getHandle(id).fetchHistory()).events ?? []);
       busyMs += spans.busyMs;
@@ -82,9 +108,13 @@ async function main(): Promise<void> {
     latencies.push(...grid.latencies);
     latencies.sort((a, b) => a - b);
     const median = latencies[Math.floor(latencies.length / 2)]!;
-    console.log(`| runs | activities | grid wall s | Σ activity busy s | wall ÷ busy | median scheduling latency ms | p95 ms |`);
+    console.log(
+      `| runs | activities | grid wall s | Σ activity busy s | wall ÷ busy | median scheduling latency ms | p95 ms |`,
+    );
     console.log(`| --: | --: | --: | --: | --: | --: | --: |`);
-    console.log(`| ${n} | ${latencies.length} | ${(wallMs / 1000).toFixed(1)} | ${(busyMs / 1000).toFixed(1)} | ${(wallMs / busyMs).toFixed(3)} | ${median} | ${latencies[Math.floor(latencies.length * 0.95)]} |`);
+    console.log(
+      `| ${n} | ${latencies.length} | ${(wallMs / 1000).toFixed(1)} | ${(busyMs / 1000).toFixed(1)} | ${(wallMs / busyMs).toFixed(3)} | ${median} | ${latencies[Math.floor(latencies.length * 0.95)]} |`,
+    );
   } finally {
     for (const w of workers) w.shutdown();
     await running;
@@ -92,4 +122,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => { console.error(err); process.exit(1); });
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -12,10 +12,17 @@ Runtime.install({ logger: new DefaultLogger('WARN') });
 
 async function main(): Promise<void> {
   const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS! });
-  const workers = await createWorkers({ connection, namespace: 'default', overrides: { workflowsPath: require.resolve('./workflows/latency') } });
+  const workers = await createWorkers({
+    connection,
+    namespace: 'default',
+    overrides: { workflowsPath: require.resolve('./workflows/latency') },
+  });
   process.once('SIGTERM', () => workers.forEach((w) => w.shutdown()));
   await Promise.all(workers.map((w) => w.run()));
   await connection.close();
 }
 
-main().catch((err) => { console.error(err); process.exit(1); });
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -25,12 +25,25 @@ import type { GridResult } from '../src/contracts';
 import { REPO, SAMPLES, scratchDir, SMOLLM2, tinyModel } from '../test/helpers/fixtures';
 import { localTemporal } from '../test/helpers/tiny-grid';
 import { startS3Server, type S3Server } from '../test/helpers/s3-server';
-import { lastTrainerStep, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../test/helpers/worker-process';
+import {
+  lastTrainerStep,
+  pendingHeartbeat,
+  startWorkerProcess,
+  waitForPollers,
+  type WorkerProcess,
+} from '../test/helpers/worker-process';
 
-interface LogLine { time: number; msg: string; [k: string]: unknown }
+interface LogLine {
+  time: number;
+  msg: string;
+  [k: string]: unknown;
+}
 
 function logLines(path: string): LogLine[] {
-  return readFileSync(path, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as LogLine);
 }
 
 function find(lines: LogLine[], msg: string): LogLine {
@@ -40,9 +53,17 @@ function find(lines: LogLine[], msg: string): LogLine {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { store: { type: 'string', default: 's3' }, model: { type: 'string', default: 'tiny' }, steps: { type: 'string', default: '30' } } });
-  if (values.store !== 's3' && values.store !== 'file') throw new TypeError(`--store: got ${values.store}, expected s3 or file`);
-  if (values.model !== 'tiny' && values.model !== 'smollm2') throw new TypeError(`--model: got ${values.model}, expected tiny or smollm2`);
+  const { values } = parseArgs({
+    options: {
+      store: { type: 'string', default: 's3' },
+      model: { type: 'string', default: 'tiny' },
+      steps: { type: 'string', default: '30' },
+    },
+  });
+  if (values.store !== 's3' && values.store !== 'file')
+    throw new TypeError(`--store: got ${values.store}, expected s3 or file`);
+  if (values.model !== 'tiny' && values.model !== 'smollm2')
+    throw new TypeError(`--model: got ${values.model}, expected tiny or smollm2`);
   const maxSteps = Number(values.steps);
   const every = 5;
   const dir = scratchDir('bench-recovery');
@@ -56,17 +77,40 @@ async function main(): Promise<void> {
   const env = await localTemporal();
   const workers: WorkerProcess[] = [];
   try {
-    const model = values.model === 'tiny'
-      ? { name: 'tiny-llama', path: tinyModel('llama'), family: 'llama' as const }
-      : { name: 'smollm2-135m', path: SMOLLM2, family: 'template' as const };
-    const grid = validateGrid({
-      name: 'bench-recovery', store,
-      data: { baseUrl: `file://${SAMPLES}`, datasets: ['boolq'], testSplit: 'test', maxTrainPerDataset: 64, testSamples: 4, seed: 3 },
-      models: [model],
-      methods: [{ method: 'lora', r: 8, alpha: 16 }],
-      training: { maxSteps, warmupSteps: 2, lr: 1e-3, optimizer: 'adamw', batchSize: 4, checkpointEverySteps: every, maxLength: 256, seed: 7, device: 'cpu' },
-      eval: { maxNewTokens: 4, batchSize: 4 },
-    }, 'bench', REPO);
+    const model =
+      values.model === 'tiny'
+        ? { name: 'tiny-llama', path: tinyModel('llama'), family: 'llama' as const }
+        : { name: 'smollm2-135m', path: SMOLLM2, family: 'template' as const };
+    const grid = validateGrid(
+      {
+        name: 'bench-recovery',
+        store,
+        data: {
+          baseUrl: `file://${SAMPLES}`,
+          datasets: ['boolq'],
+          testSplit: 'test',
+          maxTrainPerDataset: 64,
+          testSamples: 4,
+          seed: 3,
+        },
+        models: [model],
+        methods: [{ method: 'lora', r: 8, alpha: 16 }],
+        training: {
+          maxSteps,
+          warmupSteps: 2,
+          lr: 1e-3,
+          optimizer: 'adamw',
+          batchSize: 4,
+          checkpointEverySteps: every,
+          maxLength: 256,
+          seed: 7,
+          device: 'cpu',
+        },
+        eval: { maxNewTokens: 4, batchSize: 4 },
+      },
+      'bench',
+      REPO,
+    );
     const runs = planRuns(grid);
     const runKey = runs[0]!.runKey;
     const address = env.connection.options.address;
@@ -74,7 +118,11 @@ async function main(): Promise<void> {
     const a = startWorkerProcess(address, join(dir, 'worker-a'), 'a', 'cpu,gpu', 'debug');
     workers.push(a);
     await waitForPollers(env.client);
-    const handle = await env.client.workflow.start('experimentGridWorkflow', { taskQueue: TASK_QUEUES.cpu, workflowId: 'bench-recovery', args: [{ gridId: 'bench-recovery', grid, runs }] });
+    const handle = await env.client.workflow.start('experimentGridWorkflow', {
+      taskQueue: TASK_QUEUES.cpu,
+      workflowId: 'bench-recovery',
+      args: [{ gridId: 'bench-recovery', grid, runs }],
+    });
     for (;;) {
       const hb = await pendingHeartbeat<{ step?: number; checkpointKey?: string }>(env.client, runWorkflowId(runKey));
       if (hb?.details.checkpointKey && (hb.details.step ?? 0) >= 2 * every + 2) break;
@@ -108,11 +156,14 @@ async function main(): Promise<void> {
       ['first resumed step', first.time - trainer.time],
     ];
     const total = first.time - killedAt;
-    console.log(`${values.model} LoRA r=8, store ${values.store}, killed at trainer step ${killStep}, resumed from step ${String(resumed.step)} `
-      + `(${killStep - Number(resumed.step)} steps lost, counted from the trainer's last step); heartbeat timeout ${TIMEOUTS.train.heartbeat / 1000} s`);
+    console.log(
+      `${values.model} LoRA r=8, store ${values.store}, killed at trainer step ${killStep}, resumed from step ${String(resumed.step)} ` +
+        `(${killStep - Number(resumed.step)} steps lost, counted from the trainer's last step); heartbeat timeout ${TIMEOUTS.train.heartbeat / 1000} s`,
+    );
     console.log('| phase | seconds | share |');
     console.log('| --- | ---: | ---: |');
-    for (const [name, ms] of rows) console.log(`| ${name} | ${(ms / 1000).toFixed(2)} | ${((100 * ms) / total).toFixed(0)} % |`);
+    for (const [name, ms] of rows)
+      console.log(`| ${name} | ${(ms / 1000).toFixed(2)} | ${((100 * ms) / total).toFixed(0)} % |`);
     console.log(`| **kill → first resumed step** | **${(total / 1000).toFixed(2)}** | 100 % |`);
     console.log(`| new worker start → first resumed step | ${((first.time - workerStartAt) / 1000).toFixed(2)} | |`);
     console.log(`| new worker start → polling | ${((started.time - workerStartAt) / 1000).toFixed(2)} | |`);

@@ -43,17 +43,21 @@ async function median(repeats: number, fn: (i: number) => Promise<void>): Promis
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { mb: { type: 'string', default: '128' }, repeats: { type: 'string', default: '3' } } });
+  const { values } = parseArgs({
+    options: { mb: { type: 'string', default: '128' }, repeats: { type: 'string', default: '3' } },
+  });
   const totalMb = Number(values.mb);
   const repeats = Number(values.repeats);
-  if (!(totalMb > 0) || !(repeats >= 1)) throw new TypeError(`--mb and --repeats: got ${values.mb}, ${values.repeats}; expected positive numbers`);
+  if (!(totalMb > 0) || !(repeats >= 1))
+    throw new TypeError(`--mb and --repeats: got ${values.mb}, ${values.repeats}; expected positive numbers`);
   const root = join(tmpdir(), `peftgrid-bench-store-${process.pid}`);
   const src = join(root, 'src');
   await mkdir(src, { recursive: true });
   const total = Math.round(totalMb * MiB);
   await writeRandom(join(src, 'trainable.safetensors'), Math.round(total * 0.6));
   await writeRandom(join(src, 'optimizer.pt'), Math.round(total * 0.35));
-  for (const name of ['scheduler.pt', 'rng.pt', 'trainer_state.json', 'adapter_config.json']) await writeRandom(join(src, name), 16 * 1024);
+  for (const name of ['scheduler.pt', 'rng.pt', 'trainer_state.json', 'adapter_config.json'])
+    await writeRandom(join(src, name), 16 * 1024);
   const bytes = Math.round(total * 0.6) + Math.round(total * 0.35) + 4 * 16 * 1024;
 
   const s3 = await startS3Server(join(root, 'weed'), 29600);
@@ -64,16 +68,54 @@ async function main(): Promise<void> {
   const fileStore = new FileObjectStore(join(root, 'file-store'));
   const rows: [string, number][] = [];
   try {
-    rows.push(['file copy (fs.cp)', await median(repeats, async (i) => { await cp(src, join(root, `copy-${i}`), { recursive: true }); })]);
-    rows.push(['sha256 only', await median(repeats, async () => {
-      for (const f of ['trainable.safetensors', 'optimizer.pt']) await sha256File(join(src, f));
-    })]);
-    rows.push(['file store putDirectory', await median(repeats, async (i) => { await putDirectory(fileStore, `ck/put-${i}`, src, {}); })]);
-    rows.push(['file store getDirectory', await median(repeats, async (i) => { await getDirectory(fileStore, 'ck/put-0', join(root, `fget-${i}`)); })]);
-    rows.push(['S3 putDirectory multipart (8 MiB x4)', await median(repeats, async (i) => { await putDirectory(multipart, `ck/mp-${i}`, src, {}); })]);
-    rows.push(['S3 putDirectory single PUT', await median(repeats, async (i) => { await putDirectory(single, `ck/single-${i}`, src, {}); })]);
-    rows.push(['S3 getDirectory ranged (8 MiB x4)', await median(repeats, async (i) => { await getDirectory(multipart, 'ck/mp-0', join(root, `mget-${i}`)); })]);
-    rows.push(['S3 getDirectory single GET', await median(repeats, async (i) => { await getDirectory(single, 'ck/mp-0', join(root, `sget-${i}`)); })]);
+    rows.push([
+      'file copy (fs.cp)',
+      await median(repeats, async (i) => {
+        await cp(src, join(root, `copy-${i}`), { recursive: true });
+      }),
+    ]);
+    rows.push([
+      'sha256 only',
+      await median(repeats, async () => {
+        for (const f of ['trainable.safetensors', 'optimizer.pt']) await sha256File(join(src, f));
+      }),
+    ]);
+    rows.push([
+      'file store putDirectory',
+      await median(repeats, async (i) => {
+        await putDirectory(fileStore, `ck/put-${i}`, src, {});
+      }),
+    ]);
+    rows.push([
+      'file store getDirectory',
+      await median(repeats, async (i) => {
+        await getDirectory(fileStore, 'ck/put-0', join(root, `fget-${i}`));
+      }),
+    ]);
+    rows.push([
+      'S3 putDirectory multipart (8 MiB x4)',
+      await median(repeats, async (i) => {
+        await putDirectory(multipart, `ck/mp-${i}`, src, {});
+      }),
+    ]);
+    rows.push([
+      'S3 putDirectory single PUT',
+      await median(repeats, async (i) => {
+        await putDirectory(single, `ck/single-${i}`, src, {});
+      }),
+    ]);
+    rows.push([
+      'S3 getDirectory ranged (8 MiB x4)',
+      await median(repeats, async (i) => {
+        await getDirectory(multipart, 'ck/mp-0', join(root, `mget-${i}`));
+      }),
+    ]);
+    rows.push([
+      'S3 getDirectory single GET',
+      await median(repeats, async (i) => {
+        await getDirectory(single, 'ck/mp-0', join(root, `sget-${i}`));
+      }),
+    ]);
   } finally {
     multipart.destroy();
     single.destroy();
@@ -81,7 +123,9 @@ async function main(): Promise<void> {
     await rm(root, { recursive: true, force: true });
   }
   const base = bytes / MiB / rows[0]![1];
-  console.log(`checkpoint-like directory: ${(bytes / MiB).toFixed(0)} MiB in 6 files; median of ${repeats}; SeaweedFS on loopback`);
+  console.log(
+    `checkpoint-like directory: ${(bytes / MiB).toFixed(0)} MiB in 6 files; median of ${repeats}; SeaweedFS on loopback`,
+  );
   console.log('| operation | seconds | MB/s | vs file copy |');
   console.log('| --- | ---: | ---: | ---: |');
   for (const [name, s] of rows) {

@@ -24,7 +24,8 @@ async function main(): Promise<void> {
     options: { model: { type: 'string' }, input: { type: 'string' }, pgtok: { type: 'string' } },
     strict: true,
   });
-  if (!values.model || !values.input) throw new TypeError('usage: tokenizer-parity-cli.ts --model DIR --input FILE.json [--pgtok FILE]');
+  if (!values.model || !values.input)
+    throw new TypeError('usage: tokenizer-parity-cli.ts --model DIR --input FILE.json [--pgtok FILE]');
   const tok = await loadTokenizer(values.model);
   const input = JSON.parse(await readFile(values.input, 'utf8')) as ParityInput;
   const families = MODEL_FAMILIES.filter((f: ModelFamily) => f !== 'template' || tok.chatTemplate !== null);

@@ -67,7 +67,8 @@ function workflowTaskLatencies(events: Event[]): number[] {
 /** Workflow tasks that timed out in the histories (each one was then scheduled again). */
 const timedOut = (events: Event[]) => events.filter((e) => e.workflowTaskTimedOutEventAttributes).length;
 
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
 async function modelDir(): Promise<string> {
   if (values.model === 'smollm2') return ensureBenchOnnx(SMOLLM2);
@@ -90,37 +91,58 @@ async function main(): Promise<void> {
   const results: PhaseResult[] = [];
   try {
     const modes: EngineRunIn[] = [];
-    for (let r = 0; r < Number(values.repeats); r++) modes.push(...((r % 2 === 0 ? ['main', 'process'] : ['process', 'main']) as EngineRunIn[]));
+    for (let r = 0; r < Number(values.repeats); r++)
+      modes.push(...((r % 2 === 0 ? ['main', 'process'] : ['process', 'main']) as EngineRunIn[]));
     for (const [i, mode] of modes.entries()) {
       // The SDK's warnings (e.g. "Workflow task duration exceeded 5 seconds") go to the log file.
       const log = openSync(join(root, `worker-${i}-${mode}.log`), 'a');
       const worker = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'latency-worker.ts')], {
-        cwd: REPO, stdio: ['ignore', log, log],
+        cwd: REPO,
+        stdio: ['ignore', log, log],
         env: { ...process.env, TEMPORAL_ADDRESS: env.address, [RUN_IN_ENV]: mode },
       });
       closeSync(log);
       const exited = new Promise((r) => worker.once('exit', r));
       const input = await stageEvaluation({
-        root, onnxDir, tokenizerDir: SMOLLM2, runKey: `latency-${i}-${mode}`,
-        items: Number(values.items), promptLength: Number(values['prompt-length']),
-        maxNewTokens: Number(values.new), batchSize: Number(values.batch), threads: Number(values.threads),
+        root,
+        onnxDir,
+        tokenizerDir: SMOLLM2,
+        runKey: `latency-${i}-${mode}`,
+        items: Number(values.items),
+        promptLength: Number(values['prompt-length']),
+        maxNewTokens: Number(values.new),
+        batchSize: Number(values.batch),
+        threads: Number(values.threads),
       });
       const evaluation = await env.client.workflow.start<typeof latencyEvalWorkflow>('latencyEvalWorkflow', {
-        taskQueue: TASK_QUEUES.cpu, workflowId: `latency-eval-${i}-${Date.now()}`, args: [input],
+        taskQueue: TASK_QUEUES.cpu,
+        workflowId: `latency-eval-${i}-${Date.now()}`,
+        args: [input],
       });
       let evalDone = false;
-      const evalResult = evaluation.result().finally(() => { evalDone = true; });
+      const evalResult = evaluation.result().finally(() => {
+        evalDone = true;
+      });
       // Time only the evaluation itself: not the worker's start-up, model download or load.
       const ACTIVITY_STARTED = 2; // PENDING_ACTIVITY_STATE_STARTED
-      while (!evalDone && Number((await evaluation.describe()).raw.pendingActivities?.[0]?.state) !== ACTIVITY_STARTED) {
+      while (
+        !evalDone &&
+        Number((await evaluation.describe()).raw.pendingActivities?.[0]?.state) !== ACTIVITY_STARTED
+      ) {
         await new Promise((r) => setTimeout(r, 200));
       }
       const ticks: WorkflowHandle<typeof latencyTickWorkflow>[] = [];
       while (!evalDone) {
-        ticks.push(await env.client.workflow.start<typeof latencyTickWorkflow>('latencyTickWorkflow', {
-          taskQueue: TASK_QUEUES.cpu, workflowId: `latency-tick-${i}-${ticks.length}-${Date.now()}`,
-        }));
-        await Promise.race([evalResult.catch(() => undefined), new Promise((r) => setTimeout(r, Number(values['every-ms'])))]);
+        ticks.push(
+          await env.client.workflow.start<typeof latencyTickWorkflow>('latencyTickWorkflow', {
+            taskQueue: TASK_QUEUES.cpu,
+            workflowId: `latency-tick-${i}-${ticks.length}-${Date.now()}`,
+          }),
+        );
+        await Promise.race([
+          evalResult.catch(() => undefined),
+          new Promise((r) => setTimeout(r, Number(values['every-ms']))),
+        ]);
       }
       await evalResult;
       const evalEvents = (await evaluation.fetchHistory()).events ?? [];
@@ -134,12 +156,16 @@ async function main(): Promise<void> {
       worker.kill('SIGTERM');
       await exited;
       results.push({ mode, evalS, tasks, timeouts });
-      console.error(`phase ${i + 1}/${modes.length} (${mode}): evaluation ${evalS.toFixed(1)} s, ${ticks.length} workflows, ${tasks.length} workflow tasks, ${timeouts} timed out`);
+      console.error(
+        `phase ${i + 1}/${modes.length} (${mode}): evaluation ${evalS.toFixed(1)} s, ${ticks.length} workflows, ${tasks.length} workflow tasks, ${timeouts} timed out`,
+      );
     }
   } finally {
     await env.teardown();
   }
-  console.log(`model ${onnxDir.replace(REPO + '/', '')}, ${values.items} items of ~${values['prompt-length']} tokens, batch ${values.batch}, ${values.new} new tokens, ${values.threads} ORT threads; one trivial workflow every ${values['every-ms']} ms`);
+  console.log(
+    `model ${onnxDir.replace(REPO + '/', '')}, ${values.items} items of ~${values['prompt-length']} tokens, batch ${values.batch}, ${values.new} new tokens, ${values.threads} ORT threads; one trivial workflow every ${values['every-ms']} ms`,
+  );
   console.log('');
   console.log('| ORT runs | evaluation s | workflow tasks | timed out (> 10 s) | p50 ms | p99 ms | max ms |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
@@ -148,13 +174,20 @@ async function main(): Promise<void> {
     const sorted = [...r.tasks].sort((a, b) => a - b);
     summary.set(r.mode, [...(summary.get(r.mode) ?? []), ...r.tasks]);
     const label = r.mode === 'main' ? "on the worker's main thread (old)" : 'in the engine process';
-    console.log(`| ${label} | ${r.evalS.toFixed(1)} | ${sorted.length} | ${r.timeouts} | ${pct(sorted, 50).toFixed(0)} | ${pct(sorted, 99).toFixed(0)} | ${sorted.at(-1)!.toFixed(0)} |`);
+    console.log(
+      `| ${label} | ${r.evalS.toFixed(1)} | ${sorted.length} | ${r.timeouts} | ${pct(sorted, 50).toFixed(0)} | ${pct(sorted, 99).toFixed(0)} | ${sorted.at(-1)!.toFixed(0)} |`,
+    );
   }
   const all = (mode: EngineRunIn) => [...summary.get(mode)!].sort((a, b) => a - b);
   const [main, proc] = [all('main'), all('process')];
   console.log('');
-  console.log(`main ÷ engine process: p50 ${(pct(main, 50) / pct(proc, 50)).toFixed(1)}x, p99 ${(pct(main, 99) / pct(proc, 99)).toFixed(1)}x, max ${(main.at(-1)! / proc.at(-1)!).toFixed(1)}x; ` +
-    `p99 in the engine process ${pct(proc, 99) <= 1000 ? '≤' : '>'} 1 s target`);
+  console.log(
+    `main ÷ engine process: p50 ${(pct(main, 50) / pct(proc, 50)).toFixed(1)}x, p99 ${(pct(main, 99) / pct(proc, 99)).toFixed(1)}x, max ${(main.at(-1)! / proc.at(-1)!).toFixed(1)}x; ` +
+      `p99 in the engine process ${pct(proc, 99) <= 1000 ? '≤' : '>'} 1 s target`,
+  );
 }
 
-main().catch((err) => { console.error(err); process.exit(1); });
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

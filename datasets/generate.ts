@@ -12,13 +12,24 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  CATALOG, DATASET_NAMES, SAMPLE_DATASETS, datasetSplits,
-  type DatasetName, type SampleDatasetName, type Split,
+  CATALOG,
+  DATASET_NAMES,
+  SAMPLE_DATASETS,
+  datasetSplits,
+  type DatasetName,
+  type SampleDatasetName,
+  type Split,
 } from '../src/data/catalog';
 import { createRng, seedFrom, type Rng } from '../src/data/rng';
 import { toUnifiedQaInput } from '../src/data/unifiedqa';
 import {
-  abstractiveItems, extractiveItem, fillerSentence, multipleChoiceItem, readingChoiceItem, yesNoItem, type SynthItem,
+  abstractiveItems,
+  extractiveItem,
+  fillerSentence,
+  multipleChoiceItem,
+  readingChoiceItem,
+  yesNoItem,
+  type SynthItem,
 } from './synth/items';
 
 export const DEFAULT_SEED = 42;
@@ -169,11 +180,15 @@ async function main(): Promise<void> {
   if (!values.out) throw new TypeError('usage: generate.ts --out DIR [--scale F] [--seed S]');
   const seed = values.seed === undefined ? DEFAULT_SEED : Number(values.seed);
   if (!Number.isInteger(seed)) throw new TypeError(`--seed must be an integer, got "${values.seed}"`);
-  const stats = values.scale === undefined
-    ? await generateSamples(values.out, seed)
-    : await generateScale(values.out, Number(values.scale), seed);
-  for (const s of stats) console.log(`${s.dataset}/${s.split}.tsv\t${s.records} records\t${s.lines} lines\t${s.bytes} bytes`);
-  console.log(`total\t${stats.reduce((n, s) => n + s.records, 0)} records\t${stats.reduce((n, s) => n + s.lines, 0)} lines`);
+  const stats =
+    values.scale === undefined
+      ? await generateSamples(values.out, seed)
+      : await generateScale(values.out, Number(values.scale), seed);
+  for (const s of stats)
+    console.log(`${s.dataset}/${s.split}.tsv\t${s.records} records\t${s.lines} lines\t${s.bytes} bytes`);
+  console.log(
+    `total\t${stats.reduce((n, s) => n + s.records, 0)} records\t${stats.reduce((n, s) => n + s.lines, 0)} lines`,
+  );
 }
 
 if (require.main === module) {

@@ -37,7 +37,14 @@ function resolveOptions(o: DevStackOptions = {}): Resolved {
   const devEnv = devStackEnv();
   const port = o.port ?? devEnv.temporalPort ?? 7233;
   const uiPort = o.uiPort ?? devEnv.uiPort ?? 8233;
-  return { dataDir, devDir: join(dataDir, 'dev'), port, uiPort, address: `127.0.0.1:${port}`, say: o.say ?? (() => undefined) };
+  return {
+    dataDir,
+    devDir: join(dataDir, 'dev'),
+    port,
+    uiPort,
+    address: `127.0.0.1:${port}`,
+    say: o.say ?? (() => undefined),
+  };
 }
 
 function pidAlive(pid: number): boolean {
@@ -87,7 +94,11 @@ async function pollers(address: string): Promise<Record<string, number>> {
       const types = kind === 'cpu' ? [1, 2] : [2]; // 1 = workflow tasks, 2 = activity tasks
       let count = 0;
       for (const taskQueueType of types) {
-        const res = await conn.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name }, taskQueueType });
+        const res = await conn.workflowService.describeTaskQueue({
+          namespace: 'default',
+          taskQueue: { name },
+          taskQueueType,
+        });
         count = Math.max(count, res.pollers?.length ?? 0);
       }
       out[kind] = count;
@@ -135,10 +146,21 @@ export async function devUp(o?: DevStackOptions): Promise<DevStatus> {
   if (await serverReachable(r.address)) {
     r.say(`Temporal server already reachable at ${r.address}`);
   } else {
-    if (!existsSync(temporalBin)) throw new Error(`Temporal CLI not found at ${temporalBin}: run \`npm run setup\` first`);
+    if (!existsSync(temporalBin))
+      throw new Error(`Temporal CLI not found at ${temporalBin}: run \`npm run setup\` first`);
     const args = [
-      'server', 'start-dev', '--ip', '127.0.0.1', '--port', String(r.port), '--ui-port', String(r.uiPort),
-      '--db-filename', join(r.dataDir, 'temporal', 'dev.sqlite'), '--log-level', 'warn',
+      'server',
+      'start-dev',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(r.port),
+      '--ui-port',
+      String(r.uiPort),
+      '--db-filename',
+      join(r.dataDir, 'temporal', 'dev.sqlite'),
+      '--log-level',
+      'warn',
       ...Object.values(SEARCH_ATTRIBUTES).flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
     ];
     const pid = startDetached(temporalBin, args, serverLog, join(r.devDir, 'temporal.pid'), process.env);
@@ -149,14 +171,27 @@ export async function devUp(o?: DevStackOptions): Promise<DevStatus> {
   if (readPid(join(r.devDir, 'worker.pid'))) {
     r.say('worker already running');
   } else {
-    const pid = startDetached(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'workers', 'main.ts')], workerLog, join(r.devDir, 'worker.pid'),
-      { ...process.env, TEMPORAL_ADDRESS: r.address, PEFTGRID_DATA_DIR: r.dataDir });
+    const pid = startDetached(
+      process.execPath,
+      ['--import', 'tsx', join(REPO_ROOT, 'workers', 'main.ts')],
+      workerLog,
+      join(r.devDir, 'worker.pid'),
+      { ...process.env, TEMPORAL_ADDRESS: r.address, PEFTGRID_DATA_DIR: r.dataDir },
+    );
     r.say(`starting worker (pid ${pid}), log ${workerLog}`);
-    await waitFor('worker', async () => {
-      if (!readPid(join(r.devDir, 'worker.pid'))) throw new Error(`worker exited; see ${workerLog}:\n${readFileSync(workerLog, 'utf8').split('\n').slice(-15).join('\n')}`);
-      const p = await pollers(r.address);
-      return (p.cpu ?? 0) > 0 && (p.gpu ?? 0) > 0;
-    }, 120_000, workerLog);
+    await waitFor(
+      'worker',
+      async () => {
+        if (!readPid(join(r.devDir, 'worker.pid')))
+          throw new Error(
+            `worker exited; see ${workerLog}:\n${readFileSync(workerLog, 'utf8').split('\n').slice(-15).join('\n')}`,
+          );
+        const p = await pollers(r.address);
+        return (p.cpu ?? 0) > 0 && (p.gpu ?? 0) > 0;
+      },
+      120_000,
+      workerLog,
+    );
   }
   return devStatus(o);
 }
@@ -169,7 +204,15 @@ async function stopPid(pidFile: string, name: string, say: (l: string) => void, 
   }
   say(`stopping ${name} (pid ${pid})`);
   const signal = (sig: NodeJS.Signals) => {
-    try { process.kill(-pid, sig); } catch { try { process.kill(pid, sig); } catch { /* gone */ } }
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        /* gone */
+      }
+    }
   };
   signal('SIGTERM');
   const deadline = Date.now() + graceMs;

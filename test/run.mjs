@@ -13,7 +13,10 @@ const tiers = process.argv.slice(2).length ? process.argv.slice(2) : all;
 function tsFiles(dir) {
   const abs = join(root, 'test', dir);
   if (!existsSync(abs)) return [];
-  return readdirSync(abs).filter((f) => f.endsWith('.test.ts')).sort().map((f) => join('test', dir, f));
+  return readdirSync(abs)
+    .filter((f) => f.endsWith('.test.ts'))
+    .sort()
+    .map((f) => join('test', dir, f));
 }
 
 // Test logs stay readable: peftgrid's own logs at warn unless asked otherwise.
@@ -27,14 +30,26 @@ for (const tier of tiers) {
   console.log(`\n=== ${tier} tests ===`);
   let res;
   if (tier === 'python') {
-    res = spawnSync(join(root, '.venv/bin/python'), ['-m', 'pytest', '-q', 'test/python'], { cwd: root, stdio: 'inherit' });
+    res = spawnSync(join(root, '.venv/bin/python'), ['-m', 'pytest', '-q', 'test/python'], {
+      cwd: root,
+      stdio: 'inherit',
+    });
   } else {
     const files = tsFiles(tier);
-    if (files.length === 0) { console.log(`(no ${tier} tests)`); continue; }
+    if (files.length === 0) {
+      console.log(`(no ${tier} tests)`);
+      continue;
+    }
     // Activity, workflow and e2e tests start real servers and run real training: one file at a time.
     const conc = tier === 'unit' ? [] : ['--test-concurrency=1'];
-    res = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...conc, ...files], { cwd: root, stdio: 'inherit' });
+    res = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...conc, ...files], {
+      cwd: root,
+      stdio: 'inherit',
+    });
   }
-  if (res.status !== 0) { failed++; console.error(`${tier} tests failed (exit ${res.status ?? res.signal})`); }
+  if (res.status !== 0) {
+    failed++;
+    console.error(`${tier} tests failed (exit ${res.status ?? res.signal})`);
+  }
 }
 process.exit(failed ? 1 : 0);

@@ -28,37 +28,41 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
   const shutdownMs = workerShutdownMs();
   const workers: Worker[] = [];
   if (queues.includes('cpu')) {
-    workers.push(await Worker.create({
-      connection: opts.connection,
-      namespace: opts.namespace,
-      taskQueue: TASK_QUEUES.cpu,
-      workflowsPath: require.resolve('../workflows'),
-      activities,
-      maxConcurrentActivityTaskExecutions: opts.cpuSlots ?? 4,
-      ...opts.overrides,
-    }));
+    workers.push(
+      await Worker.create({
+        connection: opts.connection,
+        namespace: opts.namespace,
+        taskQueue: TASK_QUEUES.cpu,
+        workflowsPath: require.resolve('../workflows'),
+        activities,
+        maxConcurrentActivityTaskExecutions: opts.cpuSlots ?? 4,
+        ...opts.overrides,
+      }),
+    );
   }
   if (queues.includes('gpu')) {
-    workers.push(await Worker.create({
-      connection: opts.connection,
-      namespace: opts.namespace,
-      taskQueue: TASK_QUEUES.gpu,
-      activities: gpuActivities,
-      // One training or export per GPU: two would fight over its memory.
-      maxConcurrentActivityTaskExecutions: opts.gpuSlots ?? 1,
-      // On SIGTERM (spot notice, rolling upgrade) cancel training at once rather than waiting for
-      // it to finish: the trainer then checkpoints and exits 75, the activity uploads that
-      // checkpoint, and another worker resumes with zero steps lost. The force time bounds how
-      // long that checkpoint + upload may take; the trainer's SIGKILL grace is derived from it
-      // (src/common/constants.ts), and so are the k8s/Compose grace periods (infra tests).
-      shutdownGraceTime: '1s',
-      shutdownForceTime: shutdownMs,
-      // Step/loss heartbeats feed live progress (`grid status --watch`); the SDK would otherwise
-      // batch them for up to 80% of the heartbeat timeout.
-      maxHeartbeatThrottleInterval: '5s',
-      defaultHeartbeatThrottleInterval: '5s',
-      ...opts.overrides,
-    }));
+    workers.push(
+      await Worker.create({
+        connection: opts.connection,
+        namespace: opts.namespace,
+        taskQueue: TASK_QUEUES.gpu,
+        activities: gpuActivities,
+        // One training or export per GPU: two would fight over its memory.
+        maxConcurrentActivityTaskExecutions: opts.gpuSlots ?? 1,
+        // On SIGTERM (spot notice, rolling upgrade) cancel training at once rather than waiting for
+        // it to finish: the trainer then checkpoints and exits 75, the activity uploads that
+        // checkpoint, and another worker resumes with zero steps lost. The force time bounds how
+        // long that checkpoint + upload may take; the trainer's SIGKILL grace is derived from it
+        // (src/common/constants.ts), and so are the k8s/Compose grace periods (infra tests).
+        shutdownGraceTime: '1s',
+        shutdownForceTime: shutdownMs,
+        // Step/loss heartbeats feed live progress (`grid status --watch`); the SDK would otherwise
+        // batch them for up to 80% of the heartbeat timeout.
+        maxHeartbeatThrottleInterval: '5s',
+        defaultHeartbeatThrottleInterval: '5s',
+        ...opts.overrides,
+      }),
+    );
   }
   return workers;
 }

@@ -15,8 +15,12 @@ import { metricsSettings, sdkTelemetryOptions, startMetricsServer } from './metr
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { queues: { type: 'string', default: queuesEnv() } } });
-  const queues = String(values.queues).split(',').map((q) => q.trim()).filter(Boolean);
-  for (const q of queues) if (q !== 'cpu' && q !== 'gpu') throw new TypeError(`--queues: got "${q}", expected cpu and/or gpu`);
+  const queues = String(values.queues)
+    .split(',')
+    .map((q) => q.trim())
+    .filter(Boolean);
+  for (const q of queues)
+    if (q !== 'cpu' && q !== 'gpu') throw new TypeError(`--queues: got "${q}", expected cpu and/or gpu`);
   // Checked before connecting: a bad PEFTGRID_WORKER_SHUTDOWN_MS is a configuration error, not a retry.
   const shutdownMs = workerShutdownMs();
   const gpuSlots = envGpuSlots();
@@ -28,16 +32,33 @@ async function main(): Promise<void> {
     logger: new DefaultLogger(sdkLogLevel() satisfies LogLevel),
     ...(metrics ? { telemetryOptions: sdkTelemetryOptions(metrics) } : {}),
   });
-  const metricsServer = metrics ? await startMetricsServer({ port: metrics.port, host: metrics.host, sdkAddress: metrics.sdkBindAddress }) : null;
+  const metricsServer = metrics
+    ? await startMetricsServer({ port: metrics.port, host: metrics.host, sdkAddress: metrics.sdkBindAddress })
+    : null;
   const settings = temporalSettings();
-  const connection = await NativeConnection.connect({ address: settings.address, tls: settings.tls, apiKey: settings.apiKey });
+  const connection = await NativeConnection.connect({
+    address: settings.address,
+    tls: settings.tls,
+    apiKey: settings.apiKey,
+  });
   const workers = await createWorkers({
     connection,
     namespace: settings.namespace,
     queues: queues as QueueKind[],
-    gpuSlots, cpuSlots,
+    gpuSlots,
+    cpuSlots,
   });
-  logger.info({ address: settings.address, namespace: settings.namespace, queues, metricsPort: metricsServer?.port, shutdownMs, trainerKillGraceMs: trainerKillGraceMs(shutdownMs) }, 'worker started');
+  logger.info(
+    {
+      address: settings.address,
+      namespace: settings.namespace,
+      queues,
+      metricsPort: metricsServer?.port,
+      shutdownMs,
+      trainerKillGraceMs: trainerKillGraceMs(shutdownMs),
+    },
+    'worker started',
+  );
   try {
     await Promise.all(workers.map((w) => w.run()));
   } finally {

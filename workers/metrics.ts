@@ -50,12 +50,24 @@ function formatValue(v: number): string {
   return String(v);
 }
 
-const GAUGES: Array<{ name: string; help: string; value: (p: TrainingProgress & { updatedMs: number }) => number | undefined }> = [
+const GAUGES: Array<{
+  name: string;
+  help: string;
+  value: (p: TrainingProgress & { updatedMs: number }) => number | undefined;
+}> = [
   { name: 'peftgrid_train_step', help: 'Last optimizer step the trainer reported for the run.', value: (p) => p.step },
   { name: 'peftgrid_train_max_steps', help: 'Planned optimizer steps of the run.', value: (p) => p.maxSteps },
   { name: 'peftgrid_train_loss', help: 'Training loss at the last reported step.', value: (p) => p.loss },
-  { name: 'peftgrid_train_tokens_per_second', help: 'Training throughput at the last reported step, in tokens per second.', value: (p) => p.tokensPerSec },
-  { name: 'peftgrid_train_last_report_timestamp_seconds', help: 'Unix time of the run\'s last progress report.', value: (p) => p.updatedMs / 1000 },
+  {
+    name: 'peftgrid_train_tokens_per_second',
+    help: 'Training throughput at the last reported step, in tokens per second.',
+    value: (p) => p.tokensPerSec,
+  },
+  {
+    name: 'peftgrid_train_last_report_timestamp_seconds',
+    help: "Unix time of the run's last progress report.",
+    value: (p) => p.updatedMs / 1000,
+  },
 ];
 
 /** peftgrid's own metrics in the Prometheus text exposition format (version 0.0.4). */
@@ -81,9 +93,19 @@ async function scrapeSdk(address: string): Promise<string> {
     const res = await fetch(`http://${address}/metrics`, { signal: AbortSignal.timeout(SDK_SCRAPE_TIMEOUT_MS) });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     const text = await res.text();
-    return ['# HELP peftgrid_sdk_metrics_up Whether the Temporal SDK metrics could be read.', '# TYPE peftgrid_sdk_metrics_up gauge', 'peftgrid_sdk_metrics_up 1', text].join('\n');
+    return [
+      '# HELP peftgrid_sdk_metrics_up Whether the Temporal SDK metrics could be read.',
+      '# TYPE peftgrid_sdk_metrics_up gauge',
+      'peftgrid_sdk_metrics_up 1',
+      text,
+    ].join('\n');
   } catch {
-    return ['# HELP peftgrid_sdk_metrics_up Whether the Temporal SDK metrics could be read.', '# TYPE peftgrid_sdk_metrics_up gauge', 'peftgrid_sdk_metrics_up 0', ''].join('\n');
+    return [
+      '# HELP peftgrid_sdk_metrics_up Whether the Temporal SDK metrics could be read.',
+      '# TYPE peftgrid_sdk_metrics_up gauge',
+      'peftgrid_sdk_metrics_up 0',
+      '',
+    ].join('\n');
   }
 }
 
@@ -97,7 +119,11 @@ export interface MetricsServer {
  * Serves `GET /metrics`. With `sdkAddress`, Core's exporter is scraped on each request and its
  * text appended (the SDK's names carry the `temporal_` prefix, ours `peftgrid_`: no collisions).
  */
-export async function startMetricsServer(opts: { port: number; host?: string; sdkAddress?: string }): Promise<MetricsServer> {
+export async function startMetricsServer(opts: {
+  port: number;
+  host?: string;
+  sdkAddress?: string;
+}): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');

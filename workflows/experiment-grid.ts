@@ -4,8 +4,22 @@
  * `concurrency.gpu` runs at a time, then write the report. A failed run is reported, not fatal.
  */
 import {
-  ApplicationFailure, CancellationScope, ChildWorkflowFailure, condition, continueAsNew, defineQuery, defineSignal, executeChild,
-  isCancellation, log, ParentClosePolicy, patched, proxyActivities, setCurrentDetails, setHandler, workflowInfo,
+  ApplicationFailure,
+  CancellationScope,
+  ChildWorkflowFailure,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  executeChild,
+  isCancellation,
+  log,
+  ParentClosePolicy,
+  patched,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type * as activities from '../activities';
@@ -15,7 +29,14 @@ import type { RunSpec } from '../src/config/plan';
 import { FailureType } from '../src/contracts/failures';
 import { fineTuneRunWorkflow } from './fine-tune-run';
 import { prepareDataWorkflow } from './prepare-data';
-import type { ExperimentGridWorkflowInput, GridProgress, GridResult, PreparedData, RunProgress, RunResult } from '../src/contracts';
+import type {
+  ExperimentGridWorkflowInput,
+  GridProgress,
+  GridResult,
+  PreparedData,
+  RunProgress,
+  RunResult,
+} from '../src/contracts';
 
 const reports = proxyActivities<typeof activities>({
   taskQueue: TASK_QUEUES.cpu,
@@ -56,19 +77,25 @@ function failureMessage(err: unknown): string {
 /** A run's fixed description for the Temporal UI (markdown). */
 function runDetails(run: RunSpec): string {
   const rows = [
-    ['run key', run.runKey], ['model', `${run.model.name} (${run.model.path}, ${run.model.family} chat format)`],
+    ['run key', run.runKey],
+    ['model', `${run.model.name} (${run.model.path}, ${run.model.family} chat format)`],
     ['method', JSON.stringify(run.method)],
   ];
   if (run.trains) {
     const t = run.training;
-    rows.push(['training', `${t.maxSteps} steps, lr ${t.lr} (${t.scheduler}, ${t.warmupSteps} warm-up), ${t.optimizer}, batch ${t.batchSize}, seed ${t.seed}`]);
+    rows.push([
+      'training',
+      `${t.maxSteps} steps, lr ${t.lr} (${t.scheduler}, ${t.warmupSteps} warm-up), ${t.optimizer}, batch ${t.batchSize}, seed ${t.seed}`,
+    ]);
   } else if (run.draft) {
     rows.push(['draft', `${run.draft.name} (${run.draft.path})`]);
   } else {
     rows.push(['prompts', `${run.shots}-shot, no training`]);
   }
   rows.push(['eval', `${run.data.testSamples} items, ${run.eval.maxNewTokens} new tokens max`], ['store', run.store]);
-  return ['| | |', '| --- | --- |', ...rows.map(([k, v]) => `| ${k} | ${String(v).replace(/\|/g, '\\|')} |`)].join('\n');
+  return ['| | |', '| --- | --- |', ...rows.map(([k, v]) => `| ${k} | ${String(v).replace(/\|/g, '\\|')} |`)].join(
+    '\n',
+  );
 }
 
 /** The grid's in-memory state: what the progress query, the cancel signal and the UI details read. */
@@ -91,17 +118,31 @@ function createGridState(input: ExperimentGridWorkflowInput): GridState {
   const { gridId, runs } = input;
   const done = new Map((input.done ?? []).map((r) => [r.runKey, r]));
   const state: GridState = {
-    input, phase: 'preparing', done,
-    progress: new Map<string, RunProgress>(runs.map((r) => [r.runKey, {
-      runKey: r.runKey, phase: done.get(r.runKey)?.status ?? 'pending', label: r.label, model: r.model.name,
-    }])),
-    cancelled: new Set<string>(), scopes: new Map<string, CancellationScope>(), inFlightRuns: new Set<string>(),
+    input,
+    phase: 'preparing',
+    done,
+    progress: new Map<string, RunProgress>(
+      runs.map((r) => [
+        r.runKey,
+        {
+          runKey: r.runKey,
+          phase: done.get(r.runKey)?.status ?? 'pending',
+          label: r.label,
+          model: r.model.name,
+        },
+      ]),
+    ),
+    cancelled: new Set<string>(),
+    scopes: new Map<string, CancellationScope>(),
+    inFlightRuns: new Set<string>(),
     results: [...done.values()],
     // "Current details" in the Temporal UI: counts, and which runs are in flight.
     showDetails: () => {
       const count = (p: string) => [...state.progress.values()].filter((r) => r.phase === p).length;
       const finished = count('completed') + count('failed') + count('cancelled');
-      const lines = [`**${state.phase}** · ${finished} of ${runs.length} runs finished (${count('completed')} completed, ${count('failed')} failed, ${count('cancelled')} cancelled), ${state.inFlightRuns.size} in flight`];
+      const lines = [
+        `**${state.phase}** · ${finished} of ${runs.length} runs finished (${count('completed')} completed, ${count('failed')} failed, ${count('cancelled')} cancelled), ${state.inFlightRuns.size} in flight`,
+      ];
       for (const key of state.inFlightRuns) {
         const r = state.progress.get(key)!;
         lines.push(`- ${r.model} · ${r.label}`);
@@ -127,35 +168,46 @@ function handleCancelSignal(state: GridState): void {
 async function prepareAll(input: ExperimentGridWorkflowInput): Promise<Map<string, PreparedData>> {
   const { runs, grid } = input;
   const dataKeys = [...new Set(runs.map((r) => r.dataKey))];
-  return new Map(await Promise.all(dataKeys.map(async (dataKey) => {
-    const carried = input.prepared?.[dataKey];
-    if (carried) return [dataKey, carried] as const;
-    const data = runs.find((r) => r.dataKey === dataKey)!.data;
-    const result = await executeChild(prepareDataWorkflow, {
-      workflowId: `${workflowInfo().workflowId}-prepare-${dataKey}`,
-      staticSummary: `prepare ${data.datasets?.length ?? 'all'} dataset(s) once for every run (data ${dataKey})`,
-      args: [{ storeUrl: grid.store, dataKey, data }],
-    });
-    return [dataKey, result] as const;
-  })));
+  return new Map(
+    await Promise.all(
+      dataKeys.map(async (dataKey) => {
+        const carried = input.prepared?.[dataKey];
+        if (carried) return [dataKey, carried] as const;
+        const data = runs.find((r) => r.dataKey === dataKey)!.data;
+        const result = await executeChild(prepareDataWorkflow, {
+          workflowId: `${workflowInfo().workflowId}-prepare-${dataKey}`,
+          staticSummary: `prepare ${data.datasets?.length ?? 'all'} dataset(s) once for every run (data ${dataKey})`,
+          args: [{ storeUrl: grid.store, dataKey, data }],
+        });
+        return [dataKey, result] as const;
+      }),
+    ),
+  );
 }
 
 /** Starts the run's child workflow in its cancellation scope. */
-function startChild(state: GridState, run: RunSpec, prepared: PreparedData, scope: CancellationScope): Promise<RunResult> {
-  return scope.run(() => executeChild(fineTuneRunWorkflow, {
-    workflowId: runWorkflowId(run.runKey),
-    staticSummary: `${run.model.name} · ${run.label}`,
-    staticDetails: runDetails(run),
-    args: [{ run, prepared }],
-    // Closing the grid (terminate, timeout) cancels its runs, which frees the GPUs.
-    parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-    typedSearchAttributes: [
-      { key: SEARCH_ATTRIBUTE_KEYS.grid, value: state.input.grid.name },
-      { key: SEARCH_ATTRIBUTE_KEYS.model, value: run.model.name },
-      { key: SEARCH_ATTRIBUTE_KEYS.method, value: run.method.method },
-      { key: SEARCH_ATTRIBUTE_KEYS.status, value: 'running' },
-    ],
-  }));
+function startChild(
+  state: GridState,
+  run: RunSpec,
+  prepared: PreparedData,
+  scope: CancellationScope,
+): Promise<RunResult> {
+  return scope.run(() =>
+    executeChild(fineTuneRunWorkflow, {
+      workflowId: runWorkflowId(run.runKey),
+      staticSummary: `${run.model.name} · ${run.label}`,
+      staticDetails: runDetails(run),
+      args: [{ run, prepared }],
+      // Closing the grid (terminate, timeout) cancels its runs, which frees the GPUs.
+      parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+      typedSearchAttributes: [
+        { key: SEARCH_ATTRIBUTE_KEYS.grid, value: state.input.grid.name },
+        { key: SEARCH_ATTRIBUTE_KEYS.model, value: run.model.name },
+        { key: SEARCH_ATTRIBUTE_KEYS.method, value: run.method.method },
+        { key: SEARCH_ATTRIBUTE_KEYS.status, value: 'running' },
+      ],
+    }),
+  );
 }
 
 /**
@@ -166,7 +218,12 @@ function startChild(state: GridState, run: RunSpec, prepared: PreparedData, scop
  * checkpoints. Once is enough: a third execution taking the id again in the gap is reported as the
  * failure it is.
  */
-async function startOrAwaitOld(state: GridState, run: RunSpec, prepared: PreparedData, scope: CancellationScope): Promise<RunResult> {
+async function startOrAwaitOld(
+  state: GridState,
+  run: RunSpec,
+  prepared: PreparedData,
+  scope: CancellationScope,
+): Promise<RunResult> {
   const entry = state.progress.get(run.runKey)!;
   try {
     return await startChild(state, run, prepared, scope);
@@ -175,10 +232,12 @@ async function startOrAwaitOld(state: GridState, run: RunSpec, prepared: Prepare
     log.info('run id taken by a running execution; waiting for it to close', { runKey: run.runKey });
     entry.phase = 'pending';
     setCurrentDetails(`**${state.phase}** · waiting for an earlier execution of ${run.runKey} to close`);
-    await scope.run(() => waits.awaitWorkflowClosed.executeWithOptions(
-      { summary: `wait for the earlier execution of ${run.model.name} · ${run.label} to close` },
-      [{ workflowId: runWorkflowId(run.runKey) }],
-    ));
+    await scope.run(() =>
+      waits.awaitWorkflowClosed.executeWithOptions(
+        { summary: `wait for the earlier execution of ${run.model.name} · ${run.label} to close` },
+        [{ workflowId: runWorkflowId(run.runKey) }],
+      ),
+    );
     entry.phase = 'tokenizing';
     state.showDetails();
     return await startChild(state, run, prepared, scope);
@@ -219,7 +278,12 @@ async function report(state: GridState): Promise<GridResult> {
   const { gridId, grid, runs } = state.input;
   const order = new Map(runs.map((r, i) => [r.runKey, i]));
   state.results.sort((a, b) => order.get(a.runKey)! - order.get(b.runKey)!);
-  const written = await reports.writeReport({ storeUrl: grid.store, gridId, gridName: grid.name, results: state.results });
+  const written = await reports.writeReport({
+    storeUrl: grid.store,
+    gridId,
+    gridName: grid.name,
+    results: state.results,
+  });
   return { gridId, runs: state.results, reportPrefix: written.reportPrefix, markdown: written.markdown };
 }
 
@@ -245,7 +309,11 @@ export async function experimentGridWorkflow(input: ExperimentGridWorkflowInput)
     run: (run) => runOne(state, run, prepared.get(run.dataKey)!),
   });
   if (left.length > 0) {
-    await continueAsNew<typeof experimentGridWorkflow>({ ...input, done: state.results, prepared: Object.fromEntries(prepared) });
+    await continueAsNew<typeof experimentGridWorkflow>({
+      ...input,
+      done: state.results,
+      prepared: Object.fromEntries(prepared),
+    });
   }
   state.phase = 'reporting';
   state.showDetails();

@@ -10,7 +10,16 @@
  * re-evaluates the committed adapter without training it again.
  */
 import {
-  ApplicationFailure, defineQuery, isCancellation, log, patched, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
+  ApplicationFailure,
+  defineQuery,
+  isCancellation,
+  log,
+  patched,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES, TIMEOUTS } from '../src/common/constants';
@@ -44,7 +53,13 @@ const trainer = proxyActivities<typeof activities>({
   heartbeatTimeout: TIMEOUTS.train.heartbeat,
   // Safe to retry any number of times: each attempt resumes from the newest committed checkpoint.
   // A preempted instance may come back many times in a long run, hence the generous bound.
-  retry: { maximumAttempts: 20, initialInterval: 5000, backoffCoefficient: 2, maximumInterval: 300_000, nonRetryableErrorTypes: NON_RETRYABLE },
+  retry: {
+    maximumAttempts: 20,
+    initialInterval: 5000,
+    backoffCoefficient: 2,
+    maximumInterval: 300_000,
+    nonRetryableErrorTypes: NON_RETRYABLE,
+  },
 });
 
 const exporter = proxyActivities<typeof activities>({
@@ -70,7 +85,10 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
   };
   let identity: RunIdentity | undefined;
   setHandler(runProgressQuery, () => ({
-    runKey: run.runKey, phase, label: run.label, model: run.model.name,
+    runKey: run.runKey,
+    phase,
+    label: run.label,
+    model: run.model.name,
     ...(identity ? { trainingKey: identity.trainingKey, evalKey: identity.evalKey } : {}),
   }));
   const base = { runKey: run.runKey, model: run.model.name, method: run.method.method, label: run.label };
@@ -92,17 +110,39 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
 
   try {
     setPhase('tokenizing');
-    const tokenized = await cpu.tokenizeData.executeWithOptions({ summary: `tokenize for ${run.model.name}${run.shots ? ` (${run.shots}-shot prompts)` : ''}` }, [{
-      storeUrl: run.store, prepared, modelPath: run.model.path, family: run.model.family,
-      maxLength: run.training.maxLength, shots: run.shots, seed: run.data.seed, withTrain: run.trains,
-    }]);
+    const tokenized = await cpu.tokenizeData.executeWithOptions(
+      { summary: `tokenize for ${run.model.name}${run.shots ? ` (${run.shots}-shot prompts)` : ''}` },
+      [
+        {
+          storeUrl: run.store,
+          prepared,
+          modelPath: run.model.path,
+          family: run.model.family,
+          maxLength: run.training.maxLength,
+          shots: run.shots,
+          seed: run.data.seed,
+          withTrain: run.trains,
+        },
+      ],
+    );
     if (contentKeys) {
       // The keys need the tokenized data's sha256 and the model's bytes, so they come after
       // tokenization (itself content-addressed: a re-started run finds it committed).
-      identity = await cpu.deriveRunKeys.executeWithOptions({ summary: `content keys of ${run.model.name} · ${run.label}` }, [{
-        run, testData: tokenized.test, ...(tokenized.train ? { trainData: tokenized.train } : {}),
-      }]);
-      const previous = await cpu.lookupRunResult({ storeUrl: run.store, runKey: run.runKey, evalKey: identity.evalKey });
+      identity = await cpu.deriveRunKeys.executeWithOptions(
+        { summary: `content keys of ${run.model.name} · ${run.label}` },
+        [
+          {
+            run,
+            testData: tokenized.test,
+            ...(tokenized.train ? { trainData: tokenized.train } : {}),
+          },
+        ],
+      );
+      const previous = await cpu.lookupRunResult({
+        storeUrl: run.store,
+        runKey: run.runKey,
+        evalKey: identity.evalKey,
+      });
       if (previous) return reuse(previous);
     }
     const trainingKey = identity?.trainingKey ?? run.runKey;
@@ -112,51 +152,124 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
     let draftOnnxPrefix: string | undefined;
     let training: RunResult['training'];
     if (run.trains) {
-      if (!tokenized.train) throw ApplicationFailure.nonRetryable('tokenizeData returned no training split', FailureType.InvalidData);
+      if (!tokenized.train)
+        throw ApplicationFailure.nonRetryable('tokenizeData returned no training split', FailureType.InvalidData);
       const t = run.training;
-      setPhase('training', `${t.maxSteps} steps, lr ${t.lr}, batch ${t.batchSize}, checkpoint every ${t.checkpointEverySteps}; step, loss and tokens/s are in the trainModel heartbeat`);
-      const trained = await trainer.trainModel.executeWithOptions({ summary: `train ${run.label} on ${run.model.name} · ${t.maxSteps} steps` }, [{
-        storeUrl: run.store, runKey: trainingKey, modelPath: run.model.path, family: run.model.family,
-        method: run.method, training: run.training, trainData: tokenized.train, retention: run.retention,
-      }]);
-      training = { steps: trained.steps, trainLoss: trained.trainLoss, trainPerplexity: trained.trainPerplexity, tokensPerSec: trained.tokensPerSec };
+      setPhase(
+        'training',
+        `${t.maxSteps} steps, lr ${t.lr}, batch ${t.batchSize}, checkpoint every ${t.checkpointEverySteps}; step, loss and tokens/s are in the trainModel heartbeat`,
+      );
+      const trained = await trainer.trainModel.executeWithOptions(
+        { summary: `train ${run.label} on ${run.model.name} · ${t.maxSteps} steps` },
+        [
+          {
+            storeUrl: run.store,
+            runKey: trainingKey,
+            modelPath: run.model.path,
+            family: run.model.family,
+            method: run.method,
+            training: run.training,
+            trainData: tokenized.train,
+            retention: run.retention,
+          },
+        ],
+      );
+      training = {
+        steps: trained.steps,
+        trainLoss: trained.trainLoss,
+        trainPerplexity: trained.trainPerplexity,
+        tokensPerSec: trained.tokensPerSec,
+      };
       setPhase('exporting', `trained ${trained.steps} steps, final loss ${trained.trainLoss.toFixed(3)}`);
-      ({ onnxPrefix } = await exporter.exportModel.executeWithOptions({ summary: `export ${run.model.name} + ${run.method.method} adapter to ONNX` }, [{
-        storeUrl: run.store, runKey: trainingKey, modelName: run.model.name, modelPath: run.model.path,
-        method: run.method, adapterPrefix: trained.finalPrefix,
-      }]));
+      ({ onnxPrefix } = await exporter.exportModel.executeWithOptions(
+        { summary: `export ${run.model.name} + ${run.method.method} adapter to ONNX` },
+        [
+          {
+            storeUrl: run.store,
+            runKey: trainingKey,
+            modelName: run.model.name,
+            modelPath: run.model.path,
+            method: run.method,
+            adapterPrefix: trained.finalPrefix,
+          },
+        ],
+      ));
     } else {
       setPhase('exporting');
-      ({ onnxPrefix } = await exporter.exportModel.executeWithOptions({ summary: `export base ${run.model.name} to ONNX` }, [{
-        storeUrl: run.store, runKey: null, modelName: run.model.name, modelPath: run.model.path,
-        method: run.method, adapterPrefix: null, ...(identity ? { modelHash: identity.modelHash } : {}),
-      }]));
+      ({ onnxPrefix } = await exporter.exportModel.executeWithOptions(
+        { summary: `export base ${run.model.name} to ONNX` },
+        [
+          {
+            storeUrl: run.store,
+            runKey: null,
+            modelName: run.model.name,
+            modelPath: run.model.path,
+            method: run.method,
+            adapterPrefix: null,
+            ...(identity ? { modelHash: identity.modelHash } : {}),
+          },
+        ],
+      ));
       if (run.draft) {
         // Base-model exports are content-addressed: the draft's is shared with its own ICL runs.
-        ({ onnxPrefix: draftOnnxPrefix } = await exporter.exportModel.executeWithOptions({ summary: `export draft ${run.draft.name} to ONNX` }, [{
-          storeUrl: run.store, runKey: null, modelName: run.draft.name, modelPath: run.draft.path,
-          method: { method: 'icl' }, adapterPrefix: null, ...(identity?.draftModelHash ? { modelHash: identity.draftModelHash } : {}),
-        }]));
+        ({ onnxPrefix: draftOnnxPrefix } = await exporter.exportModel.executeWithOptions(
+          { summary: `export draft ${run.draft.name} to ONNX` },
+          [
+            {
+              storeUrl: run.store,
+              runKey: null,
+              modelName: run.draft.name,
+              modelPath: run.draft.path,
+              method: { method: 'icl' },
+              adapterPrefix: null,
+              ...(identity?.draftModelHash ? { modelHash: identity.draftModelHash } : {}),
+            },
+          ],
+        ));
       }
     }
 
     setPhase('evaluating');
-    const evaluated = await evaluator.evaluateModel.executeWithOptions({ summary: `evaluate ${run.model.name} · ${run.label}` }, [{
-      // evaluateModel writes under `runs/<runKey>/eval`: it receives the evaluation key.
-      storeUrl: run.store, runKey: evalKey, onnxPrefix, testData: tokenized.test,
-      modelPath: run.model.path, eval: run.eval,
-      ...(draftOnnxPrefix && run.method.method === 'speculative' ? { speculative: { draftOnnxPrefix, gamma: run.method.gamma } } : {}),
-    }]);
-    const result: RunResult = { ...base, status: 'completed', metrics: evaluated.metrics, throughput: evaluated.throughput, training, evalPrefix: evaluated.evalPrefix };
+    const evaluated = await evaluator.evaluateModel.executeWithOptions(
+      { summary: `evaluate ${run.model.name} · ${run.label}` },
+      [
+        {
+          // evaluateModel writes under `runs/<runKey>/eval`: it receives the evaluation key.
+          storeUrl: run.store,
+          runKey: evalKey,
+          onnxPrefix,
+          testData: tokenized.test,
+          modelPath: run.model.path,
+          eval: run.eval,
+          ...(draftOnnxPrefix && run.method.method === 'speculative'
+            ? { speculative: { draftOnnxPrefix, gamma: run.method.gamma } }
+            : {}),
+        },
+      ],
+    );
+    const result: RunResult = {
+      ...base,
+      status: 'completed',
+      metrics: evaluated.metrics,
+      throughput: evaluated.throughput,
+      training,
+      evalPrefix: evaluated.evalPrefix,
+    };
     const { provenance } = await cpu.saveRunResult({
-      storeUrl: run.store, result, modelPath: run.model.path, seed: run.training.seed,
+      storeUrl: run.store,
+      result,
+      modelPath: run.model.path,
+      seed: run.training.seed,
       dataHash: `${prepared.train.sha256.slice(0, 16)}${prepared.test.sha256.slice(0, 16)}`,
       ...(identity ? { identity, prepared: { train: prepared.train.sha256, test: prepared.test.sha256 } } : {}),
     });
     result.provenance = provenance;
     const m = evaluated.metrics.overall;
     const pct = (name: string) => `${((m.metrics[name]?.estimate ?? NaN) * 100).toFixed(1)}%`;
-    setPhase('completed', `exact match ${pct('exactMatch')}, Jaccard ${pct('jaccardStudy')} on ${m.n} items; ${evaluated.throughput.tokensPerSec.toFixed(1)} tokens/s`);
+    setPhase(
+      'completed',
+      `exact match ${pct('exactMatch')}, Jaccard ${pct('jaccardStudy')} on ${m.n} items; ${evaluated.throughput.tokensPerSec.toFixed(1)} tokens/s`,
+    );
     return result;
   } catch (err) {
     if (isCancellation(err)) {

@@ -18,7 +18,13 @@ const downloads = proxyActivities<typeof activities>({
   startToCloseTimeout: TIMEOUTS.download.startToClose,
   heartbeatTimeout: TIMEOUTS.download.heartbeat,
   // Downloads land in a temp object and are renamed into place: a retry never sees half a file.
-  retry: { maximumAttempts: 8, initialInterval: 2000, backoffCoefficient: 2, maximumInterval: 120_000, nonRetryableErrorTypes: NON_RETRYABLE },
+  retry: {
+    maximumAttempts: 8,
+    initialInterval: 2000,
+    backoffCoefficient: 2,
+    maximumInterval: 120_000,
+    nonRetryableErrorTypes: NON_RETRYABLE,
+  },
 });
 
 const data = proxyActivities<typeof activities>({
@@ -33,9 +39,13 @@ export async function prepareDataWorkflow(input: PrepareDataWorkflowInput): Prom
   const { datasets } = await data.resolveDatasets({ data: input.data });
   const splits = [input.data.trainSplit, input.data.testSplit];
   const raw = await Promise.all(
-    datasets.flatMap((dataset) => splits.map(async (split) => ({
-      dataset, split, ref: await downloads.downloadDataset({ storeUrl: input.storeUrl, baseUrl: input.data.baseUrl, dataset, split }),
-    }))),
+    datasets.flatMap((dataset) =>
+      splits.map(async (split) => ({
+        dataset,
+        split,
+        ref: await downloads.downloadDataset({ storeUrl: input.storeUrl, baseUrl: input.data.baseUrl, dataset, split }),
+      })),
+    ),
   );
   return data.prepareData({ storeUrl: input.storeUrl, dataKey: input.dataKey, data: input.data, raw });
 }

@@ -4,8 +4,22 @@
 import type { Rng } from '../../src/data/rng';
 import type { Fields } from '../../src/data/unifiedqa';
 import {
-  CATEGORIES, CITIES, COLORS, DISASTERS, FILLER_SUBJECTS, FILLER_TAILS, FILLER_VERBS, FIRST_NAMES,
-  JOBS, LAST_NAMES, MATERIALS, OBJECTS, PET_NAMES, PETS, PLACES, RELATIONS,
+  CATEGORIES,
+  CITIES,
+  COLORS,
+  DISASTERS,
+  FILLER_SUBJECTS,
+  FILLER_TAILS,
+  FILLER_VERBS,
+  FIRST_NAMES,
+  JOBS,
+  LAST_NAMES,
+  MATERIALS,
+  OBJECTS,
+  PET_NAMES,
+  PETS,
+  PLACES,
+  RELATIONS,
 } from './words';
 
 export interface SynthItem {
@@ -55,13 +69,15 @@ function person(rng: Rng, avoid?: Person): Person {
 }
 
 function profile(rng: Rng, p: Person, other: Person): string {
-  return rng.shuffle([
-    `${p.full} was born in ${p.city} in ${p.year}.`,
-    `${p.first} works as ${withArticle(p.job)} in ${p.workCity}.`,
-    `${p.first} owns ${withArticle(`${p.color} ${p.object}`)}.`,
-    `${p.first} has a pet ${p.pet} called ${p.petName}.`,
-    `${other.full} was born in ${other.city} and works as ${withArticle(other.job)}.`,
-  ]).join(' ');
+  return rng
+    .shuffle([
+      `${p.full} was born in ${p.city} in ${p.year}.`,
+      `${p.first} works as ${withArticle(p.job)} in ${p.workCity}.`,
+      `${p.first} owns ${withArticle(`${p.color} ${p.object}`)}.`,
+      `${p.first} has a pet ${p.pet} called ${p.petName}.`,
+      `${other.full} was born in ${other.city} and works as ${withArticle(other.job)}.`,
+    ])
+    .join(' ');
 }
 
 /** squad-style: the answer is a span of the passage. */
@@ -119,7 +135,13 @@ export function readingChoiceItem(rng: Rng): SynthItem {
     [`what color is ${p.first}'s ${p.object}?`, p.color, COLORS],
     [`what kind of pet does ${p.first} have?`, p.pet, PETS],
   ]);
-  const choices = rng.shuffle([answer, ...rng.sample(pool.filter((x) => x !== answer), 3)]);
+  const choices = rng.shuffle([
+    answer,
+    ...rng.sample(
+      pool.filter((x) => x !== answer),
+      3,
+    ),
+  ]);
   return { fields: { question, choices, context }, answers: [answer] };
 }
 

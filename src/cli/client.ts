@@ -7,12 +7,21 @@ import { planRuns } from '../config/plan';
 import type { GridConfig } from '../config/schema';
 import type { ExperimentGridWorkflowInput, GridResult } from '../contracts';
 
-export async function connectClient(settings: TemporalSettings = temporalSettings()): Promise<{ client: Client; close: () => Promise<void> }> {
+export async function connectClient(
+  settings: TemporalSettings = temporalSettings(),
+): Promise<{ client: Client; close: () => Promise<void> }> {
   let connection: Connection;
   try {
-    connection = await Connection.connect({ address: settings.address, tls: settings.tls, apiKey: settings.apiKey, connectTimeout: 5000 });
+    connection = await Connection.connect({
+      address: settings.address,
+      tls: settings.tls,
+      apiKey: settings.apiKey,
+      connectTimeout: 5000,
+    });
   } catch (err) {
-    throw new Error(`cannot reach Temporal at ${settings.address} (${(err as Error).message}); start the embedded stack with \`npx peftgrid dev up\` or set TEMPORAL_ADDRESS`);
+    throw new Error(
+      `cannot reach Temporal at ${settings.address} (${(err as Error).message}); start the embedded stack with \`npx peftgrid dev up\` or set TEMPORAL_ADDRESS`,
+    );
   }
   return { client: new Client({ connection, namespace: settings.namespace }), close: () => connection.close() };
 }
@@ -46,10 +55,17 @@ export async function startGrid(client: Client, grid: GridConfig, settings = tem
       staticSummary: `peftgrid grid ${grid.name}: ${runs.length} runs · ${models.join(', ')} × ${methods.join(', ')}`,
       staticDetails: [
         `**${grid.name}** — ${runs.length} runs, concurrency gpu ${grid.concurrency.gpu} + cpu ${grid.concurrency.cpu}, store \`${grid.store}\``,
-        '', ...runs.map((r) => `- \`${r.runKey}\` ${r.model.name} · ${r.label}`),
+        '',
+        ...runs.map((r) => `- \`${r.runKey}\` ${r.model.name} · ${r.label}`),
       ].join('\n'),
     });
-    return { gridId, runId: handle.firstExecutionRunId, uiUrl: workflowUrl(settings, gridId), runs: runs.length, started: true };
+    return {
+      gridId,
+      runId: handle.firstExecutionRunId,
+      uiUrl: workflowUrl(settings, gridId),
+      runs: runs.length,
+      started: true,
+    };
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     const desc = await client.workflow.getHandle(gridId).describe();

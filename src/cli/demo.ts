@@ -18,7 +18,11 @@ export function comparisonTable(runs: RunResult[]): string {
     const m = r.metrics?.overall.metrics;
     return `| ${(r.method === 'icl' ? `base model, ${r.label.replace('icl ', '')}` : `tuned: ${r.label}`).padEnd(38)} | ${String(r.metrics?.overall.n ?? '–').padStart(5)} | ${pct(m?.exactMatch?.estimate)} | ${pct(m?.jaccardStudy?.estimate)} | ${pct(r.throughput?.hitLimitFraction)} | ${r.status}`;
   });
-  return ['| run                                    | items | EM %  | Jacc% | hit limit % | status', '|---|--:|--:|--:|--:|---', ...rows].join('\n');
+  return [
+    '| run                                    | items | EM %  | Jacc% | hit limit % | status',
+    '|---|--:|--:|--:|--:|---',
+    ...rows,
+  ].join('\n');
 }
 
 export async function demoCommand(args: string[]): Promise<number> {
@@ -30,12 +34,20 @@ export async function demoCommand(args: string[]): Promise<number> {
   const { client, close } = await connectClient();
   try {
     const started = await startGrid(client, grid);
-    process.stderr.write(`grid ${started.gridId}: ${started.runs} runs — follow it in the Temporal UI: ${started.uiUrl}\n`);
+    process.stderr.write(
+      `grid ${started.gridId}: ${started.runs} runs — follow it in the Temporal UI: ${started.uiUrl}\n`,
+    );
     const result = await followGrid(client, started.gridId);
     process.stdout.write('\n' + result.markdown + '\n');
-    process.stdout.write('Zero-shot base model vs LoRA-tuned, same test items:\n\n' + comparisonTable(result.runs) + '\n\n');
-    process.stdout.write(`demo finished in ${((Date.now() - t0) / 1000).toFixed(0)}s; report: ${grid.store}/grids/${started.gridId}/report.md\n`);
-    process.stdout.write('the embedded stack is still running (Web UI http://localhost:8233); stop it with `npx peftgrid dev down`\n');
+    process.stdout.write(
+      'Zero-shot base model vs LoRA-tuned, same test items:\n\n' + comparisonTable(result.runs) + '\n\n',
+    );
+    process.stdout.write(
+      `demo finished in ${((Date.now() - t0) / 1000).toFixed(0)}s; report: ${grid.store}/grids/${started.gridId}/report.md\n`,
+    );
+    process.stdout.write(
+      'the embedded stack is still running (Web UI http://localhost:8233); stop it with `npx peftgrid dev down`\n',
+    );
     return result.runs.every((r) => r.status === 'completed') ? 0 : 1;
   } finally {
     await close();

@@ -2,8 +2,12 @@ import { devDown, devStatus, devUp, type DevStatus } from '../../infra/dev-stack
 import { UsageError } from './args';
 
 export function printStatus(s: DevStatus): void {
-  const w = s.worker.pid ? `running (pid ${s.worker.pid}), pollers cpu=${s.worker.pollers.cpu ?? 0} gpu=${s.worker.pollers.gpu ?? 0}` : 'not running';
-  process.stdout.write(`Temporal server: ${s.server.reachable ? `up at ${s.address}` : 'down'}${s.server.pid ? ` (pid ${s.server.pid})` : ''}\n`);
+  const w = s.worker.pid
+    ? `running (pid ${s.worker.pid}), pollers cpu=${s.worker.pollers.cpu ?? 0} gpu=${s.worker.pollers.gpu ?? 0}`
+    : 'not running';
+  process.stdout.write(
+    `Temporal server: ${s.server.reachable ? `up at ${s.address}` : 'down'}${s.server.pid ? ` (pid ${s.server.pid})` : ''}\n`,
+  );
   process.stdout.write(`Web UI:          ${s.server.reachable ? s.uiUrl : '-'}\n`);
   process.stdout.write(`worker:          ${w}\n`);
 }

@@ -11,11 +11,22 @@ import { gridLines, ProgressMemory, renderLine } from './watch';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Follows a grid until it closes, redrawing one line per run; returns its result. */
-export async function followGrid(client: Client, gridId: string, out: NodeJS.WriteStream = process.stderr): Promise<GridResult> {
+export async function followGrid(
+  client: Client,
+  gridId: string,
+  out: NodeJS.WriteStream = process.stderr,
+): Promise<GridResult> {
   const handle = client.workflow.getHandle(gridId);
   const resultPromise = handle.result() as Promise<GridResult>;
   let done = false;
-  resultPromise.then(() => { done = true; }, () => { done = true; });
+  resultPromise.then(
+    () => {
+      done = true;
+    },
+    () => {
+      done = true;
+    },
+  );
   let drawn = 0;
   let lastText = '';
   const memory = new ProgressMemory(); // phases shown never go back (watch.ts)
@@ -95,7 +106,10 @@ export async function gridCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'start') return runCommand(rest);
   const { values, positionals } = parse(rest, {
-    watch: { type: 'boolean' }, json: { type: 'boolean' }, format: { type: 'string', default: 'md' }, run: { type: 'string' },
+    watch: { type: 'boolean' },
+    json: { type: 'boolean' },
+    format: { type: 'string', default: 'md' },
+    run: { type: 'string' },
   });
   const { client, close } = await connectClient();
   try {
@@ -107,7 +121,8 @@ export async function gridCommand(args: string[]): Promise<number> {
           if (out.length >= 50) break;
         }
         if (values.json) process.stdout.write(JSON.stringify(out) + '\n');
-        else if (out.length === 0) process.stdout.write('no grids yet (start one with `peftgrid grid start <grid.yaml>`)\n');
+        else if (out.length === 0)
+          process.stdout.write('no grids yet (start one with `peftgrid grid start <grid.yaml>`)\n');
         else for (const g of out) process.stdout.write(`${g.started}  ${g.status.padEnd(11)} ${g.gridId}\n`);
         return 0;
       }
@@ -125,7 +140,9 @@ export async function gridCommand(args: string[]): Promise<number> {
         if (!gridId) throw new UsageError('grid results needs a grid id');
         const desc = await client.workflow.getHandle(gridId).describe();
         if (desc.status.name !== 'COMPLETED') {
-          process.stderr.write(`grid ${gridId} is ${desc.status.name}; results appear when it completes (peftgrid grid status ${gridId} --watch)\n`);
+          process.stderr.write(
+            `grid ${gridId} is ${desc.status.name}; results appear when it completes (peftgrid grid status ${gridId} --watch)\n`,
+          );
           return 1;
         }
         const result = (await client.workflow.getHandle(gridId).result()) as GridResult;
@@ -140,7 +157,11 @@ export async function gridCommand(args: string[]): Promise<number> {
         const gridId = positionals[0];
         if (!gridId) throw new UsageError('grid cancel needs a grid id');
         await client.workflow.getHandle(gridId).signal('cancelRun', { runKey: values.run });
-        process.stdout.write(values.run ? `cancel requested for run ${values.run}\n` : `cancel requested for every unfinished run of ${gridId}\n`);
+        process.stdout.write(
+          values.run
+            ? `cancel requested for run ${values.run}\n`
+            : `cancel requested for every unfinished run of ${gridId}\n`,
+        );
         return 0;
       }
       default:

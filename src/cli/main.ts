@@ -102,13 +102,20 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   switch (command) {
-    case 'run': return runCommand(rest);
-    case 'validate': return validateCommand(rest);
-    case 'grid': return gridCommand(rest);
-    case 'dev': return devCommand(rest);
-    case 'demo': return demoCommand(rest);
-    case 'schema': return schemaCommand();
-    default: throw new UsageError(`unknown command "${command}"`);
+    case 'run':
+      return runCommand(rest);
+    case 'validate':
+      return validateCommand(rest);
+    case 'grid':
+      return gridCommand(rest);
+    case 'dev':
+      return devCommand(rest);
+    case 'demo':
+      return demoCommand(rest);
+    case 'schema':
+      return schemaCommand();
+    default:
+      throw new UsageError(`unknown command "${command}"`);
   }
 }
 

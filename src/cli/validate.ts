@@ -10,7 +10,14 @@ export async function validateCommand(args: string[]): Promise<number> {
   try {
     const grid = loadGridConfig(file);
     const runs = planRuns(grid);
-    if (values.json) process.stdout.write(JSON.stringify({ valid: true, runs: runs.map((r) => ({ runKey: r.runKey, model: r.model.name, method: r.label })) }, null, 1) + '\n');
+    if (values.json)
+      process.stdout.write(
+        JSON.stringify(
+          { valid: true, runs: runs.map((r) => ({ runKey: r.runKey, model: r.model.name, method: r.label })) },
+          null,
+          1,
+        ) + '\n',
+      );
     else {
       process.stdout.write(`${file}: valid — ${runs.length} run(s)\n`);
       for (const r of runs) process.stdout.write(`  ${r.runKey}  (${r.model.name}: ${r.label})\n`);

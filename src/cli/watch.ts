@@ -24,7 +24,14 @@ const started = new Map<string, { at: number; step: number }>();
 
 /** A run only ever moves forward through these; the three ends share the last rank. */
 const RUN_PHASE_RANK: Record<RunPhase, number> = {
-  pending: 0, tokenizing: 1, training: 2, exporting: 3, evaluating: 4, completed: 5, failed: 5, cancelled: 5,
+  pending: 0,
+  tokenizing: 1,
+  training: 2,
+  exporting: 3,
+  evaluating: 4,
+  completed: 5,
+  failed: 5,
+  cancelled: 5,
 };
 const GRID_PHASE_RANK: Record<GridProgress['phase'], number> = { preparing: 0, running: 1, reporting: 2, completed: 3 };
 
@@ -62,8 +69,20 @@ async function detail(client: Client, run: RunProgress): Promise<RunLine> {
     const desc = await child.describe();
     const raw = desc.raw.pendingActivities?.[0];
     const payload = raw?.heartbeatDetails?.payloads?.[0]?.data;
-    const hb = payload ? (JSON.parse(Buffer.from(payload).toString('utf8')) as { step?: number; maxSteps?: number; loss?: number; tokensPerSec?: number }) : {};
-    const line: RunLine = { ...run, ...hb, attempt: raw?.attempt ?? undefined, queued: Number(raw?.state) === ACTIVITY_SCHEDULED };
+    const hb = payload
+      ? (JSON.parse(Buffer.from(payload).toString('utf8')) as {
+          step?: number;
+          maxSteps?: number;
+          loss?: number;
+          tokensPerSec?: number;
+        })
+      : {};
+    const line: RunLine = {
+      ...run,
+      ...hb,
+      attempt: raw?.attempt ?? undefined,
+      queued: Number(raw?.state) === ACTIVITY_SCHEDULED,
+    };
     if (hb.step !== undefined && hb.maxSteps) {
       const s = started.get(run.runKey) ?? { at: Date.now(), step: hb.step };
       started.set(run.runKey, s);
@@ -77,10 +96,21 @@ async function detail(client: Client, run: RunProgress): Promise<RunLine> {
 }
 
 /** The grid's progress and one line per run; pass the same `memory` on every poll of one grid. */
-export async function gridLines(client: Client, gridId: string, memory = new ProgressMemory()): Promise<{ progress: GridProgress; lines: RunLine[] }> {
+export async function gridLines(
+  client: Client,
+  gridId: string,
+  memory = new ProgressMemory(),
+): Promise<{ progress: GridProgress; lines: RunLine[] }> {
   const answer = await client.workflow.getHandle(gridId).query<GridProgress>('progress');
-  const lines = (await Promise.all(answer.runs.map((r) => detail(client, r)))).map((l) => ({ ...l, phase: memory.run(l.runKey, l.phase) }));
-  const progress = { ...answer, phase: memory.gridPhase(answer.phase), runs: answer.runs.map((r, i) => ({ ...r, phase: lines[i]!.phase })) };
+  const lines = (await Promise.all(answer.runs.map((r) => detail(client, r)))).map((l) => ({
+    ...l,
+    phase: memory.run(l.runKey, l.phase),
+  }));
+  const progress = {
+    ...answer,
+    phase: memory.gridPhase(answer.phase),
+    runs: answer.runs.map((r, i) => ({ ...r, phase: lines[i]!.phase })),
+  };
   return { progress, lines };
 }
 
@@ -98,6 +128,7 @@ export function renderLine(l: RunLine): string {
     return `${name} training   ${bar(l.step / l.maxSteps)} ${l.step}/${l.maxSteps}${loss}${eta}${retry}`;
   }
   if (l.queued) return `${name} ${l.phase} (queued: waiting for a free worker slot)`;
-  if (l.phase === 'training') return `${name} training (starting: loading the model${l.attempt && l.attempt > 1 ? `, attempt ${l.attempt}` : ''})`;
+  if (l.phase === 'training')
+    return `${name} training (starting: loading the model${l.attempt && l.attempt > 1 ? `, attempt ${l.attempt}` : ''})`;
   return `${name} ${l.phase}`;
 }

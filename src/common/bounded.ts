@@ -26,7 +26,8 @@ export interface BoundedRunOptions<T> {
 
 /** Runs items with bounded concurrency; resolves with the items it did not start, in order. */
 export async function runBounded<T>(o: BoundedRunOptions<T>): Promise<T[]> {
-  if (!Number.isInteger(o.limit) || o.limit < 1) throw new TypeError(`runBounded: limit = ${o.limit}, expected an integer >= 1`);
+  if (!Number.isInteger(o.limit) || o.limit < 1)
+    throw new TypeError(`runBounded: limit = ${o.limit}, expected an integer >= 1`);
   const pending = [...o.items];
   const inFlight: Promise<void>[] = [];
   let running = 0;
@@ -36,7 +37,11 @@ export async function runBounded<T>(o: BoundedRunOptions<T>): Promise<T[]> {
     const item = pending.shift()!;
     running++;
     started++;
-    inFlight.push(o.run(item).finally(() => { running--; }));
+    inFlight.push(
+      o.run(item).finally(() => {
+        running--;
+      }),
+    );
   }
   await Promise.all(inFlight);
   return pending;

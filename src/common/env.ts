@@ -46,7 +46,12 @@ function parse<T>(name: string, value: string | undefined, schema: z.ZodType<T>,
 }
 
 // Strictly digits: Number('1e5'), Number('0x100') and Number(' ') would all pass a looser check.
-const digits = z.string().trim().regex(/^\d+$/).transform(Number).pipe(z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER));
+const digits = z
+  .string()
+  .trim()
+  .regex(/^\d+$/)
+  .transform(Number)
+  .pipe(z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER));
 const intAtLeast = (min: number) => digits.pipe(z.number().min(min));
 
 // ---------- workers ----------
@@ -58,12 +63,26 @@ export function queuesEnv(env: Env = process.env): string {
 
 /** PEFTGRID_GPU_SLOTS: training/export activities one gpu worker runs at once (one per GPU). @default 1 */
 export function gpuSlots(env: Env = process.env): number {
-  return parse('PEFTGRID_GPU_SLOTS', env.PEFTGRID_GPU_SLOTS, intAtLeast(1), 'a positive integer (activities per GPU worker)') ?? 1;
+  return (
+    parse(
+      'PEFTGRID_GPU_SLOTS',
+      env.PEFTGRID_GPU_SLOTS,
+      intAtLeast(1),
+      'a positive integer (activities per GPU worker)',
+    ) ?? 1
+  );
 }
 
 /** PEFTGRID_CPU_SLOTS: data/eval/report activities one cpu worker runs at once. @default 4 */
 export function cpuSlots(env: Env = process.env): number {
-  return parse('PEFTGRID_CPU_SLOTS', env.PEFTGRID_CPU_SLOTS, intAtLeast(1), 'a positive integer (activities per CPU worker)') ?? 4;
+  return (
+    parse(
+      'PEFTGRID_CPU_SLOTS',
+      env.PEFTGRID_CPU_SLOTS,
+      intAtLeast(1),
+      'a positive integer (activities per CPU worker)',
+    ) ?? 4
+  );
 }
 
 export const SDK_LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
@@ -71,7 +90,10 @@ export type SdkLogLevel = (typeof SDK_LOG_LEVELS)[number];
 
 /** PEFTGRID_SDK_LOG_LEVEL: the Temporal SDK's own log level (noisy at INFO). @default WARN */
 export function sdkLogLevel(env: Env = process.env): SdkLogLevel {
-  return parse('PEFTGRID_SDK_LOG_LEVEL', env.PEFTGRID_SDK_LOG_LEVEL, z.enum(SDK_LOG_LEVELS), SDK_LOG_LEVELS.join(' | ')) ?? 'WARN';
+  return (
+    parse('PEFTGRID_SDK_LOG_LEVEL', env.PEFTGRID_SDK_LOG_LEVEL, z.enum(SDK_LOG_LEVELS), SDK_LOG_LEVELS.join(' | ')) ??
+    'WARN'
+  );
 }
 
 /**
@@ -79,13 +101,23 @@ export function sdkLogLevel(env: Env = process.env): SdkLogLevel {
  * ms of at least `min` (src/common/constants.ts owns the default and the minimum and why).
  */
 export function workerShutdownMsEnv(min: number, env: Env = process.env): number | undefined {
-  return parse('PEFTGRID_WORKER_SHUTDOWN_MS', env.PEFTGRID_WORKER_SHUTDOWN_MS, intAtLeast(min), `an integer number of milliseconds >= ${min}`);
+  return parse(
+    'PEFTGRID_WORKER_SHUTDOWN_MS',
+    env.PEFTGRID_WORKER_SHUTDOWN_MS,
+    intAtLeast(min),
+    `an integer number of milliseconds >= ${min}`,
+  );
 }
 
 /** PEFTGRID_METRICS_PORT / _HOST, PEFTGRID_SDK_METRICS_ADDRESS; null when metrics are off (the default). */
 export function metricsEnv(env: Env = process.env): { port: number; host: string; sdkBindAddress: string } | null {
   // 65534: the SDK's exporter takes port + 1 by default.
-  const port = parse('PEFTGRID_METRICS_PORT', env.PEFTGRID_METRICS_PORT, digits.pipe(z.number().min(1).max(65534)), 'a port number 1-65534');
+  const port = parse(
+    'PEFTGRID_METRICS_PORT',
+    env.PEFTGRID_METRICS_PORT,
+    digits.pipe(z.number().min(1).max(65534)),
+    'a port number 1-65534',
+  );
   if (port === undefined) return null;
   return {
     port,
@@ -113,7 +145,12 @@ export function codeVersionEnv(env: Env = process.env): string | undefined {
 
 /** PEFTGRID_CHECKPOINT_RETRY_MS: how long a checkpoint upload keeps retrying; undefined → the default. */
 export function checkpointRetryMsEnv(env: Env = process.env): number | undefined {
-  return parse('PEFTGRID_CHECKPOINT_RETRY_MS', env.PEFTGRID_CHECKPOINT_RETRY_MS, digits, 'a non-negative integer number of milliseconds');
+  return parse(
+    'PEFTGRID_CHECKPOINT_RETRY_MS',
+    env.PEFTGRID_CHECKPOINT_RETRY_MS,
+    digits,
+    'a non-negative integer number of milliseconds',
+  );
 }
 
 export type EngineRunIn = 'process' | 'main';
@@ -124,7 +161,12 @@ export function engineRunIn(env: Env = process.env): EngineRunIn {
   const v = raw(env.PEFTGRID_ENGINE_RUN_IN);
   if (v === undefined || v === 'process' || v === 'main') return v ?? 'process';
   // Message format predates this module and is pinned by test/unit/engine-host.test.ts.
-  throw new EnvError(RUN_IN_ENV, v, "'process' or 'main'", `${RUN_IN_ENV} = ${JSON.stringify(v)}: expected 'process' or 'main'`);
+  throw new EnvError(
+    RUN_IN_ENV,
+    v,
+    "'process' or 'main'",
+    `${RUN_IN_ENV} = ${JSON.stringify(v)}: expected 'process' or 'main'`,
+  );
 }
 
 // ---------- object store ----------
@@ -136,7 +178,13 @@ export function s3Env(env: Env = process.env): { endpoint?: string; region: stri
     ...(endpoint ? { endpoint } : {}),
     region: raw(env.AWS_REGION) ?? raw(env.AWS_DEFAULT_REGION) ?? 'us-east-1',
     // Up to 5 tries with the SDK's backoff: transient 5xx/throttling and dropped connections.
-    maxAttempts: parse('PEFTGRID_S3_MAX_ATTEMPTS', env.PEFTGRID_S3_MAX_ATTEMPTS, intAtLeast(1), 'a positive integer (tries per S3 request)') ?? 5,
+    maxAttempts:
+      parse(
+        'PEFTGRID_S3_MAX_ATTEMPTS',
+        env.PEFTGRID_S3_MAX_ATTEMPTS,
+        intAtLeast(1),
+        'a positive integer (tries per S3 request)',
+      ) ?? 5,
   };
 }
 
@@ -144,12 +192,22 @@ export function s3Env(env: Env = process.env): { endpoint?: string; region: stri
 
 /** TEMPORAL_* and PEFTGRID_UI_URL as set (undefined where unset); src/common/temporal-env.ts applies defaults. */
 export function temporalEnv(env: Env = process.env): {
-  address?: string; namespace?: string; tlsCert?: string; tlsKey?: string; tlsCa?: string; apiKey?: string; uiUrl?: string;
+  address?: string;
+  namespace?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  apiKey?: string;
+  uiUrl?: string;
 } {
   return {
-    address: raw(env.TEMPORAL_ADDRESS), namespace: raw(env.TEMPORAL_NAMESPACE),
-    tlsCert: raw(env.TEMPORAL_TLS_CERT), tlsKey: raw(env.TEMPORAL_TLS_KEY), tlsCa: raw(env.TEMPORAL_TLS_CA),
-    apiKey: raw(env.TEMPORAL_API_KEY), uiUrl: raw(env.PEFTGRID_UI_URL),
+    address: raw(env.TEMPORAL_ADDRESS),
+    namespace: raw(env.TEMPORAL_NAMESPACE),
+    tlsCert: raw(env.TEMPORAL_TLS_CERT),
+    tlsKey: raw(env.TEMPORAL_TLS_KEY),
+    tlsCa: raw(env.TEMPORAL_TLS_CA),
+    apiKey: raw(env.TEMPORAL_API_KEY),
+    uiUrl: raw(env.PEFTGRID_UI_URL),
   };
 }
 
@@ -159,7 +217,11 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export function logLevel(env: Env = process.env): (typeof LOG_LEVELS)[number] {
   const level = z.enum(LOG_LEVELS);
   const expected = LOG_LEVELS.join(' | ');
-  return parse('PEFTGRID_LOG_LEVEL', env.PEFTGRID_LOG_LEVEL, level, expected) ?? parse('LOG_LEVEL', env.LOG_LEVEL, level, expected) ?? 'info';
+  return (
+    parse('PEFTGRID_LOG_LEVEL', env.PEFTGRID_LOG_LEVEL, level, expected) ??
+    parse('LOG_LEVEL', env.LOG_LEVEL, level, expected) ??
+    'info'
+  );
 }
 
 // ---------- dev stack ----------

@@ -10,7 +10,10 @@ const SECRET_KEYS = ['accessKeyId', 'secretAccessKey', 'sessionToken', 'password
 export const logger: Logger = pino({
   name: 'peftgrid',
   level: logLevel(),
-  redact: { paths: [...SECRET_KEYS, ...SECRET_KEYS.map((k) => `*.${k}`), ...SECRET_KEYS.map((k) => `*.*.${k}`)], censor: '[redacted]' },
+  redact: {
+    paths: [...SECRET_KEYS, ...SECRET_KEYS.map((k) => `*.${k}`), ...SECRET_KEYS.map((k) => `*.*.${k}`)],
+    censor: '[redacted]',
+  },
   base: { pid: process.pid },
 });
 

@@ -2,7 +2,12 @@
  * The worker's shutdown budget and the trainer's SIGKILL grace derived from it. Not in
  * ./constants (which workflow code imports) because it reads the environment through ./env.
  */
-import { SHUTDOWN_REPORT_MS, SHUTDOWN_UPLOAD_SHARE, WORKER_SHUTDOWN_DEFAULT_MS, WORKER_SHUTDOWN_MIN_MS } from './constants';
+import {
+  SHUTDOWN_REPORT_MS,
+  SHUTDOWN_UPLOAD_SHARE,
+  WORKER_SHUTDOWN_DEFAULT_MS,
+  WORKER_SHUTDOWN_MIN_MS,
+} from './constants';
 import { workerShutdownMsEnv, type Env } from './env';
 
 /** The worker shutdown time in ms: PEFTGRID_WORKER_SHUTDOWN_MS when set (strictly an integer), else the default. */

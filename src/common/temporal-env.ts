@@ -18,12 +18,13 @@ export interface TemporalSettings {
 export function temporalSettings(env: Env = process.env): TemporalSettings {
   const t = temporalEnv(env);
   const { tlsCert: cert, tlsKey: key, tlsCa: ca } = t;
-  const tls = cert || key || ca || t.apiKey
-    ? {
-        ...(cert && key ? { clientCertPair: { crt: readFileSync(cert), key: readFileSync(key) } } : {}),
-        ...(ca ? { serverRootCACertificate: readFileSync(ca) } : {}),
-      }
-    : undefined;
+  const tls =
+    cert || key || ca || t.apiKey
+      ? {
+          ...(cert && key ? { clientCertPair: { crt: readFileSync(cert), key: readFileSync(key) } } : {}),
+          ...(ca ? { serverRootCACertificate: readFileSync(ca) } : {}),
+        }
+      : undefined;
   return {
     address: t.address ?? DEFAULT_TEMPORAL_ADDRESS,
     namespace: t.namespace ?? DEFAULT_NAMESPACE,

@@ -57,7 +57,8 @@ function readable(run: RunSpec): string {
 export function trainingKey(run: RunSpec, content: RunContent): string | null {
   const settings = trainingSettings(run);
   if (!settings) return null;
-  if (!content.trainData) throw new TypeError(`trainingKey(${run.runKey}): a training run needs the sha256 of its tokenized training data`);
+  if (!content.trainData)
+    throw new TypeError(`trainingKey(${run.runKey}): a training run needs the sha256 of its tokenized training data`);
   return `${readable(run)}__t${contentHash({ v: IDENTITY_VERSION, settings, model: content.model, trainData: content.trainData })}`;
 }
 
@@ -65,7 +66,9 @@ export function trainingKey(run: RunSpec, content: RunContent): string | null {
 export function evaluationKey(run: RunSpec, content: RunContent): string {
   const trained = trainingKey(run, content);
   return `${readable(run)}__e${contentHash({
-    v: IDENTITY_VERSION, settings: evaluationSettings(run), testData: content.testData,
+    v: IDENTITY_VERSION,
+    settings: evaluationSettings(run),
+    testData: content.testData,
     // A trained run's training key already holds the model; an untrained run is its base model.
     evaluated: trained ?? { model: content.model, draft: content.draft ?? null },
   })}`;

@@ -4,7 +4,15 @@
  */
 import { contentHash } from '../common/hash';
 import type { ExpandedMethod, MethodSpec } from '../contracts/method';
-import type { DataConfig, EvalConfig, GridConfig, MethodEntry, ModelConfig, RetentionConfig, TrainingConfig } from './schema';
+import type {
+  DataConfig,
+  EvalConfig,
+  GridConfig,
+  MethodEntry,
+  ModelConfig,
+  RetentionConfig,
+  TrainingConfig,
+} from './schema';
 
 export type { ExpandedMethod, MethodSpec, MethodSpecOf, SpeculativeMethodSpec } from '../contracts/method';
 
@@ -57,16 +65,25 @@ function splitLr(expanded: ExpandedMethod): { lr: number | undefined; method: Me
   return { lr, method: method as MethodSpec };
 }
 
-const SHORT: Record<string, string> = { alpha: 'a', dropout: 'd', numVirtualTokens: 'vt', initR: 'r0', targetR: 'r', shots: 'shot' };
+const SHORT: Record<string, string> = {
+  alpha: 'a',
+  dropout: 'd',
+  numVirtualTokens: 'vt',
+  initR: 'r0',
+  targetR: 'r',
+  shots: 'shot',
+};
 
 export function methodLabel(m: MethodSpec): string {
-  const parts = Object.entries(m).filter(([k, v]) => k !== 'method' && v !== undefined && typeof v !== 'object' && k !== 'initText');
+  const parts = Object.entries(m).filter(
+    ([k, v]) => k !== 'method' && v !== undefined && typeof v !== 'object' && k !== 'initText',
+  );
   return [m.method, ...parts.map(([k, v]) => `${k}=${v}`)].join(' ');
 }
 
 export function methodSlug(m: MethodSpec): string {
   const parts = Object.entries(m)
-    .filter(([k, v]) => k !== 'method' && (typeof v === 'number'))
+    .filter(([k, v]) => k !== 'method' && typeof v === 'number')
     .filter(([k]) => ['r', 'shots', 'numVirtualTokens', 'initR', 'targetR'].includes(k))
     .map(([k, v]) => `${SHORT[k] ?? k}${v}`);
   return [m.method.replace('_', '-'), ...parts].join('-');
@@ -88,8 +105,19 @@ export function planRuns(grid: GridConfig): RunSpec[] {
         const runKey = `${model.name}__${methodSlug(method)}__${contentHash(identity).slice(0, 8)}`;
         const label = lr === undefined ? methodLabel(method) : `${methodLabel(method)} lr=${lr}`;
         runs.push({
-          runKey, grid: grid.name, model, method, label, trains, shots,
-          training, eval: grid.eval, data: grid.data, dataKey, store: grid.store, retention: grid.retention,
+          runKey,
+          grid: grid.name,
+          model,
+          method,
+          label,
+          trains,
+          shots,
+          training,
+          eval: grid.eval,
+          data: grid.data,
+          dataKey,
+          store: grid.store,
+          retention: grid.retention,
         });
       }
     }
@@ -102,11 +130,22 @@ export function planRuns(grid: GridConfig): RunSpec[] {
     const identity = { model, draft, method, data: grid.data, eval: grid.eval };
     runs.push({
       runKey: `${model.name}__spec-${draft.name}-g${pair.gamma}__${contentHash(identity).slice(0, 8)}`,
-      grid: grid.name, model, method, label: `speculative draft=${draft.name} gamma=${pair.gamma}`, trains: false, shots: 0,
-      training: grid.training, eval: grid.eval, data: grid.data, dataKey, store: grid.store, draft,
+      grid: grid.name,
+      model,
+      method,
+      label: `speculative draft=${draft.name} gamma=${pair.gamma}`,
+      trains: false,
+      shots: 0,
+      training: grid.training,
+      eval: grid.eval,
+      data: grid.data,
+      dataKey,
+      store: grid.store,
+      draft,
     });
   }
   const keys = new Set(runs.map((r) => r.runKey));
-  if (keys.size !== runs.length) throw new TypeError('duplicate runs in grid: two method entries expand to the same configuration');
+  if (keys.size !== runs.length)
+    throw new TypeError('duplicate runs in grid: two method entries expand to the same configuration');
   return runs;
 }

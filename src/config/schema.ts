@@ -25,10 +25,14 @@ export const METHODS = ['lora', 'qlora', 'adalora', 'ia3', 'prompt_tuning', 'ful
 export type MethodName = (typeof METHODS)[number];
 
 /** Per-method learning rate: PEFT methods train best at very different rates (prompt tuning ≫ LoRA). */
-const methodLr = many(z.number().positive()).optional()
+const methodLr = many(z.number().positive())
+  .optional()
   .describe('overrides training.lr for this method; a list expands the grid');
-const targetModules = z.array(z.string().min(1)).min(1).optional()
-  .describe('modules to adapt; default: the family\'s attention projections');
+const targetModules = z
+  .array(z.string().min(1))
+  .min(1)
+  .optional()
+  .describe("modules to adapt; default: the family's attention projections");
 
 export const methodSchemas = {
   lora: z.strictObject({
@@ -71,19 +75,29 @@ export const methodSchemas = {
 } as const;
 
 export const methodEntrySchema = z.discriminatedUnion('method', [
-  methodSchemas.lora, methodSchemas.qlora, methodSchemas.adalora, methodSchemas.ia3,
-  methodSchemas.prompt_tuning, methodSchemas.full, methodSchemas.icl,
+  methodSchemas.lora,
+  methodSchemas.qlora,
+  methodSchemas.adalora,
+  methodSchemas.ia3,
+  methodSchemas.prompt_tuning,
+  methodSchemas.full,
+  methodSchemas.icl,
 ]);
 
 export const modelSchema = z.strictObject({
-  name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lowercase letters, digits, ".", "_" or "-"').max(64),
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]*$/, 'lowercase letters, digits, ".", "_" or "-"')
+    .max(64),
   path: z.string().min(1).describe('local HF directory, s3:// prefix, or hub id (when online)'),
   family: z.enum(FAMILIES).describe('chat format: llama | gemma | mistral | template'),
 });
 
 export const dataSchema = z.strictObject({
   source: z.literal('unifiedqa').default('unifiedqa'),
-  baseUrl: z.string().regex(DATA_URL, 'an https://, http://, file:// or s3://bucket URL, or a local directory path')
+  baseUrl: z
+    .string()
+    .regex(DATA_URL, 'an https://, http://, file:// or s3://bucket URL, or a local directory path')
     .default('https://storage.googleapis.com/unifiedqa/data')
     .describe('https://, http://, file:// or s3:// prefix; a plain path is a local directory'),
   datasets: z.array(z.string().min(1)).min(1).optional().describe('default: all 11 of the study'),
@@ -101,9 +115,16 @@ export const trainingSchema = z.strictObject({
   scheduler: z.enum(['linear', 'cosine', 'constant']).default('linear'),
   optimizer: z.enum(['adamw_8bit', 'adamw', 'sgd']).default('adamw_8bit'),
   batchSize: posInt.default(8),
-  checkpointEverySteps: posInt.default(25).describe('at most maxSteps: a larger value never checkpoints, so a retry restarts from step 0'),
+  checkpointEverySteps: posInt
+    .default(25)
+    .describe('at most maxSteps: a larger value never checkpoints, so a retry restarts from step 0'),
   // 2: an example needs at least one prompt token and one answer token to have a loss at all.
-  maxLength: z.number().int().min(2).default(512).describe('tokens per training example; the prompt is cut, never the answer'),
+  maxLength: z
+    .number()
+    .int()
+    .min(2)
+    .default(512)
+    .describe('tokens per training example; the prompt is cut, never the answer'),
   // The trainer seeds numpy's SeedSequence with it, which rejects negative seeds.
   seed: nonNegInt.default(42),
   device: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
@@ -121,20 +142,34 @@ export const retentionSchema = z.strictObject({
 });
 
 export const gridSchema = z.strictObject({
-  name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lowercase letters, digits, ".", "_" or "-"').max(64),
-  store: z.string().regex(STORE_URL, 'a file://dir or s3://bucket/prefix URL, or a local directory path')
-    .default('file://.data/store').describe('file://dir or s3://bucket/prefix'),
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]*$/, 'lowercase letters, digits, ".", "_" or "-"')
+    .max(64),
+  store: z
+    .string()
+    .regex(STORE_URL, 'a file://dir or s3://bucket/prefix URL, or a local directory path')
+    .default('file://.data/store')
+    .describe('file://dir or s3://bucket/prefix'),
   data: dataSchema.default(() => dataSchema.parse({})),
   models: z.array(modelSchema).min(1),
   methods: z.array(methodEntrySchema).min(1),
   training: trainingSchema.default(() => trainingSchema.parse({})),
   eval: evalSchema.default(() => evalSchema.parse({})),
-  speculative: z.array(z.strictObject({
-    target: z.string().describe('model name from models'),
-    draft: z.string().describe('model name from models; must share the target\'s vocabulary'),
-    gamma: posInt.max(64).default(4).describe('draft tokens proposed per target pass'),
-  })).default([]),
-  concurrency: z.strictObject({ gpu: posInt.default(1), cpu: nonNegInt.default(2).describe('runs in flight = gpu + cpu; 0 runs strictly one at a time per GPU') })
+  speculative: z
+    .array(
+      z.strictObject({
+        target: z.string().describe('model name from models'),
+        draft: z.string().describe("model name from models; must share the target's vocabulary"),
+        gamma: posInt.max(64).default(4).describe('draft tokens proposed per target pass'),
+      }),
+    )
+    .default([]),
+  concurrency: z
+    .strictObject({
+      gpu: posInt.default(1),
+      cpu: nonNegInt.default(2).describe('runs in flight = gpu + cpu; 0 runs strictly one at a time per GPU'),
+    })
     .default({ gpu: 1, cpu: 2 }),
   // Older checkpoints only serve as fallbacks for a corrupt newest one; 3 survive two bad uploads.
   retention: retentionSchema.default(() => retentionSchema.parse({})),

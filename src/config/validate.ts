@@ -21,8 +21,14 @@ export interface ConfigIssue {
 
 /** Thrown by {@link loadGridConfig} / {@link validateGrid} when a config is invalid; no work has started. */
 export class ConfigError extends Error {
-  constructor(readonly source: string, readonly issues: ConfigIssue[]) {
-    super(`invalid config ${source}:\n` + issues.map((i) => `  - ${i.path}: got ${i.value}, expected ${i.expected}`).join('\n'));
+  constructor(
+    readonly source: string,
+    readonly issues: ConfigIssue[],
+  ) {
+    super(
+      `invalid config ${source}:\n` +
+        issues.map((i) => `  - ${i.path}: got ${i.value}, expected ${i.expected}`).join('\n'),
+    );
     this.name = 'ConfigError';
   }
 }
@@ -45,13 +51,16 @@ function fromZod(issue: z.core.$ZodIssue): ConfigIssue[] {
   switch (issue.code) {
     case 'unrecognized_keys':
       return issue.keys.map((k) => ({
-        path: pathString([...issue.path, k]), value: show((value as Record<string, unknown> | undefined)?.[k]),
+        path: pathString([...issue.path, k]),
+        value: show((value as Record<string, unknown> | undefined)?.[k]),
         expected: 'no such key (unknown field; check spelling)',
       }));
     case 'invalid_type':
       return [{ path, value: show(value), expected: issue.expected }];
     case 'invalid_value':
-      return [{ path, value: show(value), expected: `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}` }];
+      return [
+        { path, value: show(value), expected: `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}` },
+      ];
     case 'invalid_union': {
       if ('discriminator' in issue && issue.discriminator) {
         // zod puts the discriminator key in the path already; the input is the whole entry.
@@ -59,13 +68,26 @@ function fromZod(issue: z.core.$ZodIssue): ConfigIssue[] {
         return [{ path, value: show(v), expected: `one of ${METHODS.join(', ')}` }];
       }
       // A `many()` field: a single value or a list of them.
-      const alts = issue.errors.map((e) => e[0]).filter((e): e is z.core.$ZodIssue => !!e)
-        .map((e) => (e.code === 'invalid_type' ? e.expected : e.message.replace(/^Invalid input:?\s*/, '').replace(/^expected\s+/, '')));
-      const expected = alts.length === 2 && alts[1] === 'array' ? `${alts[0]} or a list of ${alts[0]}s` : alts.join(' or ');
+      const alts = issue.errors
+        .map((e) => e[0])
+        .filter((e): e is z.core.$ZodIssue => !!e)
+        .map((e) =>
+          e.code === 'invalid_type'
+            ? e.expected
+            : e.message.replace(/^Invalid input:?\s*/, '').replace(/^expected\s+/, ''),
+        );
+      const expected =
+        alts.length === 2 && alts[1] === 'array' ? `${alts[0]} or a list of ${alts[0]}s` : alts.join(' or ');
       return [{ path, value: show(value), expected: expected || 'a valid value' }];
     }
     default:
-      return [{ path, value: show(value), expected: issue.message.replace(/^(Invalid input|Too small|Too big):\s*/, '').replace(/^expected\s+/, 'a ') }];
+      return [
+        {
+          path,
+          value: show(value),
+          expected: issue.message.replace(/^(Invalid input|Too small|Too big):\s*/, '').replace(/^expected\s+/, 'a '),
+        },
+      ];
   }
 }
 
@@ -74,43 +96,83 @@ function crossChecks(grid: GridConfig, cwd: string): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const seen = new Map<string, number>();
   grid.models.forEach((m, i) => {
-    if (seen.has(m.name)) issues.push({ path: `models[${i}].name`, value: show(m.name), expected: `a unique model name (models[${seen.get(m.name)}] has it too)` });
+    if (seen.has(m.name))
+      issues.push({
+        path: `models[${i}].name`,
+        value: show(m.name),
+        expected: `a unique model name (models[${seen.get(m.name)}] has it too)`,
+      });
     seen.set(m.name, i);
     if (isLocalPath(m.path)) {
       const dir = resolve(cwd, m.path);
       if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-        issues.push({ path: `models[${i}].path`, value: show(m.path), expected: 'an existing model directory (or an s3:// prefix / hub id)' });
+        issues.push({
+          path: `models[${i}].path`,
+          value: show(m.path),
+          expected: 'an existing model directory (or an s3:// prefix / hub id)',
+        });
       } else if (!existsSync(join(dir, 'config.json')) || !existsSync(join(dir, 'tokenizer.json'))) {
-        issues.push({ path: `models[${i}].path`, value: show(m.path), expected: 'an HF model directory with config.json and tokenizer.json' });
+        issues.push({
+          path: `models[${i}].path`,
+          value: show(m.path),
+          expected: 'an HF model directory with config.json and tokenizer.json',
+        });
       }
     }
   });
   grid.speculative.forEach((s, i) => {
     for (const role of ['target', 'draft'] as const) {
-      if (!seen.has(s[role])) issues.push({ path: `speculative[${i}].${role}`, value: show(s[role]), expected: `a model name from models (${[...seen.keys()].join(', ')})` });
+      if (!seen.has(s[role]))
+        issues.push({
+          path: `speculative[${i}].${role}`,
+          value: show(s[role]),
+          expected: `a model name from models (${[...seen.keys()].join(', ')})`,
+        });
     }
     const target = grid.models.find((m) => m.name === s.target);
     const draft = grid.models.find((m) => m.name === s.draft);
     if (target && draft && target.name === draft.name) {
-      issues.push({ path: `speculative[${i}].draft`, value: show(s.draft), expected: 'a different model than the target' });
+      issues.push({
+        path: `speculative[${i}].draft`,
+        value: show(s.draft),
+        expected: 'a different model than the target',
+      });
     } else if (target && draft) {
       const a = vocabularyOf(target.path, cwd);
       const b = vocabularyOf(draft.path, cwd);
       // Greedy speculative decoding compares token ids: the two tokenizers must be the same.
-      if (a && b && a !== b) issues.push({ path: `speculative[${i}].draft`, value: show(s.draft), expected: `a model with the same tokenizer (vocabulary) as the target ${s.target}` });
+      if (a && b && a !== b)
+        issues.push({
+          path: `speculative[${i}].draft`,
+          value: show(s.draft),
+          expected: `a model with the same tokenizer (vocabulary) as the target ${s.target}`,
+        });
     }
   });
   grid.data.datasets?.forEach((d, i) => {
-    if (!isDatasetName(d)) issues.push({ path: `data.datasets[${i}]`, value: show(d), expected: `one of the UnifiedQA datasets: ${DATASET_NAMES.join(', ')}` });
+    if (!isDatasetName(d))
+      issues.push({
+        path: `data.datasets[${i}]`,
+        value: show(d),
+        expected: `one of the UnifiedQA datasets: ${DATASET_NAMES.join(', ')}`,
+      });
   });
   grid.methods.forEach((m, i) => issues.push(...methodChecks(m, `methods[${i}]`, grid.training.maxSteps)));
   const { warmupSteps, checkpointEverySteps, maxSteps } = grid.training;
   if (warmupSteps > maxSteps) {
-    issues.push({ path: 'training.warmupSteps', value: show(warmupSteps), expected: `at most training.maxSteps (${maxSteps})` });
+    issues.push({
+      path: 'training.warmupSteps',
+      value: show(warmupSteps),
+      expected: `at most training.maxSteps (${maxSteps})`,
+    });
   }
   if (checkpointEverySteps > maxSteps) {
     // The trainer would accept it, but no checkpoint is ever written: durability silently off.
-    issues.push({ path: 'training.checkpointEverySteps', value: show(checkpointEverySteps), expected: `at most training.maxSteps (${maxSteps}), or no checkpoint is ever written and a retry restarts from step 0 (unset, it defaults to ${DEFAULT_CHECKPOINT_EVERY})` });
+    issues.push({
+      path: 'training.checkpointEverySteps',
+      value: show(checkpointEverySteps),
+      expected: `at most training.maxSteps (${maxSteps}), or no checkpoint is ever written and a retry restarts from step 0 (unset, it defaults to ${DEFAULT_CHECKPOINT_EVERY})`,
+    });
   }
   return issues;
 }
@@ -126,20 +188,38 @@ function methodChecks(m: GridConfig['methods'][number], at: string, maxSteps: nu
   const issues: ConfigIssue[] = [];
   if (m.method === 'adalora') {
     if (m.tinit + m.tfinal >= maxSteps) {
-      issues.push({ path: `${at}.tfinal`, value: show(m.tfinal), expected: `tinit + tfinal < training.maxSteps (${maxSteps}) so AdaLoRA has a budgeting phase` });
+      issues.push({
+        path: `${at}.tfinal`,
+        value: show(m.tfinal),
+        expected: `tinit + tfinal < training.maxSteps (${maxSteps}) so AdaLoRA has a budgeting phase`,
+      });
     }
     for (const initR of valuesOf(m.initR)) {
       for (const targetR of valuesOf(m.targetR)) {
-        if (targetR > initR) issues.push({ path: `${at}.targetR`, value: show(targetR), expected: `at most initR (${initR}) in every (initR, targetR) run: AdaLoRA prunes the rank down from initR to targetR` });
+        if (targetR > initR)
+          issues.push({
+            path: `${at}.targetR`,
+            value: show(targetR),
+            expected: `at most initR (${initR}) in every (initR, targetR) run: AdaLoRA prunes the rank down from initR to targetR`,
+          });
       }
     }
   }
   if (m.method === 'ia3' && m.feedforwardModules) {
     if (!m.targetModules) {
-      issues.push({ path: `${at}.feedforwardModules`, value: show(m.feedforwardModules), expected: 'targetModules given too (feedforwardModules must be a subset of targetModules)' });
+      issues.push({
+        path: `${at}.feedforwardModules`,
+        value: show(m.feedforwardModules),
+        expected: 'targetModules given too (feedforwardModules must be a subset of targetModules)',
+      });
     } else {
       const extra = m.feedforwardModules.filter((n) => !m.targetModules!.includes(n));
-      if (extra.length) issues.push({ path: `${at}.feedforwardModules`, value: show(m.feedforwardModules), expected: `a subset of targetModules ${show(m.targetModules)} (not in it: ${extra.join(', ')})` });
+      if (extra.length)
+        issues.push({
+          path: `${at}.feedforwardModules`,
+          value: show(m.feedforwardModules),
+          expected: `a subset of targetModules ${show(m.targetModules)} (not in it: ${extra.join(', ')})`,
+        });
     }
   }
   return issues;
@@ -149,7 +229,9 @@ function methodChecks(m: GridConfig['methods'][number], at: string, maxSteps: nu
 function vocabularyOf(path: string, cwd: string): string | null {
   if (!isLocalPath(path)) return null;
   try {
-    return createHash('sha256').update(readFileSync(join(resolve(cwd, path), 'tokenizer.json'))).digest('hex');
+    return createHash('sha256')
+      .update(readFileSync(join(resolve(cwd, path), 'tokenizer.json')))
+      .digest('hex');
   } catch {
     return null;
   }
@@ -190,9 +272,14 @@ export function validateGrid(raw: unknown, source = '<config>', cwd = process.cw
 export function parseGridYaml(text: string, source = '<config>', cwd = process.cwd()): GridConfig {
   const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length) {
-    throw new ConfigError(source, doc.errors.map((e) => ({
-      path: `(yaml line ${e.linePos?.[0]?.line ?? '?'})`, value: show(e.code), expected: e.message.split('\n')[0] ?? 'valid YAML',
-    })));
+    throw new ConfigError(
+      source,
+      doc.errors.map((e) => ({
+        path: `(yaml line ${e.linePos?.[0]?.line ?? '?'})`,
+        value: show(e.code),
+        expected: e.message.split('\n')[0] ?? 'valid YAML',
+      })),
+    );
   }
   return validateGrid(doc.toJS(), source, cwd);
 }
@@ -202,7 +289,9 @@ export function loadGridConfig(file: string, cwd = process.cwd()): GridConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(file, [{ path: '(file)', value: show(file), expected: `a readable YAML file (${(err as Error).message})` }]);
+    throw new ConfigError(file, [
+      { path: '(file)', value: show(file), expected: `a readable YAML file (${(err as Error).message})` },
+    ]);
   }
   return parseGridYaml(text, file, cwd);
 }

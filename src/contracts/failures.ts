@@ -28,16 +28,29 @@ export interface FailureInfo {
 export type PolicyWorkflow = 'fineTuneRun' | 'prepareData';
 
 export const FAILURES = {
-  InvalidSpec: { retryable: false, trainerExit: 2, doc: 'a malformed grid, run or trainer spec (a missing or unknown field, a bad value)' },
-  ModelNotFound: { retryable: false, trainerExit: 2, doc: 'the model path (or an adapter directory) holds no loadable model' },
+  InvalidSpec: {
+    retryable: false,
+    trainerExit: 2,
+    doc: 'a malformed grid, run or trainer spec (a missing or unknown field, a bad value)',
+  },
+  ModelNotFound: {
+    retryable: false,
+    trainerExit: 2,
+    doc: 'the model path (or an adapter directory) holds no loadable model',
+  },
   UnsupportedMethod: { retryable: false, trainerExit: 2, doc: 'the method, optimizer or quantization cannot run here' },
-  ExportParity: { retryable: false, trainerExit: 2, doc: 'ONNX Runtime disagrees with PyTorch beyond the tolerance (export)' },
+  ExportParity: {
+    retryable: false,
+    trainerExit: 2,
+    doc: 'ONNX Runtime disagrees with PyTorch beyond the tolerance (export)',
+  },
   TrainerError: { retryable: false, trainerExit: 2, doc: "the trainer's base class of failures a retry would repeat" },
   CheckpointRejected: {
     retryable: false,
     trainerExit: 3,
-    doc: '--resume-from cannot continue this checkpoint; the activity falls back to an older one (activities/resume.ts) '
-      + 'and fails only when a fresh start is refused',
+    doc:
+      '--resume-from cannot continue this checkpoint; the activity falls back to an older one (activities/resume.ts) ' +
+      'and fails only when a fresh start is refused',
   },
   InvalidData: { retryable: false, doc: 'a data file or split is unusable (no usable records, a changed checksum)' },
   InvalidModel: { retryable: false, doc: 'the exported model or its tokenizer cannot be loaded' },
@@ -48,20 +61,39 @@ export const FAILURES = {
     onlyIn: ['prepareData'],
     doc: 'a dataset URL or file does not exist or refuses access',
   },
-  ChecksumMismatch: { retryable: true, doc: 'a download arrived with other bytes than expected: maybe a truncated transfer' },
-  CheckpointUploadFailed: { retryable: true, doc: 'the store stayed unreachable for a checkpoint upload; the retry resumes from the last commit' },
-  Preempted: { retryable: true, doc: 'the trainer checkpointed on SIGTERM and exited 75; the retry resumes with no step lost' },
-  TrainerCrashed: { retryable: true, doc: 'the trainer exited otherwise without an error event of its own (infrastructure)' },
-  ExportFailed: { retryable: true, doc: 'the export exited otherwise without an error event of its own (infrastructure)' },
+  ChecksumMismatch: {
+    retryable: true,
+    doc: 'a download arrived with other bytes than expected: maybe a truncated transfer',
+  },
+  CheckpointUploadFailed: {
+    retryable: true,
+    doc: 'the store stayed unreachable for a checkpoint upload; the retry resumes from the last commit',
+  },
+  Preempted: {
+    retryable: true,
+    doc: 'the trainer checkpointed on SIGTERM and exited 75; the retry resumes with no step lost',
+  },
+  TrainerCrashed: {
+    retryable: true,
+    doc: 'the trainer exited otherwise without an error event of its own (infrastructure)',
+  },
+  ExportFailed: {
+    retryable: true,
+    doc: 'the export exited otherwise without an error event of its own (infrastructure)',
+  },
 } as const satisfies Record<string, FailureInfo>;
 
 export type FailureType = keyof typeof FAILURES;
 
 /** `FailureType.InvalidSpec === 'InvalidSpec'`: a checked name instead of a string literal. */
-export const FailureType = Object.fromEntries(Object.keys(FAILURES).map((k) => [k, k])) as { readonly [K in FailureType]: K };
+export const FailureType = Object.fromEntries(Object.keys(FAILURES).map((k) => [k, k])) as {
+  readonly [K in FailureType]: K;
+};
 
 /** Every type a retry would repeat. */
-export const NON_RETRYABLE_TYPES: readonly FailureType[] = (Object.keys(FAILURES) as FailureType[]).filter((t) => !FAILURES[t].retryable);
+export const NON_RETRYABLE_TYPES: readonly FailureType[] = (Object.keys(FAILURES) as FailureType[]).filter(
+  (t) => !FAILURES[t].retryable,
+);
 
 /** A retry policy's `nonRetryableErrorTypes` in `workflow`: every permanent type, less those listed only elsewhere. */
 export function nonRetryableTypes(workflow: PolicyWorkflow): FailureType[] {

@@ -9,7 +9,8 @@ import type { RunSpec } from '../config/plan';
 import type { Summary } from '../metrics/summarize';
 import type { ObjectRef } from '../store/object-store';
 
-export type RunPhase = 'pending' | 'tokenizing' | 'training' | 'exporting' | 'evaluating' | 'completed' | 'failed' | 'cancelled';
+export type RunPhase =
+  'pending' | 'tokenizing' | 'training' | 'exporting' | 'evaluating' | 'completed' | 'failed' | 'cancelled';
 
 export interface RunResult {
   runKey: string;
@@ -22,9 +23,15 @@ export interface RunResult {
   reused?: boolean;
   metrics?: Summary;
   throughput?: {
-    tokensPerSec: number; ttftMsP50: number; tokenLatencyMsP50: number; tokenLatencyMsP95: number; hitLimitFraction: number;
+    tokensPerSec: number;
+    ttftMsP50: number;
+    tokenLatencyMsP50: number;
+    tokenLatencyMsP95: number;
+    hitLimitFraction: number;
     /** Speculative runs: draft acceptance and speedup over target-only greedy decoding of the same prompts. */
-    acceptanceRate?: number | null; speedup?: number; targetOnlyTokensPerSec?: number;
+    acceptanceRate?: number | null;
+    speedup?: number;
+    targetOnlyTokensPerSec?: number;
   };
   training?: { steps: number; trainLoss: number; trainPerplexity: number; tokensPerSec: number | null };
   /** Where predictions.jsonl and metrics.json are. */

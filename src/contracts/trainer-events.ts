@@ -20,13 +20,28 @@ type FieldKind = keyof typeof KINDS;
 
 export const TRAINER_EVENTS = {
   start: { step: 'int', maxSteps: 'int', device: 'str', trainableParams: 'int', totalParams: 'int' },
-  step: { step: 'int', loss: 'float', lr: 'float', gradNorm: 'float', tokens: 'int', tokensPerSec: 'float', elapsedMs: 'int', stepMs: 'int' },
+  step: {
+    step: 'int',
+    loss: 'float',
+    lr: 'float',
+    gradNorm: 'float',
+    tokens: 'int',
+    tokensPerSec: 'float',
+    elapsedMs: 'int',
+    stepMs: 'int',
+  },
   checkpoint: { step: 'int', dir: 'str', loss: 'float' },
   preempting: { signal: 'str', signalStep: 'int', step: 'int' },
   done: { step: 'int', finalDir: 'str', trainLoss: 'float', trainPerplexity: 'float' },
   error: { type: 'str', message: 'str' },
   export: {
-    outputDir: 'str', maxAbsDiff: 'float', prefillMaxAbsDiff: 'float', decodeMaxAbsDiff: 'float', bytes: 'int', exportSeconds: 'float', seconds: 'float',
+    outputDir: 'str',
+    maxAbsDiff: 'float',
+    prefillMaxAbsDiff: 'float',
+    decodeMaxAbsDiff: 'float',
+    bytes: 'int',
+    exportSeconds: 'float',
+    seconds: 'float',
   },
 } as const satisfies Record<string, Record<string, FieldKind>>;
 
@@ -40,7 +55,10 @@ const schemas: Record<string, z.ZodType> = Object.fromEntries(
   Object.entries(TRAINER_EVENTS).map(([name, fields]) => [
     name,
     // Extra fields are dropped, not rejected: a newer trainer may add one before this side reads it.
-    z.object({ event: z.literal(name), ...Object.fromEntries(Object.entries(fields).map(([f, kind]) => [f, KINDS[kind as FieldKind]])) }),
+    z.object({
+      event: z.literal(name),
+      ...Object.fromEntries(Object.entries(fields).map(([f, kind]) => [f, KINDS[kind as FieldKind]])),
+    }),
   ]),
 );
 
@@ -56,7 +74,10 @@ export function parseTrainerLine(line: string): ParsedLine {
   }
   const name = (raw as { event?: unknown } | null)?.event;
   if (typeof name !== 'string' || !Object.hasOwn(TRAINER_EVENTS, name)) {
-    return { ok: false, reason: `event: got ${JSON.stringify(name)}; expected one of ${Object.keys(TRAINER_EVENTS).join(', ')}` };
+    return {
+      ok: false,
+      reason: `event: got ${JSON.stringify(name)}; expected one of ${Object.keys(TRAINER_EVENTS).join(', ')}`,
+    };
   }
   const parsed = (schemas[name] as z.ZodType).safeParse(raw);
   if (!parsed.success) {

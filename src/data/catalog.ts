@@ -53,7 +53,9 @@ const f = (lines: number, bytes: number, sha256: string): SplitFile => ({ lines,
 
 export const CATALOG: Readonly<Record<DatasetName, DatasetEntry>> = {
   narrativeqa: {
-    name: 'narrativeqa', format: 'abstractive', hasContext: true,
+    name: 'narrativeqa',
+    format: 'abstractive',
+    hasContext: true,
     splits: {
       train: f(65494, 227359102, 'dd1220e0225947d57e25192a1e10ed0f34b1e123c3775588a8d6bec5b41e3005'),
       dev: f(6922, 23199538, 'c7f70a0bc92f1ef9fc660fd84d65420302d86a08e39de3c029e5e266b79680dd'),
@@ -61,7 +63,9 @@ export const CATALOG: Readonly<Record<DatasetName, DatasetEntry>> = {
     },
   },
   ai2_science_middle: {
-    name: 'ai2_science_middle', format: 'multiple_choice', hasContext: false,
+    name: 'ai2_science_middle',
+    format: 'multiple_choice',
+    hasContext: false,
     splits: {
       train: f(605, 180901, 'f961bf9c21422c9cfd3d6818a71d334975d5526712a9fb7fe36240ef5ed2190a'),
       dev: f(125, 41135, '789e3907f72304429074741120ecac59f7205719c8315a34f9e6f5cc7e8127c4'),
@@ -69,7 +73,9 @@ export const CATALOG: Readonly<Record<DatasetName, DatasetEntry>> = {
     },
   },
   ai2_science_elementary: {
-    name: 'ai2_science_elementary', format: 'multiple_choice', hasContext: false,
+    name: 'ai2_science_elementary',
+    format: 'multiple_choice',
+    hasContext: false,
     splits: {
       train: f(623, 162929, '1617702fdb3647f247b5edb115255536a95ca4a7adda925308bb0555afbab84d'),
       dev: f(123, 38195, 'c876eead845dedfc8f29266179e5d070dac039fcc598c4c03850c57e5a57be37'),
@@ -77,7 +83,9 @@ export const CATALOG: Readonly<Record<DatasetName, DatasetEntry>> = {
     },
   },
   arc_hard: {
-    name: 'arc_hard', format: 'multiple_choice', hasContext: false,
+    name: 'arc_hard',
+    format: 'multiple_choice',
+    hasContext: false,
     splits: {
       train: f(1119, 329482, 'f97c07156bb835b032522b40772be82732e6b10177de2c8315b76f9513e0d860'),
       dev: f(299, 91537, 'c66f3d112df54f58f6aab8e09a7ced6f0352ac243d5d19d65f75cfc8a01f0774'),
@@ -85,7 +93,9 @@ export const CATALOG: Readonly<Record<DatasetName, DatasetEntry>> = {
     },
   },
   arc_easy: {
-    name: 'arc_easy', format: 'multiple_choice', hasContext: false,
+    name: 'arc_easy',
+    format: 'multiple_choice',
+    hasContext: false,
     splits: {
       train: f(2251, 562953, '06086185ce88f433aa00b7b5189a3a7c52aaf0eaf8ac8c81e452b5b06f25d787'),
       dev: f(570, 142740, '8a448b1fbf14c874565360a10559f1c20fe8b3a57d33bfebd199411d7a6f1441'),
@@ -93,35 +103,45 @@ export const CATALOG: Readonly<Record<DatasetName, DatasetEntry>> = {
     },
   },
   mctest_corrected_the_separator: {
-    name: 'mctest_corrected_the_separator', format: 'multiple_choice', hasContext: true,
+    name: 'mctest_corrected_the_separator',
+    format: 'multiple_choice',
+    hasContext: true,
     splits: {
       train: f(1480, 1854658, '25ff565aee2d6154b8586e946d4e7a855217a7a9cee0214ad1a01982471a6f5e'),
       dev: f(320, 396006, '9b103353c95452e2aced3d99f64047a01aa8e490af61c9f902f233378390e9aa'),
     },
   },
   squad1_1: {
-    name: 'squad1_1', format: 'extractive', hasContext: true,
+    name: 'squad1_1',
+    format: 'extractive',
+    hasContext: true,
     splits: {
       train: f(87599, 75199697, '99a5fab55381dc073227cff78cdc3b1e0e5943db1d668f1e32a64369b8a54c17'),
       dev: f(10570, 9335841, '2d15415dd1e7b1351ae02e20e58136e7c005f337ae4e7d0df5415612938a1ba0'),
     },
   },
   squad2: {
-    name: 'squad2', format: 'extractive', hasContext: true,
+    name: 'squad2',
+    format: 'extractive',
+    hasContext: true,
     splits: {
       train: f(130319, 111400932, '3e825bdc910ab38483f0abe28a24b12e84856121c79a98935e8d1887f51d0178'),
       dev: f(11873, 10817646, '89869f4d1a862ea13d063308963e214838c48758f4f1713e23a7af4506090fcb'),
     },
   },
   boolq: {
-    name: 'boolq', format: 'yes_no', hasContext: true,
+    name: 'boolq',
+    format: 'yes_no',
+    hasContext: true,
     splits: {
       train: f(9427, 6066053, '31a7f4f6dee667b38805fc2a5dd02c0af80b908a431dabcc429f629cf5569f04'),
       dev: f(3270, 2079245, '91c8c421fd1ccb764e41166a3adbb900aea879e5eefb772575b17336134f1260'),
     },
   },
   race_string: {
-    name: 'race_string', format: 'multiple_choice', hasContext: true,
+    name: 'race_string',
+    format: 'multiple_choice',
+    hasContext: true,
     splits: {
       train: f(87866, 158562920, '2d2913ad5dd9293a19f91159c7e536c786647932585762292a76c51a49acd4c9'),
       dev: f(4887, 8716361, '0a713a312941b5ffc2625f9949294678e6991a5976bf54cc261f9e47cce3aaaf'),
@@ -129,7 +149,9 @@ export const CATALOG: Readonly<Record<DatasetName, DatasetEntry>> = {
     },
   },
   openbookqa: {
-    name: 'openbookqa', format: 'multiple_choice', hasContext: false,
+    name: 'openbookqa',
+    format: 'multiple_choice',
+    hasContext: false,
     splits: {
       train: f(4957, 794568, 'c7a6d4aa0168445ce25009bbed6473ebea3595586c5b004376fb1b4d8edc8e10'),
       dev: f(500, 87511, '687999368da851f74598a705dffeb6955b8f6914c8e0b7b214d7c05e319b7ca9'),

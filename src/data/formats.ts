@@ -48,7 +48,8 @@ export const K_SHOT_INSTRUCTION = 'Answer the following question. Follow these e
 /** Question, then the options on one line as `(a) x (b) y`, then the passage; real newlines between. */
 export function questionText(record: QaRecord): string {
   const lines = [record.question];
-  if (record.choices?.length) lines.push(record.choices.map((c, i) => `(${String.fromCharCode(97 + i)}) ${c}`).join(' '));
+  if (record.choices?.length)
+    lines.push(record.choices.map((c, i) => `(${String.fromCharCode(97 + i)}) ${c}`).join(' '));
   if (record.context !== undefined) lines.push(record.context);
   return lines.join('\n');
 }

@@ -27,7 +27,9 @@ export class PgtokFormatError extends Error {
 /** The learned part is never empty: it always holds at least the EOS (the trainer rejects it too). */
 function checkExample(e: PgtokExample, i: number): void {
   if (!Number.isInteger(e.promptLength) || e.promptLength < 0 || e.promptLength >= e.ids.length) {
-    throw new RangeError(`example ${i}: promptLength ${e.promptLength} outside 0..${e.ids.length - 1} (no token left to learn)`);
+    throw new RangeError(
+      `example ${i}: promptLength ${e.promptLength} outside 0..${e.ids.length - 1} (no token left to learn)`,
+    );
   }
 }
 
@@ -40,7 +42,8 @@ function writeHeader(buf: Buffer, n: number): void {
 function writeTokens(buf: Buffer, offset: number, ids: ArrayLike<number>, example: number): void {
   for (let j = 0; j < ids.length; j++) {
     const id = ids[j]!;
-    if (!Number.isInteger(id) || id < 0 || id > MAX_TOKEN_ID) throw new RangeError(`example ${example}: token id ${id} is not a valid int32 id`);
+    if (!Number.isInteger(id) || id < 0 || id > MAX_TOKEN_ID)
+      throw new RangeError(`example ${example}: token id ${id} is not a valid int32 id`);
     buf.writeInt32LE(id, offset + 4 * j);
   }
 }
@@ -76,7 +79,9 @@ export interface DecodedPgtokExample {
 export function readPgtok(buf: Uint8Array): DecodedPgtokExample[] {
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   if (b.length < HEADER_BYTES || b.toString('ascii', 0, 8) !== PGTOK_MAGIC) {
-    throw new PgtokFormatError(`not a pgtok v1 shard (magic ${JSON.stringify(b.toString('ascii', 0, Math.min(8, b.length)))})`);
+    throw new PgtokFormatError(
+      `not a pgtok v1 shard (magic ${JSON.stringify(b.toString('ascii', 0, Math.min(8, b.length)))})`,
+    );
   }
   const n = b.readUInt32LE(8);
   if (b.readUInt32LE(12) !== 0) throw new PgtokFormatError('reserved header field is not 0');
@@ -96,7 +101,9 @@ export function readPgtok(buf: Uint8Array): DecodedPgtokExample[] {
     const length = b.readUInt32LE(at + 4);
     const promptLength = b.readUInt32LE(at + 8);
     if (start !== expectedStart || start + length > total || promptLength >= length) {
-      throw new PgtokFormatError(`example ${i}: start ${start}, length ${length}, promptLength ${promptLength} inconsistent with ${total} tokens`);
+      throw new PgtokFormatError(
+        `example ${i}: start ${start}, length ${length}, promptLength ${promptLength} inconsistent with ${total} tokens`,
+      );
     }
     expectedStart += length;
     out.push({ ids: tokens.subarray(start, start + length), promptLength });
@@ -124,7 +131,10 @@ export interface PgtokFileInfo {
  * concatenated. The shard appears under `path` only when complete (rename), so a crash mid-write
  * never leaves a truncated shard that looks valid.
  */
-export async function writePgtokFile(path: string, examples: AsyncIterable<PgtokExample> | Iterable<PgtokExample>): Promise<PgtokFileInfo> {
+export async function writePgtokFile(
+  path: string,
+  examples: AsyncIterable<PgtokExample> | Iterable<PgtokExample>,
+): Promise<PgtokFileInfo> {
   const tokensPath = `${path}.tokens.tmp`;
   const partPath = `${path}.part`;
   const index: number[] = [];
@@ -134,7 +144,8 @@ export async function writePgtokFile(path: string, examples: AsyncIterable<Pgtok
     let i = 0;
     for await (const e of examples) {
       checkExample(e, i);
-      if (total + e.ids.length > MAX_UINT32) throw new RangeError(`more than ${MAX_UINT32} tokens exceed the uint32 index of pgtok v1`);
+      if (total + e.ids.length > MAX_UINT32)
+        throw new RangeError(`more than ${MAX_UINT32} tokens exceed the uint32 index of pgtok v1`);
       const chunk = Buffer.alloc(4 * e.ids.length);
       writeTokens(chunk, 0, e.ids, i);
       index.push(total, e.ids.length, e.promptLength);
@@ -193,7 +204,13 @@ export function pgtokManifest(
   splits: Record<string, PgtokSplitManifest>,
 ): PgtokManifest {
   return {
-    format: 'pgtok', version: PGTOK_VERSION, tokenizerSha256: tok.sha256, maxLength,
-    bosTokenId: tok.bosTokenId, eosTokenId: tok.eosTokenId, padTokenId: tok.padTokenId, splits,
+    format: 'pgtok',
+    version: PGTOK_VERSION,
+    tokenizerSha256: tok.sha256,
+    maxLength,
+    bosTokenId: tok.bosTokenId,
+    eosTokenId: tok.eosTokenId,
+    padTokenId: tok.padTokenId,
+    splits,
   };
 }

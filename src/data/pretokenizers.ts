@@ -9,7 +9,12 @@
 // Speed: ByteLevel maps every pre-token to its byte alphabet through TextEncoder + Array.from +
 // join, about a third of all encoding time; a direct loop with an ASCII fast path is twice as fast
 // overall and produces the same strings.
-import { ByteLevelPreTokenizer, DigitsPreTokenizer, SequencePreTokenizer, type PreTokenizer } from '@huggingface/tokenizers';
+import {
+  ByteLevelPreTokenizer,
+  DigitsPreTokenizer,
+  SequencePreTokenizer,
+  type PreTokenizer,
+} from '@huggingface/tokenizers';
 
 const byteLevelSplit = (): RegExp =>
   /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\p{White_Space}\p{L}\p{N}]+|\p{White_Space}+(?!\P{White_Space})|\p{White_Space}+/gu;

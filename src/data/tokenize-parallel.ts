@@ -60,7 +60,11 @@ const BOOT = `require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${
 const IN_FLIGHT = 2;
 
 function rebuild(error: { name: string; message: string }): Error {
-  const known: Record<string, new (message: string) => Error> = { AnswerTooLongError, DoubleBosError, TokenizerConfigError };
+  const known: Record<string, new (message: string) => Error> = {
+    AnswerTooLongError,
+    DoubleBosError,
+    TokenizerConfigError,
+  };
   return new (known[error.name] ?? Error)(error.message);
 }
 
@@ -86,11 +90,21 @@ class Pool {
   private nextJob = 0;
   private idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly size: number, private readonly onEmpty: () => void, public idleMs: number) {}
+  constructor(
+    private readonly size: number,
+    private readonly onEmpty: () => void,
+    public idleMs: number,
+  ) {}
 
   run(tasks: Omit<ChunkRequest, 'job'>[], job: Omit<Job, 'replies' | 'remaining' | 'done' | 'settled'>): number {
     const id = this.nextJob++;
-    this.jobs.set(id, { ...job, replies: new Array<ChunkResult>(tasks.length), remaining: tasks.length, done: 0, settled: false });
+    this.jobs.set(id, {
+      ...job,
+      replies: new Array<ChunkResult>(tasks.length),
+      remaining: tasks.length,
+      done: 0,
+      settled: false,
+    });
     for (const t of tasks) this.queue.push({ ...t, job: id });
     while (this.slots.length < this.size) this.spawn();
     clearTimeout(this.idleTimer);
@@ -201,25 +215,34 @@ export function closeTokenizePools(): void {
 }
 
 /** Formats and tokenizes `records` for training on `threads` workers; see ParallelTokenizeResult. */
-export async function tokenizeTrainingParallel(records: readonly QaRecord[], options: ParallelTokenizeOptions): Promise<ParallelTokenizeResult> {
+export async function tokenizeTrainingParallel(
+  records: readonly QaRecord[],
+  options: ParallelTokenizeOptions,
+): Promise<ParallelTokenizeResult> {
   const threads = options.threads ?? availableParallelism();
   const chunkSize = options.chunkSize ?? 256;
-  if (!Number.isInteger(threads) || threads < 1) throw new TypeError(`threads must be a positive integer, got ${threads}`);
-  if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new TypeError(`chunkSize must be a positive integer, got ${chunkSize}`);
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new TypeError(`threads must be a positive integer, got ${threads}`);
+  if (!Number.isInteger(chunkSize) || chunkSize < 1)
+    throw new TypeError(`chunkSize must be a positive integer, got ${chunkSize}`);
   options.signal?.throwIfAborted();
   const chunks = Math.ceil(records.length / chunkSize);
   if (chunks === 0) return { examples: [], skipped: 0 };
 
   const p = pool(threads, options.idleMs ?? 60_000);
   const tasks = Array.from({ length: chunks }, (_, chunk) => ({
-    chunk, modelPath: options.modelPath, family: options.family, maxLength: options.maxLength,
+    chunk,
+    modelPath: options.modelPath,
+    family: options.family,
+    maxLength: options.maxLength,
     records: records.slice(chunk * chunkSize, (chunk + 1) * chunkSize),
   }));
   let id = -1;
   const finished = new Promise<void>((resolve, reject) => {
     id = p.run(tasks, { resolve, reject, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
   });
-  const onAbort = () => p.fail(id, options.signal?.reason instanceof Error ? options.signal.reason : new Error('aborted'));
+  const onAbort = () =>
+    p.fail(id, options.signal?.reason instanceof Error ? options.signal.reason : new Error('aborted'));
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     await finished;

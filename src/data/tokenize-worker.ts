@@ -68,10 +68,19 @@ const port = parentPort;
 if (!port) throw new Error('tokenize-worker must run in a worker thread');
 port.on('message', (req: ChunkRequest) => {
   handle(req).then(
-    (res) => port.postMessage(res satisfies ChunkReply, [res.ids.buffer as ArrayBuffer, res.lengths.buffer as ArrayBuffer, res.promptLengths.buffer as ArrayBuffer]),
+    (res) =>
+      port.postMessage(res satisfies ChunkReply, [
+        res.ids.buffer as ArrayBuffer,
+        res.lengths.buffer as ArrayBuffer,
+        res.promptLengths.buffer as ArrayBuffer,
+      ]),
     (err: unknown) => {
       const e = err instanceof Error ? err : new Error(String(err));
-      port.postMessage({ job: req.job, chunk: req.chunk, error: { name: e.name, message: e.message } } satisfies ChunkReply);
+      port.postMessage({
+        job: req.job,
+        chunk: req.chunk,
+        error: { name: e.name, message: e.message },
+      } satisfies ChunkReply);
     },
   );
 });

@@ -99,7 +99,8 @@ function maxId(json: TokenizerJson): number {
 
 export async function loadTokenizer(modelDir: string): Promise<TokenizerWrapper> {
   const raw = await readOptional(join(modelDir, 'tokenizer.json'));
-  if (raw === null) throw new TokenizerConfigError(`${modelDir}: no tokenizer.json (only fast tokenizers are supported)`);
+  if (raw === null)
+    throw new TokenizerConfigError(`${modelDir}: no tokenizer.json (only fast tokenizers are supported)`);
   // A corrupt file fails the same way on every retry: report it as a config error, not a crash.
   const parse = <T>(name: string, text: string): T => {
     try {
@@ -113,7 +114,10 @@ export async function loadTokenizer(modelDir: string): Promise<TokenizerWrapper>
     parse<TokenizerConfigJson>(name, (await readOptional(join(modelDir, name)))?.toString('utf8') ?? '{}');
   const config = await readJson('tokenizer_config.json');
   const specialMap = await readJson('special_tokens_map.json');
-  const chatTemplate = pickChatTemplate(config, (await readOptional(join(modelDir, 'chat_template.jinja')))?.toString('utf8') ?? null);
+  const chatTemplate = pickChatTemplate(
+    config,
+    (await readOptional(join(modelDir, 'chat_template.jinja')))?.toString('utf8') ?? null,
+  );
 
   const additional = (config.additional_special_tokens ?? []).map(tokenContent).filter((t): t is string => t !== null);
   const tokenizer = new Tokenizer(json, {
@@ -122,7 +126,8 @@ export async function loadTokenizer(modelDir: string): Promise<TokenizerWrapper>
   });
   matchRustPreTokenizers(tokenizer.pre_tokenizer);
 
-  const lookup = (token: string | null): number | null => (token === null ? null : tokenizer.token_to_id(token) ?? null);
+  const lookup = (token: string | null): number | null =>
+    token === null ? null : (tokenizer.token_to_id(token) ?? null);
   const setting = (key: 'bos_token' | 'eos_token' | 'pad_token'): string | null =>
     tokenContent(config[key]) ?? tokenContent(specialMap[key]);
 
@@ -130,7 +135,8 @@ export async function loadTokenizer(modelDir: string): Promise<TokenizerWrapper>
   const eosToken = setting('eos_token');
   if (eosToken === null) throw new TokenizerConfigError(`${modelDir}: tokenizer_config.json names no eos_token`);
   const eosTokenId = lookup(eosToken);
-  if (eosTokenId === null) throw new TokenizerConfigError(`${modelDir}: eos_token "${eosToken}" is not in the vocabulary`);
+  if (eosTokenId === null)
+    throw new TokenizerConfigError(`${modelDir}: eos_token "${eosToken}" is not in the vocabulary`);
   const bosTokenId = lookup(bosToken);
   if (bosToken !== null && bosTokenId === null) {
     throw new TokenizerConfigError(`${modelDir}: bos_token "${bosToken}" is not in the vocabulary`);
@@ -140,10 +146,13 @@ export async function loadTokenizer(modelDir: string): Promise<TokenizerWrapper>
   const padToken = configuredPad !== null && lookup(configuredPad) !== null ? configuredPad : eosToken;
 
   return {
-    encode: (text, options = {}) => tokenizer.encode(text, { add_special_tokens: options.addSpecialTokens ?? false }).ids,
+    encode: (text, options = {}) =>
+      tokenizer.encode(text, { add_special_tokens: options.addSpecialTokens ?? false }).ids,
     // The JS library rejects an empty id list; an empty generation decodes to the empty string.
     decode: (ids, options = {}) =>
-      ids.length === 0 ? '' : tokenizer.decode(Array.from(ids), { skip_special_tokens: options.skipSpecialTokens ?? false }),
+      ids.length === 0
+        ? ''
+        : tokenizer.decode(Array.from(ids), { skip_special_tokens: options.skipSpecialTokens ?? false }),
     tokenToId: (token) => tokenizer.token_to_id(token),
     bosToken: bosTokenId === null ? null : bosToken,
     bosTokenId,

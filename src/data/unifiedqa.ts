@@ -107,7 +107,10 @@ export interface Fields {
 }
 
 function splitInput(input: string, format: QaFormat): Fields | undefined {
-  const parts = input.split(SEPARATOR).map((p) => p.trim()).filter((p) => p.length > 0);
+  const parts = input
+    .split(SEPARATOR)
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0);
   const [question, ...rest] = parts;
   if (question === undefined) return undefined;
   const fields: Fields = { question };
@@ -126,7 +129,14 @@ function splitInput(input: string, format: QaFormat): Fields | undefined {
  * current record plus one short id per distinct input (to catch non-adjacent repeats).
  */
 export class UnifiedQaParser {
-  readonly stats: ParseStats = { total: 0, records: 0, duplicates: 0, malformedCount: 0, malformedByReason: {}, malformed: [] };
+  readonly stats: ParseStats = {
+    total: 0,
+    records: 0,
+    duplicates: 0,
+    malformedCount: 0,
+    malformedByReason: {},
+    malformed: [],
+  };
   private readonly dataset: DatasetRef;
   private readonly maxDetails: number;
   private current: { record: QaRecord; line: number } | undefined;
@@ -144,7 +154,8 @@ export class UnifiedQaParser {
    */
   push(rawLine: string, terminated = true): QaRecord | undefined {
     const line = ++this.stats.total;
-    if (!terminated) return this.malformed(line, 'truncated-line', 'last line has no newline: the file looks cut short');
+    if (!terminated)
+      return this.malformed(line, 'truncated-line', 'last line has no newline: the file looks cut short');
     const text = line === 1 && rawLine.startsWith('\uFEFF') ? rawLine.slice(1) : rawLine;
     const parsed = this.parseLine(text, line);
     if (parsed === undefined) return undefined;
@@ -158,7 +169,11 @@ export class UnifiedQaParser {
     }
     const first = this.firstLineOf.get(id);
     if (first !== undefined) {
-      this.malformed(line, 'duplicate-input-not-adjacent', `same input as line ${first}; answers of adjacent lines only are merged`);
+      this.malformed(
+        line,
+        'duplicate-input-not-adjacent',
+        `same input as line ${first}; answers of adjacent lines only are merged`,
+      );
       return undefined;
     }
     this.firstLineOf.set(id, line);
@@ -243,7 +258,9 @@ export function parseUnifiedQaStream(
 export function unusableSplit(stats: ParseStats): string | undefined {
   if (stats.records > 0) return undefined;
   if (stats.total === 0) return 'the file is empty (0 lines)';
-  const reasons = Object.entries(stats.malformedByReason).sort(([, a], [, b]) => b - a).map(([r, n]) => `${r} ×${n}`);
+  const reasons = Object.entries(stats.malformedByReason)
+    .sort(([, a], [, b]) => b - a)
+    .map(([r, n]) => `${r} ×${n}`);
   const first = stats.malformed.slice(0, 3).map((m) => `line ${m.line} ${m.reason}: ${m.detail}`);
   return `none of its ${stats.total} lines is a usable record (${reasons.join(', ')}); first: ${first.join('; ')}`;
 }

@@ -33,13 +33,20 @@ export async function readEngineConfig(path: string): Promise<EngineConfig> {
   try {
     text = await readFile(path, 'utf8');
   } catch (cause) {
-    throw new EngineConfigError(`cannot read engine config ${path}: ${(cause as Error).message}`, path, undefined, { cause });
+    throw new EngineConfigError(`cannot read engine config ${path}: ${(cause as Error).message}`, path, undefined, {
+      cause,
+    });
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (cause) {
-    throw new EngineConfigError(`engine config ${path} is not valid JSON: ${(cause as Error).message}`, path, undefined, { cause });
+    throw new EngineConfigError(
+      `engine config ${path} is not valid JSON: ${(cause as Error).message}`,
+      path,
+      undefined,
+      { cause },
+    );
   }
   return parseEngineConfig(json, path);
 }
@@ -50,7 +57,11 @@ export function parseEngineConfig(json: unknown, path = 'engine.json'): EngineCo
   if (result.success) {
     const config = result.data;
     if (config.padTokenId >= config.vocabSize || config.eosTokenIds.some((id) => id >= config.vocabSize)) {
-      throw new EngineConfigError(`engine config ${path}: token ids must be < vocabSize ${config.vocabSize}`, path, 'vocabSize');
+      throw new EngineConfigError(
+        `engine config ${path}: token ids must be < vocabSize ${config.vocabSize}`,
+        path,
+        'vocabSize',
+      );
     }
     return config;
   }

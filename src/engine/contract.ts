@@ -66,7 +66,8 @@ function compareMetadata(
       mismatched.push({ name: want.name, problem: 'not a tensor' });
       continue;
     }
-    if (got.type !== want.type) mismatched.push({ name: want.name, problem: `type ${got.type}, expected ${want.type}` });
+    if (got.type !== want.type)
+      mismatched.push({ name: want.name, problem: `type ${got.type}, expected ${want.type}` });
     // An empty shape means ORT does not know it: nothing to check.
     if (got.shape.length === 0) continue;
     if (got.shape.length !== want.dims.length) {
@@ -104,7 +105,8 @@ export function validateGraph(
   const mismatched: TensorMismatch[] = [];
   compareMetadata(inputs, session.inputMetadata, mismatched);
   compareMetadata(outputs, session.outputMetadata, mismatched);
-  const problems = inDiff.missing.length + inDiff.unexpected.length + outDiff.missing.length + outDiff.unexpected.length;
+  const problems =
+    inDiff.missing.length + inDiff.unexpected.length + outDiff.missing.length + outDiff.unexpected.length;
   if (problems + mismatched.length > 0) {
     throw new GraphContractError(inDiff.missing, inDiff.unexpected, outDiff.missing, outDiff.unexpected, mismatched);
   }

@@ -27,6 +27,8 @@ export async function draftIn(host: EngineHost, draft: EngineModel): Promise<num
  */
 export function checkSameSide(target: EngineModel, draft: EngineModel): void {
   if (!target.remote() && draft.remote()) {
-    throw new EngineError(`target ${target.dir} runs on this thread but draft ${draft.dir} in an engine process: load both with the same runIn/host`);
+    throw new EngineError(
+      `target ${target.dir} runs on this thread but draft ${draft.dir} in an engine process: load both with the same runIn/host`,
+    );
   }
 }

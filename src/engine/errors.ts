@@ -70,7 +70,10 @@ export class GraphContractError extends EngineError {
     list('unexpected inputs', unexpectedInputs);
     list('missing outputs', missingOutputs);
     list('unexpected outputs', unexpectedOutputs);
-    list('mismatched', mismatched.map((m) => `${m.name} (${m.problem})`));
+    list(
+      'mismatched',
+      mismatched.map((m) => `${m.name} (${m.problem})`),
+    );
     super(`ONNX graph does not match the engine contract: ${parts.join('; ')}`);
   }
 }

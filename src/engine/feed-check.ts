@@ -33,7 +33,9 @@ export function checkFeed(feed: Feed, inputs: readonly InferenceSession.ValueMet
     if (!tensor || !meta.isTensor) continue;
     if (tensor.type !== meta.type) problems.push(`${meta.name}: type ${tensor.type}, graph expects ${meta.type}`);
     if (meta.shape.length > 0 && tensor.dims.length !== meta.shape.length) {
-      problems.push(`${meta.name}: rank ${tensor.dims.length}, graph expects ${meta.shape.length} [${meta.shape.join(',')}]`);
+      problems.push(
+        `${meta.name}: rank ${tensor.dims.length}, graph expects ${meta.shape.length} [${meta.shape.join(',')}]`,
+      );
     }
   }
   if (problems.length > 0) throw new FeedError(`invalid feed: ${problems.join('; ')}`, describeFeed(feed));

@@ -106,7 +106,10 @@ export interface CheckedOptions {
 export function checkSharedOptions(
   fn: string,
   maxPositions: number,
-  options: Pick<GenerateOptions, 'maxNewTokens' | 'eosTokenIds' | 'stopSequences' | 'longPrompt'> & { batchSize: number; eosTokenIds: readonly number[] },
+  options: Pick<GenerateOptions, 'maxNewTokens' | 'eosTokenIds' | 'stopSequences' | 'longPrompt'> & {
+    batchSize: number;
+    eosTokenIds: readonly number[];
+  },
 ): CheckedOptions {
   const { maxNewTokens = 32, batchSize, eosTokenIds, stopSequences = [], longPrompt = 'truncate' } = options;
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1 || maxNewTokens >= maxPositions) {
@@ -118,7 +121,8 @@ export function checkSharedOptions(
   if (eosTokenIds.some((id) => !Number.isInteger(id) || id < 0)) {
     throw new TypeError(`${fn}: eosTokenIds must be non-negative integers, got ${JSON.stringify(eosTokenIds)}`);
   }
-  if (stopSequences.some((seq) => seq.length === 0)) throw new TypeError(`${fn}: stopSequences must not contain an empty sequence`);
+  if (stopSequences.some((seq) => seq.length === 0))
+    throw new TypeError(`${fn}: stopSequences must not contain an empty sequence`);
   if (longPrompt !== 'truncate' && longPrompt !== 'error') {
     throw new TypeError(`${fn}: longPrompt must be 'truncate' or 'error', got ${String(longPrompt)}`);
   }
@@ -128,7 +132,9 @@ export function checkSharedOptions(
 
 function resolveOptions(model: EngineModel, options: GenerateOptions) {
   const checked = checkSharedOptions('generate', model.config.maxPositions, {
-    ...options, batchSize: options.batchSize ?? 8, eosTokenIds: options.eosTokenIds ?? model.config.eosTokenIds,
+    ...options,
+    batchSize: options.batchSize ?? 8,
+    eosTokenIds: options.eosTokenIds ?? model.config.eosTokenIds,
   });
   return { ...checked, useCache: options.useCache ?? true };
 }
@@ -146,7 +152,8 @@ export async function generate(
 ): Promise<GenerateResult> {
   // In an engine process the whole call (every batch and step) runs there: one message each way.
   const remote = model.remote();
-  if (remote) return remote.host.call<GenerateResult>({ op: 'generate', model: remote.id, prompts: [...prompts], options });
+  if (remote)
+    return remote.host.call<GenerateResult>({ op: 'generate', model: remote.id, prompts: [...prompts], options });
   const { rules, batchSize, useCache, longPrompt, maxPromptLength } = resolveOptions(model, options);
   const prepared = preparePrompts(prompts, maxPromptLength, model.config.vocabSize, longPrompt);
   const sequences: GeneratedSequence[] = prepared.map((p) => ({
@@ -159,8 +166,16 @@ export async function generate(
   }));
   const batches: BatchTiming[] = [];
   const start = performance.now();
-  for (const batch of planBatches(prepared.filter((p) => p.error === undefined), batchSize)) {
-    const outcome = await decodeBatch(model, batch.map((p) => p.tokens), rules, useCache);
+  for (const batch of planBatches(
+    prepared.filter((p) => p.error === undefined),
+    batchSize,
+  )) {
+    const outcome = await decodeBatch(
+      model,
+      batch.map((p) => p.tokens),
+      rules,
+      useCache,
+    );
     batch.forEach((item, row) => {
       const state = outcome.states[row]!;
       const reason = state.finishReason ?? 'length';
@@ -185,7 +200,10 @@ export async function generate(
       generatedTokens,
       wallMs,
       tokensPerSecond: wallMs > 0 ? generatedTokens / (wallMs / 1000) : 0,
-      ttftP50Ms: percentile(batches.map((b) => b.ttftMs), 50),
+      ttftP50Ms: percentile(
+        batches.map((b) => b.ttftMs),
+        50,
+      ),
       perTokenP50Ms: percentile(steps, 50),
       perTokenP95Ms: percentile(steps, 95),
       hitLimitFraction: ran.length > 0 ? ran.filter((s) => s.hitLimit).length / ran.length : 0,

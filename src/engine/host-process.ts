@@ -7,7 +7,14 @@ import { generate } from './generate';
 import { scoreContinuation } from './score';
 import { loadModel, type EngineModel } from './session';
 import { generateSpeculative } from './speculative';
-import { fromWireFeed, toWireError, toWireTensor, type EngineReply, type EngineRequest, type ReadyMessage } from './wire';
+import {
+  fromWireFeed,
+  toWireError,
+  toWireTensor,
+  type EngineReply,
+  type EngineRequest,
+  type ReadyMessage,
+} from './wire';
 
 const models = new Map<number, EngineModel>();
 let nextModel = 0;
@@ -26,8 +33,12 @@ async function handle(req: EngineRequest): Promise<unknown> {
       const id = nextModel++;
       models.set(id, m);
       return {
-        id, config: m.config, executionProvider: m.executionProvider,
-        inputNames: m.inputNames, outputNames: m.outputNames, inputMetadata: m.inputMetadata,
+        id,
+        config: m.config,
+        executionProvider: m.executionProvider,
+        inputNames: m.inputNames,
+        outputNames: m.outputNames,
+        inputMetadata: m.inputMetadata,
       };
     }
     case 'run': {

@@ -39,7 +39,11 @@ export class EngineHostExitedError extends EngineError {
     readonly signal: string | null,
     readonly killed: boolean,
   ) {
-    super(killed ? 'the engine process was stopped (cancelled)' : `the engine process exited (code ${code}, signal ${signal})`);
+    super(
+      killed
+        ? 'the engine process was stopped (cancelled)'
+        : `the engine process exited (code ${code}, signal ${signal})`,
+    );
   }
 }
 
@@ -90,13 +94,16 @@ export class EngineHost {
         else call.reject(fromWireError(msg.error));
       });
       const fail = (error: EngineError) => {
-        this.exited ??= error instanceof EngineHostExitedError ? error : new EngineHostExitedError(null, null, this.closing);
+        this.exited ??=
+          error instanceof EngineHostExitedError ? error : new EngineHostExitedError(null, null, this.closing);
         reject(error);
         for (const call of this.pending.values()) call.reject(error);
         this.pending.clear();
       };
       this.child.once('exit', (code, signal) => fail(new EngineHostExitedError(code, signal, this.closing)));
-      this.child.on('error', (err) => fail(new EngineError(`cannot start the engine process: ${err.message}`, { cause: err })));
+      this.child.on('error', (err) =>
+        fail(new EngineError(`cannot start the engine process: ${err.message}`, { cause: err })),
+      );
     });
     this.ready.catch(() => undefined); // surfaced through every call
     this.refWhileBusy();
@@ -122,7 +129,9 @@ export class EngineHost {
     const id = this.nextId++;
     // Pending before waiting for `ready`, so the starting child keeps this process alive; an exit
     // rejects every pending call, this one included.
-    const reply = new Promise<T>((resolve, reject) => this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject }));
+    const reply = new Promise<T>((resolve, reject) =>
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject }),
+    );
     this.refWhileBusy();
     await this.ready.catch(() => undefined);
     if (this.pending.has(id)) this.child.send({ ...request, id } as EngineRequest);

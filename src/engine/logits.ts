@@ -3,9 +3,15 @@ import type { Tensor } from 'onnxruntime-node';
 import { EngineError } from './errors';
 
 /** The logits tensor's data as float32, with its dims checked. */
-export function logitsData(logits: Tensor | undefined, rows: number, vocabSize: number): { data: Float32Array; seq: number } {
+export function logitsData(
+  logits: Tensor | undefined,
+  rows: number,
+  vocabSize: number,
+): { data: Float32Array; seq: number } {
   if (!logits || logits.type !== 'float32' || logits.dims.length !== 3) {
-    throw new EngineError(`expected logits float32 [${rows}, seq, ${vocabSize}], got ${logits ? `${logits.type} [${logits.dims.join(',')}]` : 'none'}`);
+    throw new EngineError(
+      `expected logits float32 [${rows}, seq, ${vocabSize}], got ${logits ? `${logits.type} [${logits.dims.join(',')}]` : 'none'}`,
+    );
   }
   const [b, seq, vocab] = logits.dims as [number, number, number];
   if (b !== rows || vocab !== vocabSize) {

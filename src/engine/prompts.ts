@@ -37,7 +37,12 @@ export function preparePrompts(
     }
     if (prompt.length <= maxLength) return { index, tokens: [...prompt], truncated: false };
     if (policy === 'error') {
-      return { index, tokens: [], truncated: false, error: `prompt has ${prompt.length} tokens, more than ${maxLength}` };
+      return {
+        index,
+        tokens: [],
+        truncated: false,
+        error: `prompt has ${prompt.length} tokens, more than ${maxLength}`,
+      };
     }
     return { index, tokens: prompt.slice(prompt.length - maxLength), truncated: true };
   });
@@ -48,7 +53,10 @@ export function preparePrompts(
  * batch pads as little as possible. The sort is stable (ties keep input order), which keeps the
  * plan deterministic.
  */
-export function planBatches<T extends { index: number; tokens: readonly number[] }>(items: readonly T[], batchSize: number): T[][] {
+export function planBatches<T extends { index: number; tokens: readonly number[] }>(
+  items: readonly T[],
+  batchSize: number,
+): T[][] {
   const sorted = [...items].sort((a, b) => a.tokens.length - b.tokens.length || a.index - b.index);
   const batches: T[][] = [];
   for (let i = 0; i < sorted.length; i += batchSize) batches.push(sorted.slice(i, i + batchSize));

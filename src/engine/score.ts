@@ -48,13 +48,20 @@ export async function scoreContinuation(
 ): Promise<ContinuationScore[]> {
   const remote = model.remote();
   if (remote) {
-    return remote.host.call<ContinuationScore[]>({ op: 'score', model: remote.id, prompts: [...prompts], continuations: [...continuations], options });
+    return remote.host.call<ContinuationScore[]>({
+      op: 'score',
+      model: remote.id,
+      prompts: [...prompts],
+      continuations: [...continuations],
+      options,
+    });
   }
   const { batchSize = 8 } = options;
   if (prompts.length !== continuations.length) {
     throw new TypeError(`scoreContinuation: ${prompts.length} prompts but ${continuations.length} continuations`);
   }
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new TypeError(`scoreContinuation: batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new TypeError(`scoreContinuation: batchSize must be a positive integer, got ${batchSize}`);
   const { maxPositions, vocabSize, padTokenId } = model.config;
   const scores: ContinuationScore[] = [];
   const items: ScoreItem[] = [];
@@ -62,7 +69,8 @@ export async function scoreContinuation(
     const continuation = continuations[index]!;
     const fail = (error: string) => scores.push({ sumLogProb: 0, tokenCount: 0, truncated: false, error });
     // The first continuation token needs at least one prompt token as context.
-    if (continuation.length > maxPositions - 1) return fail(`continuation has ${continuation.length} tokens, more than ${maxPositions - 1}`);
+    if (continuation.length > maxPositions - 1)
+      return fail(`continuation has ${continuation.length} tokens, more than ${maxPositions - 1}`);
     const [checked] = preparePrompts([prompt], maxPositions - continuation.length, vocabSize, 'truncate');
     const [checkedCont] = preparePrompts([continuation], maxPositions, vocabSize, 'error');
     if (checked!.error !== undefined) return fail(checked!.error);
@@ -73,7 +81,10 @@ export async function scoreContinuation(
     }
   });
   for (const batch of planBatches(items, batchSize)) {
-    const padded = leftPad(batch.map((item) => item.tokens), padTokenId);
+    const padded = leftPad(
+      batch.map((item) => item.tokens),
+      padTokenId,
+    );
     const cache = KvCache.empty(model.config, batch.length);
     const outputs = await model.run({ ...fullInputs(padded), ...cache.feed() }, [LOGITS]);
     try {

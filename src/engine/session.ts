@@ -70,7 +70,10 @@ export interface RemoteLoadInfo {
 export const MODEL_FILE = 'model.onnx';
 export const CONFIG_FILE = 'engine.json';
 
-function resolveOptions(options: LoadModelOptions): { intraOpNumThreads: number; executionProvider: ExecutionProviderChoice } {
+function resolveOptions(options: LoadModelOptions): {
+  intraOpNumThreads: number;
+  executionProvider: ExecutionProviderChoice;
+} {
   const { intraOpNumThreads = 0, executionProvider = 'cpu' } = options;
   if (!Number.isInteger(intraOpNumThreads) || intraOpNumThreads < 0) {
     throw new TypeError(`loadModel: intraOpNumThreads must be a non-negative integer, got ${intraOpNumThreads}`);
@@ -81,7 +84,8 @@ function resolveOptions(options: LoadModelOptions): { intraOpNumThreads: number;
   if (options.runIn !== undefined && options.runIn !== 'process' && options.runIn !== 'main') {
     throw new TypeError(`loadModel: runIn must be 'process' or 'main', got ${String(options.runIn)}`);
   }
-  if (options.host && options.runIn === 'main') throw new TypeError("loadModel: a host runs the model in its engine process; runIn 'main' contradicts it");
+  if (options.host && options.runIn === 'main')
+    throw new TypeError("loadModel: a host runs the model in its engine process; runIn 'main' contradicts it");
   return { intraOpNumThreads, executionProvider };
 }
 
@@ -185,7 +189,12 @@ function remoteSession(host: EngineHost, info: RemoteLoadInfo): SessionLike {
     inputMetadata: info.inputMetadata,
     // EngineModel.run only ever passes a feed of tensors and an optional list of output names.
     run: (async (feed: Feed, fetches?: string[]) => {
-      const out = await host.call<Record<string, WireTensor>>({ op: 'run', model: info.id, feed: toWireFeed(feed), ...(fetches ? { fetches } : {}) });
+      const out = await host.call<Record<string, WireTensor>>({
+        op: 'run',
+        model: info.id,
+        feed: toWireFeed(feed),
+        ...(fetches ? { fetches } : {}),
+      });
       return Object.fromEntries(Object.entries(out).map(([name, t]) => [name, fromWireTensor(t)]));
     }) as InferenceSession['run'],
     async release() {
@@ -195,10 +204,22 @@ function remoteSession(host: EngineHost, info: RemoteLoadInfo): SessionLike {
   };
 }
 
-async function loadRemote(dir: string, host: EngineHost, owned: boolean, options: { intraOpNumThreads: number; executionProvider: ExecutionProviderChoice }): Promise<EngineModel> {
+async function loadRemote(
+  dir: string,
+  host: EngineHost,
+  owned: boolean,
+  options: { intraOpNumThreads: number; executionProvider: ExecutionProviderChoice },
+): Promise<EngineModel> {
   try {
     const info = await host.call<RemoteLoadInfo>({ op: 'load', dir, options });
-    return new EngineModel(remoteSession(host, info), info.config, dir, info.executionProvider, { host, id: info.id, owned }, options);
+    return new EngineModel(
+      remoteSession(host, info),
+      info.config,
+      dir,
+      info.executionProvider,
+      { host, id: info.id, owned },
+      options,
+    );
   } catch (error) {
     if (owned) await host.close();
     throw error;
@@ -217,7 +238,8 @@ async function loadRemote(dir: string, host: EngineHost, owned: boolean, options
 export async function loadModel(dir: string, options: LoadModelOptions = {}): Promise<EngineModel> {
   const { intraOpNumThreads, executionProvider } = resolveOptions(options);
   if (options.host) return loadRemote(dir, options.host, false, { intraOpNumThreads, executionProvider });
-  if ((options.runIn ?? engineRunInFromEnv()) === 'process') return loadRemote(dir, new EngineHost(), true, { intraOpNumThreads, executionProvider });
+  if ((options.runIn ?? engineRunInFromEnv()) === 'process')
+    return loadRemote(dir, new EngineHost(), true, { intraOpNumThreads, executionProvider });
   // engine.json first: it is cheap, and the graph check needs numLayers.
   const config = await readEngineConfig(join(dir, CONFIG_FILE));
   const modelPath = join(dir, MODEL_FILE);

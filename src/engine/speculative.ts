@@ -32,7 +32,10 @@ import { registerWireError } from './wire';
  * Options of {@link generateSpeculative}: generate()'s stopping and prompt-length rules (the long
  * prompt limit is min(maxPositions of both models) − maxNewTokens), plus the speculation knobs.
  */
-export interface SpeculativeOptions extends Pick<GenerateOptions, 'maxNewTokens' | 'eosTokenIds' | 'stopSequences' | 'longPrompt'> {
+export interface SpeculativeOptions extends Pick<
+  GenerateOptions,
+  'maxNewTokens' | 'eosTokenIds' | 'stopSequences' | 'longPrompt'
+> {
   /** Draft tokens proposed per target pass; fewer near maxNewTokens, where more cannot be used. @default 4 */
   gamma?: number;
   /** Prompts decoded together; rows that accept fewer tokens carry masked cache columns. @default 1 */
@@ -227,7 +230,8 @@ class ModelStream {
     if (newWidth < width) {
       const past = this.cache.feed();
       const sliced: Record<string, Tensor> = {};
-      for (const { past: p, present } of kvNames(this.model.config.numLayers)) sliced[present] = sliceSequence(past[p]!, newWidth);
+      for (const { past: p, present } of kvNames(this.model.config.numLayers))
+        sliced[present] = sliceSequence(past[p]!, newWidth);
       this.cache.update(sliced); // disposes the uncut tensors
       const mask = new Uint8Array(rows * newWidth);
       for (let r = 0; r < rows; r++) mask.set(this.mask.subarray(r * width, r * width + newWidth), r * newWidth);
@@ -283,7 +287,9 @@ async function speculativeRound(
   // one or two tokens emitted by the last round); each later pass feeds the previous proposal.
   const draftFirst = Math.max(1, ...seqs.map((seq, r) => (active[r] ? seq.length - draft.fed[r]! : 0)));
   for (let j = 0; j < g; j++) {
-    const blocks = seqs.map((seq, r) => (!active[r] ? [] : j === 0 ? seq.slice(draft.fed[r]) : [proposals[r]![j - 1]!]));
+    const blocks = seqs.map((seq, r) =>
+      !active[r] ? [] : j === 0 ? seq.slice(draft.fed[r]) : [proposals[r]![j - 1]!],
+    );
     const starts = seqs.map((seq, r) => (j === 0 ? draft.fed[r]! : seq.length + j - 1));
     const logits = await draft.run(blocks, starts);
     const next = lastPositionArgmax(logits, rows, vocab);
@@ -362,7 +368,16 @@ async function decodeSpeculative(
     t.dispose();
     d.dispose();
   }
-  return { states, counters, ttftMs, wallMs: performance.now() - start, targetPasses: t.passes, draftPasses: d.passes, targetMs: t.ms, draftMs: d.ms };
+  return {
+    states,
+    counters,
+    ttftMs,
+    wallMs: performance.now() - start,
+    targetPasses: t.passes,
+    draftPasses: d.passes,
+    targetMs: t.ms,
+    draftMs: d.ms,
+  };
 }
 
 function resolveOptions(target: EngineModel, draft: EngineModel, options: SpeculativeOptions) {
@@ -373,7 +388,9 @@ function resolveOptions(target: EngineModel, draft: EngineModel, options: Specul
     throw new TypeError(`generateSpeculative: gamma must be an integer in [1, 64], got ${gamma}`);
   }
   const checked = checkSharedOptions('generateSpeculative', maxPositions, {
-    ...options, batchSize: options.batchSize ?? 1, eosTokenIds: options.eosTokenIds ?? target.config.eosTokenIds,
+    ...options,
+    batchSize: options.batchSize ?? 1,
+    eosTokenIds: options.eosTokenIds ?? target.config.eosTokenIds,
   });
   return { ...checked, gamma };
 }
@@ -398,7 +415,13 @@ export async function generateSpeculative(
     // Refused here before the draft is opened in the target's engine process.
     await checkDraftPair(target, draft);
     const draftId = await draftIn(remote.host, draft);
-    return remote.host.call<SpeculativeResult>({ op: 'speculative', target: remote.id, draft: draftId, prompts: [...prompts], options });
+    return remote.host.call<SpeculativeResult>({
+      op: 'speculative',
+      target: remote.id,
+      draft: draftId,
+      prompts: [...prompts],
+      options,
+    });
   }
   checkSameSide(target, draft);
   await checkDraftPair(target, draft);
@@ -423,8 +446,17 @@ export async function generateSpeculative(
   let targetMs = 0;
   let draftMs = 0;
   const start = performance.now();
-  for (const batch of planBatches(prepared.filter((p) => p.error === undefined), batchSize)) {
-    const outcome = await decodeSpeculative(target, draft, batch.map((p) => p.tokens), rules, gamma);
+  for (const batch of planBatches(
+    prepared.filter((p) => p.error === undefined),
+    batchSize,
+  )) {
+    const outcome = await decodeSpeculative(
+      target,
+      draft,
+      batch.map((p) => p.tokens),
+      rules,
+      gamma,
+    );
     ttfts.push(outcome.ttftMs);
     targetPasses += outcome.targetPasses;
     draftPasses += outcome.draftPasses;

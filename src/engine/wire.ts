@@ -7,7 +7,12 @@
  */
 import { Tensor } from 'onnxruntime-node';
 import {
-  EngineConfigError, EngineError, FeedError, GraphContractError, ModelLoadError, SessionRunError,
+  EngineConfigError,
+  EngineError,
+  FeedError,
+  GraphContractError,
+  ModelLoadError,
+  SessionRunError,
 } from './errors';
 import type { Feed } from './feed-check';
 import type { GenerateOptions } from './generate';
@@ -27,8 +32,22 @@ export type EngineRequest =
   | { id: number; op: 'load'; dir: string; options: Omit<LoadModelOptions, 'host' | 'runIn'> }
   | { id: number; op: 'run'; model: number; feed: Record<string, WireTensor>; fetches?: string[] }
   | { id: number; op: 'generate'; model: number; prompts: (readonly number[])[]; options: GenerateOptions }
-  | { id: number; op: 'speculative'; target: number; draft: number; prompts: (readonly number[])[]; options: SpeculativeOptions }
-  | { id: number; op: 'score'; model: number; prompts: (readonly number[])[]; continuations: (readonly number[])[]; options: ScoreOptions }
+  | {
+      id: number;
+      op: 'speculative';
+      target: number;
+      draft: number;
+      prompts: (readonly number[])[];
+      options: SpeculativeOptions;
+    }
+  | {
+      id: number;
+      op: 'score';
+      model: number;
+      prompts: (readonly number[])[];
+      continuations: (readonly number[])[];
+      options: ScoreOptions;
+    }
   | { id: number; op: 'release'; model: number };
 
 /** The error fields that survive the trip; `props` are the class's own fields (feed, path, missingInputs …). */
@@ -66,9 +85,14 @@ export function fromWireFeed(feed: Readonly<Record<string, WireTensor>>): Record
 // Classes an engine call may throw on purpose. DraftMismatchError is registered by speculative.ts
 // (it imports this module, so importing it here would be circular).
 const known = new Map<string, new (...args: never[]) => Error>([
-  ['EngineError', EngineError], ['EngineConfigError', EngineConfigError], ['ModelLoadError', ModelLoadError],
-  ['GraphContractError', GraphContractError], ['FeedError', FeedError], ['SessionRunError', SessionRunError],
-  ['TypeError', TypeError], ['RangeError', RangeError],
+  ['EngineError', EngineError],
+  ['EngineConfigError', EngineConfigError],
+  ['ModelLoadError', ModelLoadError],
+  ['GraphContractError', GraphContractError],
+  ['FeedError', FeedError],
+  ['SessionRunError', SessionRunError],
+  ['TypeError', TypeError],
+  ['RangeError', RangeError],
 ]);
 
 /** Makes `cls` come back from the engine process as itself (instanceof and fields intact). */
@@ -97,8 +121,13 @@ export function fromWireError(wire: WireError): Error {
   if (!cls) return new EngineError(`${wire.name}: ${wire.message}`);
   const error = Object.create(cls.prototype) as Error;
   Object.defineProperty(error, 'message', { value: wire.message, writable: true, configurable: true });
-  if (wire.name !== cls.prototype.name) Object.defineProperty(error, 'name', { value: wire.name, writable: true, configurable: true });
+  if (wire.name !== cls.prototype.name)
+    Object.defineProperty(error, 'name', { value: wire.name, writable: true, configurable: true });
   Object.assign(error, wire.props);
-  Object.defineProperty(error, 'stack', { value: `${wire.stack ?? `${wire.name}: ${wire.message}`}\n    (in the engine process)`, writable: true, configurable: true });
+  Object.defineProperty(error, 'stack', {
+    value: `${wire.stack ?? `${wire.name}: ${wire.message}`}\n    (in the engine process)`,
+    writable: true,
+    configurable: true,
+  });
   return error;
 }

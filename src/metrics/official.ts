@@ -24,7 +24,11 @@ export function matchOption(prediction: string, choices: readonly string[]): num
 }
 
 /** 1 when the option the prediction matches is a reference answer, else 0. */
-export function optionMatchedAccuracy(prediction: string, choices: readonly string[], references: readonly string[]): number {
+export function optionMatchedAccuracy(
+  prediction: string,
+  choices: readonly string[],
+  references: readonly string[],
+): number {
   if (normalizedTokens(prediction).length === 0) return 0;
   const i = matchOption(prediction, choices);
   return i >= 0 ? exactMatch(choices[i]!, references) : 0;
@@ -32,11 +36,22 @@ export function optionMatchedAccuracy(prediction: string, choices: readonly stri
 
 export type QaFormatName = 'yes_no' | 'multiple_choice' | 'extractive' | 'abstractive';
 
-export function officialScore(format: string, prediction: string, references: readonly string[], choices?: readonly string[]): number {
+export function officialScore(
+  format: string,
+  prediction: string,
+  references: readonly string[],
+  choices?: readonly string[],
+): number {
   switch (format as QaFormatName) {
-    case 'multiple_choice': return choices?.length ? optionMatchedAccuracy(prediction, choices, references) : exactMatch(prediction, references);
-    case 'extractive': return tokenF1(prediction, references);
-    case 'abstractive': return rougeL(prediction, references);
-    default: return exactMatch(prediction, references);
+    case 'multiple_choice':
+      return choices?.length
+        ? optionMatchedAccuracy(prediction, choices, references)
+        : exactMatch(prediction, references);
+    case 'extractive':
+      return tokenF1(prediction, references);
+    case 'abstractive':
+      return rougeL(prediction, references);
+    default:
+      return exactMatch(prediction, references);
   }
 }

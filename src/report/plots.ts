@@ -58,8 +58,11 @@ const X_LINE = 15;
 export function escapeXml(text: string): string {
   return text
     .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g, '')
-    .replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
 }
 
 /** Coordinates with at most two decimals and never `-0`, so output bytes do not depend on float noise. */
@@ -74,7 +77,10 @@ export function wrapText(text: string, maxChars: number): string[] {
   let line = '';
   for (let word of text.split(/\s+/).filter(Boolean)) {
     while (word.length > width) {
-      if (line) { lines.push(line); line = ''; }
+      if (line) {
+        lines.push(line);
+        line = '';
+      }
       // Prefer breaking after a separator (`numVirtualTokens=` / `20`), else mid-word.
       const cut = Math.max(...['=', '_', '-', ',', '/'].map((c) => word.lastIndexOf(c, width - 1) + 1));
       const at = cut > 1 ? cut : width;
@@ -83,7 +89,10 @@ export function wrapText(text: string, maxChars: number): string[] {
     }
     if (!line) line = word;
     else if (line.length + 1 + word.length <= width) line += ' ' + word;
-    else { lines.push(line); line = word; }
+    else {
+      lines.push(line);
+      line = word;
+    }
   }
   if (line || lines.length === 0) lines.push(line);
   return lines;
@@ -112,7 +121,9 @@ function niceTicks(lo: number, hi: number, count = 5): { ticks: number[]; decima
 
 /** y-axis range: includes 0, every value and interval end, rounded out to whole ticks. */
 function yDomain(chart: BarChart): { lo: number; hi: number; ticks: number[]; decimals: number } {
-  const points = chart.series.flatMap((s) => s.values.flatMap((b) => (b && finite(b.value) ? [b.value, b.lower, b.upper].filter(finite) : [])));
+  const points = chart.series.flatMap((s) =>
+    s.values.flatMap((b) => (b && finite(b.value) ? [b.value, b.lower, b.upper].filter(finite) : [])),
+  );
   const lo = Math.min(0, ...points);
   let hi = Math.max(0, ...points);
   if (hi === lo) hi = 1;
@@ -123,10 +134,12 @@ function yDomain(chart: BarChart): { lo: number; hi: number; ticks: number[]; de
 /** Renders a grouped bar chart with axis labels, legend, value labels, interval whiskers and "n/a" marks. */
 export function renderBarChart(chart: BarChart): string {
   const nSeries = Math.max(1, chart.series.length);
-  const labels = chart.series.map((s) => chart.categories.map((_, i) => {
-    const b = s.values[i];
-    return b && finite(b.value) ? formatValue(b.value, chart.decimals) : 'n/a';
-  }));
+  const labels = chart.series.map((s) =>
+    chart.categories.map((_, i) => {
+      const b = s.values[i];
+      return b && finite(b.value) ? formatValue(b.value, chart.decimals) : 'n/a';
+    }),
+  );
   const longest = Math.max(3, ...labels.flat().map((l) => l.length));
   const slot = Math.max(BAR_WIDTH + BAR_GAP, Math.ceil(textWidth('0'.repeat(longest), 11)) + 6);
   let groupWidth = Math.max(nSeries * slot, MIN_GROUP_WIDTH) + GROUP_PAD;
@@ -144,7 +157,10 @@ export function renderBarChart(chart: BarChart): string {
   let row = 0;
   chart.series.forEach((s, i) => {
     const w = 18 + textWidth(s.name, 12) + 18;
-    if (lx + w > width - MARGIN.right && lx > MARGIN.left) { row++; lx = MARGIN.left; }
+    if (lx + w > width - MARGIN.right && lx > MARGIN.left) {
+      row++;
+      lx = MARGIN.left;
+    }
     legend.push({ name: s.name, color: COLORS[i % COLORS.length]!, x: lx, row });
     lx += w;
   });
@@ -162,23 +178,35 @@ export function renderBarChart(chart: BarChart): string {
   const clampY = (v: number) => y(Math.min(dom.hi, Math.max(dom.lo, v)));
   const y0 = y(0);
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${escapeXml(FONT)}" role="img">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${escapeXml(FONT)}" role="img">`,
+  );
   out.push(`<title>${escapeXml(chart.title)}</title>`);
   out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
-  out.push(`<text x="${MARGIN.left}" y="28" font-size="17" font-weight="bold" fill="${TEXT}">${escapeXml(chart.title)}</text>`);
+  out.push(
+    `<text x="${MARGIN.left}" y="28" font-size="17" font-weight="bold" fill="${TEXT}">${escapeXml(chart.title)}</text>`,
+  );
   for (const item of legend) {
     const ly = legendTop + item.row * 18;
-    out.push(`<g class="legend"><rect x="${f(item.x)}" y="${ly - 10}" width="12" height="12" fill="${item.color}"/><text x="${f(item.x + 18)}" y="${ly}" font-size="12" fill="${TEXT}">${escapeXml(item.name)}</text></g>`);
+    out.push(
+      `<g class="legend"><rect x="${f(item.x)}" y="${ly - 10}" width="12" height="12" fill="${item.color}"/><text x="${f(item.x + 18)}" y="${ly}" font-size="12" fill="${TEXT}">${escapeXml(item.name)}</text></g>`,
+    );
   }
 
   // Grid lines and y ticks.
   for (const t of dom.ticks) {
     const ty = f(y(t));
-    out.push(`<line x1="${MARGIN.left}" y1="${ty}" x2="${width - MARGIN.right}" y2="${ty}" stroke="#e3e3e3" stroke-width="1"/>`);
-    out.push(`<text x="${MARGIN.left - 8}" y="${f(y(t) + 4)}" font-size="12" text-anchor="end" fill="${TEXT}">${t.toFixed(dom.decimals)}</text>`);
+    out.push(
+      `<line x1="${MARGIN.left}" y1="${ty}" x2="${width - MARGIN.right}" y2="${ty}" stroke="#e3e3e3" stroke-width="1"/>`,
+    );
+    out.push(
+      `<text x="${MARGIN.left - 8}" y="${f(y(t) + 4)}" font-size="12" text-anchor="end" fill="${TEXT}">${t.toFixed(dom.decimals)}</text>`,
+    );
   }
   const yMid = f((plotTop + plotBottom) / 2);
-  out.push(`<text x="18" y="${yMid}" font-size="13" text-anchor="middle" fill="${TEXT}" transform="rotate(-90 18 ${yMid})">${escapeXml(chart.yLabel)}</text>`);
+  out.push(
+    `<text x="18" y="${yMid}" font-size="13" text-anchor="middle" fill="${TEXT}" transform="rotate(-90 18 ${yMid})">${escapeXml(chart.yLabel)}</text>`,
+  );
 
   let anyInterval = false;
   let anyMissing = false;
@@ -192,38 +220,66 @@ export function renderBarChart(chart: BarChart): string {
       if (!b || !finite(b.value)) {
         anyMissing = true;
         const why = b?.note ? `: ${b.note}` : ': no value';
-        out.push(`<text class="na" x="${f(cx)}" y="${f(y0 - 6)}" font-size="12" font-style="italic" text-anchor="middle" fill="${MUTED}"><title>${escapeXml(tip + why)}</title>n/a</text>`);
+        out.push(
+          `<text class="na" x="${f(cx)}" y="${f(y0 - 6)}" font-size="12" font-style="italic" text-anchor="middle" fill="${MUTED}"><title>${escapeXml(tip + why)}</title>n/a</text>`,
+        );
         return;
       }
       const top = y(Math.max(0, b.value));
       const h = Math.abs(y(b.value) - y0);
       const label = formatValue(b.value, chart.decimals);
       const hasCi = finite(b.lower) && finite(b.upper) && b.upper > b.lower;
-      const ciText = hasCi ? ` (95% CI ${formatValue(b.lower!, chart.decimals)}–${formatValue(b.upper!, chart.decimals)})` : '';
+      const ciText = hasCi
+        ? ` (95% CI ${formatValue(b.lower!, chart.decimals)}–${formatValue(b.upper!, chart.decimals)})`
+        : '';
       const tipText = `${tip}: ${label}${ciText}${b.note ? `; ${b.note}` : ''}`;
-      out.push(`<rect class="bar" x="${f(cx - barWidth / 2)}" y="${f(top)}" width="${f(barWidth)}" height="${f(h)}" fill="${COLORS[si % COLORS.length]}"><title>${escapeXml(tipText)}</title></rect>`);
+      out.push(
+        `<rect class="bar" x="${f(cx - barWidth / 2)}" y="${f(top)}" width="${f(barWidth)}" height="${f(h)}" fill="${COLORS[si % COLORS.length]}"><title>${escapeXml(tipText)}</title></rect>`,
+      );
       let labelAbove = Math.min(top, y0);
       if (hasCi) {
         anyInterval = true;
         const [hi, lo] = [clampY(b.upper!), clampY(b.lower!)];
-        out.push(`<path class="ci" d="M${f(cx)} ${f(lo)}V${f(hi)}M${f(cx - 5)} ${f(hi)}H${f(cx + 5)}M${f(cx - 5)} ${f(lo)}H${f(cx + 5)}" stroke="${TEXT}" stroke-width="1.3" fill="none"/>`);
+        out.push(
+          `<path class="ci" d="M${f(cx)} ${f(lo)}V${f(hi)}M${f(cx - 5)} ${f(hi)}H${f(cx + 5)}M${f(cx - 5)} ${f(lo)}H${f(cx + 5)}" stroke="${TEXT}" stroke-width="1.3" fill="none"/>`,
+        );
         labelAbove = Math.min(labelAbove, hi);
       }
-      out.push(`<text class="value" x="${f(cx)}" y="${f(labelAbove - 5)}" font-size="11" text-anchor="middle" fill="${TEXT}">${label}</text>`);
+      out.push(
+        `<text class="value" x="${f(cx)}" y="${f(labelAbove - 5)}" font-size="11" text-anchor="middle" fill="${TEXT}">${label}</text>`,
+      );
     });
     const lines = xLabels[gi]!;
     const tx = f(gx + groupWidth / 2);
-    const tspans = lines.map((l, li) => `<tspan x="${tx}" dy="${li === 0 ? 0 : X_LINE}">${escapeXml(l)}</tspan>`).join('');
-    out.push(`<text class="category" x="${tx}" y="${plotBottom + 18}" font-size="12" text-anchor="middle" fill="${TEXT}">${tspans}</text>`);
+    const tspans = lines
+      .map((l, li) => `<tspan x="${tx}" dy="${li === 0 ? 0 : X_LINE}">${escapeXml(l)}</tspan>`)
+      .join('');
+    out.push(
+      `<text class="category" x="${tx}" y="${plotBottom + 18}" font-size="12" text-anchor="middle" fill="${TEXT}">${tspans}</text>`,
+    );
   });
   if (chart.categories.length === 0) {
-    out.push(`<text x="${f((MARGIN.left + width - MARGIN.right) / 2)}" y="${f((plotTop + plotBottom) / 2)}" font-size="13" text-anchor="middle" fill="${MUTED}">no runs</text>`);
+    out.push(
+      `<text x="${f((MARGIN.left + width - MARGIN.right) / 2)}" y="${f((plotTop + plotBottom) / 2)}" font-size="13" text-anchor="middle" fill="${MUTED}">no runs</text>`,
+    );
   }
-  out.push(`<line x1="${MARGIN.left}" y1="${f(y0)}" x2="${width - MARGIN.right}" y2="${f(y0)}" stroke="${TEXT}" stroke-width="1"/>`);
-  out.push(`<line x1="${MARGIN.left}" y1="${plotTop}" x2="${MARGIN.left}" y2="${plotBottom}" stroke="${TEXT}" stroke-width="1"/>`);
-  out.push(`<text x="${f((MARGIN.left + width - MARGIN.right) / 2)}" y="${f(xTitleY)}" font-size="13" text-anchor="middle" fill="${TEXT}">${escapeXml(chart.xLabel)}</text>`);
-  const notes = [anyInterval ? 'Error bars: 95% bootstrap interval.' : '', anyMissing ? 'n/a: no value (run failed or not run).' : ''].filter(Boolean);
-  if (notes.length) out.push(`<text x="${MARGIN.left}" y="${f(xTitleY + 24)}" font-size="11" fill="${MUTED}">${escapeXml(notes.join(' '))}</text>`);
+  out.push(
+    `<line x1="${MARGIN.left}" y1="${f(y0)}" x2="${width - MARGIN.right}" y2="${f(y0)}" stroke="${TEXT}" stroke-width="1"/>`,
+  );
+  out.push(
+    `<line x1="${MARGIN.left}" y1="${plotTop}" x2="${MARGIN.left}" y2="${plotBottom}" stroke="${TEXT}" stroke-width="1"/>`,
+  );
+  out.push(
+    `<text x="${f((MARGIN.left + width - MARGIN.right) / 2)}" y="${f(xTitleY)}" font-size="13" text-anchor="middle" fill="${TEXT}">${escapeXml(chart.xLabel)}</text>`,
+  );
+  const notes = [
+    anyInterval ? 'Error bars: 95% bootstrap interval.' : '',
+    anyMissing ? 'n/a: no value (run failed or not run).' : '',
+  ].filter(Boolean);
+  if (notes.length)
+    out.push(
+      `<text x="${MARGIN.left}" y="${f(xTitleY + 24)}" font-size="11" fill="${MUTED}">${escapeXml(notes.join(' '))}</text>`,
+    );
   out.push('</svg>');
   return out.join('\n') + '\n';
 }
@@ -247,10 +303,24 @@ function scorePercent(r: RunResult, name: string): BarValue | null {
 }
 
 const METRICS: Record<PlotMetric, MetricSpec> = {
-  jaccard: { slug: 'jaccard', name: 'average Jaccard', yLabel: 'average Jaccard (%)', decimals: 1, value: (r) => scorePercent(r, 'jaccardStudy') },
-  exactMatch: { slug: 'exact-match', name: 'accuracy (exact match)', yLabel: 'exact match (%)', decimals: 1, value: (r) => scorePercent(r, 'exactMatch') },
+  jaccard: {
+    slug: 'jaccard',
+    name: 'average Jaccard',
+    yLabel: 'average Jaccard (%)',
+    decimals: 1,
+    value: (r) => scorePercent(r, 'jaccardStudy'),
+  },
+  exactMatch: {
+    slug: 'exact-match',
+    name: 'accuracy (exact match)',
+    yLabel: 'exact match (%)',
+    decimals: 1,
+    value: (r) => scorePercent(r, 'exactMatch'),
+  },
   throughput: {
-    slug: 'throughput', name: 'throughput', yLabel: 'generated tokens / s',
+    slug: 'throughput',
+    name: 'throughput',
+    yLabel: 'generated tokens / s',
     value: (r) => (r.throughput && finite(r.throughput.tokensPerSec) ? { value: r.throughput.tokensPerSec } : null),
   },
 };
@@ -267,7 +337,11 @@ export interface PlotFile {
 }
 
 /** Model names are already `[a-z0-9._-]` by the config schema; this keeps a file name safe regardless. */
-const fileSafe = (name: string): string => name.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[.-]+/, '') || 'model';
+const fileSafe = (name: string): string =>
+  name
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/^[.-]+/, '') || 'model';
 
 /** Per model, runs keyed by method label; a repeated label gets a ` #2` suffix so no run is hidden. */
 function byModel(results: readonly RunResult[]): Map<string, Map<string, RunResult>> {
@@ -286,8 +360,10 @@ function barOf(spec: MetricSpec, r: RunResult | undefined): BarValue | null {
   if (!r) return null;
   const v = spec.value(r);
   const n = r.metrics?.overall.n;
-  const note = [r.status !== 'completed' ? r.status : '', n !== undefined && spec.slug !== 'throughput' ? `n=${n}` : ''].filter(Boolean).join(', ');
-  return v ? { ...v, ...(note ? { note } : {}) } : (note ? { value: Number.NaN, note } : null);
+  const note = [r.status !== 'completed' ? r.status : '', n !== undefined && spec.slug !== 'throughput' ? `n=${n}` : '']
+    .filter(Boolean)
+    .join(', ');
+  return v ? { ...v, ...(note ? { note } : {}) } : note ? { value: Number.NaN, note } : null;
 }
 
 /**
@@ -310,7 +386,11 @@ export function studyPlots(results: readonly RunResult[]): PlotFile[] {
       const title = `${model}: ${spec.name} by method`;
       const labels = [...runs.keys()];
       const svg = renderBarChart({
-        title, xLabel: 'method', yLabel: spec.yLabel, decimals: spec.decimals, categories: labels,
+        title,
+        xLabel: 'method',
+        yLabel: spec.yLabel,
+        decimals: spec.decimals,
+        categories: labels,
         series: [{ name: model, values: labels.map((l) => barOf(spec, runs.get(l))) }],
       });
       files.push({ file: `${base}.${spec.slug}.svg`, title, model, metric, svg });
@@ -321,8 +401,18 @@ export function studyPlots(results: readonly RunResult[]): PlotFile[] {
     for (const metric of order) {
       const spec = METRICS[metric];
       const title = `All models: ${spec.name} by method`;
-      const series = [...models].map(([model, runs]) => ({ name: model, values: labels.map((l) => barOf(spec, runs.get(l))) }));
-      const svg = renderBarChart({ title, xLabel: 'method', yLabel: spec.yLabel, decimals: spec.decimals, categories: labels, series });
+      const series = [...models].map(([model, runs]) => ({
+        name: model,
+        values: labels.map((l) => barOf(spec, runs.get(l))),
+      }));
+      const svg = renderBarChart({
+        title,
+        xLabel: 'method',
+        yLabel: spec.yLabel,
+        decimals: spec.decimals,
+        categories: labels,
+        series,
+      });
       files.push({ file: `compare.${spec.slug}.svg`, title, model: null, metric, svg });
     }
   }

@@ -89,12 +89,18 @@ export function toRows(results: RunResult[]): ResultRow[] {
     const [jaccard, jaccardLow, jaccardHigh] = triple(metric(r, 'jaccardStudy'));
     const [perplexity, perplexityLow, perplexityHigh] = triple(r.metrics?.overall.perplexity);
     return {
-      model: r.model, method: r.method, label: r.label, runKey: r.runKey, status: r.status,
+      model: r.model,
+      method: r.method,
+      label: r.label,
+      runKey: r.runKey,
+      status: r.status,
       n: r.metrics?.overall.n ?? null,
       exactMatch: em?.estimate ?? null,
       exactMatchLow: em?.lower ?? null,
       exactMatchHigh: em?.upper ?? null,
-      jaccard, jaccardLow, jaccardHigh,
+      jaccard,
+      jaccardLow,
+      jaccardHigh,
       jaccardSet: metric(r, 'jaccardSet')?.estimate ?? null,
       tokenF1: metric(r, 'tokenF1')?.estimate ?? null,
       official: metric(r, 'official')?.estimate ?? null,
@@ -105,7 +111,9 @@ export function toRows(results: RunResult[]): ResultRow[] {
       speedup: r.throughput?.speedup ?? null,
       trainLoss: r.training?.trainLoss ?? null,
       trainPerplexity: r.training?.trainPerplexity ?? null,
-      perplexity, perplexityLow, perplexityHigh,
+      perplexity,
+      perplexityLow,
+      perplexityHigh,
       error: r.error ?? null,
     };
   });
@@ -113,15 +121,30 @@ export function toRows(results: RunResult[]): ResultRow[] {
 
 /** One row per run and dataset, in run order and then dataset order; runs without metrics add none. */
 export function toDatasetRows(results: readonly RunResult[]): DatasetRow[] {
-  return results.flatMap((r) => Object.entries(r.metrics?.byDataset ?? {}).map(([dataset, g]) => {
-    const [exactMatch, exactMatchLow, exactMatchHigh] = triple(g.metrics['exactMatch']);
-    const [jaccard, jaccardLow, jaccardHigh] = triple(g.metrics['jaccardStudy']);
-    const [perplexity, perplexityLow, perplexityHigh] = triple(g.perplexity);
-    return {
-      model: r.model, method: r.method, label: r.label, runKey: r.runKey, dataset, n: g.n,
-      exactMatch, exactMatchLow, exactMatchHigh, jaccard, jaccardLow, jaccardHigh, perplexity, perplexityLow, perplexityHigh,
-    };
-  }));
+  return results.flatMap((r) =>
+    Object.entries(r.metrics?.byDataset ?? {}).map(([dataset, g]) => {
+      const [exactMatch, exactMatchLow, exactMatchHigh] = triple(g.metrics['exactMatch']);
+      const [jaccard, jaccardLow, jaccardHigh] = triple(g.metrics['jaccardStudy']);
+      const [perplexity, perplexityLow, perplexityHigh] = triple(g.perplexity);
+      return {
+        model: r.model,
+        method: r.method,
+        label: r.label,
+        runKey: r.runKey,
+        dataset,
+        n: g.n,
+        exactMatch,
+        exactMatchLow,
+        exactMatchHigh,
+        jaccard,
+        jaccardLow,
+        jaccardHigh,
+        perplexity,
+        perplexityLow,
+        perplexityHigh,
+      };
+    }),
+  );
 }
 
 const pct = (v: number | null) => (v === null || !Number.isFinite(v) ? '–' : (100 * v).toFixed(1));
@@ -132,7 +155,8 @@ const withCi = (fmt: (v: number | null) => string, v: number | null, lo: number 
 /** A table cell: a `|` would end the cell and a newline the row. */
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n|\r/g, ' ');
 /** Link targets: file names are ours, but spaces or parentheses would still break `![..](..)`. */
-const href = (file: string) => `plots/${encodeURI(file).replace(/[()]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`;
+const href = (file: string) =>
+  `plots/${encodeURI(file).replace(/[()]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`;
 const alt = (s: string) => s.replace(/[[\]\\]/g, '\\$&');
 
 function figureLines(plots: readonly PlotLink[]): string[] {
@@ -149,7 +173,9 @@ function datasetTable(rows: readonly DatasetRow[]): string[] {
   // code-unit order, not locale order, so the bytes do not depend on the machine's locale.
   for (const r of [...rows].sort((a, b) => (a.dataset < b.dataset ? -1 : a.dataset > b.dataset ? 1 : 0))) {
     const pplCell = ppl ? ` ${withCi((v) => num(v), r.perplexity, r.perplexityLow, r.perplexityHigh)} |` : '';
-    lines.push(`| ${cell(r.dataset)} | ${cell(r.label)} | ${r.n} | ${withCi(pct, r.exactMatch, r.exactMatchLow, r.exactMatchHigh)} | ${withCi(pct, r.jaccard, r.jaccardLow, r.jaccardHigh)} |${pplCell}`);
+    lines.push(
+      `| ${cell(r.dataset)} | ${cell(r.label)} | ${r.n} | ${withCi(pct, r.exactMatch, r.exactMatchLow, r.exactMatchHigh)} | ${withCi(pct, r.jaccard, r.jaccardLow, r.jaccardHigh)} |${pplCell}`,
+    );
   }
   return lines;
 }
@@ -164,18 +190,34 @@ export function renderMarkdown(gridName: string, rows: ResultRow[], extras: Mark
     const modelRows = rows.filter((x) => x.model === model);
     const ppl = modelRows.some((r) => r.perplexity !== null);
     lines.push(`## ${model}`, '');
-    lines.push(`| method | status | n | exact match % (95% CI) | Jaccard % (95% CI) | Jaccard (set) % | token F1 % | UnifiedQA official % | tokens/s | hit limit % | train loss | train ppl |${ppl ? ' held-out ppl (95% CI) |' : ''}`);
+    lines.push(
+      `| method | status | n | exact match % (95% CI) | Jaccard % (95% CI) | Jaccard (set) % | token F1 % | UnifiedQA official % | tokens/s | hit limit % | train loss | train ppl |${ppl ? ' held-out ppl (95% CI) |' : ''}`,
+    );
     lines.push(`| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |${ppl ? ' --: |' : ''}`);
     for (const r of modelRows) {
       const pplCell = ppl ? ` ${withCi((v) => num(v), r.perplexity, r.perplexityLow, r.perplexityHigh)} |` : '';
-      lines.push(`| ${cell(r.label)} | ${r.status} | ${r.n ?? '–'} | ${withCi(pct, r.exactMatch, r.exactMatchLow, r.exactMatchHigh)} | ${withCi(pct, r.jaccard, r.jaccardLow, r.jaccardHigh)} | ${pct(r.jaccardSet)} | ${pct(r.tokenF1)} | ${pct(r.official)} | ${num(r.tokensPerSec, 1)} | ${pct(r.hitLimitFraction)} | ${num(r.trainLoss, 3)} | ${num(r.trainPerplexity)} |${pplCell}`);
+      lines.push(
+        `| ${cell(r.label)} | ${r.status} | ${r.n ?? '–'} | ${withCi(pct, r.exactMatch, r.exactMatchLow, r.exactMatchHigh)} | ${withCi(pct, r.jaccard, r.jaccardLow, r.jaccardHigh)} | ${pct(r.jaccardSet)} | ${pct(r.tokenF1)} | ${pct(r.official)} | ${num(r.tokensPerSec, 1)} | ${pct(r.hitLimitFraction)} | ${num(r.trainLoss, 3)} | ${num(r.trainPerplexity)} |${pplCell}`,
+      );
     }
     lines.push('');
     const speculative = modelRows.filter((r) => r.speedup !== null);
     if (speculative.length) {
-      lines.push(`### ${model}: speculative decoding`, '', '| draft | acceptance % | tokens/s | target-only tokens/s | speedup |', '| --- | --: | --: | --: | --: |');
-      for (const r of speculative) lines.push(`| ${cell(r.label)} | ${pct(r.acceptanceRate)} | ${num(r.tokensPerSec, 1)} | ${num(r.targetOnlyTokensPerSec, 1)} | ${num(r.speedup)}× |`);
-      lines.push('', 'Greedy speculative decoding returns exactly the target\'s tokens; the speedup is over the target alone on the same prompts.', '');
+      lines.push(
+        `### ${model}: speculative decoding`,
+        '',
+        '| draft | acceptance % | tokens/s | target-only tokens/s | speedup |',
+        '| --- | --: | --: | --: | --: |',
+      );
+      for (const r of speculative)
+        lines.push(
+          `| ${cell(r.label)} | ${pct(r.acceptanceRate)} | ${num(r.tokensPerSec, 1)} | ${num(r.targetOnlyTokensPerSec, 1)} | ${num(r.speedup)}× |`,
+        );
+      lines.push(
+        '',
+        "Greedy speculative decoding returns exactly the target's tokens; the speedup is over the target alone on the same prompts.",
+        '',
+      );
     }
     const datasets = (extras.datasets ?? []).filter((d) => d.model === model);
     if (datasets.length) lines.push(`### ${model}: per dataset`, '', ...datasetTable(datasets), '');
@@ -190,9 +232,15 @@ export function renderMarkdown(gridName: string, rows: ResultRow[], extras: Mark
     for (const r of failed) lines.push(`- \`${r.runKey}\` (${r.status}): ${r.error}`);
     lines.push('');
   }
-  lines.push('Jaccard = common tokens / tokens of the longer string (the study\'s definition); Jaccard (set) = |A∩B|/|A∪B|.');
-  lines.push('tokens/s counts generated tokens up to each sequence\'s EOS; "hit limit" is the share of outputs cut at maxNewTokens.');
-  lines.push('Intervals are 95% bootstrap intervals over test items; held-out ppl is the perplexity of the reference answers on the test split.');
+  lines.push(
+    "Jaccard = common tokens / tokens of the longer string (the study's definition); Jaccard (set) = |A∩B|/|A∪B|.",
+  );
+  lines.push(
+    'tokens/s counts generated tokens up to each sequence\'s EOS; "hit limit" is the share of outputs cut at maxNewTokens.',
+  );
+  lines.push(
+    'Intervals are 95% bootstrap intervals over test items; held-out ppl is the perplexity of the reference answers on the test split.',
+  );
   return lines.join('\n') + '\n';
 }
 

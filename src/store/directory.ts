@@ -65,15 +65,27 @@ export interface PutDirectoryOptions {
 }
 
 /** The store key of one file of a committed directory: the only way readers should build it. */
-export function manifestFileKey(prefix: string, manifest: Pick<DirectoryManifest<unknown>, 'stage'>, path: string): string {
+export function manifestFileKey(
+  prefix: string,
+  manifest: Pick<DirectoryManifest<unknown>, 'stage'>,
+  path: string,
+): string {
   return manifest.stage ? joinKey(prefix, manifest.stage, path) : joinKey(prefix, path);
 }
 
 /** Uploads every file of `dir` under `prefix` (or its stage), then the manifest. Returns the manifest. */
-export async function putDirectory<M>(store: ObjectStore, prefix: string, dir: string, meta: M, opts: PutDirectoryOptions = {}): Promise<DirectoryManifest<M>> {
+export async function putDirectory<M>(
+  store: ObjectStore,
+  prefix: string,
+  dir: string,
+  meta: M,
+  opts: PutDirectoryOptions = {},
+): Promise<DirectoryManifest<M>> {
   const { stage, parallel = 4 } = opts;
   if (stage !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(stage)) {
-    throw new TypeError(`putDirectory stage: got ${JSON.stringify(stage)}, expected one key segment of letters, digits, '.', '_' or '-'`);
+    throw new TypeError(
+      `putDirectory stage: got ${JSON.stringify(stage)}, expected one key segment of letters, digits, '.', '_' or '-'`,
+    );
   }
   const files = (await listFiles(dir)).filter((f) => f !== MANIFEST);
   const uploaded = await mapLimit(files, parallel, async (path) => {
@@ -81,7 +93,11 @@ export async function putDirectory<M>(store: ObjectStore, prefix: string, dir: s
     return { path, bytes: ref.bytes, sha256: ref.sha256 };
   });
   const manifest: DirectoryManifest<M> = {
-    version: 1, ...(stage ? { stage } : {}), files: uploaded, bytes: uploaded.reduce((s, f) => s + f.bytes, 0), meta,
+    version: 1,
+    ...(stage ? { stage } : {}),
+    files: uploaded,
+    bytes: uploaded.reduce((s, f) => s + f.bytes, 0),
+    meta,
   };
   await store.put(joinKey(prefix, MANIFEST), JSON.stringify(manifest, null, 1));
   return manifest;
@@ -101,7 +117,12 @@ export async function readManifest<M>(store: ObjectStore, prefix: string): Promi
  * Downloads a committed directory into `dir`, verifying each file. Files already present locally
  * with the right size are re-verified, not re-fetched. Throws ChecksumMismatchError on corruption.
  */
-export async function getDirectory<M>(store: ObjectStore, prefix: string, dir: string, parallel = 4): Promise<DirectoryManifest<M>> {
+export async function getDirectory<M>(
+  store: ObjectStore,
+  prefix: string,
+  dir: string,
+  parallel = 4,
+): Promise<DirectoryManifest<M>> {
   const manifest = await readManifest<M>(store, prefix);
   if (!manifest) throw new Error(`no committed directory at ${prefix} (manifest.json missing)`);
   await mkdir(dir, { recursive: true });

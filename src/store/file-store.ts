@@ -7,7 +7,14 @@ import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { ChecksumMismatchError, checkKey, ObjectNotFoundError, type ObjectInfo, type ObjectRef, type ObjectStore } from './object-store';
+import {
+  ChecksumMismatchError,
+  checkKey,
+  ObjectNotFoundError,
+  type ObjectInfo,
+  type ObjectRef,
+  type ObjectStore,
+} from './object-store';
 
 export async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');

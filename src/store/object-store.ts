@@ -35,14 +35,19 @@ export interface ObjectStore {
 /** Thrown when a key is empty, absolute, or tries to leave the store prefix. */
 export class InvalidKeyError extends Error {
   constructor(key: string) {
-    super(`invalid object key ${JSON.stringify(key)}: keys are relative, '/'-separated, without '..' or empty segments`);
+    super(
+      `invalid object key ${JSON.stringify(key)}: keys are relative, '/'-separated, without '..' or empty segments`,
+    );
     this.name = 'InvalidKeyError';
   }
 }
 
 /** Thrown by get/getFile when the object does not exist. */
 export class ObjectNotFoundError extends Error {
-  constructor(readonly storeUrl: string, readonly key: string) {
+  constructor(
+    readonly storeUrl: string,
+    readonly key: string,
+  ) {
     super(`object not found: ${key} in ${storeUrl}`);
     this.name = 'ObjectNotFoundError';
   }
@@ -50,14 +55,23 @@ export class ObjectNotFoundError extends Error {
 
 /** Thrown when downloaded bytes do not match the expected sha256 (a corrupt or partial object). */
 export class ChecksumMismatchError extends Error {
-  constructor(readonly key: string, readonly expected: string, readonly actual: string) {
+  constructor(
+    readonly key: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
     super(`checksum mismatch for ${key}: expected sha256 ${expected}, got ${actual}`);
     this.name = 'ChecksumMismatchError';
   }
 }
 
 export function checkKey(key: string): string {
-  if (!key || key.startsWith('/') || key.includes('\\') || key.split('/').some((s) => s === '' || s === '.' || s === '..')) {
+  if (
+    !key ||
+    key.startsWith('/') ||
+    key.includes('\\') ||
+    key.split('/').some((s) => s === '' || s === '.' || s === '..')
+  ) {
     throw new InvalidKeyError(key);
   }
   return key;

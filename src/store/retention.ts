@@ -34,9 +34,15 @@ const STEP_DIR = /^step-(\d+)$/;
  * (manifest present) are candidates: an uncommitted one may be an upload still in flight (another
  * attempt's), and deleting its files under it could let a late manifest commit a hole.
  */
-export async function pruneCheckpoints(store: ObjectStore, prefix: string, policy: RetentionPolicy): Promise<PruneResult> {
+export async function pruneCheckpoints(
+  store: ObjectStore,
+  prefix: string,
+  policy: RetentionPolicy,
+): Promise<PruneResult> {
   if (!Number.isInteger(policy.keepLast) || policy.keepLast < 1) {
-    throw new TypeError(`retention.keepLast: got ${String(policy.keepLast)}, expected an integer >= 1 (the newest checkpoint is never deleted)`);
+    throw new TypeError(
+      `retention.keepLast: got ${String(policy.keepLast)}, expected an integer >= 1 (the newest checkpoint is never deleted)`,
+    );
   }
   const objects = await store.list(prefix + '/');
   const byStep = new Map<number, string[]>();

@@ -10,14 +10,29 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import {
-  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand,
-  GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand,
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { s3Env, type Env } from '../common/env';
 import { mapLimit } from './directory';
 import { sha256File } from './file-store';
-import { ChecksumMismatchError, checkKey, ObjectNotFoundError, type ObjectInfo, type ObjectRef, type ObjectStore } from './object-store';
+import {
+  ChecksumMismatchError,
+  checkKey,
+  ObjectNotFoundError,
+  type ObjectInfo,
+  type ObjectRef,
+  type ObjectStore,
+} from './object-store';
 
 export interface S3StoreOptions {
   /** Files at least this large use multipart upload / ranged download. @default 16 MiB */
@@ -79,34 +94,59 @@ export class S3ObjectStore implements ObjectStore {
   async put(key: string, data: Uint8Array | string): Promise<ObjectRef> {
     const body = typeof data === 'string' ? Buffer.from(data) : data;
     const sha256 = createHash('sha256').update(body).digest('hex');
-    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.k(key), Body: body, Metadata: { sha256 } }));
+    await this.s3.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: this.k(key), Body: body, Metadata: { sha256 } }),
+    );
     return { key, bytes: body.byteLength, sha256 };
   }
 
   async putFile(key: string, localPath: string): Promise<ObjectRef> {
     const [{ size }, sha256] = await Promise.all([stat(localPath), sha256File(localPath)]);
     if (size < this.threshold) {
-      await this.s3.send(new PutObjectCommand({
-        Bucket: this.bucket, Key: this.k(key), Body: createReadStream(localPath), ContentLength: size, Metadata: { sha256 },
-      }));
+      await this.s3.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.k(key),
+          Body: createReadStream(localPath),
+          ContentLength: size,
+          Metadata: { sha256 },
+        }),
+      );
       return { key, bytes: size, sha256 };
     }
-    const { UploadId } = await this.s3.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.k(key), Metadata: { sha256 } }));
+    const { UploadId } = await this.s3.send(
+      new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.k(key), Metadata: { sha256 } }),
+    );
     const parts = Array.from({ length: Math.ceil(size / this.partSize) }, (_, i) => i);
     try {
       const etags = await mapLimit(parts, this.parallel, async (i) => {
         const start = i * this.partSize;
         const end = Math.min(size, start + this.partSize) - 1;
-        const res = await this.s3.send(new UploadPartCommand({
-          Bucket: this.bucket, Key: this.k(key), UploadId, PartNumber: i + 1,
-          Body: createReadStream(localPath, { start, end }), ContentLength: end - start + 1,
-        }));
+        const res = await this.s3.send(
+          new UploadPartCommand({
+            Bucket: this.bucket,
+            Key: this.k(key),
+            UploadId,
+            PartNumber: i + 1,
+            Body: createReadStream(localPath, { start, end }),
+            ContentLength: end - start + 1,
+          }),
+        );
         return { ETag: res.ETag, PartNumber: i + 1 };
       });
-      await this.s3.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: this.k(key), UploadId, MultipartUpload: { Parts: etags } }));
+      await this.s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: this.k(key),
+          UploadId,
+          MultipartUpload: { Parts: etags },
+        }),
+      );
     } catch (err) {
       // Uncommitted parts cost storage and are invisible anyway; a retry starts a new upload.
-      await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.k(key), UploadId })).catch(() => undefined);
+      await this.s3
+        .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.k(key), UploadId }))
+        .catch(() => undefined);
       throw err;
     }
     return { key, bytes: size, sha256 };
@@ -129,12 +169,18 @@ export class S3ObjectStore implements ObjectStore {
     const tmp = `${localPath}.part-${process.pid}`;
     const fh = await open(tmp, 'w');
     try {
-      const ranges = head.bytes < this.threshold ? [[0, head.bytes - 1]] : Array.from(
-        { length: Math.ceil(head.bytes / this.partSize) }, (_, i) => [i * this.partSize, Math.min(head.bytes, (i + 1) * this.partSize) - 1],
-      );
+      const ranges =
+        head.bytes < this.threshold
+          ? [[0, head.bytes - 1]]
+          : Array.from({ length: Math.ceil(head.bytes / this.partSize) }, (_, i) => [
+              i * this.partSize,
+              Math.min(head.bytes, (i + 1) * this.partSize) - 1,
+            ]);
       await mapLimit(ranges, this.parallel, async ([start, end]) => {
         if (end! < start!) return; // empty object
-        const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.k(key), Range: `bytes=${start}-${end}` }));
+        const res = await this.s3.send(
+          new GetObjectCommand({ Bucket: this.bucket, Key: this.k(key), Range: `bytes=${start}-${end}` }),
+        );
         const bytes = await res.Body!.transformToByteArray();
         await fh.write(bytes, 0, bytes.length, start);
       });
@@ -167,7 +213,9 @@ export class S3ObjectStore implements ObjectStore {
     const full = this.prefix ? `${this.prefix}/${prefix}` : prefix;
     let token: string | undefined;
     do {
-      const res = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: full, ContinuationToken: token }));
+      const res = await this.s3.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: full, ContinuationToken: token }),
+      );
       for (const o of res.Contents ?? []) {
         if (o.Key) out.push({ key: this.prefix ? o.Key.slice(this.prefix.length + 1) : o.Key, bytes: o.Size ?? 0 });
       }

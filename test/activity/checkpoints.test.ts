@@ -13,12 +13,28 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import {
-  attemptStage, checkpointKey, commitCheckpoint, committedCheckpoints, markRejected, readRejections, REJECTED, restoreCheckpoint,
+  attemptStage,
+  checkpointKey,
+  commitCheckpoint,
+  committedCheckpoints,
+  markRejected,
+  readRejections,
+  REJECTED,
+  restoreCheckpoint,
   type RestoredCheckpoint,
 } from '../../activities/checkpoints';
 import { runWithCheckpointFallback } from '../../activities/resume';
 import { EXIT_CHECKPOINT_REJECTED, type TrainerRunResult } from '../../activities/trainer-process';
-import { FileObjectStore, getDirectory, joinKey, manifestFileKey, MANIFEST, readManifest, S3ObjectStore, type ObjectStore } from '../../src/store';
+import {
+  FileObjectStore,
+  getDirectory,
+  joinKey,
+  manifestFileKey,
+  MANIFEST,
+  readManifest,
+  S3ObjectStore,
+  type ObjectStore,
+} from '../../src/store';
 import { scratchDir } from '../helpers/fixtures';
 import { startS3Server, weedAvailable, type S3Server } from '../helpers/s3-server';
 
@@ -39,7 +55,13 @@ function localCheckpoint(name: string, step: number, tag: string, size = 4096): 
 
 async function commitSteps(store: ObjectStore, runKey: string, steps: number[]): Promise<void> {
   for (const step of steps) {
-    const out = await commitCheckpoint(store, checkpointKey(runKey, step), localCheckpoint(`${runKey}-${step}`, step, `s${step}`), { step, runKey }, attemptStage(1));
+    const out = await commitCheckpoint(
+      store,
+      checkpointKey(runKey, step),
+      localCheckpoint(`${runKey}-${step}`, step, `s${step}`),
+      { step, runKey },
+      attemptStage(1),
+    );
     assert.equal(out.status, 'committed');
   }
 }
@@ -60,7 +82,12 @@ function jittery(store: ObjectStore): ObjectStore {
   });
 }
 
-const rejectedRun = (type = 'CheckpointRejected'): TrainerRunResult => ({ code: EXIT_CHECKPOINT_REJECTED, signal: null, error: { type, message: '--resume-from: trainer_state.json version 0; expected 1' }, stderrTail: '' });
+const rejectedRun = (type = 'CheckpointRejected'): TrainerRunResult => ({
+  code: EXIT_CHECKPOINT_REJECTED,
+  signal: null,
+  error: { type, message: '--resume-from: trainer_state.json version 0; expected 1' },
+  stderrTail: '',
+});
 const okRun: TrainerRunResult = { code: 0, signal: null, stderrTail: '' };
 
 function suite(name: string, open: () => ObjectStore) {
@@ -69,26 +96,59 @@ function suite(name: string, open: () => ObjectStore) {
       const store = open();
       const runKey = `newest-${name}`;
       await commitSteps(store, runKey, [2, 4, 6]);
-      const got = await restoreCheckpoint(store, runKey, join(dir, 'restore', runKey), { hinted: checkpointKey(runKey, 4), codeVersion: VERSION }, log);
+      const got = await restoreCheckpoint(
+        store,
+        runKey,
+        join(dir, 'restore', runKey),
+        { hinted: checkpointKey(runKey, 4), codeVersion: VERSION },
+        log,
+      );
       assert.equal(got?.step, 6, 'the listing is newer than the heartbeat: its newest wins');
       assert.equal(JSON.parse(readFileSync(join(got!.dir, 'trainer_state.json'), 'utf8')).tag, 's6');
       // A heartbeat that names a checkpoint the listing does not show is still a candidate (and
       // loses to nothing higher): here it is absent from the store, so the listing's newest wins.
-      assert.equal((await restoreCheckpoint(store, runKey, join(dir, 'restore', `${runKey}-b`), { hinted: checkpointKey(runKey, 99), codeVersion: VERSION }, log))?.step, 6);
+      assert.equal(
+        (
+          await restoreCheckpoint(
+            store,
+            runKey,
+            join(dir, 'restore', `${runKey}-b`),
+            { hinted: checkpointKey(runKey, 99), codeVersion: VERSION },
+            log,
+          )
+        )?.step,
+        6,
+      );
     });
 
     it('a second commit of a committed step is skipped: the committed files do not change', async () => {
       const store = open();
       const runKey = `twice-${name}`;
       const prefix = checkpointKey(runKey, 4);
-      const first = await commitCheckpoint(store, prefix, localCheckpoint('twice-a', 4, 'A'), { step: 4, runKey }, 'a1-aaaa');
+      const first = await commitCheckpoint(
+        store,
+        prefix,
+        localCheckpoint('twice-a', 4, 'A'),
+        { step: 4, runKey },
+        'a1-aaaa',
+      );
       assert.equal(first.status, 'committed');
       const before = await store.get(joinKey(prefix, MANIFEST));
       const keysBefore = (await store.list(prefix + '/')).map((o) => `${o.key}:${o.bytes}`);
-      const second = await commitCheckpoint(store, prefix, localCheckpoint('twice-b', 4, 'B', 5000), { step: 4, runKey }, 'a2-bbbb');
+      const second = await commitCheckpoint(
+        store,
+        prefix,
+        localCheckpoint('twice-b', 4, 'B', 5000),
+        { step: 4, runKey },
+        'a2-bbbb',
+      );
       assert.equal(second.status, 'skipped');
       assert.deepEqual(await store.get(joinKey(prefix, MANIFEST)), before, 'manifest untouched');
-      assert.deepEqual((await store.list(prefix + '/')).map((o) => `${o.key}:${o.bytes}`), keysBefore, 'no file written or rewritten');
+      assert.deepEqual(
+        (await store.list(prefix + '/')).map((o) => `${o.key}:${o.bytes}`),
+        keysBefore,
+        'no file written or rewritten',
+      );
       const m = await getDirectory<{ step: number }>(store, prefix, join(dir, 'check', runKey));
       assert.equal(m.stage, 'a1-aaaa');
       assert.equal(readFileSync(join(dir, 'check', runKey, 'trainable.safetensors'))[0], 'A'.charCodeAt(0));
@@ -113,9 +173,14 @@ function suite(name: string, open: () => ObjectStore) {
         // Every file the manifest lists verifies, and all carry the same writer's tag.
         const local = join(dir, 'race-check', runKey);
         await getDirectory(base, prefix, local);
-        const tags = new Set(manifest.files.filter((f) => f.path !== 'trainer_state.json').map((f) => readFileSync(join(local, ...f.path.split('/')))[0]));
+        const tags = new Set(
+          manifest.files
+            .filter((f) => f.path !== 'trainer_state.json')
+            .map((f) => readFileSync(join(local, ...f.path.split('/')))[0]),
+        );
         assert.equal(tags.size, 1, `files of one writer only: ${[...tags].join(',')}`);
-        for (const f of manifest.files) assert.ok(manifestFileKey(prefix, manifest, f.path).startsWith(`${prefix}/${manifest.stage}/`));
+        for (const f of manifest.files)
+          assert.ok(manifestFileKey(prefix, manifest, f.path).startsWith(`${prefix}/${manifest.stage}/`));
       }
     });
 
@@ -137,9 +202,20 @@ function suite(name: string, open: () => ObjectStore) {
       const runKey = `replace-${name}`;
       const prefix = checkpointKey(runKey, 6);
       await commitCheckpoint(store, prefix, localCheckpoint('rep-old', 6, 'O'), { step: 6, runKey }, 'a1-old');
-      await markRejected(store, prefix, { codeVersion: VERSION, type: 'CheckpointRejected', reason: 'state version', at: 1 });
+      await markRejected(store, prefix, {
+        codeVersion: VERSION,
+        type: 'CheckpointRejected',
+        reason: 'state version',
+        at: 1,
+      });
       ops.length = 0;
-      const out = await commitCheckpoint(store, prefix, localCheckpoint('rep-new', 6, 'N'), { step: 6, runKey }, 'a3-new');
+      const out = await commitCheckpoint(
+        store,
+        prefix,
+        localCheckpoint('rep-new', 6, 'N'),
+        { step: 6, runKey },
+        'a3-new',
+      );
       assert.deepEqual(out.status === 'committed' && out.replaced, true);
       assert.equal(ops[0], `delete ${prefix}/${MANIFEST}`, `manifest deleted before anything else: ${ops.join(' | ')}`);
       assert.equal(ops[1], `delete ${prefix}/${REJECTED}`);
@@ -156,7 +232,12 @@ function suite(name: string, open: () => ObjectStore) {
       await commitSteps(store, runKey, [2, 4, 6]);
       const given: (number | null)[] = [];
       const res = await runWithCheckpointFallback({
-        store, runKey, localRoot: join(dir, 'fb', runKey, '1'), hinted: checkpointKey(runKey, 6), codeVersion: VERSION, log,
+        store,
+        runKey,
+        localRoot: join(dir, 'fb', runKey, '1'),
+        hinted: checkpointKey(runKey, 6),
+        codeVersion: VERSION,
+        log,
         run: async (from: RestoredCheckpoint | null) => {
           given.push(from?.step ?? null);
           return from && from.step >= 4 ? rejectedRun() : okRun;
@@ -178,10 +259,31 @@ function suite(name: string, open: () => ObjectStore) {
 
       // A later attempt of the same code version goes straight to step 2; another version tries 6.
       const later: (number | null)[] = [];
-      await runWithCheckpointFallback({ store, runKey, localRoot: join(dir, 'fb', runKey, '2'), hinted: checkpointKey(runKey, 6), codeVersion: VERSION, log, run: async (f) => { later.push(f?.step ?? null); return okRun; } });
+      await runWithCheckpointFallback({
+        store,
+        runKey,
+        localRoot: join(dir, 'fb', runKey, '2'),
+        hinted: checkpointKey(runKey, 6),
+        codeVersion: VERSION,
+        log,
+        run: async (f) => {
+          later.push(f?.step ?? null);
+          return okRun;
+        },
+      });
       assert.deepEqual(later, [2]);
       const other: (number | null)[] = [];
-      await runWithCheckpointFallback({ store, runKey, localRoot: join(dir, 'fb', runKey, '3'), codeVersion: 'peftgrid@other', log, run: async (f) => { other.push(f?.step ?? null); return okRun; } });
+      await runWithCheckpointFallback({
+        store,
+        runKey,
+        localRoot: join(dir, 'fb', runKey, '3'),
+        codeVersion: 'peftgrid@other',
+        log,
+        run: async (f) => {
+          other.push(f?.step ?? null);
+          return okRun;
+        },
+      });
       assert.deepEqual(other, [6]);
     });
 
@@ -191,13 +293,24 @@ function suite(name: string, open: () => ObjectStore) {
       await commitSteps(store, runKey, [3, 6]);
       const given: (number | null)[] = [];
       const res = await runWithCheckpointFallback({
-        store, runKey, localRoot: join(dir, 'fb', runKey), codeVersion: VERSION, log,
+        store,
+        runKey,
+        localRoot: join(dir, 'fb', runKey),
+        codeVersion: VERSION,
+        log,
         // A trainer that rejects every checkpoint, and then (contract breach) a fresh start too.
-        run: async (from) => { given.push(from?.step ?? null); return rejectedRun(); },
+        run: async (from) => {
+          given.push(from?.step ?? null);
+          return rejectedRun();
+        },
       });
       assert.deepEqual(given, [6, 3, null]);
       assert.equal(res.resume, null);
-      assert.equal(res.result.code, EXIT_CHECKPOINT_REJECTED, 'the caller sees the fresh-start rejection and fails non-retryably');
+      assert.equal(
+        res.result.code,
+        EXIT_CHECKPOINT_REJECTED,
+        'the caller sees the fresh-start rejection and fails non-retryably',
+      );
     });
   });
 }

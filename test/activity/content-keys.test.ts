@@ -6,7 +6,19 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+  closeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -27,8 +39,10 @@ after(() => rmSync(root, { recursive: true, force: true }));
 
 const sha = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
 const env = () => new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
-const download = (input: DownloadDatasetInput) => env().run<[DownloadDatasetInput], ObjectRef, typeof downloadDataset>(downloadDataset, input);
-const prepare = (input: PrepareDataInput) => env().run<[PrepareDataInput], PreparedData, typeof prepareData>(prepareData, input);
+const download = (input: DownloadDatasetInput) =>
+  env().run<[DownloadDatasetInput], ObjectRef, typeof downloadDataset>(downloadDataset, input);
+const prepare = (input: PrepareDataInput) =>
+  env().run<[PrepareDataInput], PreparedData, typeof prepareData>(prepareData, input);
 
 test('an edited file:// split is fetched again under a new content key; an untouched or merely touched one is not', async () => {
   const src = join(root, 'src');
@@ -61,15 +75,24 @@ test('an edited file:// split is fetched again under a new content key; an untou
   assert.ok(readFileSync(join(store, second.key)).equals(edited));
 });
 
-test('preparation is keyed by the raw files\' sha256: the same data config over edited raw data is prepared anew', async () => {
+test("preparation is keyed by the raw files' sha256: the same data config over edited raw data is prepared anew", async () => {
   const storeDir = join(root, 'store-prep');
   const { openStore } = await import('../../src/store');
   const store = openStore(`file://${storeDir}`);
   const train = readFileSync(join(SAMPLES, 'boolq', 'train.tsv'), 'utf8');
   const test = readFileSync(join(SAMPLES, 'boolq', 'test.tsv'), 'utf8');
-  const data = dataSchema.parse({ datasets: ['boolq'], trainSplit: 'train', testSplit: 'test', testSamples: 4, maxTrainPerDataset: 200, seed: 1 });
+  const data = dataSchema.parse({
+    datasets: ['boolq'],
+    trainSplit: 'train',
+    testSplit: 'test',
+    testSamples: 4,
+    maxTrainPerDataset: 200,
+    seed: 1,
+  });
   const input = async (trainText: string, tag: string): Promise<PrepareDataInput> => ({
-    storeUrl: store.url, dataKey: 'same-config', data,
+    storeUrl: store.url,
+    dataKey: 'same-config',
+    data,
     raw: [
       { dataset: 'boolq', split: 'train', ref: await store.put(`datasets/raw/t/${tag}-train.tsv`, trainText) },
       { dataset: 'boolq', split: 'test', ref: await store.put(`datasets/raw/t/${tag}-test.tsv`, test) },
@@ -105,7 +128,11 @@ test('the model fingerprint follows the bytes: not the path, not mtimes, and see
   assert.match(a.sha256, /^[0-9a-f]{64}$/);
   assert.equal((await modelFingerprint(join(root, 'm-b'))).sha256, a.sha256, 'same bytes elsewhere: same fingerprint');
   writeFileSync(join(root, 'm-a', 'README.md'), 'edited notes');
-  assert.equal((await modelFingerprint(join(root, 'm-a'))).sha256, a.sha256, 'files that do not define the model are ignored');
+  assert.equal(
+    (await modelFingerprint(join(root, 'm-a'))).sha256,
+    a.sha256,
+    'files that do not define the model are ignored',
+  );
 
   // Replace the weights with other bytes of the same size and restore the old mtime (as cp -p or
   // rsync -a would): the per-worker cache must not answer with the old fingerprint.
@@ -154,27 +181,62 @@ test('a large weight file is fingerprinted from its header and samples: a change
 
 test('the base-model ONNX export is addressed by the model fingerprint when it is known', () => {
   const base = { runKey: null, modelName: 'tiny', modelPath: '/models/tiny' };
-  assert.notEqual(onnxPrefixFor({ ...base, modelHash: 'a'.repeat(64) }), onnxPrefixFor({ ...base, modelHash: 'b'.repeat(64) }));
-  assert.equal(onnxPrefixFor({ ...base, modelHash: 'a'.repeat(64) }), onnxPrefixFor({ ...base, modelPath: '/elsewhere', modelHash: 'a'.repeat(64) }));
-  assert.equal(onnxPrefixFor({ ...base, runKey: 'tiny__lora-r4__t0123456789abcdef' }), 'runs/tiny__lora-r4__t0123456789abcdef/onnx');
+  assert.notEqual(
+    onnxPrefixFor({ ...base, modelHash: 'a'.repeat(64) }),
+    onnxPrefixFor({ ...base, modelHash: 'b'.repeat(64) }),
+  );
+  assert.equal(
+    onnxPrefixFor({ ...base, modelHash: 'a'.repeat(64) }),
+    onnxPrefixFor({ ...base, modelPath: '/elsewhere', modelHash: 'a'.repeat(64) }),
+  );
+  assert.equal(
+    onnxPrefixFor({ ...base, runKey: 'tiny__lora-r4__t0123456789abcdef' }),
+    'runs/tiny__lora-r4__t0123456789abcdef/onnx',
+  );
 });
 
 test('a result is saved and found under its evaluation key, with the content identity in its provenance', async () => {
   const storeUrl = `file://${join(root, 'store-results')}`;
   const identity: RunIdentity = {
-    trainingKey: 'tiny__lora-r4__t0123456789abcdef', evalKey: 'tiny__lora-r4__efedcba9876543210',
-    modelHash: 'a'.repeat(64), modelHashBasis: 'content', data: { tokenizedTrain: 'b'.repeat(64), tokenizedTest: 'c'.repeat(64) },
+    trainingKey: 'tiny__lora-r4__t0123456789abcdef',
+    evalKey: 'tiny__lora-r4__efedcba9876543210',
+    modelHash: 'a'.repeat(64),
+    modelHashBasis: 'content',
+    data: { tokenizedTrain: 'b'.repeat(64), tokenizedTest: 'c'.repeat(64) },
   };
-  const result: RunResult = { runKey: 'tiny__lora-r4__12345678', model: 'tiny', method: 'lora', label: 'lora r=4', status: 'completed' };
+  const result: RunResult = {
+    runKey: 'tiny__lora-r4__12345678',
+    model: 'tiny',
+    method: 'lora',
+    label: 'lora r=4',
+    status: 'completed',
+  };
   const { provenance } = await saveRunResult({
-    storeUrl, result, modelPath: '/nowhere', seed: 1, dataHash: 'd'.repeat(32), identity, prepared: { train: 'e'.repeat(64), test: 'f'.repeat(64) },
+    storeUrl,
+    result,
+    modelPath: '/nowhere',
+    seed: 1,
+    dataHash: 'd'.repeat(32),
+    identity,
+    prepared: { train: 'e'.repeat(64), test: 'f'.repeat(64) },
   });
   assert.equal(provenance.trainingKey, identity.trainingKey);
   assert.equal(provenance.evalKey, identity.evalKey);
   assert.equal(provenance.modelHash, identity.modelHash);
-  assert.deepEqual(provenance.data, { preparedTrain: 'e'.repeat(64), preparedTest: 'f'.repeat(64), tokenizedTrain: 'b'.repeat(64), tokenizedTest: 'c'.repeat(64) });
-  assert.equal((await lookupRunResult({ storeUrl, runKey: result.runKey, evalKey: identity.evalKey }))?.provenance?.evalKey, identity.evalKey);
+  assert.deepEqual(provenance.data, {
+    preparedTrain: 'e'.repeat(64),
+    preparedTest: 'f'.repeat(64),
+    tokenizedTrain: 'b'.repeat(64),
+    tokenizedTest: 'c'.repeat(64),
+  });
+  assert.equal(
+    (await lookupRunResult({ storeUrl, runKey: result.runKey, evalKey: identity.evalKey }))?.provenance?.evalKey,
+    identity.evalKey,
+  );
   // Nothing under the plan-time run key, nor under another evaluation key.
   assert.equal(await lookupRunResult({ storeUrl, runKey: result.runKey }), null);
-  assert.equal(await lookupRunResult({ storeUrl, runKey: result.runKey, evalKey: 'tiny__lora-r4__e0000000000000000' }), null);
+  assert.equal(
+    await lookupRunResult({ storeUrl, runKey: result.runKey, evalKey: 'tiny__lora-r4__e0000000000000000' }),
+    null,
+  );
 });

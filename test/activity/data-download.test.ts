@@ -51,7 +51,9 @@ function serve(req: IncomingMessage, res: ServerResponse): void {
     return;
   }
   if (plan?.kind === 'wrong-range' && range) {
-    res.writeHead(206, { 'content-length': body.length, 'content-range': `bytes 0-${body.length - 1}/${body.length}` }).end(body);
+    res
+      .writeHead(206, { 'content-length': body.length, 'content-range': `bytes 0-${body.length - 1}/${body.length}` })
+      .end(body);
     return;
   }
   const start = range && plan?.kind !== 'ignore-range' ? Number(range[1]) : 0;
@@ -94,7 +96,8 @@ function freshStore(): { dir: string; url: string } {
 
 /** A raw split on the mirror: TSV-looking text, `size` bytes, distinct per name. */
 function publish(dataset: string, split: string, size: number): Buffer {
-  const line = (i: number) => `question ${i} of ${dataset}/${split}? \\n (a) yes (b) no\t${randomBytes(6).toString('hex')}\n`;
+  const line = (i: number) =>
+    `question ${i} of ${dataset}/${split}? \\n (a) yes (b) no\t${randomBytes(6).toString('hex')}\n`;
   const parts: string[] = [];
   let n = 0;
   for (let i = 0; n < size; i++) {
@@ -142,7 +145,10 @@ test('a connection dropped mid-body is resumed from the .part file with a Range 
   const input = { storeUrl: store.url, baseUrl, dataset: 'arc_easy', split: 'train' };
 
   const first = await rejection(run(input));
-  assert.ok(!(first instanceof ApplicationFailure && first.nonRetryable), `a dropped connection must be retryable, got ${String(first)}`);
+  assert.ok(
+    !(first instanceof ApplicationFailure && first.nonRetryable),
+    `a dropped connection must be retryable, got ${String(first)}`,
+  );
   const [part] = partFiles();
   assert.ok(part, 'the partial download is kept for the retry');
   const have = statSync(part).size;
@@ -159,9 +165,16 @@ test('a connection dropped mid-body is resumed from the .part file with a Range 
   assert.equal(ref.bytes, body.length);
   assert.equal(ref.key, rawKey(baseUrl, 'arc_easy', 'train', sha(body)));
   assert.ok(readFileSync(join(store.dir, ref.key)).equals(body));
-  assert.deepEqual(JSON.parse(readFileSync(join(store.dir, `${rawKey(baseUrl, 'arc_easy', 'train')}.meta.json`), 'utf8')), {
-    url: `${baseUrl}/arc_easy/train.tsv`, bytes: body.length, sha256: sha(body), key: ref.key, etag: `"${sha(body).slice(0, 16)}"`,
-  });
+  assert.deepEqual(
+    JSON.parse(readFileSync(join(store.dir, `${rawKey(baseUrl, 'arc_easy', 'train')}.meta.json`), 'utf8')),
+    {
+      url: `${baseUrl}/arc_easy/train.tsv`,
+      bytes: body.length,
+      sha256: sha(body),
+      key: ref.key,
+      etag: `"${sha(body).slice(0, 16)}"`,
+    },
+  );
   assert.deepEqual(partFiles(), [], 'the part file is removed after the commit');
 
   // Heartbeats report bytes done: from where the resume started, increasing, ending at the size.
@@ -169,7 +182,10 @@ test('a connection dropped mid-body is resumed from the .part file with a Range 
   assert.ok(bytes.length >= 3, `heartbeats ${JSON.stringify(heartbeats)}`);
   assert.equal(bytes[0], have);
   assert.equal(bytes[bytes.length - 1], body.length);
-  assert.deepEqual(bytes, [...bytes].sort((a, b) => a - b));
+  assert.deepEqual(
+    bytes,
+    [...bytes].sort((a, b) => a - b),
+  );
   assert.deepEqual(heartbeats[heartbeats.length - 1], { bytes: body.length, total: body.length });
 });
 
@@ -203,7 +219,10 @@ test('404 is a non-retryable NotFound that names the URL, and commits nothing', 
   assert.ok(err instanceof ApplicationFailure, String(err));
   assert.equal(err.nonRetryable, true);
   assert.equal(err.type, 'NotFound');
-  assert.match(err.message, /\/mirror\/squad2\/train\.tsv does not exist \(HTTP 404\); check data\.baseUrl and data\.datasets/);
+  assert.match(
+    err.message,
+    /\/mirror\/squad2\/train\.tsv does not exist \(HTTP 404\); check data\.baseUrl and data\.datasets/,
+  );
   assert.deepEqual(tree(store.dir), []);
 });
 
@@ -215,7 +234,11 @@ test('a committed split is not downloaded again while its ETag holds; a re-publi
   assert.equal(requests.length, 1);
   const second = await run(input);
   assert.deepEqual(second, first);
-  assert.deepEqual(requests.map((r) => r.method), ['GET', 'HEAD'], 'the second call only asked whether the file changed');
+  assert.deepEqual(
+    requests.map((r) => r.method),
+    ['GET', 'HEAD'],
+    'the second call only asked whether the file changed',
+  );
   assert.equal(first.sha256, sha(body));
   // Same bytes and expectations that match the commit: no request at all.
   await run({ ...input, expected: { bytes: body.length, sha256: sha(body) } });
@@ -225,7 +248,10 @@ test('a committed split is not downloaded again while its ETag holds; a re-publi
   // under a new content key; the old object stays for anything that still references it.
   const edited = publish('arc_hard', 'dev', 50_000);
   const third = await run(input);
-  assert.deepEqual(requests.slice(2).map((r) => r.method), ['HEAD', 'GET']);
+  assert.deepEqual(
+    requests.slice(2).map((r) => r.method),
+    ['HEAD', 'GET'],
+  );
   assert.equal(third.sha256, sha(edited));
   assert.notEqual(third.key, first.key);
   assert.ok(readFileSync(join(store.dir, first.key)).equals(body));
@@ -238,7 +264,11 @@ test('a source without ETag or Last-Modified is downloaded and hashed again; the
   const input = { storeUrl: freshStore().url, baseUrl, dataset: 'qasc', split: 'dev' };
   const first = await run(input);
   assert.deepEqual(await run(input), first);
-  assert.deepEqual(requests.map((r) => r.method), ['GET', 'GET'], 'no validator to ask: the content is the only check');
+  assert.deepEqual(
+    requests.map((r) => r.method),
+    ['GET', 'GET'],
+    'no validator to ask: the content is the only check',
+  );
   const edited = publish('qasc', 'dev', 20_000);
   const third = await run(input);
   assert.equal(third.sha256, sha(edited));
@@ -249,7 +279,13 @@ test('a source without ETag or Last-Modified is downloaded and hashed again; the
 test('dataset or split names that could leave the store prefix are rejected before any I/O', async () => {
   const store = freshStore();
   const before = tree(root);
-  for (const [dataset, split] of [['../../evil', 'train'], ['boolq', '../../../escape'], ['boolq/..', 'train'], ['..', '..'], ['Boolq', 'train']] as const) {
+  for (const [dataset, split] of [
+    ['../../evil', 'train'],
+    ['boolq', '../../../escape'],
+    ['boolq/..', 'train'],
+    ['..', '..'],
+    ['Boolq', 'train'],
+  ] as const) {
     const err = await rejection(run({ storeUrl: store.url, baseUrl, dataset, split }));
     assert.ok(err instanceof ApplicationFailure, String(err));
     assert.equal(err.type, 'InvalidSpec');
@@ -283,14 +319,23 @@ test('a truncated download is caught when size/sha256 are known, and a retry fet
 test('without known size/sha256 the same truncated file would be committed: why `expected` exists', async () => {
   const body = publish('mctest_corrected_the_separator', 'dev', 100_000);
   plans.set('/mirror/mctest_corrected_the_separator/dev.tsv', [{ kind: 'truncated', bytes: 60_000 }]);
-  const ref = await run({ storeUrl: freshStore().url, baseUrl, dataset: 'mctest_corrected_the_separator', split: 'dev' });
+  const ref = await run({
+    storeUrl: freshStore().url,
+    baseUrl,
+    dataset: 'mctest_corrected_the_separator',
+    split: 'dev',
+  });
   assert.equal(ref.bytes, 60_000);
   assert.notEqual(ref.sha256, sha(body));
 });
 
 test('malformed expectations are rejected as InvalidSpec', async () => {
   publish('boolq', 'dev', 1000);
-  for (const expected of [{ bytes: -1, sha256: 'a'.repeat(64) }, { bytes: 10, sha256: 'XYZ' }, { bytes: 1.5, sha256: 'a'.repeat(64) }]) {
+  for (const expected of [
+    { bytes: -1, sha256: 'a'.repeat(64) },
+    { bytes: 10, sha256: 'XYZ' },
+    { bytes: 1.5, sha256: 'a'.repeat(64) },
+  ]) {
     const err = await rejection(run({ storeUrl: freshStore().url, baseUrl, dataset: 'boolq', split: 'dev', expected }));
     assert.ok(err instanceof ApplicationFailure && err.type === 'InvalidSpec', String(err));
   }

@@ -8,7 +8,13 @@ import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { inputKey, prepareData, preparedKeyFor, type PreparedManifest, type PrepareDataInput } from '../../activities/prepare';
+import {
+  inputKey,
+  prepareData,
+  preparedKeyFor,
+  type PreparedManifest,
+  type PrepareDataInput,
+} from '../../activities/prepare';
 import { dataSchema } from '../../src/config/schema';
 import type { QaRecord } from '../../src/data';
 import { joinKey, openStore, type ObjectRef } from '../../src/store';
@@ -29,7 +35,9 @@ const boolqTrainGood = sample('boolq', 'train');
 const firstBad = lineCount(boolqTrainGood) + 1;
 const boolqTrain = Buffer.concat([
   boolqTrainGood,
-  Buffer.from(`is the caf`), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from(` open? ${SEP} it is.\tyes\n`), // invalid UTF-8
+  Buffer.from(`is the caf`),
+  Buffer.from([0xc3, 0x28, 0xff]),
+  Buffer.from(` open? ${SEP} it is.\tyes\n`), // invalid UTF-8
   Buffer.from(`is a missing tab fatal? ${SEP} no, it is counted. yes\n`),
   Buffer.from(`is the answer empty? ${SEP} it is.\t  \n`),
   Buffer.from(`is this line huge? ${SEP} ${'very '.repeat(210_000)}\tyes\n`), // ~1 MB
@@ -64,7 +72,14 @@ const RAW: Record<string, Buffer> = {
 };
 
 // Every test record is sampled (40 + 40 + 5 < 3 × 40), so every test input seen in a train file must go.
-const data = dataSchema.parse({ datasets: ['boolq', 'arc_easy', 'ai2_science_middle'], trainSplit: 'train', testSplit: 'test', testSamples: 120, maxTrainPerDataset: 1000, seed: 7 });
+const data = dataSchema.parse({
+  datasets: ['boolq', 'arc_easy', 'ai2_science_middle'],
+  trainSplit: 'train',
+  testSplit: 'test',
+  testSamples: 120,
+  maxTrainPerDataset: 1000,
+  seed: 7,
+});
 
 let stores = 0;
 async function stage(raw = RAW): Promise<{ dir: string; input: PrepareDataInput }> {
@@ -73,7 +88,11 @@ async function stage(raw = RAW): Promise<{ dir: string; input: PrepareDataInput 
   const refs: PrepareDataInput['raw'] = [];
   for (const [name, bytes] of Object.entries(raw)) {
     const [dataset, split] = name.split('/') as [string, string];
-    refs.push({ dataset, split, ref: await store.put(joinKey('datasets', 'raw', 'test', dataset, `${split}.tsv`), bytes) });
+    refs.push({
+      dataset,
+      split,
+      ref: await store.put(joinKey('datasets', 'raw', 'test', dataset, `${split}.tsv`), bytes),
+    });
   }
   return { dir, input: { storeUrl: `file://${dir}`, dataKey: 'k1', data, raw: refs } };
 }
@@ -84,19 +103,39 @@ async function run(input: PrepareDataInput): Promise<PreparedData> {
 }
 
 const readJsonl = (dir: string, ref: ObjectRef): QaRecord[] =>
-  readFileSync(join(dir, ref.key), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as QaRecord);
+  readFileSync(join(dir, ref.key), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as QaRecord);
 
 test('bad lines are counted, named and located in the manifest; train never holds a test input', async () => {
   const { dir, input } = await stage();
   const result = await run(input);
-  const manifest = JSON.parse(readFileSync(join(dir, 'datasets/prepared', preparedKeyFor(input), 'manifest.json'), 'utf8')) as PreparedManifest;
+  const manifest = JSON.parse(
+    readFileSync(join(dir, 'datasets/prepared', preparedKeyFor(input), 'manifest.json'), 'utf8'),
+  ) as PreparedManifest;
 
   const boolq = manifest.malformed['boolq/train']!;
-  assert.deepEqual(boolq.first.map((m) => [m.line, m.reason]), expectedBoolqMalformed);
+  assert.deepEqual(
+    boolq.first.map((m) => [m.line, m.reason]),
+    expectedBoolqMalformed,
+  );
   assert.equal(boolq.count, 5);
-  assert.deepEqual(boolq.byReason, { 'invalid-utf8': 1, 'missing-tab': 1, 'empty-answer': 1, 'line-too-long': 1, 'truncated-line': 1 });
+  assert.deepEqual(boolq.byReason, {
+    'invalid-utf8': 1,
+    'missing-tab': 1,
+    'empty-answer': 1,
+    'line-too-long': 1,
+    'truncated-line': 1,
+  });
   assert.match(boolq.first[4]!.detail, /no newline: the file looks cut short/);
-  for (const split of ['boolq/test', 'arc_easy/train', 'arc_easy/test', 'ai2_science_middle/train', 'ai2_science_middle/test']) {
+  for (const split of [
+    'boolq/test',
+    'arc_easy/train',
+    'arc_easy/test',
+    'ai2_science_middle/train',
+    'ai2_science_middle/test',
+  ]) {
     assert.equal(manifest.malformed[split]?.count, 0, split);
   }
   assert.equal(result.stats.malformed, 5);
@@ -107,7 +146,10 @@ test('bad lines are counted, named and located in the manifest; train never hold
   assert.deepEqual(result.stats.test, { boolq: 40, arc_easy: 40, ai2_science_middle: 5 });
   assert.equal(test.length, 85);
   const testInputs = new Set(test.map(inputKey));
-  assert.deepEqual(train.filter((r) => testInputs.has(inputKey(r))).map((r) => r.question), []);
+  assert.deepEqual(
+    train.filter((r) => testInputs.has(inputKey(r))).map((r) => r.question),
+    [],
+  );
   // arc_easy: its own 3 repeats + ai2's 5 test questions; ai2: the 7 leaked arc_easy test questions.
   assert.deepEqual(manifest.excludedFromTrain, { boolq: 0, arc_easy: 8, ai2_science_middle: 7 });
   // Nothing else is lost: 120 good boolq lines, arc_easy 120 + 3 − 8, ai2 its 60 own lines.
@@ -155,25 +197,51 @@ async function failure(input: PrepareDataInput): Promise<ApplicationFailure> {
 
 // Before: a wholly malformed split was a warning and 0 records; the message then only counted lines.
 test('a split with nothing usable is a non-retryable InvalidData naming the dataset and the reasons, not a crash', async () => {
-  const junk = Buffer.concat([Buffer.from('no tab\n'), Buffer.from([0xff, 0xfe, 0x09, 0x41, 0x0a]), Buffer.from('\t\n')]);
+  const junk = Buffer.concat([
+    Buffer.from('no tab\n'),
+    Buffer.from([0xff, 0xfe, 0x09, 0x41, 0x0a]),
+    Buffer.from('\t\n'),
+  ]);
   const { input } = await stage({ 'boolq/train': junk, 'boolq/test': junk });
   const err = await failure({ ...input, data: { ...data, datasets: ['boolq'] } });
-  assert.match(err.message, /^dataset boolq, split test \(datasets\/raw\/test\/boolq\/test\.tsv\): none of its 3 lines is a usable record/);
-  assert.match(err.message, /missing-tab ×1, invalid-utf8 ×1, empty-line ×1\); first: line 1 missing-tab: no tab between input and answer/);
+  assert.match(
+    err.message,
+    /^dataset boolq, split test \(datasets\/raw\/test\/boolq\/test\.tsv\): none of its 3 lines is a usable record/,
+  );
+  assert.match(
+    err.message,
+    /missing-tab ×1, invalid-utf8 ×1, empty-line ×1\); first: line 1 missing-tab: no tab between input and answer/,
+  );
 });
 
 test('one wholly malformed dataset among good ones fails the preparation; it is not left out silently', async () => {
   // arc_easy's train "file" is an HTML error page served with status 200 by a broken mirror.
-  const html = Buffer.from('<!doctype html>\n<html><head><title>503 Service Unavailable</title></head>\n<body>try again later</body></html>\n');
+  const html = Buffer.from(
+    '<!doctype html>\n<html><head><title>503 Service Unavailable</title></head>\n<body>try again later</body></html>\n',
+  );
   const { input } = await stage({ ...RAW, 'arc_easy/train': html });
   const err = await failure(input);
-  assert.match(err.message, /^dataset arc_easy, split train \(.*arc_easy\/train\.tsv\): none of its 3 lines is a usable record \(missing-tab ×3\)/);
-  const [details] = err.details as [{ dataset: string; split: string; lines: number; byReason: Record<string, number>; first: { line: number }[] }];
-  assert.deepEqual([details.dataset, details.split, details.lines, details.byReason], ['arc_easy', 'train', 3, { 'missing-tab': 3 }]);
-  assert.deepEqual(details.first.map((m) => m.line), [1, 2, 3]);
+  assert.match(
+    err.message,
+    /^dataset arc_easy, split train \(.*arc_easy\/train\.tsv\): none of its 3 lines is a usable record \(missing-tab ×3\)/,
+  );
+  const [details] = err.details as [
+    { dataset: string; split: string; lines: number; byReason: Record<string, number>; first: { line: number }[] },
+  ];
+  assert.deepEqual(
+    [details.dataset, details.split, details.lines, details.byReason],
+    ['arc_easy', 'train', 3, { 'missing-tab': 3 }],
+  );
+  assert.deepEqual(
+    details.first.map((m) => m.line),
+    [1, 2, 3],
+  );
 
   const empty = await stage({ ...RAW, 'ai2_science_middle/test': Buffer.alloc(0) });
-  assert.match((await failure(empty.input)).message, /^dataset ai2_science_middle, split test .*: the file is empty \(0 lines\)/);
+  assert.match(
+    (await failure(empty.input)).message,
+    /^dataset ai2_science_middle, split test .*: the file is empty \(0 lines\)/,
+  );
 });
 
 test('a partially malformed split still counts: its good lines are kept, its bad ones reported', async () => {
@@ -182,6 +250,8 @@ test('a partially malformed split still counts: its good lines are kept, its bad
   const { dir, input } = await stage({ ...RAW, 'boolq/test': Buffer.from(`no tab here\n${good}\n\t\n`) });
   const result = await run(input);
   assert.equal(result.stats.test.boolq, 1);
-  const manifest = JSON.parse(readFileSync(join(dir, 'datasets/prepared', preparedKeyFor(input), 'manifest.json'), 'utf8')) as PreparedManifest;
+  const manifest = JSON.parse(
+    readFileSync(join(dir, 'datasets/prepared', preparedKeyFor(input), 'manifest.json'), 'utf8'),
+  ) as PreparedManifest;
   assert.deepEqual(manifest.malformed['boolq/test']!.byReason, { 'missing-tab': 1, 'empty-line': 1 });
 });

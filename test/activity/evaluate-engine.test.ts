@@ -26,7 +26,17 @@ after(() => rmSync(root, { recursive: true, force: true }));
 
 const env = () => new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
 const stage = (runKey: string, items: number, promptLength: number) =>
-  stageEvaluation({ root, onnxDir, tokenizerDir: SMOLLM2, items, promptLength, runKey, maxNewTokens: 4, batchSize: 4, threads: 1 });
+  stageEvaluation({
+    root,
+    onnxDir,
+    tokenizerDir: SMOLLM2,
+    items,
+    promptLength,
+    runKey,
+    maxNewTokens: 4,
+    batchSize: 4,
+    threads: 1,
+  });
 
 test('evaluates every item through the engine process and heartbeats progress', async () => {
   const input = await stage('small', 10, 24);

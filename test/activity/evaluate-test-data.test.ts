@@ -9,7 +9,12 @@ import { describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { evaluateModel, type EvaluateModelInput, type EvaluateModelResult, type TestItem } from '../../activities/evaluate';
+import {
+  evaluateModel,
+  type EvaluateModelInput,
+  type EvaluateModelResult,
+  type TestItem,
+} from '../../activities/evaluate';
 import { readTestItems } from '../../activities/test-data';
 import { evalSchema } from '../../src/config/schema';
 import { FileObjectStore, type ObjectRef } from '../../src/store';
@@ -37,7 +42,12 @@ function assertTyped(err: unknown, ref: ObjectRef): asserts err is ApplicationFa
   assert.ok(err instanceof ApplicationFailure, String(err));
   assert.equal(err.type, 'InvalidData');
   assert.equal(err.nonRetryable, true);
-  assert.match(err.message, new RegExp(`^test split ${ref.key} in file://.* is not the one this run was planned on: sha256 [0-9a-f]{64} \\(${ref.bytes} bytes\\), expected ${ref.sha256}`));
+  assert.match(
+    err.message,
+    new RegExp(
+      `^test split ${ref.key} in file://.* is not the one this run was planned on: sha256 [0-9a-f]{64} \\(${ref.bytes} bytes\\), expected ${ref.sha256}`,
+    ),
+  );
 }
 
 describe('the test split evaluation reads', () => {
@@ -50,14 +60,21 @@ describe('the test split evaluation reads', () => {
     const { store, ref, path } = await staged();
     corrupt(path);
     const input: EvaluateModelInput = {
-      storeUrl: store.url, runKey: 'corrupt-test-split', onnxPrefix: 'runs/corrupt-test-split/onnx', testData: ref,
-      modelPath: join(dir, 'no-model'), eval: evalSchema.parse({}),
+      storeUrl: store.url,
+      runKey: 'corrupt-test-split',
+      onnxPrefix: 'runs/corrupt-test-split/onnx',
+      testData: ref,
+      modelPath: join(dir, 'no-model'),
+      eval: evalSchema.parse({}),
     };
     const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
-    await assert.rejects(env.run<[EvaluateModelInput], EvaluateModelResult, typeof evaluateModel>(evaluateModel, input), (err) => {
-      assertTyped(err, ref);
-      return true;
-    });
+    await assert.rejects(
+      env.run<[EvaluateModelInput], EvaluateModelResult, typeof evaluateModel>(evaluateModel, input),
+      (err) => {
+        assertTyped(err, ref);
+        return true;
+      },
+    );
   });
 
   it('reads once more before failing: a body cut short in transit is not a corrupt object', async () => {

@@ -38,10 +38,13 @@ describe('model directories from s3:// prefixes', { timeout: 3 * 60_000 }, () =>
   });
 
   it('a prefix without config.json is a non-retryable ModelNotFound', async () => {
-    await assert.rejects(() => localModelDir(`s3://${server.bucket}/models/nothing-here`), (err: Error & { type?: string; nonRetryable?: boolean }) => {
-      assert.equal(err.type, 'ModelNotFound');
-      assert.equal(err.nonRetryable, true);
-      return true;
-    });
+    await assert.rejects(
+      () => localModelDir(`s3://${server.bucket}/models/nothing-here`),
+      (err: Error & { type?: string; nonRetryable?: boolean }) => {
+        assert.equal(err.type, 'ModelNotFound');
+        assert.equal(err.nonRetryable, true);
+        return true;
+      },
+    );
   });
 });

@@ -11,12 +11,26 @@ after(() => rmSync(scratch, { recursive: true, force: true }));
 
 const ci = (estimate: number) => ({ estimate, lower: estimate - 0.1, upper: estimate + 0.1, n: 10 });
 const done = (model: string, label: string, em: number): RunResult => ({
-  runKey: `${model}__${label}`, model, method: label, label, status: 'completed',
-  metrics: { overall: { n: 10, metrics: { exactMatch: ci(em), jaccardStudy: ci(em + 0.1) } }, byDataset: { squad: { n: 10, metrics: { exactMatch: ci(em), jaccardStudy: ci(em + 0.1) } } } },
-  throughput: { tokensPerSec: 100 * (1 + em), ttftMsP50: 1, tokenLatencyMsP50: 1, tokenLatencyMsP95: 1, hitLimitFraction: 0 },
+  runKey: `${model}__${label}`,
+  model,
+  method: label,
+  label,
+  status: 'completed',
+  metrics: {
+    overall: { n: 10, metrics: { exactMatch: ci(em), jaccardStudy: ci(em + 0.1) } },
+    byDataset: { squad: { n: 10, metrics: { exactMatch: ci(em), jaccardStudy: ci(em + 0.1) } } },
+  },
+  throughput: {
+    tokensPerSec: 100 * (1 + em),
+    ttftMsP50: 1,
+    tokenLatencyMsP50: 1,
+    tokenLatencyMsP95: 1,
+    hitLimitFraction: 0,
+  },
 });
 const results: RunResult[] = [
-  done('m1', 'lora', 0.5), done('m1', 'ia3', 0.3),
+  done('m1', 'lora', 0.5),
+  done('m1', 'ia3', 0.3),
   { runKey: 'm2__lora', model: 'm2', method: 'lora', label: 'lora', status: 'failed', error: 'oom' },
   done('m2', 'ia3', 0.2),
 ];
@@ -40,9 +54,16 @@ test('writeReport stores the report, both CSVs, the JSON and the figures the rep
   assert.equal(res.reportPrefix, 'grids/grid-1');
   const dir = join(store, 'grids', 'grid-1');
   const files = snapshot(dir);
-  assert.deepEqual(Object.keys(files).filter((f) => !f.startsWith('plots/')).sort(), ['report.md', 'results-by-dataset.csv', 'results.csv', 'results.json']);
+  assert.deepEqual(
+    Object.keys(files)
+      .filter((f) => !f.startsWith('plots/'))
+      .sort(),
+    ['report.md', 'results-by-dataset.csv', 'results.csv', 'results.json'],
+  );
   assert.equal(files['report.md'], res.markdown);
-  const plotFiles = Object.keys(files).filter((f) => f.startsWith('plots/')).sort();
+  const plotFiles = Object.keys(files)
+    .filter((f) => f.startsWith('plots/'))
+    .sort();
   assert.equal(plotFiles.length, 9); // 2 models × 3 metrics + 3 comparisons
   assert.deepEqual(res.plotKeys.map((k) => k.slice('grids/grid-1/'.length)).sort(), plotFiles);
   const links = [...res.markdown.matchAll(/\]\((plots\/[^)]+)\)/g)].map((m) => m[1]!);

@@ -10,11 +10,24 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DefaultLogger } from '@temporalio/worker';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { checkpointsPrefix, committedCheckpoints, trainModel, type TrainModelInput, type TrainModelResult } from '../../activities/train';
+import {
+  checkpointsPrefix,
+  committedCheckpoints,
+  trainModel,
+  type TrainModelInput,
+  type TrainModelResult,
+} from '../../activities/train';
 import { planRuns } from '../../src/config/plan';
 import { validateGrid } from '../../src/config/validate';
 import { writePgtok } from '../../src/data/pgtok';
-import { FileObjectStore, getDirectory, pruneCheckpoints, putDirectory, readManifest, type ObjectStore } from '../../src/store';
+import {
+  FileObjectStore,
+  getDirectory,
+  pruneCheckpoints,
+  putDirectory,
+  readManifest,
+  type ObjectStore,
+} from '../../src/store';
 import { scratchDir, tinyModel } from '../helpers/fixtures';
 
 const dir = scratchDir('retention');
@@ -35,7 +48,8 @@ class RecordingStore extends FileObjectStore {
   deletes: string[] = [];
   failOnDelete = 0;
   override async delete(key: string): Promise<void> {
-    if (this.failOnDelete && this.deletes.length + 1 === this.failOnDelete) throw new Error('injected: store went away mid-deletion');
+    if (this.failOnDelete && this.deletes.length + 1 === this.failOnDelete)
+      throw new Error('injected: store went away mid-deletion');
     this.deletes.push(key);
     await super.delete(key);
   }
@@ -43,13 +57,23 @@ class RecordingStore extends FileObjectStore {
 
 describe('checkpoint retention', { timeout: 3 * 60_000 }, () => {
   it('is a top-level grid block with defaults, validated at the edge, carried to every run', () => {
-    const base = { name: 'g', models: [{ name: 'm', path: tinyModel('llama'), family: 'llama' }], methods: [{ method: 'lora' }] };
+    const base = {
+      name: 'g',
+      models: [{ name: 'm', path: tinyModel('llama'), family: 'llama' }],
+      methods: [{ method: 'lora' }],
+    };
     const g = validateGrid(base, 'test', dir);
     assert.deepEqual(g.retention, { keepLast: 3, keepBest: true });
-    assert.deepEqual(planRuns(validateGrid({ ...base, retention: { keepLast: 5, keepBest: false } }, 'test', dir))[0]!.retention, { keepLast: 5, keepBest: false });
+    assert.deepEqual(
+      planRuns(validateGrid({ ...base, retention: { keepLast: 5, keepBest: false } }, 'test', dir))[0]!.retention,
+      { keepLast: 5, keepBest: false },
+    );
     assert.throws(() => validateGrid({ ...base, retention: { keepLast: 0 } }, 'test', dir), /retention\.keepLast/);
     // Retention does not change what a run computes, so it must not change the run key either.
-    assert.equal(planRuns(g)[0]!.runKey, planRuns(validateGrid({ ...base, retention: { keepLast: 9 } }, 'test', dir))[0]!.runKey);
+    assert.equal(
+      planRuns(g)[0]!.runKey,
+      planRuns(validateGrid({ ...base, retention: { keepLast: 9 } }, 'test', dir))[0]!.runKey,
+    );
   });
 
   it('keeps the last K committed and the lowest-loss one; leaves uncommitted directories alone', async () => {
@@ -61,8 +85,10 @@ describe('checkpoint retention', { timeout: 3 * 60_000 }, () => {
 
     const r = await pruneCheckpoints(store, prefix, { keepLast: 2, keepBest: true });
     assert.deepEqual(r, { kept: [30, 25, 10], deleted: [5, 15, 20], best: 10 });
-    for (const step of [5, 15, 20]) assert.deepEqual(await store.list(`${prefix}/step-${step}/`), [], `step-${step} fully deleted`);
-    for (const step of [10, 25, 30]) await getDirectory(store, `${prefix}/step-${step}`, join(dir, 'check-a', `step-${step}`));
+    for (const step of [5, 15, 20])
+      assert.deepEqual(await store.list(`${prefix}/step-${step}/`), [], `step-${step} fully deleted`);
+    for (const step of [10, 25, 30])
+      await getDirectory(store, `${prefix}/step-${step}`, join(dir, 'check-a', `step-${step}`));
     assert.equal((await store.list(`${prefix}/step-35/`)).length, 1);
 
     // Without keepBest only the newest survive; keepLast: 1 never deletes the newest.
@@ -95,7 +121,8 @@ describe('checkpoint retention', { timeout: 3 * 60_000 }, () => {
     assert.equal(await readManifest(s2, `${prefix}/step-2`), null);
     const committed = await committedCheckpoints(s2, 'r');
     assert.deepEqual(committed, [6, 4]);
-    for (const step of committed) await getDirectory(s2, `${prefix}/step-${step}`, join(dir, 'check-c', `step-${step}`));
+    for (const step of committed)
+      await getDirectory(s2, `${prefix}/step-${step}`, join(dir, 'check-c', `step-${step}`));
   });
 
   it('trainModel applies the policy after each commit while the real trainer runs', async () => {
@@ -104,35 +131,58 @@ describe('checkpoint retention', { timeout: 3 * 60_000 }, () => {
     process.env.PEFTGRID_DATA_DIR = join(dir, 'worker');
     // 48 synthetic examples: 20 prompt tokens, 4 answer tokens (ids inside the tiny vocabulary).
     let seed = 7;
-    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % 5000 + 10;
-    const shard = writePgtok(Array.from({ length: 48 }, () => ({ ids: Array.from({ length: 24 }, rnd), promptLength: 20 })));
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 5000) + 10;
+    const shard = writePgtok(
+      Array.from({ length: 48 }, () => ({ ids: Array.from({ length: 24 }, rnd), promptLength: 20 })),
+    );
     const trainData = await store.put('datasets/tokenized/t/train.pgtok', shard);
     const runKey = 'tiny-llama__lora__retention';
     const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
     const input: TrainModelInput = {
-      storeUrl: store.url, runKey, modelPath: tinyModel('llama'), family: 'llama',
+      storeUrl: store.url,
+      runKey,
+      modelPath: tinyModel('llama'),
+      family: 'llama',
       method: { method: 'lora', r: 4, alpha: 8, dropout: 0 },
       training: {
-        maxSteps: 14, lr: 5e-3, warmupSteps: 0, scheduler: 'constant', optimizer: 'adamw', batchSize: 4,
-        checkpointEverySteps: 2, maxLength: 64, seed: 1, device: 'cpu',
+        maxSteps: 14,
+        lr: 5e-3,
+        warmupSteps: 0,
+        scheduler: 'constant',
+        optimizer: 'adamw',
+        batchSize: 4,
+        checkpointEverySteps: 2,
+        maxLength: 64,
+        seed: 1,
+        device: 'cpu',
       },
       trainData,
       retention: { keepLast: 2, keepBest: true },
     };
     const result = (await env.run(trainModel, input)) as TrainModelResult;
     assert.equal(result.steps, 14);
-    const losses = (JSON.parse(readFileSync(join(storeDir, 'runs', runKey, 'final', 'training_log.json'), 'utf8')) as { losses: number[] }).losses;
+    const losses = (
+      JSON.parse(readFileSync(join(storeDir, 'runs', runKey, 'final', 'training_log.json'), 'utf8')) as {
+        losses: number[];
+      }
+    ).losses;
     const ckptSteps = [2, 4, 6, 8, 10, 12, 14];
     const best = ckptSteps.reduce((b, s) => (losses[s - 1]! < losses[b - 1]! ? s : b), 14);
     const expected = [...new Set([14, 12, best])].sort((a, b) => b - a);
     const kept = await committedCheckpoints(store, runKey);
-    assert.deepEqual(kept, expected, `losses at checkpoints: ${ckptSteps.map((s) => `${s}:${losses[s - 1]!.toFixed(4)}`).join(' ')}`);
+    assert.deepEqual(
+      kept,
+      expected,
+      `losses at checkpoints: ${ckptSteps.map((s) => `${s}:${losses[s - 1]!.toFixed(4)}`).join(' ')}`,
+    );
     for (const step of kept) {
       const m = await readManifest<{ loss: number }>(store, `${checkpointsPrefix(runKey)}/step-${step}`);
       assert.ok(Math.abs(m!.meta.loss - losses[step - 1]!) < 1e-6, `manifest loss of step ${step} is that step's loss`);
     }
     // No leftovers of deleted checkpoints: every object under checkpoints/ belongs to a kept one.
-    const stray = (await store.list(checkpointsPrefix(runKey) + '/')).filter((o) => !kept.some((s) => o.key.includes(`/step-${s}/`)));
+    const stray = (await store.list(checkpointsPrefix(runKey) + '/')).filter(
+      (o) => !kept.some((s) => o.key.includes(`/step-${s}/`)),
+    );
     assert.deepEqual(stray, []);
     console.log(`retention keepLast=2 keepBest: kept ${kept.join(',')} of ${ckptSteps.join(',')} (best ${best})`);
   });
@@ -148,30 +198,53 @@ describe('checkpoint retention', { timeout: 3 * 60_000 }, () => {
     const runKey = 'tiny-llama__lora__refuse';
     // A plain file where the step-2 directory must go: every upload into it fails (ENOTDIR).
     await store.put(`${checkpointsPrefix(runKey)}/step-2`, 'in the way');
-    const shard = writePgtok(Array.from({ length: 16 }, (_, i) => ({ ids: Array.from({ length: 12 }, (_, j) => 10 + ((i * 31 + j * 7) % 4000)), promptLength: 8 })));
+    const shard = writePgtok(
+      Array.from({ length: 16 }, (_, i) => ({
+        ids: Array.from({ length: 12 }, (_, j) => 10 + ((i * 31 + j * 7) % 4000)),
+        promptLength: 8,
+      })),
+    );
     const trainData = await store.put('datasets/tokenized/t/train.pgtok', shard);
     const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
     const input: TrainModelInput = {
-      storeUrl: store.url, runKey, modelPath: tinyModel('llama'), family: 'llama',
+      storeUrl: store.url,
+      runKey,
+      modelPath: tinyModel('llama'),
+      family: 'llama',
       method: { method: 'lora', r: 4, alpha: 8, dropout: 0 },
       training: {
-        maxSteps: 400, lr: 1e-3, warmupSteps: 0, scheduler: 'constant', optimizer: 'adamw', batchSize: 4,
-        checkpointEverySteps: 2, maxLength: 32, seed: 1, device: 'cpu',
+        maxSteps: 400,
+        lr: 1e-3,
+        warmupSteps: 0,
+        scheduler: 'constant',
+        optimizer: 'adamw',
+        batchSize: 4,
+        checkpointEverySteps: 2,
+        maxLength: 32,
+        seed: 1,
+        device: 'cpu',
       },
       trainData,
     };
     const t0 = Date.now();
     try {
-      await assert.rejects(() => env.run(trainModel, input), (err: Error & { type?: string; nonRetryable?: boolean }) => {
-        assert.equal(err.type, 'CheckpointUploadFailed', err.message);
-        assert.equal(err.nonRetryable, false);
-        return true;
-      });
+      await assert.rejects(
+        () => env.run(trainModel, input),
+        (err: Error & { type?: string; nonRetryable?: boolean }) => {
+          assert.equal(err.type, 'CheckpointUploadFailed', err.message);
+          assert.equal(err.nonRetryable, false);
+          return true;
+        },
+      );
     } finally {
       delete process.env.PEFTGRID_CHECKPOINT_RETRY_MS;
     }
     assert.deepEqual(await committedCheckpoints(store, runKey), []);
-    assert.equal(await readManifest(store, `runs/${runKey}/final`), null, 'the trainer was stopped long before 400 steps');
+    assert.equal(
+      await readManifest(store, `runs/${runKey}/final`),
+      null,
+      'the trainer was stopped long before 400 steps',
+    );
     assert.ok(Date.now() - t0 < 120_000);
   });
 });

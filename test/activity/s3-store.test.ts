@@ -19,7 +19,10 @@ describe('S3ObjectStore on SeaweedFS', { timeout: 5 * 60_000 }, () => {
   before(async () => {
     server = await startS3Server(join(dir, 'weed'));
     Object.assign(process.env, server.env);
-    store = new S3ObjectStore(`s3://${server.bucket}/t-${process.pid}`, { multipartThreshold: 5 << 20, partSize: 5 << 20 });
+    store = new S3ObjectStore(`s3://${server.bucket}/t-${process.pid}`, {
+      multipartThreshold: 5 << 20,
+      partSize: 5 << 20,
+    });
   });
   after(async () => {
     store?.destroy();
@@ -33,7 +36,10 @@ describe('S3ObjectStore on SeaweedFS', { timeout: 5 * 60_000 }, () => {
     assert.deepEqual(await store.head('a/b.txt'), { key: 'a/b.txt', bytes: 5, sha256: ref.sha256 });
     assert.equal(await store.head('a/none'), null);
     await store.put('a/c.txt', 'x');
-    assert.deepEqual((await store.list('a/')).map((o) => o.key), ['a/b.txt', 'a/c.txt']);
+    assert.deepEqual(
+      (await store.list('a/')).map((o) => o.key),
+      ['a/b.txt', 'a/c.txt'],
+    );
     await store.delete('a/b.txt');
     assert.equal(await store.head('a/b.txt'), null);
   });
@@ -59,9 +65,17 @@ describe('S3ObjectStore on SeaweedFS', { timeout: 5 * 60_000 }, () => {
     const src = join(dir, 'outage');
     mkdirSync(src, { recursive: true });
     writeFileSync(join(src, 'weights.bin'), Buffer.alloc(30 << 20, 1));
-    const failing = new S3ObjectStore(store.url, { multipartThreshold: 5 << 20, partSize: 5 << 20, parallel: 1, client: { maxAttempts: 1 } });
+    const failing = new S3ObjectStore(store.url, {
+      multipartThreshold: 5 << 20,
+      partSize: 5 << 20,
+      parallel: 1,
+      client: { maxAttempts: 1 },
+    });
     // Settle the promise at once: a rejection while the server is down must not go unhandled.
-    const upload = putDirectory(failing, 'ck/step-9', src, { step: 9 }).then(() => null, (err: unknown) => err);
+    const upload = putDirectory(failing, 'ck/step-9', src, { step: 9 }).then(
+      () => null,
+      (err: unknown) => err,
+    );
     await new Promise((r) => setTimeout(r, 150));
     await server.stop();
     assert.ok((await upload) instanceof Error, 'the upload failed while the server was down');

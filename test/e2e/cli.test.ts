@@ -31,7 +31,10 @@ describe('peftgrid CLI on the embedded stack', { timeout: 20 * 60_000 }, () => {
 
   it('rejects a bad config before any work, naming field, value and expectation', () => {
     const bad = join(dir, 'bad.yaml');
-    writeFileSync(bad, 'name: x\nmodels:\n  - {name: m, path: ./does-not-exist, family: falcon}\nmethods:\n  - {method: lora, r: 0, colour: 1}\n');
+    writeFileSync(
+      bad,
+      'name: x\nmodels:\n  - {name: m, path: ./does-not-exist, family: falcon}\nmethods:\n  - {method: lora, r: 0, colour: 1}\n',
+    );
     const r = cli(['validate', bad]);
     assert.equal(r.code, 2, r.out + r.err);
     assert.match(r.err, /models\[0\]\.family: got "falcon", expected one of "llama", "gemma", "mistral", "template"/);
@@ -56,17 +59,20 @@ describe('peftgrid CLI on the embedded stack', { timeout: 20 * 60_000 }, () => {
     assert.match(up.out, /pollers cpu=1 gpu=1/);
 
     const cfg = join(dir, 'grid.yaml');
-    writeFileSync(cfg, [
-      'name: e2e',
-      `store: file://${join(dir, 'store')}`,
-      `data: {baseUrl: "file://${SAMPLES}", datasets: [arc_easy, narrativeqa], testSplit: test, maxTrainPerDataset: 16, testSamples: 6}`,
-      'models:',
-      `  - {name: tiny, path: "${tinyModel('llama')}", family: llama}`,
-      'methods:',
-      '  - {method: lora, r: 4, alpha: 8}',
-      'training: {maxSteps: 4, warmupSteps: 0, lr: 1.0e-3, optimizer: adamw, batchSize: 4, checkpointEverySteps: 2, maxLength: 256}',
-      'eval: {maxNewTokens: 6, batchSize: 3}',
-    ].join('\n'));
+    writeFileSync(
+      cfg,
+      [
+        'name: e2e',
+        `store: file://${join(dir, 'store')}`,
+        `data: {baseUrl: "file://${SAMPLES}", datasets: [arc_easy, narrativeqa], testSplit: test, maxTrainPerDataset: 16, testSamples: 6}`,
+        'models:',
+        `  - {name: tiny, path: "${tinyModel('llama')}", family: llama}`,
+        'methods:',
+        '  - {method: lora, r: 4, alpha: 8}',
+        'training: {maxSteps: 4, warmupSteps: 0, lr: 1.0e-3, optimizer: adamw, batchSize: 4, checkpointEverySteps: 2, maxLength: 256}',
+        'eval: {maxNewTokens: 6, batchSize: 3}',
+      ].join('\n'),
+    );
     const run = cli(['run', cfg, '--wait', '--json'], 10 * 60_000);
     assert.equal(run.code, 0, run.out + run.err);
     const [startedLine, resultLine] = run.out.trim().split('\n');

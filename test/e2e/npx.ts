@@ -22,7 +22,10 @@ export interface NpxOptions {
 
 export function npxPeftgrid(args: string[], o: NpxOptions = {}): CliResult {
   const res = spawnSync('npx', ['peftgrid', ...args], {
-    cwd: o.cwd ?? REPO, env: o.env ?? process.env, encoding: 'utf8', timeout: o.timeoutMs ?? 120_000,
+    cwd: o.cwd ?? REPO,
+    env: o.env ?? process.env,
+    encoding: 'utf8',
+    timeout: o.timeoutMs ?? 120_000,
   });
   return { code: res.status, out: res.stdout, err: res.stderr };
 }

@@ -57,8 +57,12 @@ const EXPECTED: Record<string, Expectation> = {
   '--help': { code: 0, out: /^peftgrid — durable PEFT[\s\S]*Usage: peftgrid <command>/ },
   '--version': { code: 0, out: new RegExp(`^${VERSION.replace(/\./g, '\\.')}\\n$`) },
   'validate examples/demo.yaml': { code: 0, out: /^examples\/demo\.yaml: valid — 2 run\(s\)/ },
-  'schema': { code: 0, out: /^\{\n\s+"\$schema"/ },
-  'dev up': { code: 0, out: new RegExp(`Temporal server: up at 127\\.0\\.0\\.1:${PORT}[\\s\\S]*pollers cpu=1 gpu=1`), timeoutMs: 180_000 },
+  schema: { code: 0, out: /^\{\n\s+"\$schema"/ },
+  'dev up': {
+    code: 0,
+    out: new RegExp(`Temporal server: up at 127\\.0\\.0\\.1:${PORT}[\\s\\S]*pollers cpu=1 gpu=1`),
+    timeoutMs: 180_000,
+  },
   'dev status': { code: 0, out: /Temporal server: up[\s\S]*worker: +running/ },
   'grid list': { code: 0, out: /peftgrid-grid-study-small-/ },
   'dev down': { code: 0, out: /embedded stack stopped/ },
@@ -69,8 +73,13 @@ const EXPECTED: Record<string, Expectation> = {
 function cutStudySmall(): void {
   const file = join(clone, 'examples', 'study-small.yaml');
   const doc = parse(readFileSync(file, 'utf8')) as {
-    store: string; data: object; training: object; eval: object; speculative?: unknown;
-    models: { name: string; path: string; family: string }[]; methods: { method: string; shots?: number[] }[];
+    store: string;
+    data: object;
+    training: object;
+    eval: object;
+    speculative?: unknown;
+    models: { name: string; path: string; family: string }[];
+    methods: { method: string; shots?: number[] }[];
   };
   doc.models = [{ ...doc.models[0]!, path: tinyModel('llama'), family: 'llama' }];
   doc.methods = [doc.methods.find((m) => m.method === 'lora')!, { method: 'icl', shots: [0] }];
@@ -90,15 +99,24 @@ describe('README.md commands on a fresh clone', { timeout: 25 * 60_000 }, () => 
   it('finds the README lines, and knows each of them', () => {
     const lines = readmeCommands(readFileSync(join(REPO, 'README.md'), 'utf8'));
     for (const need of ['--help', '--version', 'dev up', 'grid start examples/study-small.yaml --wait']) {
-      assert.ok(lines.includes(`npx peftgrid ${need}`), `README.md has no \`npx peftgrid ${need}\` line: ${lines.join(' | ')}`);
+      assert.ok(
+        lines.includes(`npx peftgrid ${need}`),
+        `README.md has no \`npx peftgrid ${need}\` line: ${lines.join(' | ')}`,
+      );
     }
     for (const line of lines) {
-      assert.ok(EXPECTED[line.replace(/^npx peftgrid /, '')], `README line \`${line}\` has no expectation in this test: add one`);
+      assert.ok(
+        EXPECTED[line.replace(/^npx peftgrid /, '')],
+        `README line \`${line}\` has no expectation in this test: add one`,
+      );
     }
   });
 
   it('runs every line as written, in README order', (t) => {
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO, encoding: 'utf8' });
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+      cwd: REPO,
+      encoding: 'utf8',
+    });
     if (dirty) t.diagnostic(`uncommitted changes are not in the clone:\n${dirty}`);
     execFileSync('git', ['clone', '--quiet', REPO, clone], { stdio: ['ignore', 'ignore', 'inherit'] });
     for (const p of ['node_modules', '.venv']) symlinkSync(join(REPO, p), join(clone, p));
@@ -109,7 +127,12 @@ describe('README.md commands on a fresh clone', { timeout: 25 * 60_000 }, () => 
     const lines = readmeCommands(readFileSync(join(clone, 'README.md'), 'utf8'));
     for (const line of lines) {
       const want = EXPECTED[line.replace(/^npx peftgrid /, '')]!;
-      const res = spawnSync('bash', ['-c', line], { cwd: clone, env, encoding: 'utf8', timeout: want.timeoutMs ?? 120_000 });
+      const res = spawnSync('bash', ['-c', line], {
+        cwd: clone,
+        env,
+        encoding: 'utf8',
+        timeout: want.timeoutMs ?? 120_000,
+      });
       const shown = `\`${line}\` exited ${res.status ?? res.signal}\n--- stdout\n${res.stdout.slice(-3000)}\n--- stderr\n${res.stderr.slice(-3000)}`;
       assert.equal(res.status, want.code, shown);
       assert.ok(res.stdout.trim().length > 0, `prints something: ${shown}`);

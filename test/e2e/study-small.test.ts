@@ -34,7 +34,10 @@ function cli(args: string[], timeoutMs = 120_000) {
 /** examples/study-small.yaml with tiny models and CI sizes; everything else (the shape) as shipped. */
 function ciVersion(): string {
   interface Doc {
-    store: string; data: object; training: object; eval: object;
+    store: string;
+    data: object;
+    training: object;
+    eval: object;
     models: { name: string; path: string; family: string }[];
     methods: Record<string, unknown>[];
   }
@@ -46,7 +49,10 @@ function ciVersion(): string {
   Object.assign(doc.data, { baseUrl: `file://${SAMPLES}`, maxTrainPerDataset: 16, testSamples: 8 });
   Object.assign(doc.training, { maxSteps: 4, warmupSteps: 1, checkpointEverySteps: 2 });
   Object.assign(doc.eval, { maxNewTokens: 4, batchSize: 8 });
-  Object.assign(doc.methods.find((m) => m.method === 'adalora')!, { tinit: 1, tfinal: 1, deltaT: 1 });
+  Object.assign(
+    doc.methods.find((m) => m.method === 'adalora')!,
+    { tinit: 1, tfinal: 1, deltaT: 1 },
+  );
   return stringify(doc);
 }
 
@@ -68,9 +74,13 @@ describe('examples/study-small.yaml, CI-sized, through the CLI', { timeout: 30 *
     const result = JSON.parse(resultLine!) as GridResult;
     // 2 models × (lora, qlora, adalora, ia3, prompt_tuning, icl 0, icl 3) + 1 speculative pair.
     assert.equal(started.runs, 15);
-    assert.deepEqual(result.runs.filter((r) => r.status !== 'completed').map((r) => `${r.runKey}: ${r.error}`), []);
+    assert.deepEqual(
+      result.runs.filter((r) => r.status !== 'completed').map((r) => `${r.runKey}: ${r.error}`),
+      [],
+    );
     const methods = new Set(result.runs.map((r) => r.method));
-    for (const m of ['lora', 'qlora', 'adalora', 'ia3', 'prompt_tuning', 'icl', 'speculative']) assert.ok(methods.has(m), `no ${m} run`);
+    for (const m of ['lora', 'qlora', 'adalora', 'ia3', 'prompt_tuning', 'icl', 'speculative'])
+      assert.ok(methods.has(m), `no ${m} run`);
     for (const r of result.runs) {
       assert.equal(r.metrics?.overall.n, 8, `${r.label}: every run answers the same 8 test items`);
       assert.ok(r.provenance?.configHash && r.provenance.dataHash, `${r.label}: provenance recorded`);
@@ -84,8 +94,10 @@ describe('examples/study-small.yaml, CI-sized, through the CLI', { timeout: 30 *
     assert.ok(spec.throughput?.speedup !== undefined && spec.throughput.acceptanceRate !== undefined);
 
     // The report: one table per model with every method, and the figures as SVG files.
-    for (const model of ['smollm2-135m', 'smollm2-135m-l10']) assert.match(result.markdown, new RegExp(`## ${model.replace('.', '\\.')}`));
-    for (const label of ['qlora', 'adalora', 'ia3', 'prompt_tuning', 'icl shots=3']) assert.ok(result.markdown.includes(label), `report lacks ${label}`);
+    for (const model of ['smollm2-135m', 'smollm2-135m-l10'])
+      assert.match(result.markdown, new RegExp(`## ${model.replace('.', '\\.')}`));
+    for (const label of ['qlora', 'adalora', 'ia3', 'prompt_tuning', 'icl shots=3'])
+      assert.ok(result.markdown.includes(label), `report lacks ${label}`);
     const plots = readdirSync(join(dir, 'store', result.reportPrefix, 'plots'));
     assert.ok(plots.filter((f) => f.endsWith('.svg')).length >= 3, `plots: ${plots.join(', ')}`);
 
@@ -100,16 +112,32 @@ describe('examples/study-small.yaml, CI-sized, through the CLI', { timeout: 30 *
 
       // Readable summaries and current details, as the UI shows them.
       const gridHandle = client.workflow.getHandle(started.gridId);
-      assert.match(await (await gridHandle.describe()).staticSummary() ?? '', /^peftgrid grid study-small: 15 runs · smollm2-135m, smollm2-135m-l10 × lora, qlora/);
+      assert.match(
+        (await (await gridHandle.describe()).staticSummary()) ?? '',
+        /^peftgrid grid study-small: 15 runs · smollm2-135m, smollm2-135m-l10 × lora, qlora/,
+      );
       const meta = await gridHandle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
-      assert.match(meta.currentDetails ?? '', /\*\*completed\*\* · 15 of 15 runs finished \(15 completed, 0 failed, 0 cancelled\)/);
+      assert.match(
+        meta.currentDetails ?? '',
+        /\*\*completed\*\* · 15 of 15 runs finished \(15 completed, 0 failed, 0 cancelled\)/,
+      );
       const qlora = result.runs.find((r) => r.method === 'qlora')!;
       const child = client.workflow.getHandle(`peftgrid-run-${qlora.runKey}`);
       assert.equal(await (await child.describe()).staticSummary(), `${qlora.model} · ${qlora.label}`);
-      assert.match((await child.query<{ currentDetails?: string }>('__temporal_workflow_metadata')).currentDetails ?? '', /^\*\*completed\*\* · smollm2-135m · qlora .*\n\nexact match \d/);
-      const scheduled = ((await child.fetchHistory()).events ?? []).filter((e) => e.activityTaskScheduledEventAttributes);
-      const summaries = scheduled.map((e) => JSON.parse(Buffer.from(e.userMetadata?.summary?.data ?? '""').toString()) as string);
-      assert.ok(summaries.some((t) => /^train qlora .* 4 steps$/.test(t)), summaries.join(' | '));
+      assert.match(
+        (await child.query<{ currentDetails?: string }>('__temporal_workflow_metadata')).currentDetails ?? '',
+        /^\*\*completed\*\* · smollm2-135m · qlora .*\n\nexact match \d/,
+      );
+      const scheduled = ((await child.fetchHistory()).events ?? []).filter(
+        (e) => e.activityTaskScheduledEventAttributes,
+      );
+      const summaries = scheduled.map(
+        (e) => JSON.parse(Buffer.from(e.userMetadata?.summary?.data ?? '""').toString()) as string,
+      );
+      assert.ok(
+        summaries.some((t) => /^train qlora .* 4 steps$/.test(t)),
+        summaries.join(' | '),
+      );
     } finally {
       await connection.close();
     }

@@ -14,7 +14,16 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, readFileSync, statSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+  readFileSync,
+  statSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -37,7 +46,9 @@ const BUILD_TIMEOUT_MS = 15 * 60_000;
 function trainerHash(): string {
   const dir = join(REPO_ROOT, 'trainer');
   const hash = createHash('sha256');
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.py')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.py'))
+    .sort()) {
     hash.update(file).update(readFileSync(join(dir, file)));
   }
   return hash.digest('hex');
@@ -58,7 +69,9 @@ async function python(args: string[], what: string, timeoutMs = BUILD_TIMEOUT_MS
   } catch (error) {
     const e = error as { stderr?: string; stdout?: string; message: string };
     const tail = (s?: string) => (s ?? '').split('\n').slice(-30).join('\n');
-    throw new Error(`${what} failed: ${e.message}\n--- stdout ---\n${tail(e.stdout)}\n--- stderr ---\n${tail(e.stderr)}`);
+    throw new Error(
+      `${what} failed: ${e.message}\n--- stdout ---\n${tail(e.stdout)}\n--- stderr ---\n${tail(e.stderr)}`,
+    );
   }
 }
 
@@ -71,7 +84,10 @@ async function build(): Promise<void> {
     'python -m trainer tiny',
   );
   const spec = join(FIXTURE_ROOT, 'export.json');
-  writeFileSync(spec, JSON.stringify({ modelPath: HF_DIR, adapterDir: null, method: null, outputDir: ONNX_DIR, dtype: 'float32' }));
+  writeFileSync(
+    spec,
+    JSON.stringify({ modelPath: HF_DIR, adapterDir: null, method: null, outputDir: ONNX_DIR, dtype: 'float32' }),
+  );
   await python(['-m', 'trainer', 'export', '--spec', spec], 'python -m trainer export');
   writeFileSync(MARKER, `${trainerHash()}\n`);
 }
@@ -170,7 +186,13 @@ export async function referenceGreedy(
   eosTokenIds: number[],
   padTokenId: number,
 ): Promise<number[][]> {
-  const stdout = await pythonWithInput(REFERENCE_GREEDY, { modelDir: HF_DIR, prompts, maxNewTokens, eosTokenIds, padTokenId });
+  const stdout = await pythonWithInput(REFERENCE_GREEDY, {
+    modelDir: HF_DIR,
+    prompts,
+    maxNewTokens,
+    eosTokenIds,
+    padTokenId,
+  });
   return JSON.parse(stdout) as number[][];
 }
 
@@ -196,10 +218,16 @@ export async function referenceLogProbs(prompts: number[][], continuations: numb
 
 async function pythonWithInput(script: string, input: unknown): Promise<string> {
   return new Promise((resolvePromise, reject) => {
-    const child = execFile(PYTHON, ['-c', script], { cwd: REPO_ROOT, timeout: 300_000, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`reference script failed: ${error.message}\n${stderr.split('\n').slice(-30).join('\n')}`));
-      else resolvePromise(stdout);
-    });
+    const child = execFile(
+      PYTHON,
+      ['-c', script],
+      { cwd: REPO_ROOT, timeout: 300_000, maxBuffer: 64 << 20 },
+      (error, stdout, stderr) => {
+        if (error)
+          reject(new Error(`reference script failed: ${error.message}\n${stderr.split('\n').slice(-30).join('\n')}`));
+        else resolvePromise(stdout);
+      },
+    );
     child.stdin!.end(JSON.stringify(input));
   });
 }
@@ -209,5 +237,7 @@ async function pythonWithInput(script: string, input: unknown): Promise<string> 
  * the special ids below 20), different per prompt.
  */
 export function makePrompts(lengths: number[], vocabSize: number): number[][] {
-  return lengths.map((length, p) => Array.from({ length }, (_, i) => 20 + ((p * 7919 + i * 104729 + i * i * 31) % (vocabSize - 20))));
+  return lengths.map((length, p) =>
+    Array.from({ length }, (_, i) => 20 + ((p * 7919 + i * 104729 + i * i * 31) % (vocabSize - 20))),
+  );
 }

@@ -29,16 +29,31 @@ export async function stageEvaluation(o: EvalStageOptions): Promise<EvaluateMode
   const store = openStore(storeUrl);
   const onnxPrefix = joinKey('models', 'eval-input', 'onnx');
   await putDirectory(store, onnxPrefix, o.onnxDir, {});
-  const { vocabSize, eosTokenIds } = JSON.parse(readFileSync(join(o.onnxDir, 'engine.json'), 'utf8')) as { vocabSize: number; eosTokenIds: number[] };
+  const { vocabSize, eosTokenIds } = JSON.parse(readFileSync(join(o.onnxDir, 'engine.json'), 'utf8')) as {
+    vocabSize: number;
+    eosTokenIds: number[];
+  };
   // Ids spread over the vocabulary, skipping the special ids at the bottom; different per item.
-  const ids = (item: number, n: number) => Array.from({ length: n }, (_, i) => 20 + ((item * 7919 + i * 104729) % (vocabSize - 20)));
+  const ids = (item: number, n: number) =>
+    Array.from({ length: n }, (_, i) => 20 + ((item * 7919 + i * 104729) % (vocabSize - 20)));
   const items: TestItem[] = Array.from({ length: o.items }, (_, i) => ({
-    id: `item-${i}`, dataset: 'synthetic', format: 'extractive', promptIds: ids(i, o.promptLength - (i % 7)),
-    answers: ['an answer'], answerIds: [...ids(i + 1000, 3), eosTokenIds[0]!],
+    id: `item-${i}`,
+    dataset: 'synthetic',
+    format: 'extractive',
+    promptIds: ids(i, o.promptLength - (i % 7)),
+    answers: ['an answer'],
+    answerIds: [...ids(i + 1000, 3), eosTokenIds[0]!],
   }));
-  const testData = await store.put(joinKey('datasets', 'eval-input', `${o.runKey}.jsonl`), items.map((t) => JSON.stringify(t)).join('\n') + '\n');
+  const testData = await store.put(
+    joinKey('datasets', 'eval-input', `${o.runKey}.jsonl`),
+    items.map((t) => JSON.stringify(t)).join('\n') + '\n',
+  );
   return {
-    storeUrl, runKey: o.runKey, onnxPrefix, testData, modelPath: o.tokenizerDir,
+    storeUrl,
+    runKey: o.runKey,
+    onnxPrefix,
+    testData,
+    modelPath: o.tokenizerDir,
     eval: { maxNewTokens: o.maxNewTokens, batchSize: o.batchSize, ...(o.threads ? { threads: o.threads } : {}) },
   };
 }

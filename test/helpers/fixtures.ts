@@ -17,10 +17,15 @@ export const SAMPLES = join(REPO, 'datasets', 'samples');
 export function tinyModel(family: 'llama' | 'gemma' | 'mistral' = 'llama'): string {
   const dir = join(FIXTURES, `tiny-${family}`);
   if (existsSync(join(dir, '.complete')) || existsSync(join(dir, 'model.safetensors'))) return dir;
-  if (!existsSync(join(SMOLLM2, 'tokenizer.json'))) throw new Error(`${SMOLLM2} is missing: run \`npm run setup\` first`);
+  if (!existsSync(join(SMOLLM2, 'tokenizer.json')))
+    throw new Error(`${SMOLLM2} is missing: run \`npm run setup\` first`);
   mkdirSync(FIXTURES, { recursive: true });
   rmSync(dir, { recursive: true, force: true });
-  execFileSync(PYTHON, ['-m', 'trainer', 'tiny', '--family', family, '--out', dir, '--tokenizer-from', SMOLLM2, '--seed', '0'], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(
+    PYTHON,
+    ['-m', 'trainer', 'tiny', '--family', family, '--out', dir, '--tokenizer-from', SMOLLM2, '--seed', '0'],
+    { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   return dir;
 }
 

@@ -25,6 +25,7 @@ export async function trainingKeyOf(client: Client, runKey: string, timeoutMs = 
 /** The content keys a completed run recorded in its provenance. */
 export function keysOf(result: RunResult): { trainingKey: string | null; evalKey: string } {
   const p = result.provenance;
-  if (!p?.evalKey || p.trainingKey === undefined) throw new Error(`${result.runKey}: no content keys in its provenance (${result.status} ${result.error ?? ''})`);
+  if (!p?.evalKey || p.trainingKey === undefined)
+    throw new Error(`${result.runKey}: no content keys in its provenance (${result.status} ${result.error ?? ''})`);
   return { trainingKey: p.trainingKey, evalKey: p.evalKey };
 }

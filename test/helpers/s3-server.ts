@@ -9,7 +9,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 
-export const WEED_BIN = process.env.PEFTGRID_WEED_BIN ?? join(process.env.PEFTGRID_CACHE ?? join(homedir(), '.cache', 'peftgrid'), 'bin', 'weed');
+export const WEED_BIN =
+  process.env.PEFTGRID_WEED_BIN ??
+  join(process.env.PEFTGRID_CACHE ?? join(homedir(), '.cache', 'peftgrid'), 'bin', 'weed');
 
 export interface S3Server {
   endpoint: string;
@@ -21,7 +23,10 @@ export interface S3Server {
 
 function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true); });
+    const s = connect({ host: '127.0.0.1', port }, () => {
+      s.destroy();
+      resolve(true);
+    });
     s.on('error', () => resolve(false));
   });
 }
@@ -32,22 +37,51 @@ export function weedAvailable(): boolean {
 
 /** Starts `weed mini` with every port derived from `base` (base+0 = S3), data under `dir`. */
 export async function startS3Server(dir: string, base = 28000 + (process.pid % 50) * 20): Promise<S3Server> {
-  if (!weedAvailable()) throw new Error(`SeaweedFS not found at ${WEED_BIN}: run \`bash infra/bootstrap.sh --with-s3\``);
+  if (!weedAvailable())
+    throw new Error(`SeaweedFS not found at ${WEED_BIN}: run \`bash infra/bootstrap.sh --with-s3\``);
   mkdirSync(dir, { recursive: true });
   const bucket = 'peftgrid-test';
-  const env = { AWS_ACCESS_KEY_ID: 'peftgrid', AWS_SECRET_ACCESS_KEY: 'peftgrid-test-secret', AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL: `http://127.0.0.1:${base}` };
+  const env = {
+    AWS_ACCESS_KEY_ID: 'peftgrid',
+    AWS_SECRET_ACCESS_KEY: 'peftgrid-test-secret',
+    AWS_REGION: 'us-east-1',
+    AWS_ENDPOINT_URL: `http://127.0.0.1:${base}`,
+  };
   const ports = {
-    's3.port': base, 'master.port': base + 1, 'volume.port': base + 2, 'filer.port': base + 3, 'webdav.port': base + 4,
-    'admin.port': base + 5, 'master.port.grpc': base + 11, 'volume.port.grpc': base + 12, 'filer.port.grpc': base + 13,
-    's3.port.grpc': base + 14, 'admin.port.grpc': base + 15, 'admin.port.legacy': 0, 's3.port.iceberg': 0, 's3.port.lance': 0,
+    's3.port': base,
+    'master.port': base + 1,
+    'volume.port': base + 2,
+    'filer.port': base + 3,
+    'webdav.port': base + 4,
+    'admin.port': base + 5,
+    'master.port.grpc': base + 11,
+    'volume.port.grpc': base + 12,
+    'filer.port.grpc': base + 13,
+    's3.port.grpc': base + 14,
+    'admin.port.grpc': base + 15,
+    'admin.port.legacy': 0,
+    's3.port.iceberg': 0,
+    's3.port.lance': 0,
   };
   let child: ChildProcess | undefined;
   const start = async () => {
     const log = openSync(join(dir, 'weed.log'), 'a');
-    child = spawn(WEED_BIN, ['mini', `-dir=${join(dir, 'data')}`, '-ip=127.0.0.1', '-ip.bind=127.0.0.1', '-admin.ui=false',
-      ...Object.entries(ports).map(([k, v]) => `-${k}=${v}`)], {
-      env: { ...process.env, ...env, S3_BUCKET: bucket }, stdio: ['ignore', log, log], detached: true,
-    });
+    child = spawn(
+      WEED_BIN,
+      [
+        'mini',
+        `-dir=${join(dir, 'data')}`,
+        '-ip=127.0.0.1',
+        '-ip.bind=127.0.0.1',
+        '-admin.ui=false',
+        ...Object.entries(ports).map(([k, v]) => `-${k}=${v}`),
+      ],
+      {
+        env: { ...process.env, ...env, S3_BUCKET: bucket },
+        stdio: ['ignore', log, log],
+        detached: true,
+      },
+    );
     closeSync(log);
     mkdirSync(join(dir, 'data'), { recursive: true });
     const deadline = Date.now() + 60_000;
@@ -66,8 +100,18 @@ export async function startS3Server(dir: string, base = 28000 + (process.pid % 5
     if (!child || child.exitCode !== null) return;
     const c = child;
     const exited = new Promise((r) => c.once('exit', r));
-    try { process.kill(-c.pid!, 'SIGTERM'); } catch { /* gone */ }
-    const timer = setTimeout(() => { try { process.kill(-c.pid!, 'SIGKILL'); } catch { /* gone */ } }, 10_000);
+    try {
+      process.kill(-c.pid!, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-c.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, 10_000);
     await exited;
     clearTimeout(timer);
     while (await portOpen(base)) await new Promise((r) => setTimeout(r, 200));
@@ -75,7 +119,12 @@ export async function startS3Server(dir: string, base = 28000 + (process.pid % 5
   // weed runs in its own process group (so stop() can signal all of it); make sure a test
   // process that dies early does not leave it behind.
   process.once('exit', () => {
-    if (child && child.exitCode === null) try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ }
+    if (child && child.exitCode === null)
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
   });
   await start();
   return { endpoint: env.AWS_ENDPOINT_URL, bucket, env, stop, start };

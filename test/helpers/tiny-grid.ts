@@ -11,7 +11,10 @@ import { REPO, SAMPLES, TEMPORAL_BIN, tinyModel } from './fixtures';
 /** A Temporal dev server (in memory) from the bootstrapped CLI, with the search attributes registered. */
 export function localTemporal(): Promise<TestWorkflowEnvironment> {
   return TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: TEMPORAL_BIN }, searchAttributes: Object.values(SEARCH_ATTRIBUTE_KEYS) },
+    server: {
+      executable: { type: 'existing-path', path: TEMPORAL_BIN },
+      searchAttributes: Object.values(SEARCH_ATTRIBUTE_KEYS),
+    },
   });
 }
 
@@ -29,14 +32,34 @@ export interface TinyGridOptions {
 
 /** A validated grid: boolq samples, tiny Llama, LoRA, fixed seeds: runs of it are comparable step by step. */
 export function tinyLoraGrid(o: TinyGridOptions): GridConfig {
-  return validateGrid({
-    name: o.name,
-    store: o.store,
-    data: { baseUrl: `file://${SAMPLES}`, datasets: ['boolq'], testSplit: 'test', maxTrainPerDataset: 64, testSamples: 4, seed: 3 },
-    models: [{ name: 'tiny-llama', path: tinyModel('llama'), family: 'llama' }],
-    methods: [{ method: 'lora', r: o.r ?? 4, alpha: 8 }],
-    training: { maxSteps: o.maxSteps, warmupSteps: 2, lr: 1e-3, optimizer: 'adamw', batchSize: 4, checkpointEverySteps: o.checkpointEverySteps, maxLength: 256, seed: 7 },
-    eval: { maxNewTokens: 4, batchSize: 4 },
-    ...o.extra,
-  }, 'test', REPO);
+  return validateGrid(
+    {
+      name: o.name,
+      store: o.store,
+      data: {
+        baseUrl: `file://${SAMPLES}`,
+        datasets: ['boolq'],
+        testSplit: 'test',
+        maxTrainPerDataset: 64,
+        testSamples: 4,
+        seed: 3,
+      },
+      models: [{ name: 'tiny-llama', path: tinyModel('llama'), family: 'llama' }],
+      methods: [{ method: 'lora', r: o.r ?? 4, alpha: 8 }],
+      training: {
+        maxSteps: o.maxSteps,
+        warmupSteps: 2,
+        lr: 1e-3,
+        optimizer: 'adamw',
+        batchSize: 4,
+        checkpointEverySteps: o.checkpointEverySteps,
+        maxLength: 256,
+        seed: 7,
+      },
+      eval: { maxNewTokens: 4, batchSize: 4 },
+      ...o.extra,
+    },
+    'test',
+    REPO,
+  );
 }

@@ -18,12 +18,19 @@ export interface WorkerProcess {
  * `logLevel` 'debug' adds a `trainer step` line per training step (activities/train.ts): what
  * the fault tests count lost steps from (heartbeats are throttled to 5 s).
  */
-export function startWorkerProcess(address: string, dataDir: string, name: string, queues = 'cpu,gpu', logLevel = 'info'): WorkerProcess {
+export function startWorkerProcess(
+  address: string,
+  dataDir: string,
+  name: string,
+  queues = 'cpu,gpu',
+  logLevel = 'info',
+): WorkerProcess {
   mkdirSync(dataDir, { recursive: true });
   const log = join(dataDir, `${name}.log`);
   const fd = openSync(log, 'a');
   const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'workers', 'main.ts'), '--queues', queues], {
-    cwd: REPO, stdio: ['ignore', fd, fd],
+    cwd: REPO,
+    stdio: ['ignore', fd, fd],
     env: { ...process.env, TEMPORAL_ADDRESS: address, PEFTGRID_DATA_DIR: dataDir, PEFTGRID_LOG_LEVEL: logLevel },
   });
   closeSync(fd);
@@ -36,8 +43,16 @@ export async function waitForPollers(client: Client, timeoutMs = 60_000): Promis
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const counts = await Promise.all([
-      client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: TASK_QUEUES.cpu }, taskQueueType: 1 }),
-      client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: TASK_QUEUES.gpu }, taskQueueType: 2 }),
+      client.workflowService.describeTaskQueue({
+        namespace: 'default',
+        taskQueue: { name: TASK_QUEUES.cpu },
+        taskQueueType: 1,
+      }),
+      client.workflowService.describeTaskQueue({
+        namespace: 'default',
+        taskQueue: { name: TASK_QUEUES.gpu },
+        taskQueueType: 2,
+      }),
     ]);
     if (counts.every((c) => (c.pollers?.length ?? 0) > 0)) return;
     await new Promise((r) => setTimeout(r, 300));
@@ -46,7 +61,10 @@ export async function waitForPollers(client: Client, timeoutMs = 60_000): Promis
 }
 
 /** The heartbeat details of a workflow's first pending activity, decoded (JSON payloads). */
-export async function pendingHeartbeat<T>(client: Client, workflowId: string): Promise<{ attempt: number; details: T } | null> {
+export async function pendingHeartbeat<T>(
+  client: Client,
+  workflowId: string,
+): Promise<{ attempt: number; details: T } | null> {
   try {
     const desc = await client.workflow.getHandle(workflowId).describe();
     const act = desc.raw.pendingActivities?.[0];
@@ -69,12 +87,15 @@ export function lastTrainerStep(output: string, beforeMs = Infinity): number {
 
 /** The pino log records of a worker's output whose `msg` is `msg`, parsed, in order. */
 export function logRecords(output: string, msg: string): Record<string, unknown>[] {
-  return output.split('\n').filter((l) => l.startsWith('{')).flatMap((l) => {
-    try {
-      const rec = JSON.parse(l) as Record<string, unknown>;
-      return rec.msg === msg ? [rec] : [];
-    } catch {
-      return [];
-    }
-  });
+  return output
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .flatMap((l) => {
+      try {
+        const rec = JSON.parse(l) as Record<string, unknown>;
+        return rec.msg === msg ? [rec] : [];
+      } catch {
+        return [];
+      }
+    });
 }

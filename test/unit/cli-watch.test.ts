@@ -22,9 +22,24 @@ describe('grid progress lines', () => {
   });
 
   it('summarizes a finished grid, counting reused runs', () => {
-    const run = (status: RunResult['status'], reused?: boolean): RunResult => ({ runKey: 'k', model: 'm', method: 'lora', label: 'l', status, ...(reused ? { reused } : {}) });
-    const result = { gridId: 'g', reportPrefix: 'grids/g', markdown: '', runs: [run('completed', true), run('completed'), run('failed'), run('cancelled')] } as GridResult;
-    assert.equal(summaryLine(result), 'grid g: 4 runs: 2 completed (1 reused from an earlier start), 1 failed, 1 cancelled; report in grids/g');
+    const run = (status: RunResult['status'], reused?: boolean): RunResult => ({
+      runKey: 'k',
+      model: 'm',
+      method: 'lora',
+      label: 'l',
+      status,
+      ...(reused ? { reused } : {}),
+    });
+    const result = {
+      gridId: 'g',
+      reportPrefix: 'grids/g',
+      markdown: '',
+      runs: [run('completed', true), run('completed'), run('failed'), run('cancelled')],
+    } as GridResult;
+    assert.equal(
+      summaryLine(result),
+      'grid g: 4 runs: 2 completed (1 reused from an earlier start), 1 failed, 1 cancelled; report in grids/g',
+    );
     assert.equal(summaryLine({ ...result, runs: [run('completed')] }), 'grid g: 1 run: 1 completed; report in grids/g');
   });
 
@@ -32,21 +47,52 @@ describe('grid progress lines', () => {
     const memory = new ProgressMemory();
     const shown = (phases: RunPhase[]) => phases.map((p) => memory.run('r1', p));
     assert.deepEqual(
-      shown(['pending', 'tokenizing', 'training', 'tokenizing', 'exporting', 'evaluating', 'tokenizing', 'training', 'evaluating', 'completed', 'tokenizing']),
-      ['pending', 'tokenizing', 'training', 'training', 'exporting', 'evaluating', 'evaluating', 'evaluating', 'evaluating', 'completed', 'completed'],
+      shown([
+        'pending',
+        'tokenizing',
+        'training',
+        'tokenizing',
+        'exporting',
+        'evaluating',
+        'tokenizing',
+        'training',
+        'evaluating',
+        'completed',
+        'tokenizing',
+      ]),
+      [
+        'pending',
+        'tokenizing',
+        'training',
+        'training',
+        'exporting',
+        'evaluating',
+        'evaluating',
+        'evaluating',
+        'evaluating',
+        'completed',
+        'completed',
+      ],
     );
     // Skipping phases forward is fine (in-context runs skip training and export); runs are independent.
     assert.equal(memory.run('icl', 'evaluating'), 'evaluating');
     assert.equal(memory.run('r2', 'tokenizing'), 'tokenizing');
     assert.equal(memory.run('r3', 'failed'), 'failed');
     assert.equal(memory.run('r3', 'evaluating'), 'failed');
-    assert.deepEqual((['preparing', 'running', 'preparing', 'reporting', 'running'] as const).map((p) => memory.gridPhase(p)), ['preparing', 'running', 'running', 'reporting', 'reporting']);
+    assert.deepEqual(
+      (['preparing', 'running', 'preparing', 'reporting', 'running'] as const).map((p) => memory.gridPhase(p)),
+      ['preparing', 'running', 'running', 'reporting', 'reporting'],
+    );
   });
 
-  it('a run query that times out (busy worker) does not turn evaluating back into the grid\'s tokenizing', async () => {
+  it("a run query that times out (busy worker) does not turn evaluating back into the grid's tokenizing", async () => {
     // The grid reports every run in flight as 'tokenizing'; the run itself knows its real phase.
-    let runAnswer: (() => Promise<unknown>) = async () => ({ runKey: 'k', phase: 'evaluating', label: 'l', model: 'm' });
-    const grid: GridProgress = { gridId: 'g', phase: 'running', runs: [{ runKey: 'k', phase: 'tokenizing', label: 'l', model: 'm' }] };
+    let runAnswer: () => Promise<unknown> = async () => ({ runKey: 'k', phase: 'evaluating', label: 'l', model: 'm' });
+    const grid: GridProgress = {
+      gridId: 'g',
+      phase: 'running',
+      runs: [{ runKey: 'k', phase: 'tokenizing', label: 'l', model: 'm' }],
+    };
     const client = {
       workflow: {
         getHandle: (id: string) => ({
@@ -57,7 +103,9 @@ describe('grid progress lines', () => {
     } as unknown as Client;
     const memory = new ProgressMemory();
     assert.equal((await gridLines(client, 'g', memory)).lines[0]!.phase, 'evaluating');
-    runAnswer = async () => { throw new Error('query timed out'); };
+    runAnswer = async () => {
+      throw new Error('query timed out');
+    };
     const stale = await gridLines(client, 'g', memory);
     assert.equal(stale.lines[0]!.phase, 'evaluating');
     assert.equal(stale.progress.runs[0]!.phase, 'evaluating');

@@ -41,7 +41,11 @@ describe('grid config', () => {
     assert.equal(g.training.scheduler, 'linear');
     assert.equal(g.training.optimizer, 'adamw_8bit');
     assert.equal(g.training.batchSize, 8);
-    assert.equal('evalBatchSize' in g.training, false, 'training.evalBatchSize is gone: eval.batchSize is the one evaluation uses');
+    assert.equal(
+      'evalBatchSize' in g.training,
+      false,
+      'training.evalBatchSize is gone: eval.batchSize is the one evaluation uses',
+    );
     assert.ok(g.store.startsWith('file:///'), 'relative store resolved to an absolute file URL');
     assert.equal(g.models[0]!.path, join(cwd, 'model'));
   });
@@ -50,18 +54,29 @@ describe('grid config', () => {
     const g = parseGridYaml(base, 'test.yaml', cwd);
     const runs = planRuns(g);
     assert.equal(runs.length, 4);
-    assert.deepEqual(runs.map((r) => r.label), ['lora r=8 alpha=16 dropout=0.05', 'lora r=16 alpha=16 dropout=0.05', 'icl shots=0', 'icl shots=3']);
-    assert.deepEqual(planRuns(parseGridYaml(base, 'test.yaml', cwd)).map((r) => r.runKey), runs.map((r) => r.runKey));
+    assert.deepEqual(
+      runs.map((r) => r.label),
+      ['lora r=8 alpha=16 dropout=0.05', 'lora r=16 alpha=16 dropout=0.05', 'icl shots=0', 'icl shots=3'],
+    );
+    assert.deepEqual(
+      planRuns(parseGridYaml(base, 'test.yaml', cwd)).map((r) => r.runKey),
+      runs.map((r) => r.runKey),
+    );
     assert.equal(new Set(runs.map((r) => r.runKey)).size, 4);
     assert.equal(runs[2]!.trains, false);
     assert.equal(runs[3]!.shots, 3);
     // A change that affects results changes the key; the same run keeps it.
-    const other = planRuns(parseGridYaml(base + 'training: {maxSteps: 10, warmupSteps: 0, checkpointEverySteps: 5}\n', 'test.yaml', cwd));
+    const other = planRuns(
+      parseGridYaml(base + 'training: {maxSteps: 10, warmupSteps: 0, checkpointEverySteps: 5}\n', 'test.yaml', cwd),
+    );
     assert.notEqual(other[0]!.runKey, runs[0]!.runKey);
   });
 
   it('keeps string lists (targetModules) as one value', () => {
-    assert.equal(expandMethod({ method: 'lora', r: 8, alpha: 16, dropout: 0.1, targetModules: ['q_proj', 'v_proj'] }).length, 1);
+    assert.equal(
+      expandMethod({ method: 'lora', r: 8, alpha: 16, dropout: 0.1, targetModules: ['q_proj', 'v_proj'] }).length,
+      1,
+    );
   });
 
   it('names the path, the value and the expectation for each problem', () => {
@@ -130,7 +145,8 @@ speculative: [{target: a, draft: b}]
       assert.deepEqual([issue.path, issue.value], ['store', '"ftp://example.com/peftgrid"']);
       assert.match(issue.expected, /file:\/\/dir or s3:\/\/bucket\/prefix/);
       assert.equal(only(grid('store: "s3://"')).path, 'store', 's3:// needs a bucket');
-      for (const ok of ['file://.data/store', 's3://bucket/prefix', 's3://bucket', './store', '/abs/store']) accepts(grid(`store: "${ok}"`));
+      for (const ok of ['file://.data/store', 's3://bucket/prefix', 's3://bucket', './store', '/abs/store'])
+        accepts(grid(`store: "${ok}"`));
       assert.equal(only(grid('data: {baseUrl: "gopher://x/y"}')).path, 'data.baseUrl');
     });
 
@@ -140,7 +156,10 @@ speculative: [{target: a, draft: b}]
       assert.match(issue.expected, /<\s*1/);
       const listed = only(grid('', '[{method: qlora, dropout: [0.05, 1]}]'));
       assert.deepEqual([listed.path, listed.value], ['methods[0].dropout[1]', '1']);
-      assert.equal(only(grid('', '[{method: adalora, dropout: -0.1, tinit: 1, tfinal: 1}]')).path, 'methods[0].dropout');
+      assert.equal(
+        only(grid('', '[{method: adalora, dropout: -0.1, tinit: 1, tfinal: 1}]')).path,
+        'methods[0].dropout',
+      );
       accepts(grid('', '[{method: lora, dropout: [0, 0.999]}]'));
     });
 
@@ -159,7 +178,10 @@ speculative: [{target: a, draft: b}]
       const issue = only(grid('', '[{method: ia3, targetModules: [k_proj, v_proj], feedforwardModules: [down_proj]}]'));
       assert.deepEqual([issue.path, issue.value], ['methods[0].feedforwardModules', '["down_proj"]']);
       assert.match(issue.expected, /subset of targetModules \["k_proj","v_proj"\] \(not in it: down_proj\)/);
-      assert.match(only(grid('', '[{method: ia3, feedforwardModules: [down_proj]}]')).expected, /targetModules given too/);
+      assert.match(
+        only(grid('', '[{method: ia3, feedforwardModules: [down_proj]}]')).expected,
+        /targetModules given too/,
+      );
       accepts(grid('', '[{method: ia3, targetModules: [k_proj, down_proj], feedforwardModules: [down_proj]}]'));
     });
 
@@ -178,7 +200,10 @@ speculative: [{target: a, draft: b}]
       for (const c of cases) {
         // warmup and checkpoint cadence are grid-only policies: kept within maxSteps so they stay out of it.
         const maxSteps = Number(c.training.maxSteps ?? 200);
-        const yaml = grid(`training: ${JSON.stringify({ warmupSteps: 0, checkpointEverySteps: maxSteps, ...c.training })}`, `[${JSON.stringify(c.method)}]`);
+        const yaml = grid(
+          `training: ${JSON.stringify({ warmupSteps: 0, checkpointEverySteps: maxSteps, ...c.training })}`,
+          `[${JSON.stringify(c.method)}]`,
+        );
         if (c.ok) accepts(yaml);
         else assert.equal(only(yaml).path, `methods[0].${c.field}`, JSON.stringify(c));
       }
@@ -201,16 +226,34 @@ speculative: [{target: a, draft: b}]
     const schema = gridJsonSchema() as { properties: Record<string, unknown> };
     assert.ok(schema.properties.models && schema.properties.methods && schema.properties.training);
     const committed = readFileSync(join(REPO, 'schema', 'grid.schema.json'), 'utf8');
-    assert.equal(committed, JSON.stringify(schema, null, 2) + '\n', 'regenerate it: npx peftgrid schema > schema/grid.schema.json');
+    assert.equal(
+      committed,
+      JSON.stringify(schema, null, 2) + '\n',
+      'regenerate it: npx peftgrid schema > schema/grid.schema.json',
+    );
   });
 
   it("expands a per-method lr into the run's training config and its key", () => {
-    const yaml = 'name: t\nmodels: [{name: tiny, path: ./model, family: llama}]\nmethods:\n  - {method: prompt_tuning, lr: [0.03, 0.3]}\n  - {method: lora}\n';
+    const yaml =
+      'name: t\nmodels: [{name: tiny, path: ./model, family: llama}]\nmethods:\n  - {method: prompt_tuning, lr: [0.03, 0.3]}\n  - {method: lora}\n';
     const grid = parseGridYaml(yaml, 'test.yaml', cwd);
     const runs = planRuns(grid);
-    assert.deepEqual(runs.map((r) => r.training.lr), [0.03, 0.3, grid.training.lr]);
-    assert.deepEqual(runs.map((r) => r.label), ['prompt_tuning numVirtualTokens=20 lr=0.03', 'prompt_tuning numVirtualTokens=20 lr=0.3', 'lora r=8 alpha=16 dropout=0.05']);
+    assert.deepEqual(
+      runs.map((r) => r.training.lr),
+      [0.03, 0.3, grid.training.lr],
+    );
+    assert.deepEqual(
+      runs.map((r) => r.label),
+      [
+        'prompt_tuning numVirtualTokens=20 lr=0.03',
+        'prompt_tuning numVirtualTokens=20 lr=0.3',
+        'lora r=8 alpha=16 dropout=0.05',
+      ],
+    );
     assert.equal(new Set(runs.map((r) => r.runKey)).size, 3);
-    assert.ok(runs.every((r) => !('lr' in r.method)), 'the trainer gets lr in training, not as a method field');
+    assert.ok(
+      runs.every((r) => !('lr' in r.method)),
+      'the trainer gets lr in training, not as a method field',
+    );
   });
 });

@@ -3,8 +3,15 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
-  CATALOG, DATASET_NAMES, SAMPLE_DATASETS, UNIFIEDQA_BASE_URL, UNIFIEDQA_TOTAL_LINES,
-  datasetSplits, datasetUrl, getDataset, sampleBaseUrl,
+  CATALOG,
+  DATASET_NAMES,
+  SAMPLE_DATASETS,
+  UNIFIEDQA_BASE_URL,
+  UNIFIEDQA_TOTAL_LINES,
+  datasetSplits,
+  datasetUrl,
+  getDataset,
+  sampleBaseUrl,
 } from '../../src/data';
 
 test('the catalog holds the 11 datasets of the study with their formats', () => {
@@ -38,10 +45,16 @@ test('462,516 instances in all; every dataset has train and dev, only some have 
 });
 
 test('datasetUrl works for every scheme and keeps the base intact', () => {
-  assert.equal(datasetUrl(UNIFIEDQA_BASE_URL, 'boolq', 'dev'), 'https://storage.googleapis.com/unifiedqa/data/boolq/dev.tsv');
+  assert.equal(
+    datasetUrl(UNIFIEDQA_BASE_URL, 'boolq', 'dev'),
+    'https://storage.googleapis.com/unifiedqa/data/boolq/dev.tsv',
+  );
   assert.equal(datasetUrl('http://localhost:8080/', 'arc_easy', 'train'), 'http://localhost:8080/arc_easy/train.tsv');
   assert.equal(datasetUrl('file:///data/uqa//', 'squad2', 'dev'), 'file:///data/uqa/squad2/dev.tsv');
-  assert.equal(datasetUrl('s3://bucket/prefix/unifiedqa', 'race_string', 'test'), 's3://bucket/prefix/unifiedqa/race_string/test.tsv');
+  assert.equal(
+    datasetUrl('s3://bucket/prefix/unifiedqa', 'race_string', 'test'),
+    's3://bucket/prefix/unifiedqa/race_string/test.tsv',
+  );
   assert.throws(() => datasetUrl('/no/scheme', 'boolq', 'dev'), TypeError);
 });
 

@@ -18,10 +18,20 @@ async function lines(text: string, size: number): Promise<SourceLine[]> {
 
 test('only a final line without a newline is unterminated, at any chunk size', async () => {
   for (const size of [1, 2, 5, 1000]) {
-    assert.deepEqual(await lines('a\r\nb\n\nc', size), [
-      { text: 'a', terminated: true }, { text: 'b', terminated: true }, { text: '', terminated: true }, { text: 'c', terminated: false },
-    ], `chunk size ${size}`);
-    assert.deepEqual(await lines('a\nb\n', size), [{ text: 'a', terminated: true }, { text: 'b', terminated: true }]);
+    assert.deepEqual(
+      await lines('a\r\nb\n\nc', size),
+      [
+        { text: 'a', terminated: true },
+        { text: 'b', terminated: true },
+        { text: '', terminated: true },
+        { text: 'c', terminated: false },
+      ],
+      `chunk size ${size}`,
+    );
+    assert.deepEqual(await lines('a\nb\n', size), [
+      { text: 'a', terminated: true },
+      { text: 'b', terminated: true },
+    ]);
   }
   assert.deepEqual(await lines('', 1), []);
 });
@@ -37,11 +47,20 @@ test('parsing readLines reports a cut last line as truncated-line and keeps it o
   const { records, stats } = parseUnifiedQaStream(readLines(Readable.from([Buffer.from(text)])), 'boolq');
   const got: QaRecord[] = [];
   for await (const r of records) got.push(r);
-  assert.deepEqual(got.map((r) => r.answers), [['yes']]);
-  assert.deepEqual(stats.malformed.map((m) => [m.line, m.reason]), [[2, 'truncated-line']]);
+  assert.deepEqual(
+    got.map((r) => r.answers),
+    [['yes']],
+  );
+  assert.deepEqual(
+    stats.malformed.map((m) => [m.line, m.reason]),
+    [[2, 'truncated-line']],
+  );
   // The same bytes through splitLines trust the last line (what the whole-text parser also does).
   const lenient = parseUnifiedQaStream(splitLines(Readable.from([Buffer.from(text)])), 'boolq');
   const all: QaRecord[] = [];
   for await (const r of lenient.records) all.push(r);
-  assert.deepEqual(all.map((r) => r.answers), [['yes'], ['ye']]);
+  assert.deepEqual(
+    all.map((r) => r.answers),
+    [['yes'], ['ye']],
+  );
 });

@@ -5,7 +5,13 @@ import { mkdtempSync, readFileSync, rmSync, existsSync, readdirSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  PgtokFormatError, describePgtok, pgtokManifest, readPgtok, writePgtok, writePgtokFile, type PgtokExample,
+  PgtokFormatError,
+  describePgtok,
+  pgtokManifest,
+  readPgtok,
+  writePgtok,
+  writePgtokFile,
+  type PgtokExample,
 } from '../../src/data';
 
 const examples: PgtokExample[] = [
@@ -20,15 +26,21 @@ test('byte layout is exactly docs/contracts.md §1', () => {
   assert.equal(buf.readUInt32LE(8), 3);
   assert.equal(buf.readUInt32LE(12), 0);
   const index = [0, 1, 2].map((i) => [0, 4, 8].map((o) => buf.readUInt32LE(16 + 12 * i + o)));
-  assert.deepEqual(index, [[0, 5, 3], [5, 3, 2], [8, 5, 1]]);
+  assert.deepEqual(index, [
+    [0, 5, 3],
+    [5, 3, 2],
+    [8, 5, 1],
+  ]);
   assert.equal(buf.length, 16 + 12 * 3 + 4 * 13);
   assert.equal(buf.readInt32LE(16 + 36 + 4 * 11), 49151);
 });
 
 test('round trip, including an empty shard', () => {
   const back = readPgtok(writePgtok(examples));
-  assert.deepEqual(back.map((e) => ({ ids: Array.from(e.ids), promptLength: e.promptLength })),
-    examples.map((e) => ({ ids: Array.from(e.ids), promptLength: e.promptLength })));
+  assert.deepEqual(
+    back.map((e) => ({ ids: Array.from(e.ids), promptLength: e.promptLength })),
+    examples.map((e) => ({ ids: Array.from(e.ids), promptLength: e.promptLength })),
+  );
   assert.deepEqual(readPgtok(writePgtok([])), []);
   // A Buffer at an odd offset inside a larger allocation still reads (no alignment assumptions).
   const shard = writePgtok(examples);
@@ -46,11 +58,38 @@ test('writing rejects what the trainer could not use', () => {
 test('reading rejects corrupt shards with a PgtokFormatError', () => {
   const good = writePgtok(examples);
   const bad = (mutate: (b: Buffer) => Buffer): Buffer => mutate(Buffer.from(good));
-  assert.throws(() => readPgtok(bad((b) => { b.write('PGTOK002', 0, 'ascii'); return b; })), PgtokFormatError);
-  assert.throws(() => readPgtok(bad((b) => { b.writeUInt32LE(1, 12); return b; })), /reserved/);
+  assert.throws(
+    () =>
+      readPgtok(
+        bad((b) => {
+          b.write('PGTOK002', 0, 'ascii');
+          return b;
+        }),
+      ),
+    PgtokFormatError,
+  );
+  assert.throws(
+    () =>
+      readPgtok(
+        bad((b) => {
+          b.writeUInt32LE(1, 12);
+          return b;
+        }),
+      ),
+    /reserved/,
+  );
   assert.throws(() => readPgtok(bad((b) => b.subarray(0, b.length - 2))), PgtokFormatError);
   assert.throws(() => readPgtok(bad((b) => b.subarray(0, b.length - 4))), PgtokFormatError);
-  assert.throws(() => readPgtok(bad((b) => { b.writeUInt32LE(5, 16 + 8); return b; })), /promptLength 5/);
+  assert.throws(
+    () =>
+      readPgtok(
+        bad((b) => {
+          b.writeUInt32LE(5, 16 + 8);
+          return b;
+        }),
+      ),
+    /promptLength 5/,
+  );
   assert.throws(() => readPgtok(Buffer.from('nope')), PgtokFormatError);
 });
 
@@ -69,8 +108,12 @@ test('the streaming file writer produces the same bytes and reports them for the
   const info = await writePgtokFile(path, stream());
   const bytes = readFileSync(path);
   assert.ok(bytes.equals(writePgtok(collected)));
-  assert.deepEqual(info, { examples: 2000, tokens: collected.reduce((n, e) => n + e.ids.length, 0), bytes: bytes.length,
-    sha256: createHash('sha256').update(bytes).digest('hex') });
+  assert.deepEqual(info, {
+    examples: 2000,
+    tokens: collected.reduce((n, e) => n + e.ids.length, 0),
+    bytes: bytes.length,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+  });
   assert.deepEqual(describePgtok('train.pgtok', bytes), { file: 'train.pgtok', ...info });
   assert.deepEqual(readdirSync(dir), ['train.pgtok'], 'no temporary files left behind');
 
@@ -86,7 +129,24 @@ test('the streaming file writer produces the same bytes and reports them for the
 
 test('manifest fields follow the contract', () => {
   const shard = writePgtok(examples);
-  const m = pgtokManifest({ sha256: 'ab'.repeat(32), bosTokenId: 1, eosTokenId: 2, padTokenId: 2 }, 512, { train: describePgtok('train.pgtok', shard) });
-  assert.deepEqual(Object.keys(m), ['format', 'version', 'tokenizerSha256', 'maxLength', 'bosTokenId', 'eosTokenId', 'padTokenId', 'splits']);
-  assert.deepEqual(m.splits.train, { file: 'train.pgtok', examples: 3, tokens: 13, bytes: shard.length, sha256: createHash('sha256').update(shard).digest('hex') });
+  const m = pgtokManifest({ sha256: 'ab'.repeat(32), bosTokenId: 1, eosTokenId: 2, padTokenId: 2 }, 512, {
+    train: describePgtok('train.pgtok', shard),
+  });
+  assert.deepEqual(Object.keys(m), [
+    'format',
+    'version',
+    'tokenizerSha256',
+    'maxLength',
+    'bosTokenId',
+    'eosTokenId',
+    'padTokenId',
+    'splits',
+  ]);
+  assert.deepEqual(m.splits.train, {
+    file: 'train.pgtok',
+    examples: 3,
+    tokens: 13,
+    bytes: shard.length,
+    sha256: createHash('sha256').update(shard).digest('hex'),
+  });
 });

@@ -4,12 +4,22 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  AnswerTooLongError, DoubleBosError, MODEL_FAMILIES, SAMPLES_DIR, TokenizerConfigError, encodePrompt, formatExample,
-  loadTokenizer, parseUnifiedQa, tokenizeForTraining, type TokenizerWrapper,
+  AnswerTooLongError,
+  DoubleBosError,
+  MODEL_FAMILIES,
+  SAMPLES_DIR,
+  TokenizerConfigError,
+  encodePrompt,
+  formatExample,
+  loadTokenizer,
+  parseUnifiedQa,
+  tokenizeForTraining,
+  type TokenizerWrapper,
 } from '../../src/data';
 
 // CI always has the bootstrap's SmolLM2 directory; PEFTGRID_TOKENIZER_DIR points elsewhere for local runs.
-const MODEL_DIR = process.env.PEFTGRID_TOKENIZER_DIR ?? join(__dirname, '..', '..', '.data', 'models', 'smollm2-135m-instruct');
+const MODEL_DIR =
+  process.env.PEFTGRID_TOKENIZER_DIR ?? join(__dirname, '..', '..', '.data', 'models', 'smollm2-135m-instruct');
 const skip = existsSync(join(MODEL_DIR, 'tokenizer.json'))
   ? false
   : `${MODEL_DIR} is missing: run the bootstrap (python -m trainer materialize-gguf) first`;
@@ -19,7 +29,10 @@ const charTok = {
   bosTokenId: 1 as number | null,
   eosTokenId: 2,
   encode: (text: string): number[] =>
-    text.split(/(<s>)/).filter(Boolean).flatMap((part) => (part === '<s>' ? [1] : [...part].map((c) => c.codePointAt(0)! + 1000))),
+    text
+      .split(/(<s>)/)
+      .filter(Boolean)
+      .flatMap((part) => (part === '<s>' ? [1] : [...part].map((c) => c.codePointAt(0)! + 1000))),
 };
 
 test('ids = prompt ++ answer ++ EOS; promptLength is the mask boundary', () => {
@@ -50,19 +63,30 @@ test('tokenizer directories: settings resolved the transformers way, broken ones
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   // A byte-level BPE over single characters: enough to load and encode.
   const chars = [...'abc Ġ'];
-  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify({
-    version: '1.0',
-    added_tokens: [{ id: 0, content: '<s>', special: true }, { id: 1, content: '</s>', special: true }],
-    normalizer: null, pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, use_regex: true },
-    post_processor: null, decoder: { type: 'ByteLevel' },
-    model: { type: 'BPE', vocab: Object.fromEntries(chars.map((c, i) => [c, i + 2])), merges: [] },
-  }));
+  writeFileSync(
+    join(dir, 'tokenizer.json'),
+    JSON.stringify({
+      version: '1.0',
+      added_tokens: [
+        { id: 0, content: '<s>', special: true },
+        { id: 1, content: '</s>', special: true },
+      ],
+      normalizer: null,
+      pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, use_regex: true },
+      post_processor: null,
+      decoder: { type: 'ByteLevel' },
+      model: { type: 'BPE', vocab: Object.fromEntries(chars.map((c, i) => [c, i + 2])), merges: [] },
+    }),
+  );
   await assert.rejects(loadTokenizer(dir), /names no eos_token/);
   writeFileSync(join(dir, 'special_tokens_map.json'), JSON.stringify({ eos_token: { content: '</s>' } }));
   const fromMap = await loadTokenizer(dir);
   assert.deepEqual([fromMap.eosTokenId, fromMap.padTokenId, fromMap.bosTokenId, fromMap.vocabSize], [1, 1, null, 7]);
   assert.deepEqual(fromMap.encode('ab c'), [2, 3, 6, 4]);
-  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<s>', eos_token: '</s>', pad_token: '<pad>', chat_template: 'config' }));
+  writeFileSync(
+    join(dir, 'tokenizer_config.json'),
+    JSON.stringify({ bos_token: '<s>', eos_token: '</s>', pad_token: '<pad>', chat_template: 'config' }),
+  );
   const fromConfig = await loadTokenizer(dir);
   assert.deepEqual([fromConfig.bosTokenId, fromConfig.padToken, fromConfig.chatTemplate], [0, '</s>', 'config']);
   writeFileSync(join(dir, 'chat_template.jinja'), 'file');
@@ -96,13 +120,18 @@ test('SmolLM2 tokenizer: ids pinned from Rust tokenizers where JavaScript regex 
   // tokenizers.Tokenizer.from_file(".../tokenizer.json").encode(text, add_special_tokens=False).ids
   assert.deepEqual(t.encode('  \uFEFFbom'), [216, 216, 186, 136, 140, 82, 300], 'U+FEFF is not whitespace');
   assert.deepEqual(t.encode('  \u0085 x'), [256, 141, 223, 1792], 'U+0085 is whitespace');
-  assert.deepEqual(t.encode('½ ² ٣٤ 12'), [16738, 216, 19133, 216, 164, 113, 164, 114, 216, 33, 34], 'Unicode digits split one by one');
+  assert.deepEqual(
+    t.encode('½ ² ٣٤ 12'),
+    [16738, 216, 19133, 216, 164, 113, 164, 114, 216, 33, 34],
+    'Unicode digits split one by one',
+  );
   // SmolLM2's post-processor adds no BOS: the prompt formats write it, so nothing depends on this.
   assert.deepEqual(t.encode('hi', { addSpecialTokens: true }), t.encode('hi'));
 });
 
 const records = (['boolq', 'arc_easy', 'squad1_1', 'narrativeqa'] as const).flatMap((d) =>
-  parseUnifiedQa(readFileSync(join(SAMPLES_DIR, d, 'test.tsv'), 'utf8'), d).records.slice(0, 5));
+  parseUnifiedQa(readFileSync(join(SAMPLES_DIR, d, 'test.tsv'), 'utf8'), d).records.slice(0, 5),
+);
 
 test('every family: one BOS at the start, the answer after the mask boundary, EOS last', { skip }, async () => {
   const t = await smol();
@@ -113,8 +142,16 @@ test('every family: one BOS at the start, the answer after the mask boundary, EO
       assert.equal(ids[0], t.bosTokenId, `${family}: BOS first`);
       assert.notEqual(ids[1], t.bosTokenId, `${family}: BOS not doubled`);
       assert.equal(ids.at(-1), t.eosTokenId, `${family}: EOS last`);
-      assert.deepEqual(ids.slice(0, promptLength), encodePrompt(t, ex.prompt), `${family}: training prompt = evaluation prompt`);
-      assert.equal(t.decode(ids.slice(promptLength, -1)), ex.answer, `${family}: the learned part is exactly the answer`);
+      assert.deepEqual(
+        ids.slice(0, promptLength),
+        encodePrompt(t, ex.prompt),
+        `${family}: training prompt = evaluation prompt`,
+      );
+      assert.equal(
+        t.decode(ids.slice(promptLength, -1)),
+        ex.answer,
+        `${family}: the learned part is exactly the answer`,
+      );
       assert.ok(ex.answer.includes(r.answers[0]!));
     }
   }
@@ -129,6 +166,9 @@ test('a long passage is cut from the left: the question end and the whole answer
   assert.equal(cut.ids.length, 128);
   assert.ok(cut.truncatedTokens > 0);
   assert.deepEqual(cut.ids.slice(cut.promptLength), full.ids.slice(full.promptLength));
-  assert.deepEqual(cut.ids.slice(1, cut.promptLength), full.ids.slice(full.promptLength - (cut.promptLength - 1), full.promptLength));
+  assert.deepEqual(
+    cut.ids.slice(1, cut.promptLength),
+    full.ids.slice(full.promptLength - (cut.promptLength - 1), full.promptLength),
+  );
   assert.ok(t.decode(cut.ids.slice(0, cut.promptLength)).includes('the key fact is here.'));
 });

@@ -2,20 +2,35 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import {
-  MAX_LINE_BYTES, parseChoices, parseUnifiedQa, parseUnifiedQaStream, recordId, splitLines, toUnifiedQaInput,
+  MAX_LINE_BYTES,
+  parseChoices,
+  parseUnifiedQa,
+  parseUnifiedQaStream,
+  recordId,
+  splitLines,
+  toUnifiedQaInput,
   type QaRecord,
 } from '../../src/data';
 
 const SEP = ' \\n ';
 
 test('splits the input on the literal two characters \\n and keeps real text intact', () => {
-  const { records, malformed, total } = parseUnifiedQa(`is the sky blue?${SEP}the sky is blue on clear days.\tyes\n`, 'boolq');
+  const { records, malformed, total } = parseUnifiedQa(
+    `is the sky blue?${SEP}the sky is blue on clear days.\tyes\n`,
+    'boolq',
+  );
   assert.equal(total, 1);
   assert.deepEqual(malformed, []);
-  assert.deepEqual(records, [{
-    id: recordId('boolq', 'is the sky blue? \\n the sky is blue on clear days.'),
-    dataset: 'boolq', format: 'yes_no', question: 'is the sky blue?', context: 'the sky is blue on clear days.', answers: ['yes'],
-  }]);
+  assert.deepEqual(records, [
+    {
+      id: recordId('boolq', 'is the sky blue? \\n the sky is blue on clear days.'),
+      dataset: 'boolq',
+      format: 'yes_no',
+      question: 'is the sky blue?',
+      context: 'the sky is blue on clear days.',
+      answers: ['yes'],
+    },
+  ]);
 });
 
 test('multiple choice: options parsed in order, passage after them, quotes have no meaning', () => {
@@ -31,7 +46,12 @@ test('multiple choice: options parsed in order, passage after them, quotes have 
 
 test('narrativeqa: adjacent repeats of a question become one record with every reference answer', () => {
   const q = `who finds the key?${SEP}tom finds a key under the bridge.`;
-  const text = [`${q}\ttom`, `${q}\tthe boy tom`, `${q}\ttom`, `what is under the bridge?${SEP}tom finds a key under the bridge.\ta key`].join('\n');
+  const text = [
+    `${q}\ttom`,
+    `${q}\tthe boy tom`,
+    `${q}\ttom`,
+    `what is under the bridge?${SEP}tom finds a key under the bridge.\ta key`,
+  ].join('\n');
   const r = parseUnifiedQa(text, 'narrativeqa');
   assert.equal(r.records.length, 2);
   assert.deepEqual(r.records[0]?.answers, ['tom', 'the boy tom']);
@@ -63,17 +83,31 @@ test('malformed lines are reported with line numbers and reasons, never dropped 
   ];
   const r = parseUnifiedQa(`${lines.join('\r\n')}\r\n`, 'boolq');
   assert.equal(r.total, 10);
-  assert.deepEqual(r.malformed.map((m) => [m.line, m.reason]), [
-    [2, 'missing-tab'], [3, 'empty-answer'], [4, 'empty-input'], [5, 'invalid-utf8'], [6, 'too-many-tabs'],
-    [7, 'empty-line'], [8, 'line-too-long'], [10, 'duplicate-input-not-adjacent'],
-  ]);
+  assert.deepEqual(
+    r.malformed.map((m) => [m.line, m.reason]),
+    [
+      [2, 'missing-tab'],
+      [3, 'empty-answer'],
+      [4, 'empty-input'],
+      [5, 'invalid-utf8'],
+      [6, 'too-many-tabs'],
+      [7, 'empty-line'],
+      [8, 'line-too-long'],
+      [10, 'duplicate-input-not-adjacent'],
+    ],
+  );
   assert.match(r.malformed.at(-1)!.detail, /line 1/);
-  assert.deepEqual(r.records.map((x) => x.answers), [['yes'], ['no']]);
+  assert.deepEqual(
+    r.records.map((x) => x.answers),
+    [['yes'], ['no']],
+  );
 });
 
 test('a multiple-choice line without options is reported, not guessed', () => {
   const r = parseUnifiedQa('which is a metal?\tiron\n', 'arc_easy');
-  assert.deepEqual(r.malformed, [{ line: 1, reason: 'missing-choices', detail: 'no "(a) … (b) …" options in a multiple-choice dataset' }]);
+  assert.deepEqual(r.malformed, [
+    { line: 1, reason: 'missing-choices', detail: 'no "(a) … (b) …" options in a multiple-choice dataset' },
+  ]);
 });
 
 test('a UTF-8 BOM on the first line is not part of the question', () => {
@@ -104,10 +138,17 @@ test('streaming from bytes equals the whole-text parse, whatever the chunk bound
 });
 
 test('invalid UTF-8 bytes are reported for their line only', async () => {
-  const bytes = Buffer.concat([Buffer.from(`ok?${SEP}p.\tyes\nbad `), Buffer.from([0xc3, 0x28]), Buffer.from(`?${SEP}p.\tno\nfine?${SEP}p.\tno\n`)]);
+  const bytes = Buffer.concat([
+    Buffer.from(`ok?${SEP}p.\tyes\nbad `),
+    Buffer.from([0xc3, 0x28]),
+    Buffer.from(`?${SEP}p.\tno\nfine?${SEP}p.\tno\n`),
+  ]);
   const { records, stats } = parseUnifiedQaStream(splitLines(Readable.from([bytes])), 'boolq');
   assert.equal((await collect(records)).length, 2);
-  assert.deepEqual(stats.malformed.map((m) => [m.line, m.reason]), [[2, 'invalid-utf8']]);
+  assert.deepEqual(
+    stats.malformed.map((m) => [m.line, m.reason]),
+    [[2, 'invalid-utf8']],
+  );
 });
 
 test('a runaway line is cut to its limit while reading, so memory stays bounded', async () => {
@@ -122,12 +163,17 @@ test('a runaway line is cut to its limit while reading, so memory stays bounded'
   assert.equal(Buffer.byteLength(lines[1]!), MAX_LINE_BYTES + 1);
   const { records, stats } = parseUnifiedQaStream(splitLines(huge()), 'boolq');
   assert.equal((await collect(records)).length, 2);
-  assert.deepEqual(stats.malformed.map((m) => [m.line, m.reason]), [[2, 'line-too-long']]);
+  assert.deepEqual(
+    stats.malformed.map((m) => [m.line, m.reason]),
+    [[2, 'line-too-long']],
+  );
 });
 
 test('the malformed detail list is capped but the count is not', async () => {
   const text = Array.from({ length: 50 }, () => 'junk').join('\n');
-  const { records, stats } = parseUnifiedQaStream(splitLines(Readable.from([text])), 'boolq', { maxMalformedDetails: 5 });
+  const { records, stats } = parseUnifiedQaStream(splitLines(Readable.from([text])), 'boolq', {
+    maxMalformedDetails: 5,
+  });
   assert.equal((await collect(records)).length, 0);
   assert.equal(stats.malformedCount, 50);
   assert.equal(stats.malformed.length, 5);

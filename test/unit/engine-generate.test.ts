@@ -48,7 +48,13 @@ test('batch sizes 1 and 4 give the same outputs as one batch, in input order', a
   const four = await generate(model, prompts, { maxNewTokens: MAX_NEW, batchSize: 4 });
   assert.equal(one.stats.batches.length, 5);
   // Sorted by length: [1, 3, 5, 8] then [12].
-  assert.deepEqual(four.stats.batches.map((b) => [b.size, b.promptWidth]), [[4, 8], [1, 12]]);
+  assert.deepEqual(
+    four.stats.batches.map((b) => [b.size, b.promptWidth]),
+    [
+      [4, 8],
+      [1, 12],
+    ],
+  );
   assert.deepEqual(tokensOf(one), tokensOf(batched));
   assert.deepEqual(tokensOf(four), tokensOf(batched));
 });
@@ -58,7 +64,8 @@ test('throughput counts each sequence only up to its own EOS', async () => {
   // while at least one other row never produces it, so that the batch keeps stepping.
   const free = tokensOf(await generate(model, prompts, { maxNewTokens: MAX_NEW, eosTokenIds: [] }));
   const candidates = [...new Set(free.flat())].filter(
-    (t) => free.some((out) => out.indexOf(t) >= 0 && out.indexOf(t) < MAX_NEW - 2) && free.some((out) => !out.includes(t)),
+    (t) =>
+      free.some((out) => out.indexOf(t) >= 0 && out.indexOf(t) < MAX_NEW - 2) && free.some((out) => !out.includes(t)),
   );
   assert.ok(candidates.length > 0, `no usable EOS candidate in ${JSON.stringify(free)}`);
   const eos = candidates[0]!;

@@ -7,7 +7,14 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import { EngineHost, EngineHostExitedError, engineRunInFromEnv, generate, loadModel, type EngineModel } from '../../src/engine';
+import {
+  EngineHost,
+  EngineHostExitedError,
+  engineRunInFromEnv,
+  generate,
+  loadModel,
+  type EngineModel,
+} from '../../src/engine';
 import { ensureTinyOnnx, makePrompts, REPO_ROOT } from '../helpers/engine-fixture';
 
 let dir: string;
@@ -53,12 +60,16 @@ async function maxTimerLag<T>(work: () => Promise<T>): Promise<{ lagMs: number; 
 
 // Four prompts of ~250 tokens in one batch: the prefill is a single ORT run of hundreds of ms on
 // the tiny model (full-vocabulary logits for every position), long enough to stall a timer.
-const longPrefill = (m: EngineModel) => generate(m, makePrompts([256, 250, 240, 230], m.config.vocabSize), { maxNewTokens: 4, batchSize: 4 });
+const longPrefill = (m: EngineModel) =>
+  generate(m, makePrompts([256, 250, 240, 230], m.config.vocabSize), { maxNewTokens: 4, batchSize: 4 });
 
 test('models load into an engine process by default, not onto this thread', async () => {
   assert.equal(engineRunInFromEnv({}), 'process');
   assert.equal(engineRunInFromEnv({ PEFTGRID_ENGINE_RUN_IN: 'main' }), 'main');
-  assert.throws(() => engineRunInFromEnv({ PEFTGRID_ENGINE_RUN_IN: 'thread' }), /PEFTGRID_ENGINE_RUN_IN = "thread": expected 'process' or 'main'/);
+  assert.throws(
+    () => engineRunInFromEnv({ PEFTGRID_ENGINE_RUN_IN: 'thread' }),
+    /PEFTGRID_ENGINE_RUN_IN = "thread": expected 'process' or 'main'/,
+  );
   assert.equal(model.remote()?.host, host);
   assert.ok(host.pid && host.pid !== process.pid && alive(host.pid));
   const own = await loadModel(dir, { intraOpNumThreads: 1 });
@@ -97,11 +108,21 @@ test('close() stops a call in progress at once and frees the process', async () 
   const m = await loadModel(dir, { intraOpNumThreads: 1, host: h });
   const pid = h.pid!;
   // Many long prefills: seconds of work that close() must cut short.
-  const running = generate(m, makePrompts(Array.from({ length: 32 }, () => 250), m.config.vocabSize), { maxNewTokens: 8, batchSize: 4 });
+  const running = generate(
+    m,
+    makePrompts(
+      Array.from({ length: 32 }, () => 250),
+      m.config.vocabSize,
+    ),
+    { maxNewTokens: 8, batchSize: 4 },
+  );
   await new Promise((r) => setTimeout(r, 300));
   const t0 = performance.now();
   await h.close();
-  await assert.rejects(running, (e: unknown) => e instanceof EngineHostExitedError && e.killed && /stopped \(cancelled\)/.test(e.message));
+  await assert.rejects(
+    running,
+    (e: unknown) => e instanceof EngineHostExitedError && e.killed && /stopped \(cancelled\)/.test(e.message),
+  );
   assert.ok(performance.now() - t0 < 2000, 'close waited for the generation');
   assert.equal(alive(pid), false);
   await m.release(); // releasing a model of a killed host is a no-op
@@ -113,10 +134,20 @@ test('an engine process that dies (OOM kill) fails its pending call with EngineH
   const h = new EngineHost();
   try {
     const m = await loadModel(dir, { intraOpNumThreads: 1, host: h });
-    const running = generate(m, makePrompts(Array.from({ length: 32 }, () => 250), m.config.vocabSize), { maxNewTokens: 8, batchSize: 4 });
+    const running = generate(
+      m,
+      makePrompts(
+        Array.from({ length: 32 }, () => 250),
+        m.config.vocabSize,
+      ),
+      { maxNewTokens: 8, batchSize: 4 },
+    );
     await new Promise((r) => setTimeout(r, 300));
     process.kill(h.pid!, 'SIGKILL');
-    await assert.rejects(running, (e: unknown) => e instanceof EngineHostExitedError && !e.killed && e.signal === 'SIGKILL');
+    await assert.rejects(
+      running,
+      (e: unknown) => e instanceof EngineHostExitedError && !e.killed && e.signal === 'SIGKILL',
+    );
   } finally {
     await h.close();
   }
@@ -131,7 +162,12 @@ test('the engine process exits when its parent dies', async () => {
       console.log(host.pid);
       process.kill(process.pid, 'SIGKILL'); // no cleanup code runs
     })();`;
-  const { stdout } = await promisify(execFile)(process.execPath, ['--require', require.resolve('tsx/cjs'), '-e', script]).catch((e: { stdout: string }) => e);
+  const { stdout } = await promisify(execFile)(process.execPath, [
+    '--require',
+    require.resolve('tsx/cjs'),
+    '-e',
+    script,
+  ]).catch((e: { stdout: string }) => e);
   const pid = Number(stdout.trim());
   assert.ok(pid > 0, `no pid in ${JSON.stringify(stdout)}`);
   const deadline = Date.now() + 10_000;

@@ -93,7 +93,12 @@ test('parseEngineConfig accepts the contract and names a bad field, its value an
 });
 
 type Meta = InferenceSession.ValueMetadata;
-const tensorMeta = (name: string, type: 'int64' | 'float32' | 'float16', shape: (number | string)[]): Meta => ({ name, isTensor: true, type, shape });
+const tensorMeta = (name: string, type: 'int64' | 'float32' | 'float16', shape: (number | string)[]): Meta => ({
+  name,
+  isTensor: true,
+  type,
+  shape,
+});
 
 function fakeSession(config: EngineConfig) {
   const kv = kvNames(config.numLayers);
@@ -134,14 +139,20 @@ test('validateGraph names missing, unexpected and mismatched tensors', () => {
       assert.ok(e instanceof GraphContractError);
       assert.deepEqual(e.missingInputs, ['past_key_values.0.key']);
       assert.deepEqual(e.unexpectedInputs, ['past.0.key']);
-      assert.deepEqual(e.mismatched.map((m) => m.name), ['logits', 'present.0.key']);
+      assert.deepEqual(
+        e.mismatched.map((m) => m.name),
+        ['logits', 'present.0.key'],
+      );
       assert.match(e.message, /type float16, expected float32/);
       assert.match(e.message, /dim 1 is 4, engine.json implies 2/);
       return true;
     },
   );
   // A config with more layers than the graph: the extra layers' tensors are missing.
-  assert.throws(() => validateGraph(fakeSession(config), { ...config, numLayers: 3 }), /missing inputs: past_key_values\.2\.key/);
+  assert.throws(
+    () => validateGraph(fakeSession(config), { ...config, numLayers: 3 }),
+    /missing inputs: past_key_values\.2\.key/,
+  );
 });
 
 test('checkFeed reports missing/unknown names, wrong types and ranks, and describes the feed', () => {

@@ -56,17 +56,26 @@ test('renamed graph I/O → GraphContractError naming the tensors', async () => 
 
 test('truncated model.onnx → ModelLoadError, not a crash', async () => {
   const corrupt = await makeCorruptModelDir(join(scratch, 'corrupt'));
-  await assert.rejects(loadModel(corrupt), (e: unknown) => e instanceof ModelLoadError && /model\.onnx/.test(e.message));
+  await assert.rejects(
+    loadModel(corrupt),
+    (e: unknown) => e instanceof ModelLoadError && /model\.onnx/.test(e.message),
+  );
 });
 
 test('missing engine.json → EngineConfigError; missing model.onnx → ModelLoadError', async () => {
   const noConfig = join(scratch, 'no-config');
   mkdirSync(noConfig);
-  await assert.rejects(loadModel(noConfig), (e: unknown) => e instanceof EngineConfigError && /engine\.json/.test(e.message));
+  await assert.rejects(
+    loadModel(noConfig),
+    (e: unknown) => e instanceof EngineConfigError && /engine\.json/.test(e.message),
+  );
   const noModel = join(scratch, 'no-model');
   mkdirSync(noModel);
   copyFileSync(join(dir, 'engine.json'), join(noModel, 'engine.json'));
-  await assert.rejects(loadModel(noModel), (e: unknown) => e instanceof ModelLoadError && /does not exist/.test(e.message));
+  await assert.rejects(
+    loadModel(noModel),
+    (e: unknown) => e instanceof ModelLoadError && /does not exist/.test(e.message),
+  );
 });
 
 test('executionProvider: cuda either runs on CUDA or fails with ModelLoadError; auto falls back to cpu', async () => {
@@ -93,7 +102,12 @@ function prefillFeed(batch: number, seq: number, maskWidth = seq): Record<string
   };
   for (let l = 0; l < numLayers; l++) {
     for (const kind of ['key', 'value']) {
-      feed[`past_key_values.${l}.${kind}`] = new Tensor('float32', new Float32Array(0), [batch, numKvHeads, 0, headDim]);
+      feed[`past_key_values.${l}.${kind}`] = new Tensor('float32', new Float32Array(0), [
+        batch,
+        numKvHeads,
+        0,
+        headDim,
+      ]);
     }
   }
   return feed;
@@ -104,9 +118,15 @@ test('run checks the feed before ORT and reports names, dims and types', async (
   const out = await model.run(good);
   assert.deepEqual(out.logits!.dims, [2, 3, model.config.vocabSize]);
   const { position_ids: _dropped, ...missing } = good;
-  await assert.rejects(model.run(missing), (e: unknown) => e instanceof FeedError && /missing inputs: position_ids/.test(e.message));
+  await assert.rejects(
+    model.run(missing),
+    (e: unknown) => e instanceof FeedError && /missing inputs: position_ids/.test(e.message),
+  );
   const wrongType = { ...good, input_ids: new Tensor('int32', new Int32Array(6), [2, 3]) };
-  await assert.rejects(model.run(wrongType), (e: unknown) => e instanceof FeedError && /input_ids int32 \[2,3\]/.test(e.message));
+  await assert.rejects(
+    model.run(wrongType),
+    (e: unknown) => e instanceof FeedError && /input_ids int32 \[2,3\]/.test(e.message),
+  );
 });
 
 test('an ORT failure is rethrown as SessionRunError with the feed description', async () => {

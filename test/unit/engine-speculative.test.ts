@@ -35,7 +35,11 @@ const scratch = mkdtempSync(join(tmpdir(), 'engine-speculative-'));
 before(async () => {
   fixture = await ensureSpeculativeFixture();
   const open = (dir: string) => loadModel(dir, { intraOpNumThreads: 1 });
-  [target, shallow, random] = await Promise.all([open(fixture.target), open(fixture.shallowDraft), open(fixture.randomDraft)]);
+  [target, shallow, random] = await Promise.all([
+    open(fixture.target),
+    open(fixture.shallowDraft),
+    open(fixture.randomDraft),
+  ]);
   prompts = makePrompts(LENGTHS, target.config.vocabSize);
   reference = (await generate(target, prompts, { maxNewTokens: MAX_NEW, batchSize: 8 })).sequences.map((s) => s.tokens);
   for (const gamma of [1, 3, 5]) {
@@ -65,13 +69,28 @@ function assertAccounting(result: SpeculativeResult, batchSize: number): void {
     assert.equal(s.generatedTokens, s.tokens.length + (s.finishReason === 'eos' ? 1 : 0));
   }
   const sum = (f: (s: (typeof sequences)[number]) => number) => sequences.reduce((a, s) => a + f(s), 0);
-  assert.equal(stats.generatedTokens, sum((s) => s.generatedTokens));
-  assert.equal(stats.proposedTokens, sum((s) => s.proposedTokens));
-  assert.equal(stats.acceptedTokens, sum((s) => s.acceptedTokens));
+  assert.equal(
+    stats.generatedTokens,
+    sum((s) => s.generatedTokens),
+  );
+  assert.equal(
+    stats.proposedTokens,
+    sum((s) => s.proposedTokens),
+  );
+  assert.equal(
+    stats.acceptedTokens,
+    sum((s) => s.acceptedTokens),
+  );
   assert.equal(stats.acceptanceRate, stats.acceptedTokens / stats.proposedTokens);
   if (batchSize === 1) {
-    assert.equal(stats.targetPasses, sum((s) => s.targetPasses));
-    assert.equal(stats.draftPasses, sum((s) => s.draftPasses));
+    assert.equal(
+      stats.targetPasses,
+      sum((s) => s.targetPasses),
+    );
+    assert.equal(
+      stats.draftPasses,
+      sum((s) => s.draftPasses),
+    );
   }
   assert.ok(Math.abs((stats.tokensPerSecond * stats.wallMs) / 1000 - stats.generatedTokens) < 1e-6);
   assert.ok(stats.targetMs > 0 && stats.draftMs > 0 && stats.targetMs + stats.draftMs <= stats.wallMs);
@@ -110,16 +129,27 @@ test('EOS ends a sequence wherever it falls in a round and is counted like gener
   // An EOS that some outputs contain early (in the middle of a round, or as an accepted proposal)
   // while others never produce it.
   const candidates = [...new Set(reference.flat())].filter(
-    (t) => reference.filter((out) => out.includes(t) && out.indexOf(t) < MAX_NEW - 3).length >= 2 && reference.some((out) => !out.includes(t)),
+    (t) =>
+      reference.filter((out) => out.includes(t) && out.indexOf(t) < MAX_NEW - 3).length >= 2 &&
+      reference.some((out) => !out.includes(t)),
   );
   assert.ok(candidates.length > 0, 'no usable EOS candidate');
   const eosTokenIds = [candidates[0]!];
   const expected = await generate(target, prompts, { maxNewTokens: MAX_NEW, eosTokenIds });
   for (const batchSize of [1, 4]) {
-    const result = await generateSpeculative(target, shallow, prompts, { maxNewTokens: MAX_NEW, gamma: 3, eosTokenIds, batchSize });
+    const result = await generateSpeculative(target, shallow, prompts, {
+      maxNewTokens: MAX_NEW,
+      gamma: 3,
+      eosTokenIds,
+      batchSize,
+    });
     result.sequences.forEach((s, i) => {
       const e = expected.sequences[i]!;
-      assert.deepEqual([s.tokens, s.finishReason, s.generatedTokens], [e.tokens, e.finishReason, e.generatedTokens], `prompt ${i}`);
+      assert.deepEqual(
+        [s.tokens, s.finishReason, s.generatedTokens],
+        [e.tokens, e.finishReason, e.generatedTokens],
+        `prompt ${i}`,
+      );
     });
     assert.equal(result.stats.generatedTokens, expected.stats.generatedTokens);
     assert.ok(result.sequences.some((s) => s.finishReason === 'eos'));
@@ -133,7 +163,12 @@ test('stop sequences, empty prompts and bad ids behave as in generate', async ()
   const inputs = [[], prompts[3]!, [target.config.vocabSize]];
   const spec = await generateSpeculative(target, shallow, inputs, { maxNewTokens: MAX_NEW, stopSequences });
   const plain = await generate(target, inputs, { maxNewTokens: MAX_NEW, stopSequences });
-  const pick = (s: { tokens: number[]; finishReason: string; generatedTokens: number; error?: string }) => [s.tokens, s.finishReason, s.generatedTokens, s.error];
+  const pick = (s: { tokens: number[]; finishReason: string; generatedTokens: number; error?: string }) => [
+    s.tokens,
+    s.finishReason,
+    s.generatedTokens,
+    s.error,
+  ];
   assert.deepEqual(spec.sequences.map(pick), plain.sequences.map(pick));
   assert.equal(spec.sequences[1]!.finishReason, 'stop');
 });
@@ -174,6 +209,10 @@ test('drafts with another vocabulary or tokenizer are refused before any pass', 
 
 test('invalid options are TypeErrors', async () => {
   for (const options of [{ gamma: 0 }, { gamma: 2.5 }, { batchSize: 0 }, { maxNewTokens: 0 }, { eosTokenIds: [-1] }]) {
-    await assert.rejects(generateSpeculative(target, shallow, prompts.slice(0, 1), options), TypeError, JSON.stringify(options));
+    await assert.rejects(
+      generateSpeculative(target, shallow, prompts.slice(0, 1), options),
+      TypeError,
+      JSON.stringify(options),
+    );
   }
 });

@@ -7,7 +7,17 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
-  checkpointRetryMsEnv, cpuSlots, devStackEnv, EnvError, engineRunIn, gpuSlots, logLevel, metricsEnv, s3Env, sdkLogLevel, workerShutdownMsEnv,
+  checkpointRetryMsEnv,
+  cpuSlots,
+  devStackEnv,
+  EnvError,
+  engineRunIn,
+  gpuSlots,
+  logLevel,
+  metricsEnv,
+  s3Env,
+  sdkLogLevel,
+  workerShutdownMsEnv,
   type Env,
 } from '../../src/common/env';
 import { REPO } from '../helpers/fixtures';
@@ -32,8 +42,15 @@ const BAD: Array<[string, string, (env: Env) => unknown]> = [
 describe('environment variables', () => {
   for (const [name, value, read] of BAD) {
     it(`${name}=${value} is an error naming the variable, the value and what was expected`, () => {
-      assert.throws(() => read({ [name]: value }), (err: Error) => err instanceof EnvError && err instanceof TypeError
-        && err.message.includes(name) && err.message.includes(JSON.stringify(value)) && /expected \S/.test(err.message));
+      assert.throws(
+        () => read({ [name]: value }),
+        (err: Error) =>
+          err instanceof EnvError &&
+          err instanceof TypeError &&
+          err.message.includes(name) &&
+          err.message.includes(JSON.stringify(value)) &&
+          /expected \S/.test(err.message),
+      );
     });
   }
 
@@ -56,9 +73,15 @@ describe('environment variables', () => {
     assert.equal(checkpointRetryMsEnv({ PEFTGRID_CHECKPOINT_RETRY_MS: '0' }), 0);
     assert.equal(logLevel({ LOG_LEVEL: 'debug' }), 'debug');
     assert.equal(logLevel({ PEFTGRID_LOG_LEVEL: 'warn', LOG_LEVEL: 'debug' }), 'warn');
-    assert.deepEqual(s3Env({ AWS_ENDPOINT_URL: 'http://127.0.0.1:8333', AWS_REGION: 'eu-west-1', PEFTGRID_S3_MAX_ATTEMPTS: '2' }),
-      { endpoint: 'http://127.0.0.1:8333', region: 'eu-west-1', maxAttempts: 2 });
-    assert.deepEqual(devStackEnv({ PEFTGRID_TEMPORAL_PORT: '7300' }), { temporalPort: 7300, uiPort: undefined, temporalBin: undefined });
+    assert.deepEqual(
+      s3Env({ AWS_ENDPOINT_URL: 'http://127.0.0.1:8333', AWS_REGION: 'eu-west-1', PEFTGRID_S3_MAX_ATTEMPTS: '2' }),
+      { endpoint: 'http://127.0.0.1:8333', region: 'eu-west-1', maxAttempts: 2 },
+    );
+    assert.deepEqual(devStackEnv({ PEFTGRID_TEMPORAL_PORT: '7300' }), {
+      temporalPort: 7300,
+      uiPort: undefined,
+      temporalBin: undefined,
+    });
   });
 
   it('reads the environment at call time, not at import', () => {
@@ -82,7 +105,8 @@ describe('environment variables', () => {
         if (statSync(p).isDirectory()) walk(p);
         else if (p.endsWith('.ts') && p !== join(REPO, 'src', 'common', 'env.ts')) {
           const text = readFileSync(p, 'utf8');
-          if (/process\.env\.(PEFTGRID_|TEMPORAL_|AWS_)|process\.env\[/.test(text)) offenders.push(p.slice(REPO.length + 1));
+          if (/process\.env\.(PEFTGRID_|TEMPORAL_|AWS_)|process\.env\[/.test(text))
+            offenders.push(p.slice(REPO.length + 1));
         }
       }
     };

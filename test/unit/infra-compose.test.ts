@@ -26,7 +26,13 @@ interface Service {
   entrypoint?: string[];
   command?: string[];
   volumes?: string[];
-  deploy?: { resources?: { reservations?: { devices?: Array<{ driver?: string; device_ids?: string[]; count?: number; capabilities?: string[] }> } } };
+  deploy?: {
+    resources?: {
+      reservations?: {
+        devices?: Array<{ driver?: string; device_ids?: string[]; count?: number; capabilities?: string[] }>;
+      };
+    };
+  };
 }
 
 const compose = parse(readFileSync(FILE, 'utf8'), { merge: true }) as { services: Record<string, Service> };
@@ -55,15 +61,30 @@ describe('infra/compose/docker-compose.yml', () => {
     const known = knownEnvVars();
     for (const [name, s] of workers) {
       const env = s.environment!;
-      for (const k of ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_ENDPOINT_URL', 'PEFTGRID_QUEUES', 'PEFTGRID_DATA_DIR']) {
+      for (const k of [
+        'TEMPORAL_ADDRESS',
+        'TEMPORAL_NAMESPACE',
+        'AWS_ACCESS_KEY_ID',
+        'AWS_SECRET_ACCESS_KEY',
+        'AWS_ENDPOINT_URL',
+        'PEFTGRID_QUEUES',
+        'PEFTGRID_DATA_DIR',
+      ]) {
         assert.ok(env[k], `${name}: ${k} is set`);
       }
       for (const k of Object.keys(env)) assert.ok(known.has(k), `${name}: ${k} is read by nothing (typo?)`);
       assert.equal(env.TEMPORAL_ADDRESS, 'temporal:7233');
       assert.match(env.AWS_ENDPOINT_URL!, /seaweedfs:8333/);
       assert.equal(s.build?.dockerfile, 'infra/docker/Dockerfile.worker');
-      assert.equal(s.depends_on?.['temporal-init']?.condition, 'service_completed_successfully', `${name} starts after the search attributes exist`);
-      assert.ok(s.command === undefined && s.entrypoint === undefined, `${name}: role comes from PEFTGRID_QUEUES, not a command`);
+      assert.equal(
+        s.depends_on?.['temporal-init']?.condition,
+        'service_completed_successfully',
+        `${name} starts after the search attributes exist`,
+      );
+      assert.ok(
+        s.command === undefined && s.entrypoint === undefined,
+        `${name}: role comes from PEFTGRID_QUEUES, not a command`,
+      );
     }
   });
 
@@ -81,7 +102,8 @@ describe('infra/compose/docker-compose.yml', () => {
       assert.equal(s.environment!.PEFTGRID_GPU_SLOTS, '1');
       assert.equal(s.environment!.CUDA_VISIBLE_DEVICES, '0', 'the one reserved GPU is device 0 inside the container');
     }
-    for (const [name, s] of cpuWorkers) assert.equal(s.deploy?.resources?.reservations?.devices, undefined, `${name} holds no GPU`);
+    for (const [name, s] of cpuWorkers)
+      assert.equal(s.deploy?.resources?.reservations?.devices, undefined, `${name} holds no GPU`);
   });
 
   it('lets a gpu worker checkpoint and upload before Docker kills it', () => {
@@ -89,8 +111,14 @@ describe('infra/compose/docker-compose.yml', () => {
       const force = gpuShutdownForceSeconds(s.environment);
       assert.ok(s.stop_grace_period, `${name}: stop_grace_period set (Docker's default is 10 s)`);
       const stop = durationSeconds(s.stop_grace_period!);
-      assert.ok(stop >= force + 15, `${name}: stop_grace_period ${s.stop_grace_period} < worker shutdown ${force}s + 15 s`);
-      assert.ok(stop <= force + 60, `${name}: stop_grace_period ${s.stop_grace_period} > worker shutdown ${force}s + 60 s: update it with the setting`);
+      assert.ok(
+        stop >= force + 15,
+        `${name}: stop_grace_period ${s.stop_grace_period} < worker shutdown ${force}s + 15 s`,
+      );
+      assert.ok(
+        stop <= force + 60,
+        `${name}: stop_grace_period ${s.stop_grace_period} > worker shutdown ${force}s + 60 s: update it with the setting`,
+      );
     }
   });
 
@@ -101,14 +129,21 @@ describe('infra/compose/docker-compose.yml', () => {
     const script = init.entrypoint!.find((a) => a.startsWith('/scripts/'))!;
     const text = readFileSync(join(DIR, 'scripts', script.replace('/scripts/', '')), 'utf8');
     assert.match(text, /--type Keyword/);
-    for (const name of Object.values(SEARCH_ATTRIBUTES)) assert.match(text, new RegExp(`\\b${name}\\b`), `${name} registered`);
+    for (const name of Object.values(SEARCH_ATTRIBUTES))
+      assert.match(text, new RegExp(`\\b${name}\\b`), `${name} registered`);
     const schema = services['temporal-schema']!.entrypoint!.find((a) => a.startsWith('/scripts/'))!;
     assert.ok(existsSync(join(DIR, 'scripts', schema.replace('/scripts/', ''))));
   });
 
   it('every ${VAR} it reads is in .env.example', () => {
-    const example = new Set(readFileSync(join(DIR, '.env.example'), 'utf8').split('\n').map((l) => /^([A-Z0-9_]+)=/.exec(l)?.[1]).filter(Boolean));
-    for (const m of readFileSync(FILE, 'utf8').matchAll(/\$\{([A-Z0-9_]+)/g)) assert.ok(example.has(m[1]!), `${m[1]} missing from .env.example`);
+    const example = new Set(
+      readFileSync(join(DIR, '.env.example'), 'utf8')
+        .split('\n')
+        .map((l) => /^([A-Z0-9_]+)=/.exec(l)?.[1])
+        .filter(Boolean),
+    );
+    for (const m of readFileSync(FILE, 'utf8').matchAll(/\$\{([A-Z0-9_]+)/g))
+      assert.ok(example.has(m[1]!), `${m[1]} missing from .env.example`);
   });
 
   it('the worker Dockerfile builds node + the trainer venv and copies only what exists', () => {
@@ -118,7 +153,8 @@ describe('infra/compose/docker-compose.yml', () => {
     assert.match(df, /ENTRYPOINT \[[^\]]*"workers\/main\.ts"\]/);
     assert.match(df, /PEFTGRID_PYTHON=\/app\/\.venv\/bin\/python/);
     for (const m of df.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
-      for (const src of m[1]!.split(/\s+/)) assert.ok(existsSync(join(REPO, src)), `COPY ${src}: not in the repository`);
+      for (const src of m[1]!.split(/\s+/))
+        assert.ok(existsSync(join(REPO, src)), `COPY ${src}: not in the repository`);
     }
   });
 
@@ -128,7 +164,11 @@ describe('infra/compose/docker-compose.yml', () => {
     return null;
   })();
   it('passes `docker compose config`', { skip: client ? false : 'no Compose client installed' }, () => {
-    const res = spawnSync(client![0]!, [...client!.slice(1), '-f', FILE, '--env-file', join(DIR, '.env.example'), 'config', '-q'], { encoding: 'utf8' });
+    const res = spawnSync(
+      client![0]!,
+      [...client!.slice(1), '-f', FILE, '--env-file', join(DIR, '.env.example'), 'config', '-q'],
+      { encoding: 'utf8' },
+    );
     assert.equal(res.status, 0, res.stderr);
   });
 });

@@ -19,21 +19,30 @@ const DIR = join(REPO, 'infra', 'k8s');
 /* eslint-disable @typescript-eslint/no-explicit-any -- Kubernetes objects, checked field by field below */
 type Obj = { apiVersion: string; kind: string; metadata: { name: string }; [k: string]: any };
 
-const files = readdirSync(DIR).filter((f) => /\.ya?ml$/.test(f)).sort();
+const files = readdirSync(DIR)
+  .filter((f) => /\.ya?ml$/.test(f))
+  .sort();
 const docs: Array<Obj & { file: string }> = files.flatMap((file) => {
   const parsed = parseAllDocuments(readFileSync(join(DIR, file), 'utf8'));
   const list = Array.isArray(parsed) ? parsed : [parsed];
-  return list.map((d) => {
-    assert.equal(d.errors.length, 0, `${file}: ${d.errors.map((e) => e.message).join('; ')}`);
-    return { ...(d.toJS() as Obj), file };
-  }).filter((o) => o.kind);
+  return list
+    .map((d) => {
+      assert.equal(d.errors.length, 0, `${file}: ${d.errors.map((e) => e.message).join('; ')}`);
+      return { ...(d.toJS() as Obj), file };
+    })
+    .filter((o) => o.kind);
 });
 const ofKind = (kind: string) => docs.filter((d) => d.kind === kind);
 const deployments = ofKind('Deployment');
 const container = (d: Obj) => d.spec.template.spec.containers[0];
-const envOf = (d: Obj) => Object.fromEntries((container(d).env ?? []).map((e: { name: string; value: string }) => [e.name, e.value])) as Record<string, string>;
+const envOf = (d: Obj) =>
+  Object.fromEntries((container(d).env ?? []).map((e: { name: string; value: string }) => [e.name, e.value])) as Record<
+    string,
+    string
+  >;
 const byQueue = (q: string) => deployments.find((d) => envOf(d).PEFTGRID_QUEUES === q)!;
-const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
 
 describe('infra/k8s manifests', () => {
   it('every document is a named Kubernetes object, and kustomization.yaml lists every manifest but the example Secret', () => {
@@ -49,7 +58,8 @@ describe('infra/k8s manifests', () => {
   it('has a cpu and a gpu worker Deployment whose selectors match their pods', () => {
     assert.ok(byQueue('cpu'), 'cpu worker (PEFTGRID_QUEUES=cpu)');
     assert.ok(byQueue('gpu'), 'gpu worker (PEFTGRID_QUEUES=gpu)');
-    for (const d of deployments) assert.ok(matches(d.spec.selector.matchLabels, d.spec.template.metadata.labels), d.metadata.name);
+    for (const d of deployments)
+      assert.ok(matches(d.spec.selector.matchLabels, d.spec.template.metadata.labels), d.metadata.name);
   });
 
   it('configures workers by environment: ConfigMap + Secret via envFrom, only variables the code reads', () => {
@@ -58,13 +68,22 @@ describe('infra/k8s manifests', () => {
     const secrets = ofKind('Secret');
     const creds = secrets.find((s) => s.metadata.name === 'peftgrid-credentials')!;
     assert.ok(creds, 'secret.example.yaml defines peftgrid-credentials');
-    for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) assert.ok(k in creds.stringData, `${k} in the Secret`);
-    for (const k of ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'PEFTGRID_DATA_DIR']) assert.ok(config.data[k], `${k} in the ConfigMap`);
-    for (const k of [...Object.keys(config.data), ...Object.keys(creds.stringData)]) assert.ok(known.has(k), `${k} is read by nothing (typo?)`);
+    for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'])
+      assert.ok(k in creds.stringData, `${k} in the Secret`);
+    for (const k of ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'PEFTGRID_DATA_DIR'])
+      assert.ok(config.data[k], `${k} in the ConfigMap`);
+    for (const k of [...Object.keys(config.data), ...Object.keys(creds.stringData)])
+      assert.ok(known.has(k), `${k} is read by nothing (typo?)`);
     for (const d of deployments) {
       const from = container(d).envFrom as Array<{ secretRef?: { name: string }; configMapRef?: { name: string } }>;
-      assert.ok(from.some((f) => f.secretRef?.name === 'peftgrid-credentials'), `${d.metadata.name}: credentials via envFrom`);
-      assert.ok(from.some((f) => f.configMapRef?.name === 'peftgrid-config'), `${d.metadata.name}: config via envFrom`);
+      assert.ok(
+        from.some((f) => f.secretRef?.name === 'peftgrid-credentials'),
+        `${d.metadata.name}: credentials via envFrom`,
+      );
+      assert.ok(
+        from.some((f) => f.configMapRef?.name === 'peftgrid-config'),
+        `${d.metadata.name}: config via envFrom`,
+      );
       for (const k of Object.keys(envOf(d))) assert.ok(known.has(k), `${d.metadata.name}: ${k} is read by nothing`);
       assert.ok(!JSON.stringify(container(d).env ?? []).includes('SECRET'), 'no credential inline in a Deployment');
       // The TLS pair is optional: a cluster without mTLS must still schedule the pod.
@@ -91,17 +110,23 @@ describe('infra/k8s manifests', () => {
     // Derived, not merely "long enough": preStop start-up + the worker's shutdown + a margin for
     // the kubelet, and not so much more that a stuck pod holds its GPU for minutes for nothing.
     assert.ok(grace >= force + 30, `terminationGracePeriodSeconds ${grace} < worker shutdown ${force} s + 30 s margin`);
-    assert.ok(grace <= force + 90, `terminationGracePeriodSeconds ${grace} > worker shutdown ${force} s + 90 s: update it with the setting`);
+    assert.ok(
+      grace <= force + 90,
+      `terminationGracePeriodSeconds ${grace} > worker shutdown ${force} s + 90 s: update it with the setting`,
+    );
     const trainerGrace = trainerKillGraceMs(force * 1000) / 1000;
-    assert.ok(trainerGrace > 0 && force - trainerGrace >= force / 3, `trainer SIGKILL grace ${trainerGrace} s leaves the upload a third of ${force} s`);
+    assert.ok(
+      trainerGrace > 0 && force - trainerGrace >= force / 3,
+      `trainer SIGKILL grace ${trainerGrace} s leaves the upload a third of ${force} s`,
+    );
     const preStop = container(gpu).lifecycle.preStop.exec.command.join(' ');
-    assert.match(preStop, /kill -TERM 1/, 'preStop starts the worker\'s SIGTERM shutdown');
+    assert.match(preStop, /kill -TERM 1/, "preStop starts the worker's SIGTERM shutdown");
     assert.match(preStop, /while kill -0 1/, 'preStop waits for the worker to exit');
     // A surge pod would wait for a GPU; an unavailable-0 rollout would never free one.
     assert.equal(gpu.spec.strategy.rollingUpdate.maxSurge, 0);
   });
 
-  it('has a PodDisruptionBudget selecting each worker Deployment\'s pods', () => {
+  it("has a PodDisruptionBudget selecting each worker Deployment's pods", () => {
     const pdbs = ofKind('PodDisruptionBudget');
     for (const d of deployments) {
       const pdb = pdbs.find((p) => matches(p.spec.selector.matchLabels, d.spec.template.metadata.labels));

@@ -8,11 +8,17 @@ import { createServer } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { Runtime } from '@temporalio/worker';
 import {
-  metricsSettings, renderMetrics, reportTrainingProgress, resetTrainingProgress, sdkTelemetryOptions, startMetricsServer,
+  metricsSettings,
+  renderMetrics,
+  reportTrainingProgress,
+  resetTrainingProgress,
+  sdkTelemetryOptions,
+  startMetricsServer,
 } from '../../workers/metrics';
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\["\\n])*",?)*\})? (-?[0-9.eE+-]+|NaN|[+-]Inf)( -?\d+)?$/;
+const SAMPLE =
+  /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\["\\n])*",?)*\})? (-?[0-9.eE+-]+|NaN|[+-]Inf)( -?\d+)?$/;
 
 /** Checks the exposition format; returns samples as `name{labels}` → value. */
 function parseExposition(text: string): Map<string, number> {
@@ -57,15 +63,26 @@ describe('worker metrics', () => {
 
   it('is off by default and reads its port from PEFTGRID_METRICS_PORT', () => {
     assert.equal(metricsSettings({}), null);
-    assert.deepEqual(metricsSettings({ PEFTGRID_METRICS_PORT: '9464' }), { port: 9464, host: '0.0.0.0', sdkBindAddress: '127.0.0.1:9465' });
+    assert.deepEqual(metricsSettings({ PEFTGRID_METRICS_PORT: '9464' }), {
+      port: 9464,
+      host: '0.0.0.0',
+      sdkBindAddress: '127.0.0.1:9465',
+    });
     assert.throws(() => metricsSettings({ PEFTGRID_METRICS_PORT: 'abc' }), /PEFTGRID_METRICS_PORT: got "abc"/);
-    assert.deepEqual(sdkTelemetryOptions(metricsSettings({ PEFTGRID_METRICS_PORT: '9000', PEFTGRID_SDK_METRICS_ADDRESS: '127.0.0.1:7000' })!),
-      { metrics: { prometheus: { bindAddress: '127.0.0.1:7000' } } });
+    assert.deepEqual(
+      sdkTelemetryOptions(
+        metricsSettings({ PEFTGRID_METRICS_PORT: '9000', PEFTGRID_SDK_METRICS_ADDRESS: '127.0.0.1:7000' })!,
+      ),
+      { metrics: { prometheus: { bindAddress: '127.0.0.1:7000' } } },
+    );
   });
 
   it('renders run-progress gauges per run key, escapes labels, drops stale runs', () => {
     const now = 1_000_000_000;
-    reportTrainingProgress({ runKey: 'tiny__lora-r4__abc', step: 12, loss: 2.5, tokensPerSec: 812.25, maxSteps: 40 }, now);
+    reportTrainingProgress(
+      { runKey: 'tiny__lora-r4__abc', step: 12, loss: 2.5, tokensPerSec: 812.25, maxSteps: 40 },
+      now,
+    );
     reportTrainingProgress({ runKey: 'odd"key\\x', step: 3, loss: NaN }, now - 11 * 60_000);
     let s = parseExposition(renderMetrics(now - 60_000));
     assert.equal(s.get('peftgrid_training_runs'), 2);
@@ -79,12 +96,20 @@ describe('worker metrics', () => {
     assert.equal(s.get('peftgrid_train_step{run_key="odd\\"key\\\\x"}'), undefined);
   });
 
-  it('serves /metrics over HTTP with the SDK\'s own metrics merged in', { timeout: 60_000 }, async () => {
+  it("serves /metrics over HTTP with the SDK's own metrics merged in", { timeout: 60_000 }, async () => {
     const sdkPort = await freePort();
-    const settings = metricsSettings({ PEFTGRID_METRICS_PORT: String(await freePort()), PEFTGRID_METRICS_HOST: '127.0.0.1', PEFTGRID_SDK_METRICS_ADDRESS: `127.0.0.1:${sdkPort}` })!;
+    const settings = metricsSettings({
+      PEFTGRID_METRICS_PORT: String(await freePort()),
+      PEFTGRID_METRICS_HOST: '127.0.0.1',
+      PEFTGRID_SDK_METRICS_ADDRESS: `127.0.0.1:${sdkPort}`,
+    })!;
     Runtime.install({ telemetryOptions: sdkTelemetryOptions(settings) });
     Runtime.instance(); // starts Core and with it its exporter
-    const server = await startMetricsServer({ port: settings.port, host: settings.host, sdkAddress: settings.sdkBindAddress });
+    const server = await startMetricsServer({
+      port: settings.port,
+      host: settings.host,
+      sdkAddress: settings.sdkBindAddress,
+    });
     try {
       reportTrainingProgress({ runKey: 'r1', step: 7, loss: 1.25, tokensPerSec: 100 });
       const res = await fetch(`http://127.0.0.1:${server.port}/metrics`);

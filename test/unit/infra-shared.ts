@@ -21,7 +21,14 @@ function tsFiles(dir: string): string[] {
 
 /** Every environment variable the worker code reads, plus those the AWS SDK and CUDA read. */
 export function knownEnvVars(): Set<string> {
-  const names = new Set(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'CUDA_VISIBLE_DEVICES', 'NODE_ENV']);
+  const names = new Set([
+    'AWS_ACCESS_KEY_ID',
+    'AWS_SECRET_ACCESS_KEY',
+    'AWS_SESSION_TOKEN',
+    'AWS_PROFILE',
+    'CUDA_VISIBLE_DEVICES',
+    'NODE_ENV',
+  ]);
   for (const dir of ['src', 'activities', 'workers']) {
     for (const f of tsFiles(join(REPO, dir))) {
       for (const m of readFileSync(f, 'utf8').matchAll(/\benv\.([A-Z][A-Z0-9_]+)/g)) names.add(m[1]!);

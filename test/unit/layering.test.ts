@@ -20,14 +20,38 @@ async function restricted(filePath: string, code: string): Promise<string[]> {
 
 describe('layering lint rule', () => {
   const violations: Array<[string, string, RegExp]> = [
-    ['src/report/layer-fixture.ts', "import type { RunResult } from '../../workflows/types';", /src\/ is the bottom layer/],
+    [
+      'src/report/layer-fixture.ts',
+      "import type { RunResult } from '../../workflows/types';",
+      /src\/ is the bottom layer/,
+    ],
     ['src/cli/layer-fixture.ts', "import { trainModel } from '../../activities';", /src\/ is the bottom layer/],
-    ['src/cli/layer-fixture.ts', "import { metricsSettings } from '../../workers/metrics';", /src\/ is the bottom layer/],
+    [
+      'src/cli/layer-fixture.ts',
+      "import { metricsSettings } from '../../workers/metrics';",
+      /src\/ is the bottom layer/,
+    ],
     ['src/data/layer-fixture.ts', "import { CATALOG } from '../../datasets/catalog';", /src\/ is library code/],
-    ['src/engine/layer-fixture.ts', "import { ensureTinyOnnx } from '../../test/helpers/engine-fixture';", /src\/ is library code/],
-    ['src/layer-fixture.ts', "export { benchmarkKvCache } from '../bench/engine-kv-benchmark';", /src\/ is library code/],
-    ['activities/layer-fixture.ts', "import { reportTrainingProgress } from '../workers/metrics';", /Activities never import workers/],
-    ['workflows/layer-fixture.ts', "import type { WorkerSetOptions } from '../workers/create';", /Workflows never import workers/],
+    [
+      'src/engine/layer-fixture.ts',
+      "import { ensureTinyOnnx } from '../../test/helpers/engine-fixture';",
+      /src\/ is library code/,
+    ],
+    [
+      'src/layer-fixture.ts',
+      "export { benchmarkKvCache } from '../bench/engine-kv-benchmark';",
+      /src\/ is library code/,
+    ],
+    [
+      'activities/layer-fixture.ts',
+      "import { reportTrainingProgress } from '../workers/metrics';",
+      /Activities never import workers/,
+    ],
+    [
+      'workflows/layer-fixture.ts',
+      "import type { WorkerSetOptions } from '../workers/create';",
+      /Workflows never import workers/,
+    ],
     ['workflows/layer-fixture.ts', "import { trainModel } from '../activities';", /as types only/],
   ];
   for (const [file, code, message] of violations) {

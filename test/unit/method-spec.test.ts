@@ -9,7 +9,7 @@ import type { MethodSpec, MethodSpecOf } from '../../src/contracts/method';
 import { planRuns } from '../../src/config/plan';
 import { gridSchema } from '../../src/config/schema';
 
-type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 const typeIs = <A, B>(ok: Equal<A, B>) => ok;
 
 // Lists narrowed to one value; string lists stay lists; lr lifted out; speculative is a variant.
@@ -21,13 +21,22 @@ typeIs<MethodSpecOf<'prompt_tuning'>['initText'], string>(true);
 typeIs<MethodSpecOf<'qlora'>['targetModules'], string[] | undefined>(true);
 typeIs<MethodSpecOf<'speculative'>['gamma'], number>(true);
 typeIs<'lr' extends keyof MethodSpecOf<'lora'> ? true : false, false>(true);
-typeIs<MethodSpec['method'], 'lora' | 'qlora' | 'adalora' | 'ia3' | 'prompt_tuning' | 'full' | 'icl' | 'speculative'>(true);
+typeIs<MethodSpec['method'], 'lora' | 'qlora' | 'adalora' | 'ia3' | 'prompt_tuning' | 'full' | 'icl' | 'speculative'>(
+  true,
+);
 
 const grid = gridSchema.parse({
-  name: 'spec', models: [{ name: 'm', path: '/m', family: 'llama' }, { name: 'd', path: '/d', family: 'llama' }],
+  name: 'spec',
+  models: [
+    { name: 'm', path: '/m', family: 'llama' },
+    { name: 'd', path: '/d', family: 'llama' },
+  ],
   methods: [
-    { method: 'lora', r: [4, 8], lr: [1e-4, 2e-4] }, { method: 'adalora', initR: [12, 6] }, { method: 'prompt_tuning' },
-    { method: 'icl', shots: [0, 3] }, { method: 'qlora', targetModules: ['q_proj', 'v_proj'] },
+    { method: 'lora', r: [4, 8], lr: [1e-4, 2e-4] },
+    { method: 'adalora', initR: [12, 6] },
+    { method: 'prompt_tuning' },
+    { method: 'icl', shots: [0, 3] },
+    { method: 'qlora', targetModules: ['q_proj', 'v_proj'] },
   ],
   speculative: [{ target: 'm', draft: 'd' }],
 });
@@ -47,22 +56,38 @@ describe('typed method spec', () => {
     assert.deepEqual(spec, { method: 'speculative', draft: 'd', gamma: 4 }, 'gamma: the schema default');
     const pt = runs.find((r) => r.method.method === 'prompt_tuning')!.method;
     assert.deepEqual(pt, { method: 'prompt_tuning', numVirtualTokens: 20, initText: 'answer the question' });
-    assert.deepEqual(runs.filter((r) => r.method.method === 'icl').map((r) => r.shots), [0, 3, 0, 3], 'two models');
-    assert.deepEqual(runs.filter((r) => r.method.method === 'lora').map((r) => r.training.lr), [1e-4, 2e-4, 1e-4, 2e-4, 1e-4, 2e-4, 1e-4, 2e-4]);
+    assert.deepEqual(
+      runs.filter((r) => r.method.method === 'icl').map((r) => r.shots),
+      [0, 3, 0, 3],
+      'two models',
+    );
+    assert.deepEqual(
+      runs.filter((r) => r.method.method === 'lora').map((r) => r.training.lr),
+      [1e-4, 2e-4, 1e-4, 2e-4, 1e-4, 2e-4, 1e-4, 2e-4],
+    );
   });
 
   it('narrows on method, so a consumer reads fields without casts or repeated defaults', () => {
     const describe = (m: MethodSpec): string => {
       switch (m.method) {
-        case 'lora': case 'qlora': return `r${m.r}`;
-        case 'adalora': return `r${m.initR}->${m.targetR}`;
-        case 'prompt_tuning': return `vt${m.numVirtualTokens}`;
-        case 'icl': return `${m.shots}-shot`;
-        case 'speculative': return `${m.draft}/g${m.gamma}`;
-        default: return m.method;
+        case 'lora':
+        case 'qlora':
+          return `r${m.r}`;
+        case 'adalora':
+          return `r${m.initR}->${m.targetR}`;
+        case 'prompt_tuning':
+          return `vt${m.numVirtualTokens}`;
+        case 'icl':
+          return `${m.shots}-shot`;
+        case 'speculative':
+          return `${m.draft}/g${m.gamma}`;
+        default:
+          return m.method;
       }
     };
-    assert.deepEqual([...new Set(runs.map((r) => describe(r.method)))],
-      ['r4', 'r8', 'r12->8', 'r6->8', 'vt20', '0-shot', '3-shot', 'd/g4']);
+    assert.deepEqual(
+      [...new Set(runs.map((r) => describe(r.method)))],
+      ['r4', 'r8', 'r12->8', 'r6->8', 'vt20', '0-shot', '3-shot', 'd/g4'],
+    );
   });
 });

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { exactMatch, jaccardSet, jaccardStudy, rougeL, tokenF1, lcsLength } from '../../src/metrics';
 
-const close = (actual: number, expected: number) => assert.ok(Math.abs(actual - expected) < 1e-12, `${actual} ≠ ${expected}`);
+const close = (actual: number, expected: number) =>
+  assert.ok(Math.abs(actual - expected) < 1e-12, `${actual} ≠ ${expected}`);
 
 test('exactMatch compares normalized strings and takes the max over references', () => {
   assert.equal(exactMatch('The Beatles.', ['beatles']), 1);

@@ -5,19 +5,33 @@ import type { ConfidenceInterval } from '../../src/metrics';
 import type { RunResult } from '../../src/contracts';
 
 /** Clamped like a real bootstrap interval of scores in [0, 1]. */
-const ci = (estimate: number, half = 0.05): ConfidenceInterval =>
-  ({ estimate, lower: Math.max(0, estimate - half), upper: Math.min(1, estimate + half), n: 100 });
+const ci = (estimate: number, half = 0.05): ConfidenceInterval => ({
+  estimate,
+  lower: Math.max(0, estimate - half),
+  upper: Math.min(1, estimate + half),
+  n: 100,
+});
 
 function run(model: string, label: string, em: number, jaccard: number, tokensPerSec: number): RunResult {
   return {
-    runKey: `${model}__${label}`, model, method: label.split(' ')[0]!, label, status: 'completed',
+    runKey: `${model}__${label}`,
+    model,
+    method: label.split(' ')[0]!,
+    label,
+    status: 'completed',
     metrics: { overall: { n: 100, metrics: { exactMatch: ci(em), jaccardStudy: ci(jaccard) } }, byDataset: {} },
     throughput: { tokensPerSec, ttftMsP50: 12, tokenLatencyMsP50: 4, tokenLatencyMsP95: 7, hitLimitFraction: 0.1 },
   };
 }
 
-const failed = (model: string, label: string): RunResult =>
-  ({ runKey: `${model}__${label}`, model, method: label.split(' ')[0]!, label, status: 'failed', error: 'trainer exited 2' });
+const failed = (model: string, label: string): RunResult => ({
+  runKey: `${model}__${label}`,
+  model,
+  method: label.split(' ')[0]!,
+  label,
+  status: 'failed',
+  error: 'trainer exited 2',
+});
 
 const NASTY = 'lora <r=8> & "x"';
 const results: RunResult[] = [
@@ -68,16 +82,29 @@ const byFile = (plots: PlotFile[], file: string) => {
   assert.ok(p, `no ${file} in ${plots.map((x) => x.file).join(', ')}`);
   return p;
 };
-const barHeights = (svg: string) => [...svg.matchAll(/<rect class="bar"[^>]* height="([\d.]+)"/g)].map((m) => Number(m[1]));
+const barHeights = (svg: string) =>
+  [...svg.matchAll(/<rect class="bar"[^>]* height="([\d.]+)"/g)].map((m) => Number(m[1]));
 
 test('studyPlots: per model jaccard / exact match / throughput, then the comparison across models', () => {
   const plots = studyPlots(results);
-  assert.deepEqual(plots.map((p) => p.file), [
-    'model-m-a.jaccard.svg', 'model-m-a.exact-match.svg', 'model-m-a.throughput.svg',
-    'model-m-b.jaccard.svg', 'model-m-b.exact-match.svg', 'model-m-b.throughput.svg',
-    'compare.jaccard.svg', 'compare.exact-match.svg', 'compare.throughput.svg',
-  ]);
-  assert.deepEqual(plots.map((p) => p.model), ['m-a', 'm-a', 'm-a', 'm-b', 'm-b', 'm-b', null, null, null]);
+  assert.deepEqual(
+    plots.map((p) => p.file),
+    [
+      'model-m-a.jaccard.svg',
+      'model-m-a.exact-match.svg',
+      'model-m-a.throughput.svg',
+      'model-m-b.jaccard.svg',
+      'model-m-b.exact-match.svg',
+      'model-m-b.throughput.svg',
+      'compare.jaccard.svg',
+      'compare.exact-match.svg',
+      'compare.throughput.svg',
+    ],
+  );
+  assert.deepEqual(
+    plots.map((p) => p.model),
+    ['m-a', 'm-a', 'm-a', 'm-b', 'm-b', 'm-b', null, null, null],
+  );
   for (const p of plots) checkXml(p.svg);
 });
 
@@ -129,7 +156,13 @@ test('method names are escaped in labels and tooltips', () => {
   // The category label may wrap into several tspans; the tooltip holds it whole.
   assert.ok(a.includes('m-a · lora &lt;r=8&gt; &amp; &quot;x&quot;: 60.0'), 'escaped tooltip');
   assert.equal(escapeXml(`<a & "b" 'c'>\u0001`), '&lt;a &amp; &quot;b&quot; &#39;c&#39;&gt;');
-  const chart = renderBarChart({ title: 'T & <t>', xLabel: 'x"', yLabel: "y'", categories: ['a&b'], series: [{ name: '<s>', values: [{ value: 1 }] }] });
+  const chart = renderBarChart({
+    title: 'T & <t>',
+    xLabel: 'x"',
+    yLabel: "y'",
+    categories: ['a&b'],
+    series: [{ name: '<s>', values: [{ value: 1 }] }],
+  });
   checkXml(chart);
   assert.match(chart, /<title>T &amp; &lt;t&gt;<\/title>/);
 });
@@ -142,14 +175,24 @@ test('output is deterministic: same input, same bytes, independent of object ide
   for (const p of a) assert.doesNotMatch(p.svg, /="-?\d+\.\d{3,}"/, p.file);
 });
 
-const ticks = (svg: string) => [...svg.matchAll(/<text x="\d+" y="[\d.]+" font-size="12" text-anchor="end"[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+const ticks = (svg: string) =>
+  [...svg.matchAll(/<text x="\d+" y="[\d.]+" font-size="12" text-anchor="end"[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
 
 test('one model: no comparison figures; y ticks are round and cover the data', () => {
   const plots = studyPlots([run('solo', 'full', 0.97, 0.99, 10), run('solo', 'ia3', 0.5, 0.9, 1234)]);
-  assert.deepEqual(plots.map((p) => p.file), ['model-solo.jaccard.svg', 'model-solo.exact-match.svg', 'model-solo.throughput.svg']);
+  assert.deepEqual(
+    plots.map((p) => p.file),
+    ['model-solo.jaccard.svg', 'model-solo.exact-match.svg', 'model-solo.throughput.svg'],
+  );
   assert.deepEqual(ticks(plots[0]!.svg), ['0', '20', '40', '60', '80', '100']);
   assert.deepEqual(ticks(plots[2]!.svg), ['0', '500', '1000', '1500']);
-  const small = renderBarChart({ title: 't', xLabel: 'x', yLabel: 'y', categories: ['a'], series: [{ name: 's', values: [{ value: 0.3 }] }] });
+  const small = renderBarChart({
+    title: 't',
+    xLabel: 'x',
+    yLabel: 'y',
+    categories: ['a'],
+    series: [{ name: 's', values: [{ value: 0.3 }] }],
+  });
   assert.deepEqual(ticks(small), ['0.0', '0.1', '0.2', '0.3']);
 });
 
@@ -171,7 +214,10 @@ test('edge cases: no runs, all runs failed, repeated labels, non-finite values',
   assert.equal(count(twice[0]!.svg, 'class="bar"'), 2);
 
   const chart = renderBarChart({
-    title: 't', xLabel: 'x', yLabel: 'y', categories: ['a', 'b'],
+    title: 't',
+    xLabel: 'x',
+    yLabel: 'y',
+    categories: ['a', 'b'],
     series: [{ name: 's', values: [{ value: Number.NaN }, { value: Number.POSITIVE_INFINITY }] }],
   });
   checkXml(chart);

@@ -5,25 +5,57 @@ import { studyPlots } from '../../src/report/plots';
 import type { ConfidenceInterval, GroupSummary } from '../../src/metrics';
 import type { RunResult } from '../../src/contracts';
 
-const ci = (estimate: number, lower: number, upper: number, n: number): ConfidenceInterval => ({ estimate, lower, upper, n });
-const group = (n: number, em: [number, number, number], jac: [number, number, number], ppl?: [number, number, number]): GroupSummary => ({
+const ci = (estimate: number, lower: number, upper: number, n: number): ConfidenceInterval => ({
+  estimate,
+  lower,
+  upper,
   n,
-  metrics: { exactMatch: ci(...em, n), jaccardStudy: ci(...jac, n), jaccardSet: ci(jac[0] - 0.1, 0, 1, n), tokenF1: ci(0.5, 0.4, 0.6, n) },
+});
+const group = (
+  n: number,
+  em: [number, number, number],
+  jac: [number, number, number],
+  ppl?: [number, number, number],
+): GroupSummary => ({
+  n,
+  metrics: {
+    exactMatch: ci(...em, n),
+    jaccardStudy: ci(...jac, n),
+    jaccardSet: ci(jac[0] - 0.1, 0, 1, n),
+    tokenF1: ci(0.5, 0.4, 0.6, n),
+  },
   ...(ppl ? { perplexity: ci(...ppl, n) } : {}),
 });
 
 /** Two models; on `tiny`: an ICL run without perplexity, a LoRA run with it, and a failed run. */
 const results: RunResult[] = [
   {
-    runKey: 'tiny__icl__1', model: 'tiny', method: 'icl', label: 'icl shots=3', status: 'completed',
+    runKey: 'tiny__icl__1',
+    model: 'tiny',
+    method: 'icl',
+    label: 'icl shots=3',
+    status: 'completed',
     metrics: {
       overall: group(30, [0.2, 0.1, 0.3], [0.3, 0.2, 0.4]),
-      byDataset: { squad: group(20, [0.25, 0.1, 0.4], [0.35, 0.2, 0.5]), boolq: group(10, [0.1, 0, 0.3], [0.2, 0.05, 0.35]) },
+      byDataset: {
+        squad: group(20, [0.25, 0.1, 0.4], [0.35, 0.2, 0.5]),
+        boolq: group(10, [0.1, 0, 0.3], [0.2, 0.05, 0.35]),
+      },
     },
-    throughput: { tokensPerSec: 812.5, ttftMsP50: 10, tokenLatencyMsP50: 2, tokenLatencyMsP95: 3, hitLimitFraction: 0.05 },
+    throughput: {
+      tokensPerSec: 812.5,
+      ttftMsP50: 10,
+      tokenLatencyMsP50: 2,
+      tokenLatencyMsP95: 3,
+      hitLimitFraction: 0.05,
+    },
   },
   {
-    runKey: 'tiny__lora__2', model: 'tiny', method: 'lora', label: 'lora r=8 | a=16', status: 'completed',
+    runKey: 'tiny__lora__2',
+    model: 'tiny',
+    method: 'lora',
+    label: 'lora r=8 | a=16',
+    status: 'completed',
     metrics: {
       overall: group(30, [0.5, 0.4, 0.6], [0.6, 0.5, 0.7], [3.21, 2.9, 3.6]),
       byDataset: {
@@ -34,22 +66,49 @@ const results: RunResult[] = [
     throughput: { tokensPerSec: 790, ttftMsP50: 11, tokenLatencyMsP50: 2, tokenLatencyMsP95: 3, hitLimitFraction: 0 },
     training: { steps: 200, trainLoss: 1.234, trainPerplexity: 3.43, tokensPerSec: 5000 },
   },
-  { runKey: 'tiny__ia3__3', model: 'tiny', method: 'ia3', label: 'ia3', status: 'failed', error: 'trainer exited 2: unsupported' },
   {
-    runKey: 'other__icl__4', model: 'other', method: 'icl', label: 'icl shots=3', status: 'completed',
-    metrics: { overall: group(5, [0.4, 0.2, 0.6], [0.5, 0.3, 0.7]), byDataset: { squad: group(5, [0.4, 0.2, 0.6], [0.5, 0.3, 0.7]) } },
+    runKey: 'tiny__ia3__3',
+    model: 'tiny',
+    method: 'ia3',
+    label: 'ia3',
+    status: 'failed',
+    error: 'trainer exited 2: unsupported',
+  },
+  {
+    runKey: 'other__icl__4',
+    model: 'other',
+    method: 'icl',
+    label: 'icl shots=3',
+    status: 'completed',
+    metrics: {
+      overall: group(5, [0.4, 0.2, 0.6], [0.5, 0.3, 0.7]),
+      byDataset: { squad: group(5, [0.4, 0.2, 0.6], [0.5, 0.3, 0.7]) },
+    },
   },
 ];
 
 test('toDatasetRows: one row per run and dataset with the intervals; failed runs add none', () => {
   const rows = toDatasetRows(results);
-  assert.deepEqual(rows.map((r) => `${r.runKey}/${r.dataset}`), [
-    'tiny__icl__1/squad', 'tiny__icl__1/boolq', 'tiny__lora__2/boolq', 'tiny__lora__2/squad', 'other__icl__4/squad',
-  ]);
+  assert.deepEqual(
+    rows.map((r) => `${r.runKey}/${r.dataset}`),
+    ['tiny__icl__1/squad', 'tiny__icl__1/boolq', 'tiny__lora__2/boolq', 'tiny__lora__2/squad', 'other__icl__4/squad'],
+  );
   assert.deepEqual(rows[3], {
-    model: 'tiny', method: 'lora', label: 'lora r=8 | a=16', runKey: 'tiny__lora__2', dataset: 'squad', n: 20,
-    exactMatch: 0.4, exactMatchLow: 0.2, exactMatchHigh: 0.6, jaccard: 0.525, jaccardLow: 0.4, jaccardHigh: 0.65,
-    perplexity: 3.75, perplexityLow: 3.2, perplexityHigh: 4.4,
+    model: 'tiny',
+    method: 'lora',
+    label: 'lora r=8 | a=16',
+    runKey: 'tiny__lora__2',
+    dataset: 'squad',
+    n: 20,
+    exactMatch: 0.4,
+    exactMatchLow: 0.2,
+    exactMatchHigh: 0.6,
+    jaccard: 0.525,
+    jaccardLow: 0.4,
+    jaccardHigh: 0.65,
+    perplexity: 3.75,
+    perplexityLow: 3.2,
+    perplexityHigh: 4.4,
   });
   assert.equal(rows[0]!.perplexity, null);
 });
@@ -57,18 +116,21 @@ test('toDatasetRows: one row per run and dataset with the intervals; failed runs
 test('renderMarkdown: the per-dataset table, dataset-major, with 95% intervals and held-out perplexity', () => {
   const md = renderMarkdown('grid <1>', toRows(results), { datasets: toDatasetRows(results) });
   const section = md.slice(md.indexOf('### tiny: per dataset'), md.indexOf('## other'));
-  assert.equal(section, [
-    '### tiny: per dataset',
-    '',
-    '| dataset | method | n | exact match % (95% CI) | Jaccard % (95% CI) | held-out ppl (95% CI) |',
-    '| --- | --- | --: | --: | --: | --: |',
-    '| boolq | icl shots=3 | 10 | 10.0 (0.0–30.0) | 20.0 (5.0–35.0) | – |',
-    '| boolq | lora r=8 \\| a=16 | 10 | 70.0 (40.0–90.0) | 75.0 (50.0–95.0) | 2.50 (2.10–3.00) |',
-    '| squad | icl shots=3 | 20 | 25.0 (10.0–40.0) | 35.0 (20.0–50.0) | – |',
-    '| squad | lora r=8 \\| a=16 | 20 | 40.0 (20.0–60.0) | 52.5 (40.0–65.0) | 3.75 (3.20–4.40) |',
-    '',
-    '',
-  ].join('\n'));
+  assert.equal(
+    section,
+    [
+      '### tiny: per dataset',
+      '',
+      '| dataset | method | n | exact match % (95% CI) | Jaccard % (95% CI) | held-out ppl (95% CI) |',
+      '| --- | --- | --: | --: | --: | --: |',
+      '| boolq | icl shots=3 | 10 | 10.0 (0.0–30.0) | 20.0 (5.0–35.0) | – |',
+      '| boolq | lora r=8 \\| a=16 | 10 | 70.0 (40.0–90.0) | 75.0 (50.0–95.0) | 2.50 (2.10–3.00) |',
+      '| squad | icl shots=3 | 20 | 25.0 (10.0–40.0) | 35.0 (20.0–50.0) | – |',
+      '| squad | lora r=8 \\| a=16 | 20 | 40.0 (20.0–60.0) | 52.5 (40.0–65.0) | 3.75 (3.20–4.40) |',
+      '',
+      '',
+    ].join('\n'),
+  );
   // No run of `other` has perplexity: no perplexity column there.
   const other = md.slice(md.indexOf('### other: per dataset'));
   assert.match(other, /\| dataset \| method \| n \| exact match % \(95% CI\) \| Jaccard % \(95% CI\) \|\n/);
@@ -80,8 +142,16 @@ test('renderMarkdown: the run table gains Jaccard intervals and the held-out per
   const lines = md.split('\n');
   const tinyHeader = lines[lines.indexOf('## tiny') + 2]!;
   assert.match(tinyHeader, /\| Jaccard % \(95% CI\) \|.*\| train ppl \| held-out ppl \(95% CI\) \|$/);
-  assert.ok(lines.includes('| lora r=8 \\| a=16 | completed | 30 | 50.0 (40.0–60.0) | 60.0 (50.0–70.0) | 50.0 | 50.0 | – | 790.0 | 0.0 | 1.234 | 3.43 | 3.21 (2.90–3.60) |'));
-  assert.ok(lines.includes('| icl shots=3 | completed | 30 | 20.0 (10.0–30.0) | 30.0 (20.0–40.0) | 20.0 | 50.0 | – | 812.5 | 5.0 | – | – | – |'));
+  assert.ok(
+    lines.includes(
+      '| lora r=8 \\| a=16 | completed | 30 | 50.0 (40.0–60.0) | 60.0 (50.0–70.0) | 50.0 | 50.0 | – | 790.0 | 0.0 | 1.234 | 3.43 | 3.21 (2.90–3.60) |',
+    ),
+  );
+  assert.ok(
+    lines.includes(
+      '| icl shots=3 | completed | 30 | 20.0 (10.0–30.0) | 30.0 (20.0–40.0) | 20.0 | 50.0 | – | 812.5 | 5.0 | – | – | – |',
+    ),
+  );
   assert.ok(lines.includes('| ia3 | failed | – | – | – | – | – | – | – | – | – | – | – |'));
   const otherHeader = lines[lines.indexOf('## other') + 2]!;
   assert.match(otherHeader, /\| train ppl \|$/);
@@ -104,29 +174,53 @@ test('renderMarkdown links every figure under plots/, per model and across model
 
 test('renderCsv: the run columns start as before; per-dataset rows render with their own header', () => {
   const csv = renderCsv(toRows(results)).split('\n');
-  assert.match(csv[0]!, /^model,method,label,runKey,status,n,exactMatch,exactMatchLow,exactMatchHigh,jaccard,jaccardLow,jaccardHigh,/);
+  assert.match(
+    csv[0]!,
+    /^model,method,label,runKey,status,n,exactMatch,exactMatchLow,exactMatchHigh,jaccard,jaccardLow,jaccardHigh,/,
+  );
   assert.match(csv[0]!, /,perplexity,perplexityLow,perplexityHigh,error$/);
   const ds = renderCsv(toDatasetRows(results)).split('\n');
-  assert.equal(ds[0], 'model,method,label,runKey,dataset,n,exactMatch,exactMatchLow,exactMatchHigh,jaccard,jaccardLow,jaccardHigh,perplexity,perplexityLow,perplexityHigh');
+  assert.equal(
+    ds[0],
+    'model,method,label,runKey,dataset,n,exactMatch,exactMatchLow,exactMatchHigh,jaccard,jaccardLow,jaccardHigh,perplexity,perplexityLow,perplexityHigh',
+  );
   assert.equal(ds[3], 'tiny,lora,lora r=8 | a=16,tiny__lora__2,boolq,10,0.7,0.4,0.9,0.75,0.5,0.95,2.5,2.1,3');
   assert.equal(ds.length, 7); // header, 5 rows, trailing newline
   assert.equal(renderCsv([]), '');
 });
 
 test('rendering is deterministic', () => {
-  const render = (rs: RunResult[]) => renderMarkdown('g', toRows(rs), { datasets: toDatasetRows(rs), plots: studyPlots(rs) });
+  const render = (rs: RunResult[]) =>
+    renderMarkdown('g', toRows(rs), { datasets: toDatasetRows(rs), plots: studyPlots(rs) });
   assert.equal(render(results), render(structuredClone(results)));
 });
 
 test('renderMarkdown: speculative runs get their own table with acceptance, both throughputs and the speedup', () => {
   const spec: RunResult = {
-    runKey: 'tiny__spec__5', model: 'tiny', method: 'speculative', label: 'speculative draft=small gamma=3', status: 'completed',
+    runKey: 'tiny__spec__5',
+    model: 'tiny',
+    method: 'speculative',
+    label: 'speculative draft=small gamma=3',
+    status: 'completed',
     metrics: results[0]!.metrics!,
-    throughput: { tokensPerSec: 30, ttftMsP50: 0, tokenLatencyMsP50: 0, tokenLatencyMsP95: 0, hitLimitFraction: 0, acceptanceRate: 0.625, targetOnlyTokensPerSec: 20, speedup: 1.5 },
+    throughput: {
+      tokensPerSec: 30,
+      ttftMsP50: 0,
+      tokenLatencyMsP50: 0,
+      tokenLatencyMsP95: 0,
+      hitLimitFraction: 0,
+      acceptanceRate: 0.625,
+      targetOnlyTokensPerSec: 20,
+      speedup: 1.5,
+    },
   };
   const md = renderMarkdown('g', toRows([...results, spec]));
   const section = md.slice(md.indexOf('### tiny: speculative decoding'), md.indexOf('## other'));
   assert.match(section, /\| speculative draft=small gamma=3 \| 62\.5 \| 30\.0 \| 20\.0 \| 1\.50× \|/);
-  assert.equal(renderMarkdown('g', toRows(results)).includes('speculative decoding'), false, 'no table without speculative runs');
+  assert.equal(
+    renderMarkdown('g', toRows(results)).includes('speculative decoding'),
+    false,
+    'no table without speculative runs',
+  );
   assert.match(renderCsv(toRows([spec])).split('\n')[1]!, /,0\.625,20,1\.5,/);
 });

@@ -22,15 +22,27 @@ const base: GridConfigInput = {
   name: 'ids',
   store: 'file:///tmp/peftgrid-ids',
   data: { baseUrl: `file://${SAMPLES}`, datasets: ['boolq'], testSplit: 'test', maxTrainPerDataset: 8, testSamples: 4 },
-  models: [{ name: 'm', path: modelDir('m'), family: 'llama' }, { name: 'd', path: modelDir('d'), family: 'llama' }],
-  methods: [{ method: 'lora', r: 4, alpha: 8 }, { method: 'icl', shots: [0] }],
+  models: [
+    { name: 'm', path: modelDir('m'), family: 'llama' },
+    { name: 'd', path: modelDir('d'), family: 'llama' },
+  ],
+  methods: [
+    { method: 'lora', r: 4, alpha: 8 },
+    { method: 'icl', shots: [0] },
+  ],
   training: { maxSteps: 4, warmupSteps: 1, checkpointEverySteps: 2, lr: 1e-3 },
   eval: { maxNewTokens: 8, batchSize: 4 },
   speculative: [{ target: 'm', draft: 'd', gamma: 3 }],
 };
 
-const plan = (patch: Partial<GridConfigInput> = {}): RunSpec[] => planRuns(validateGrid({ ...base, ...patch }, 'test', REPO));
-const content: RunContent = { model: 'a'.repeat(64), trainData: 'b'.repeat(64), testData: 'c'.repeat(64), draft: 'd'.repeat(64) };
+const plan = (patch: Partial<GridConfigInput> = {}): RunSpec[] =>
+  planRuns(validateGrid({ ...base, ...patch }, 'test', REPO));
+const content: RunContent = {
+  model: 'a'.repeat(64),
+  trainData: 'b'.repeat(64),
+  testData: 'c'.repeat(64),
+  draft: 'd'.repeat(64),
+};
 const lora = (runs: RunSpec[]) => runs.find((r) => r.method.method === 'lora')!;
 const icl = (runs: RunSpec[]) => runs.find((r) => r.method.method === 'icl')!;
 const spec = (runs: RunSpec[]) => runs.find((r) => r.method.method === 'speculative')!;
@@ -38,11 +50,19 @@ const spec = (runs: RunSpec[]) => runs.find((r) => r.method.method === 'speculat
 describe('run identity: training key and evaluation key', () => {
   it('changing eval.* leaves the training key unchanged and changes the evaluation key', () => {
     const before = plan();
-    for (const evalPatch of [{ maxNewTokens: 16, batchSize: 4 }, { maxNewTokens: 8, batchSize: 2 }, { maxNewTokens: 8, batchSize: 4, threads: 1 }]) {
+    for (const evalPatch of [
+      { maxNewTokens: 16, batchSize: 4 },
+      { maxNewTokens: 8, batchSize: 2 },
+      { maxNewTokens: 8, batchSize: 4, threads: 1 },
+    ]) {
       const after = plan({ eval: evalPatch });
       assert.notEqual(lora(after).runKey, lora(before).runKey, 'the run (workflow id) is a new one');
       assert.equal(trainingKey(lora(after), content), trainingKey(lora(before), content), JSON.stringify(evalPatch));
-      assert.notEqual(evaluationKey(lora(after), content), evaluationKey(lora(before), content), JSON.stringify(evalPatch));
+      assert.notEqual(
+        evaluationKey(lora(after), content),
+        evaluationKey(lora(before), content),
+        JSON.stringify(evalPatch),
+      );
       assert.notEqual(evaluationKey(icl(after), content), evaluationKey(icl(before), content));
       assert.notEqual(evaluationKey(spec(after), content), evaluationKey(spec(before), content));
     }
@@ -68,8 +88,14 @@ describe('run identity: training key and evaluation key', () => {
     for (const k of keys) assert.notEqual(k, t0);
     assert.equal(new Set(keys).size, keys.length);
     // …and so the evaluation key, which is built on it.
-    assert.notEqual(evaluationKey(lora(plan()), { ...content, model: 'e'.repeat(64) }), evaluationKey(lora(plan()), content));
-    assert.notEqual(evaluationKey(lora(plan()), { ...content, testData: 'f'.repeat(64) }), evaluationKey(lora(plan()), content));
+    assert.notEqual(
+      evaluationKey(lora(plan()), { ...content, model: 'e'.repeat(64) }),
+      evaluationKey(lora(plan()), content),
+    );
+    assert.notEqual(
+      evaluationKey(lora(plan()), { ...content, testData: 'f'.repeat(64) }),
+      evaluationKey(lora(plan()), content),
+    );
   });
 
   it('the same model bytes at another path or name train to the same key (bytes, not names)', () => {
@@ -84,7 +110,13 @@ describe('run identity: training key and evaluation key', () => {
     assert.match(evaluationKey(icl(runs), content), /^m__icl-shot0__e[0-9a-f]{16}$/);
     assert.match(evaluationKey(spec(runs), content), /^m__spec-d-g3__e[0-9a-f]{16}$/);
     assert.notEqual(evaluationKey(icl(runs), { ...content, model: 'e'.repeat(64) }), evaluationKey(icl(runs), content));
-    assert.notEqual(evaluationKey(spec(runs), { ...content, draft: 'e'.repeat(64) }), evaluationKey(spec(runs), content));
-    assert.throws(() => trainingKey(lora(runs), { ...content, trainData: null }), /needs the sha256 of its tokenized training data/);
+    assert.notEqual(
+      evaluationKey(spec(runs), { ...content, draft: 'e'.repeat(64) }),
+      evaluationKey(spec(runs), content),
+    );
+    assert.throws(
+      () => trainingKey(lora(runs), { ...content, trainData: null }),
+      /needs the sha256 of its tokenized training data/,
+    );
   });
 });

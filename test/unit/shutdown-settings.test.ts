@@ -7,7 +7,12 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { SHUTDOWN_REPORT_MS, SHUTDOWN_UPLOAD_SHARE, WORKER_SHUTDOWN_DEFAULT_MS, WORKER_SHUTDOWN_MIN_MS } from '../../src/common/constants';
+import {
+  SHUTDOWN_REPORT_MS,
+  SHUTDOWN_UPLOAD_SHARE,
+  WORKER_SHUTDOWN_DEFAULT_MS,
+  WORKER_SHUTDOWN_MIN_MS,
+} from '../../src/common/constants';
 import { trainerKillGraceMs, workerShutdownMs } from '../../src/common/shutdown';
 import { REPO } from '../helpers/fixtures';
 
@@ -17,14 +22,23 @@ describe('worker shutdown time and the trainer grace', () => {
     assert.equal(WORKER_SHUTDOWN_DEFAULT_MS, 180_000);
     assert.equal(workerShutdownMs({ PEFTGRID_WORKER_SHUTDOWN_MS: '' }), 180_000);
     assert.equal(workerShutdownMs({ PEFTGRID_WORKER_SHUTDOWN_MS: '600000' }), 600_000);
-    assert.equal(workerShutdownMs({ PEFTGRID_WORKER_SHUTDOWN_MS: String(WORKER_SHUTDOWN_MIN_MS) }), WORKER_SHUTDOWN_MIN_MS);
+    assert.equal(
+      workerShutdownMs({ PEFTGRID_WORKER_SHUTDOWN_MS: String(WORKER_SHUTDOWN_MIN_MS) }),
+      WORKER_SHUTDOWN_MIN_MS,
+    );
   });
 
   it('rejects anything but an integer >= the minimum, naming the variable, the value and what was expected', () => {
     for (const bad of ['180s', 'abc', '1e5', '-5', '12.5', '0x100', String(WORKER_SHUTDOWN_MIN_MS - 1)]) {
-      assert.throws(() => workerShutdownMs({ PEFTGRID_WORKER_SHUTDOWN_MS: bad }),
-        (err: Error) => err instanceof TypeError && err.message.includes('PEFTGRID_WORKER_SHUTDOWN_MS')
-          && err.message.includes(JSON.stringify(bad)) && /expected an integer number of milliseconds >= 30000/.test(err.message), bad);
+      assert.throws(
+        () => workerShutdownMs({ PEFTGRID_WORKER_SHUTDOWN_MS: bad }),
+        (err: Error) =>
+          err instanceof TypeError &&
+          err.message.includes('PEFTGRID_WORKER_SHUTDOWN_MS') &&
+          err.message.includes(JSON.stringify(bad)) &&
+          /expected an integer number of milliseconds >= 30000/.test(err.message),
+        bad,
+      );
     }
   });
 
@@ -33,7 +47,10 @@ describe('worker shutdown time and the trainer grace', () => {
     for (const ms of [WORKER_SHUTDOWN_MIN_MS, 180_000, 600_000, 3_600_000]) {
       const grace = trainerKillGraceMs(ms);
       assert.ok(grace >= 10_000, `${ms}: grace ${grace} leaves the trainer time for a step and a save`);
-      assert.ok(ms - grace >= ms * SHUTDOWN_UPLOAD_SHARE + SHUTDOWN_REPORT_MS - 1, `${ms}: upload + report fit after the SIGKILL`);
+      assert.ok(
+        ms - grace >= ms * SHUTDOWN_UPLOAD_SHARE + SHUTDOWN_REPORT_MS - 1,
+        `${ms}: upload + report fit after the SIGKILL`,
+      );
     }
     const prev = process.env.PEFTGRID_WORKER_SHUTDOWN_MS;
     process.env.PEFTGRID_WORKER_SHUTDOWN_MS = '300000';

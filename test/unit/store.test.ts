@@ -3,7 +3,14 @@ import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ChecksumMismatchError, FileObjectStore, getDirectory, InvalidKeyError, putDirectory, readManifest } from '../../src/store';
+import {
+  ChecksumMismatchError,
+  FileObjectStore,
+  getDirectory,
+  InvalidKeyError,
+  putDirectory,
+  readManifest,
+} from '../../src/store';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'peftgrid-store-'));
 
@@ -15,8 +22,14 @@ describe('file object store', () => {
     assert.equal(ref.sha256, '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824');
     await s.put('a/b/d.txt', 'x');
     await s.put('a/e.txt', 'y');
-    assert.deepEqual((await s.list('a/b/')).map((o) => o.key), ['a/b/c.txt', 'a/b/d.txt']);
-    assert.deepEqual((await s.list('a/')).map((o) => o.key), ['a/b/c.txt', 'a/b/d.txt', 'a/e.txt']);
+    assert.deepEqual(
+      (await s.list('a/b/')).map((o) => o.key),
+      ['a/b/c.txt', 'a/b/d.txt'],
+    );
+    assert.deepEqual(
+      (await s.list('a/')).map((o) => o.key),
+      ['a/b/c.txt', 'a/b/d.txt', 'a/e.txt'],
+    );
     assert.equal((await s.get('a/b/c.txt')).toString(), 'hello');
     assert.equal(await s.head('nope'), null);
     await s.delete('a/e.txt');
@@ -48,7 +61,10 @@ describe('directory artifacts', () => {
     const s = new FileObjectStore(root);
     assert.equal(await readManifest(s, 'ck/step-1'), null);
     const m = await putDirectory(s, 'ck/step-1', src, { step: 1 });
-    assert.deepEqual(m.files.map((f) => f.path), ['a.bin', 'sub/b.json']);
+    assert.deepEqual(
+      m.files.map((f) => f.path),
+      ['a.bin', 'sub/b.json'],
+    );
     const dst = tmp();
     await getDirectory(s, 'ck/step-1', dst);
     assert.equal(readFileSync(join(dst, 'sub', 'b.json'), 'utf8'), '{"x":1}');

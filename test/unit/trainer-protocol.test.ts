@@ -8,7 +8,12 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { parseTrainerLine, TRAINER_EVENTS, trainerProtocol, trainerProtocolText } from '../../src/contracts/trainer-events';
+import {
+  parseTrainerLine,
+  TRAINER_EVENTS,
+  trainerProtocol,
+  trainerProtocolText,
+} from '../../src/contracts/trainer-events';
 import { REPO } from '../helpers/fixtures';
 
 const REGENERATE = `node --import tsx -e "import('./src/contracts/trainer-events.ts').then(({ default: m }) => process.stdout.write(m.trainerProtocolText()))" > schema/trainer-protocol.json`;
@@ -24,7 +29,17 @@ describe('trainer protocol', () => {
   });
 
   it('parses every event of the table, nulls for floats included', () => {
-    const step = { event: 'step', step: 4, loss: null, lr: 1e-4, gradNorm: 0.5, tokens: 96, tokensPerSec: 1200.5, elapsedMs: 80, stepMs: 20 };
+    const step = {
+      event: 'step',
+      step: 4,
+      loss: null,
+      lr: 1e-4,
+      gradNorm: 0.5,
+      tokens: 96,
+      tokensPerSec: 1200.5,
+      elapsedMs: 80,
+      stepMs: 20,
+    };
     assert.deepEqual(parseTrainerLine(JSON.stringify(step)), { ok: true, event: step });
     const done = { event: 'done', step: 8, finalDir: '/w/out/final', trainLoss: 2.5, trainPerplexity: null };
     assert.deepEqual(parseTrainerLine(JSON.stringify(done)), { ok: true, event: done });
@@ -42,7 +57,10 @@ describe('trainer protocol', () => {
       ['[1, 2]', /^event: got undefined; expected one of start, step/],
       ['{"event":"chekpoint","step":3}', /^event: got "chekpoint"; expected one of/],
       ['{"event":"checkpoint","dir":"/x","loss":1}', /^checkpoint event: step: .*expected number, received undefined/],
-      ['{"event":"checkpoint","step":"3","dir":"/x","loss":1}', /^checkpoint event: step: .*expected number, received string/],
+      [
+        '{"event":"checkpoint","step":"3","dir":"/x","loss":1}',
+        /^checkpoint event: step: .*expected number, received string/,
+      ],
       ['{"event":"checkpoint","step":3.5,"dir":"/x","loss":1}', /^checkpoint event: step: .*int/i],
       ['{"event":"done","step":3,"trainLoss":1,"trainPerplexity":2}', /^done event: finalDir: .*expected string/],
       ['{"event":"error","type":"InvalidSpec"}', /^error event: message: /],

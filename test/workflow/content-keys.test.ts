@@ -56,10 +56,29 @@ describe('content keys: what changed decides what is redone', { timeout: 20 * 60
   const config = (evalPatch: Partial<NonNullable<GridConfigInput['eval']>> = {}): GridConfigInput => ({
     name: 'wf-keys',
     store: `file://${store}`,
-    data: { baseUrl: `file://${samples}`, datasets: ['boolq'], testSplit: 'test', maxTrainPerDataset: 16, testSamples: 4, seed: 5 },
+    data: {
+      baseUrl: `file://${samples}`,
+      datasets: ['boolq'],
+      testSplit: 'test',
+      maxTrainPerDataset: 16,
+      testSamples: 4,
+      seed: 5,
+    },
     models: [{ name: 'tiny', path: model, family: 'llama' }],
-    methods: [{ method: 'lora', r: 4, alpha: 8 }, { method: 'icl', shots: [0] }],
-    training: { maxSteps: 4, warmupSteps: 1, lr: 1e-3, optimizer: 'adamw', batchSize: 4, checkpointEverySteps: 2, maxLength: 128, seed: 3 },
+    methods: [
+      { method: 'lora', r: 4, alpha: 8 },
+      { method: 'icl', shots: [0] },
+    ],
+    training: {
+      maxSteps: 4,
+      warmupSteps: 1,
+      lr: 1e-3,
+      optimizer: 'adamw',
+      batchSize: 4,
+      checkpointEverySteps: 2,
+      maxLength: 128,
+      seed: 3,
+    },
     eval: { maxNewTokens: 3, batchSize: 4, ...evalPatch },
   });
 
@@ -69,7 +88,9 @@ describe('content keys: what changed decides what is redone', { timeout: 20 * 60
     const runs = planRuns(grid);
     const gridId = `wf-keys-${++n}-${Date.now()}`;
     const result = (await env.client.workflow.execute('experimentGridWorkflow', {
-      taskQueue: TASK_QUEUES.cpu, workflowId: gridId, args: [{ gridId, grid, runs }],
+      taskQueue: TASK_QUEUES.cpu,
+      workflowId: gridId,
+      args: [{ gridId, grid, runs }],
     })) as GridResult;
     for (const r of result.runs) assert.equal(r.status, 'completed', `${r.runKey}: ${r.error}`);
     return { lora: result.runs.find((r) => r.method === 'lora')!, icl: result.runs.find((r) => r.method === 'icl')! };
@@ -81,7 +102,9 @@ describe('content keys: what changed decides what is redone', { timeout: 20 * 60
     const events = history.events ?? [];
     const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'trainModel');
     if (!scheduled) return undefined;
-    const done = events.find((e) => String(e.activityTaskCompletedEventAttributes?.scheduledEventId) === String(scheduled.eventId));
+    const done = events.find(
+      (e) => String(e.activityTaskCompletedEventAttributes?.scheduledEventId) === String(scheduled.eventId),
+    );
     const payload = done?.activityTaskCompletedEventAttributes?.result?.payloads?.[0]?.data;
     assert.ok(payload, `${runKey}: trainModel did not complete`);
     return JSON.parse(Buffer.from(payload).toString('utf8')) as TrainModelResult;
@@ -110,14 +133,23 @@ describe('content keys: what changed decides what is redone', { timeout: 20 * 60
     assert.equal(second.lora.training?.tokensPerSec, null);
     assert.deepEqual(checkpoints(k1.trainingKey!), ['step-2', 'step-4']);
     assert.ok(existsSync(join(store, 'runs', k2.evalKey, 'eval', 'predictions.jsonl')));
-    assert.ok(existsSync(join(store, 'runs', k1.evalKey, 'eval', 'predictions.jsonl')), 'the first evaluation is still there');
+    assert.ok(
+      existsSync(join(store, 'runs', k1.evalKey, 'eval', 'predictions.jsonl')),
+      'the first evaluation is still there',
+    );
     assert.notEqual(keysOf(second.icl).evalKey, icl1.evalKey, 'ICL is re-evaluated too');
 
     // 3. The file:// training data is edited in place (every answer changes); the config is the
     // first one, so the run key is too. New prepared data → new tokenized shard → new training
     // key: nothing to resume, nothing to reuse.
     const trainTsv = join(samples, 'boolq', 'train.tsv');
-    writeFileSync(trainTsv, readFileSync(trainTsv, 'utf8').split('\n').map((l) => (l.includes('\t') ? `${l} indeed` : l)).join('\n'));
+    writeFileSync(
+      trainTsv,
+      readFileSync(trainTsv, 'utf8')
+        .split('\n')
+        .map((l) => (l.includes('\t') ? `${l} indeed` : l))
+        .join('\n'),
+    );
     const third = await runGrid(config());
     const k3 = keysOf(third.lora);
     assert.equal(third.lora.runKey, first.lora.runKey, 'same config, same run name');
@@ -133,7 +165,11 @@ describe('content keys: what changed decides what is redone', { timeout: 20 * 60
 
     // 4. Another model (another seed) replaces the first at the same path.
     const other = join(dir, 'model-seed-1');
-    execFileSync(PYTHON, ['-m', 'trainer', 'tiny', '--family', 'llama', '--out', other, '--tokenizer-from', SMOLLM2, '--seed', '1'], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync(
+      PYTHON,
+      ['-m', 'trainer', 'tiny', '--family', 'llama', '--out', other, '--tokenizer-from', SMOLLM2, '--seed', '1'],
+      { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] },
+    );
     rmSync(model, { recursive: true, force: true });
     cpSync(other, model, { recursive: true });
     const fourth = await runGrid(config());

@@ -15,7 +15,14 @@ import { runWorkflowId, TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
 import type { GridResult } from '../../src/contracts';
 import { scratchDir } from '../helpers/fixtures';
-import { lastTrainerStep, logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
+import {
+  lastTrainerStep,
+  logRecords,
+  pendingHeartbeat,
+  startWorkerProcess,
+  waitForPollers,
+  type WorkerProcess,
+} from '../helpers/worker-process';
 import { keysOf } from '../helpers/run-keys';
 import { localTemporal, tinyLoraGrid } from '../helpers/tiny-grid';
 
@@ -36,26 +43,41 @@ describe('durable training under worker loss', { timeout: 20 * 60_000 }, () => {
   });
 
   const address = () => env.connection.options.address;
-  const grid = (store: string) => tinyLoraGrid({ name: 'durability', store: `file://${join(dir, store)}`, maxSteps: MAX_STEPS, checkpointEverySteps: EVERY });
+  const grid = (store: string) =>
+    tinyLoraGrid({
+      name: 'durability',
+      store: `file://${join(dir, store)}`,
+      maxSteps: MAX_STEPS,
+      checkpointEverySteps: EVERY,
+    });
 
   async function startGrid(store: string, id: string) {
     const g = grid(store);
     const runs = planRuns(g);
-    const handle = await env.client.workflow.start('experimentGridWorkflow', { taskQueue: TASK_QUEUES.cpu, workflowId: id, args: [{ gridId: id, grid: g, runs }] });
+    const handle = await env.client.workflow.start('experimentGridWorkflow', {
+      taskQueue: TASK_QUEUES.cpu,
+      workflowId: id,
+      args: [{ gridId: id, grid: g, runs }],
+    });
     return { handle, runKey: runs[0]!.runKey };
   }
 
   async function waitForStep(runKey: string, atLeast: number): Promise<number> {
     for (;;) {
       const hb = await pendingHeartbeat<{ step?: number; checkpointKey?: string }>(env.client, runWorkflowId(runKey));
-      if (hb?.details.step !== undefined && hb.details.step >= atLeast && hb.details.checkpointKey) return hb.details.step;
+      if (hb?.details.step !== undefined && hb.details.step >= atLeast && hb.details.checkpointKey)
+        return hb.details.step;
       await new Promise((r) => setTimeout(r, 100));
     }
   }
 
   // The final adapter lives under the run's training key (docs/contracts.md §3).
   const lossHistory = (store: string, trainingKey: string) =>
-    (JSON.parse(readFileSync(join(dir, store, 'runs', trainingKey, 'final', 'training_log.json'), 'utf8')) as { losses: number[] }).losses;
+    (
+      JSON.parse(readFileSync(join(dir, store, 'runs', trainingKey, 'final', 'training_log.json'), 'utf8')) as {
+        losses: number[];
+      }
+    ).losses;
 
   let reference: number[] = [];
 
@@ -94,11 +116,16 @@ describe('durable training under worker loss', { timeout: 20 * 60_000 }, () => {
     assert.equal(result.runs[0]!.status, 'completed', result.runs[0]!.error);
     const resumed = Number(logRecords(b.output(), 'resuming from checkpoint')[0]?.step ?? NaN);
     assert.ok(Number.isFinite(resumed), `worker b resumed from a checkpoint:\n${b.output().slice(-2000)}`);
-    assert.ok(killStep - resumed <= EVERY, `lost ${killStep - resumed} steps (killed at ${killStep}, resumed at ${resumed})`);
+    assert.ok(
+      killStep - resumed <= EVERY,
+      `lost ${killStep - resumed} steps (killed at ${killStep}, resumed at ${resumed})`,
+    );
     const losses = lossHistory('store-kill', keysOf(result.runs[0]!).trainingKey!);
     assert.equal(losses.length, MAX_STEPS);
-    assert.deepEqual(losses, reference, 'bit-exact resume: every loss equals the uninterrupted run\'s');
-    console.log(`SIGKILL at step ${killStep}: resumed from ${resumed} (${killStep - resumed} steps lost), recovered in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    assert.deepEqual(losses, reference, "bit-exact resume: every loss equals the uninterrupted run's");
+    console.log(
+      `SIGKILL at step ${killStep}: resumed from ${resumed} (${killStep - resumed} steps lost), recovered in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+    );
     b.child.kill('SIGTERM');
     await b.exited;
   });
@@ -117,7 +144,10 @@ describe('durable training under worker loss', { timeout: 20 * 60_000 }, () => {
     const signalStep = Number(received[0]!.signalStep);
     assert.equal(received[0]!.signal, 'SIGTERM');
     const committed = Number(logRecords(a.output(), 'checkpoint committed').pop()?.step ?? NaN);
-    assert.ok(committed >= signalStep, `the SIGTERM checkpoint (step ${committed}) holds every step up to the signal (${signalStep})`);
+    assert.ok(
+      committed >= signalStep,
+      `the SIGTERM checkpoint (step ${committed}) holds every step up to the signal (${signalStep})`,
+    );
     const lastStep = lastTrainerStep(a.output());
     assert.equal(committed, lastStep, `the checkpoint is of the trainer's last step (${lastStep})`);
     const b = startWorkerProcess(address(), join(dir, 'term-b'), 'b');
@@ -129,7 +159,9 @@ describe('durable training under worker loss', { timeout: 20 * 60_000 }, () => {
     assert.equal(lastStep - resumed, 0, 'zero steps lost');
     const losses = lossHistory('store-term', keysOf(result.runs[0]!).trainingKey!);
     assert.deepEqual(losses, reference, 'bit-exact resume');
-    console.log(`SIGTERM received after step ${signalStep}: checkpoint of step ${committed}, resumed from ${resumed} (${lastStep - resumed} steps lost)`);
+    console.log(
+      `SIGTERM received after step ${signalStep}: checkpoint of step ${committed}, resumed from ${resumed} (${lastStep - resumed} steps lost)`,
+    );
     b.child.kill('SIGTERM');
     await b.exited;
   });

@@ -16,7 +16,14 @@ import { planRuns } from '../../src/config/plan';
 import { FileObjectStore, manifestFileKey, readManifest } from '../../src/store';
 import type { GridResult } from '../../src/contracts';
 import { scratchDir } from '../helpers/fixtures';
-import { lastTrainerStep, logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
+import {
+  lastTrainerStep,
+  logRecords,
+  pendingHeartbeat,
+  startWorkerProcess,
+  waitForPollers,
+  type WorkerProcess,
+} from '../helpers/worker-process';
 import { trainingKeyOf } from '../helpers/run-keys';
 import { localTemporal, tinyLoraGrid } from '../helpers/tiny-grid';
 
@@ -38,14 +45,21 @@ describe('corrupt newest checkpoint + worker loss', { timeout: 10 * 60_000 }, ()
   });
 
   it('a truncated file in the newest checkpoint: the resumed attempt falls back to the previous one and completes', async () => {
-    const grid = tinyLoraGrid({ name: 'faults-corrupt', store: `file://${storeDir}`, maxSteps: MAX_STEPS, checkpointEverySteps: EVERY });
+    const grid = tinyLoraGrid({
+      name: 'faults-corrupt',
+      store: `file://${storeDir}`,
+      maxSteps: MAX_STEPS,
+      checkpointEverySteps: EVERY,
+    });
     const runs = planRuns(grid);
     const runKey = runs[0]!.runKey;
     const a = startWorkerProcess(env.connection.options.address, join(dir, 'worker-a'), 'a', 'cpu,gpu', 'debug');
     workers.push(a);
     await waitForPollers(env.client);
     const handle = await env.client.workflow.start('experimentGridWorkflow', {
-      taskQueue: TASK_QUEUES.cpu, workflowId: 'faults-corrupt', args: [{ gridId: 'faults-corrupt', grid, runs }],
+      taskQueue: TASK_QUEUES.cpu,
+      workflowId: 'faults-corrupt',
+      args: [{ gridId: 'faults-corrupt', grid, runs }],
     });
     // Checkpoints live under the run's training key (docs/contracts.md §3); asked while worker a can answer.
     const trainingKey = await trainingKeyOf(env.client, runKey);
@@ -70,7 +84,10 @@ describe('corrupt newest checkpoint + worker loss', { timeout: 10 * 60_000 }, ()
     const [newest, previous] = committed as [number, number];
     // The file the manifest points at (in the committing attempt's stage): readers trust nothing else.
     const prefix = checkpointKey(trainingKey, newest);
-    const victim = join(storeDir, manifestFileKey(prefix, (await readManifest(store, prefix))!, 'trainable.safetensors'));
+    const victim = join(
+      storeDir,
+      manifestFileKey(prefix, (await readManifest(store, prefix))!, 'trainable.safetensors'),
+    );
     truncateSync(victim, Math.floor(statSync(victim).size / 2));
     a.child.kill('SIGKILL');
     await a.exited;
@@ -83,17 +100,25 @@ describe('corrupt newest checkpoint + worker loss', { timeout: 10 * 60_000 }, ()
 
     const log = b.output();
     const rejected = logRecords(log, 'checkpoint failed verification; falling back to the previous one');
-    assert.ok(rejected.some((r) => String(r.checkpoint).endsWith(`/step-${newest}`) && /checksum mismatch/.test(String(r.err))),
-      `worker b rejected step-${newest} by its checksum:\n${log.slice(-3000)}`);
+    assert.ok(
+      rejected.some((r) => String(r.checkpoint).endsWith(`/step-${newest}`) && /checksum mismatch/.test(String(r.err))),
+      `worker b rejected step-${newest} by its checksum:\n${log.slice(-3000)}`,
+    );
     const resumed = Number(logRecords(log, 'resuming from checkpoint')[0]?.step ?? NaN);
-    assert.equal(resumed, previous, `resumed from the previous committed checkpoint (step ${previous}), got ${resumed}`);
+    assert.equal(
+      resumed,
+      previous,
+      `resumed from the previous committed checkpoint (step ${previous}), got ${resumed}`,
+    );
     const firstStep = logRecords(log, 'first training step of this attempt')[0];
     assert.ok(firstStep, 'the resumed attempt trained');
     const final = await store.get(`runs/${trainingKey}/final/training_log.json`);
     assert.equal((JSON.parse(final.toString('utf8')) as { losses: number[] }).losses.length, MAX_STEPS);
-    console.log(`FAULT truncated newest checkpoint (step-${newest}) + SIGKILL at trainer step ${killStep}: completed=y, `
-      + `fell back to step-${previous}, steps lost=${killStep - previous}, time to recover=${((Number(firstStep.time) - t0) / 1000).toFixed(1)} s `
-      + `(new worker start → first resumed step, includes the ${60} s heartbeat timeout)`);
+    console.log(
+      `FAULT truncated newest checkpoint (step-${newest}) + SIGKILL at trainer step ${killStep}: completed=y, ` +
+        `fell back to step-${previous}, steps lost=${killStep - previous}, time to recover=${((Number(firstStep.time) - t0) / 1000).toFixed(1)} s ` +
+        `(new worker start → first resumed step, includes the ${60} s heartbeat timeout)`,
+    );
     b.child.kill('SIGTERM');
     await b.exited;
   });

@@ -15,7 +15,14 @@ import { getDirectory, manifestFileKey, readManifest, S3ObjectStore } from '../.
 import type { GridResult } from '../../src/contracts';
 import { scratchDir } from '../helpers/fixtures';
 import { startS3Server, type S3Server } from '../helpers/s3-server';
-import { lastTrainerStep, logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
+import {
+  lastTrainerStep,
+  logRecords,
+  pendingHeartbeat,
+  startWorkerProcess,
+  waitForPollers,
+  type WorkerProcess,
+} from '../helpers/worker-process';
 import { trainingKeyOf } from '../helpers/run-keys';
 import { localTemporal, tinyLoraGrid } from '../helpers/tiny-grid';
 
@@ -42,13 +49,21 @@ describe('object store outage during checkpoint uploads', { timeout: 10 * 60_000
 
   it('SeaweedFS stopped for 30 s mid-training: uploads wait it out, the run completes, nothing half-committed is ever visible', async () => {
     const storeUrl = `s3://${s3.bucket}/faults-${process.pid}`;
-    const grid = tinyLoraGrid({ name: 'faults-s3', store: storeUrl, maxSteps: MAX_STEPS, checkpointEverySteps: EVERY, extra: { retention: { keepLast: 3, keepBest: true } } });
+    const grid = tinyLoraGrid({
+      name: 'faults-s3',
+      store: storeUrl,
+      maxSteps: MAX_STEPS,
+      checkpointEverySteps: EVERY,
+      extra: { retention: { keepLast: 3, keepBest: true } },
+    });
     const runs = planRuns(grid);
     const runKey = runs[0]!.runKey;
     worker = startWorkerProcess(env.connection.options.address, join(dir, 'worker'), 'w', 'cpu,gpu', 'debug');
     await waitForPollers(env.client);
     const handle = await env.client.workflow.start('experimentGridWorkflow', {
-      taskQueue: TASK_QUEUES.cpu, workflowId: 'faults-s3', args: [{ gridId: 'faults-s3', grid, runs }],
+      taskQueue: TASK_QUEUES.cpu,
+      workflowId: 'faults-s3',
+      args: [{ gridId: 'faults-s3', grid, runs }],
     });
 
     // Checkpoints live under the run's training key (docs/contracts.md §3).
@@ -74,7 +89,8 @@ describe('object store outage during checkpoint uploads', { timeout: 10 * 60_000
               const info = sizes.get(key) ?? (await watcher.head(key))?.bytes;
               // Retention deletes the manifest before the files: a file missing while its manifest
               // still exists is a real hole, one missing after the manifest went is not.
-              if (info !== f.bytes && (await readManifest(watcher, prefix))) violations.push(`${key}: ${info ?? 'missing'} bytes, manifest says ${f.bytes}`);
+              if (info !== f.bytes && (await readManifest(watcher, prefix)))
+                violations.push(`${key}: ${info ?? 'missing'} bytes, manifest says ${f.bytes}`);
             }
           }
           polls++;
@@ -128,17 +144,26 @@ describe('object store outage during checkpoint uploads', { timeout: 10 * 60_000
 
     // Whatever survived retention verifies completely.
     const store = new S3ObjectStore(storeUrl);
-    const committed = [...new Set((await store.list(checkpointsPrefix(trainingKey) + '/')).filter((o) => o.key.endsWith('/manifest.json')).map((o) => o.key))];
+    const committed = [
+      ...new Set(
+        (await store.list(checkpointsPrefix(trainingKey) + '/'))
+          .filter((o) => o.key.endsWith('/manifest.json'))
+          .map((o) => o.key),
+      ),
+    ];
     assert.ok(committed.length >= 1 && committed.length <= 4, `retention kept ${committed.length} checkpoints`);
-    for (const key of committed) await getDirectory(store, key.slice(0, -'/manifest.json'.length), join(dir, 'verify', key));
+    for (const key of committed)
+      await getDirectory(store, key.slice(0, -'/manifest.json'.length), join(dir, 'verify', key));
 
     const attempts = Math.max(...logRecords(log, 'train attempt started').map((r) => Number(r.attempt)));
     const resumed = logRecords(log, 'resuming from checkpoint')[0];
     // Counted from the trainer's real last step before the restart (not the heartbeat's).
     const lost = resumed ? lastTrainerStep(log, Number(resumed.time)) - Number(resumed.step) : 0;
-    console.log(`FAULT S3 (SeaweedFS) stopped ${OUTAGE_MS / 1000}s from step ${outageStep}: completed=y, steps lost=${lost}, train attempts=${attempts}, `
-      + `failed upload tries=${failures.length}, time to recover=${((recoveredAt - restartedAt) / 1000).toFixed(1)} s after restart `
-      + `(${((recoveredAt - stoppedAt) / 1000).toFixed(1)} s after stop), watcher: ${polls} clean polls, ${failedPolls} failed, 0 half-committed`);
+    console.log(
+      `FAULT S3 (SeaweedFS) stopped ${OUTAGE_MS / 1000}s from step ${outageStep}: completed=y, steps lost=${lost}, train attempts=${attempts}, ` +
+        `failed upload tries=${failures.length}, time to recover=${((recoveredAt - restartedAt) / 1000).toFixed(1)} s after restart ` +
+        `(${((recoveredAt - stoppedAt) / 1000).toFixed(1)} s after stop), watcher: ${polls} clean polls, ${failedPolls} failed, 0 half-committed`,
+    );
     watcher.destroy();
     store.destroy();
     worker.child.kill('SIGTERM');

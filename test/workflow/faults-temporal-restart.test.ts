@@ -15,7 +15,14 @@ import { runWorkflowId, SEARCH_ATTRIBUTES, TASK_QUEUES } from '../../src/common/
 import { planRuns } from '../../src/config/plan';
 import type { GridResult } from '../../src/contracts';
 import { scratchDir, TEMPORAL_BIN } from '../helpers/fixtures';
-import { lastTrainerStep, logRecords, pendingHeartbeat, startWorkerProcess, waitForPollers, type WorkerProcess } from '../helpers/worker-process';
+import {
+  lastTrainerStep,
+  logRecords,
+  pendingHeartbeat,
+  startWorkerProcess,
+  waitForPollers,
+  type WorkerProcess,
+} from '../helpers/worker-process';
 import { tinyLoraGrid } from '../helpers/tiny-grid';
 
 // Long enough that training is still running when the server comes back (~0.5 s a step here).
@@ -49,9 +56,26 @@ describe('Temporal server restart mid-run', { timeout: 10 * 60_000 }, () => {
 
   async function startServer(port: number, uiPort: number): Promise<void> {
     const log = openSync(join(dir, 'temporal.log'), 'a');
-    server = spawn(TEMPORAL_BIN, ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort),
-      '--headless', '--db-filename', db, '--log-level', 'warn',
-      ...Object.values(SEARCH_ATTRIBUTES).flatMap((n) => ['--search-attribute', `${n}=Keyword`])], { stdio: ['ignore', log, log] });
+    server = spawn(
+      TEMPORAL_BIN,
+      [
+        'server',
+        'start-dev',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--ui-port',
+        String(uiPort),
+        '--headless',
+        '--db-filename',
+        db,
+        '--log-level',
+        'warn',
+        ...Object.values(SEARCH_ATTRIBUTES).flatMap((n) => ['--search-attribute', `${n}=Keyword`]),
+      ],
+      { stdio: ['ignore', log, log] },
+    );
     closeSync(log);
     const deadline = Date.now() + 60_000;
     for (;;) {
@@ -61,7 +85,10 @@ describe('Temporal server restart mid-run', { timeout: 10 * 60_000 }, () => {
         await c.close();
         return;
       } catch (err) {
-        if (server.exitCode !== null || Date.now() > deadline) throw new Error(`temporal dev server did not come up: ${(err as Error).message}; see ${join(dir, 'temporal.log')}`);
+        if (server.exitCode !== null || Date.now() > deadline)
+          throw new Error(
+            `temporal dev server did not come up: ${(err as Error).message}; see ${join(dir, 'temporal.log')}`,
+          );
         await new Promise((r) => setTimeout(r, 300));
       }
     }
@@ -76,11 +103,20 @@ describe('Temporal server restart mid-run', { timeout: 10 * 60_000 }, () => {
     worker = startWorkerProcess(address, join(dir, 'worker'), 'w', 'cpu,gpu', 'debug');
     await waitForPollers(client);
 
-    const grid = tinyLoraGrid({ name: 'faults-temporal', store: `file://${join(dir, 'store')}`, maxSteps: MAX_STEPS, checkpointEverySteps: EVERY });
+    const grid = tinyLoraGrid({
+      name: 'faults-temporal',
+      store: `file://${join(dir, 'store')}`,
+      maxSteps: MAX_STEPS,
+      checkpointEverySteps: EVERY,
+    });
     const runs = planRuns(grid);
     const runKey = runs[0]!.runKey;
     const gridId = 'faults-temporal-restart';
-    await client.workflow.start('experimentGridWorkflow', { taskQueue: TASK_QUEUES.cpu, workflowId: gridId, args: [{ gridId, grid, runs }] });
+    await client.workflow.start('experimentGridWorkflow', {
+      taskQueue: TASK_QUEUES.cpu,
+      workflowId: gridId,
+      args: [{ gridId, grid, runs }],
+    });
 
     let before = 0;
     while (before < 8) {
@@ -120,9 +156,11 @@ describe('Temporal server restart mid-run', { timeout: 10 * 60_000 }, () => {
     // Steps lost: none if the one attempt survived; else the trainer's real last step before the
     // new attempt resumed (its `trainer step` lines, not the heartbeat) minus the resume point.
     const lost = resumed ? lastTrainerStep(log, Number(resumed.time)) - Number(resumed.step) : 0;
-    console.log(`FAULT temporal-server SIGKILL ${DOWN_MS / 1000}s at step ${before}: completed=y, steps lost=${lost}, `
-      + `train attempts=${Math.max(...attempts)}, time to recover=${((recoveredAt - restartedAt) / 1000).toFixed(1)} s after restart `
-      + `(${((recoveredAt - killedAt) / 1000).toFixed(1)} s after kill; ${after ? `heartbeat at step ${after}` : 'training had finished during the outage'})`);
+    console.log(
+      `FAULT temporal-server SIGKILL ${DOWN_MS / 1000}s at step ${before}: completed=y, steps lost=${lost}, ` +
+        `train attempts=${Math.max(...attempts)}, time to recover=${((recoveredAt - restartedAt) / 1000).toFixed(1)} s after restart ` +
+        `(${((recoveredAt - killedAt) / 1000).toFixed(1)} s after kill; ${after ? `heartbeat at step ${after}` : 'training had finished during the outage'})`,
+    );
     worker.child.kill('SIGTERM');
     await worker.exited;
   });

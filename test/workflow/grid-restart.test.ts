@@ -41,7 +41,12 @@ describe('restarting a grid while its old run is still cancelling', { timeout: 1
 
   /** A workflow-only worker on the first grid's queue. */
   async function startOldWorker() {
-    const worker = await Worker.create({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue: OLD_QUEUE, workflowBundle: bundle });
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      namespace: env.namespace ?? 'default',
+      taskQueue: OLD_QUEUE,
+      workflowBundle: bundle,
+    });
     const w = { worker, run: worker.run() };
     oldWorkers.push(w);
     return w;
@@ -56,17 +61,28 @@ describe('restarting a grid while its old run is still cancelling', { timeout: 1
   });
 
   after(async () => {
-    for (const w of [...workers ?? [], ...oldWorkers.map((o) => o.worker)]) if (w.getState() === 'RUNNING') w.shutdown();
+    for (const w of [...(workers ?? []), ...oldWorkers.map((o) => o.worker)])
+      if (w.getState() === 'RUNNING') w.shutdown();
     await Promise.all([running, ...oldWorkers.map((o) => o.run)].map((p) => p?.catch(() => undefined)));
     await env?.teardown();
   });
 
   it('waits for the old run to close, then completes it (not "already started")', async () => {
-    const g = tinyLoraGrid({ name: 'restart', store: `file://${join(dir, 'store')}`, maxSteps: MAX_STEPS, checkpointEverySteps: 10 });
+    const g = tinyLoraGrid({
+      name: 'restart',
+      store: `file://${join(dir, 'store')}`,
+      maxSteps: MAX_STEPS,
+      checkpointEverySteps: 10,
+    });
     const runs = planRuns(g);
     const runKey = runs[0]!.runKey;
     const gridId = `restart-${Date.now()}`;
-    const start = (taskQueue: string) => env.client.workflow.start('experimentGridWorkflow', { taskQueue, workflowId: gridId, args: [{ gridId, grid: g, runs }] });
+    const start = (taskQueue: string) =>
+      env.client.workflow.start('experimentGridWorkflow', {
+        taskQueue,
+        workflowId: gridId,
+        args: [{ gridId, grid: g, runs }],
+      });
 
     const oldWorker = await startOldWorker();
     const first = await start(OLD_QUEUE);
@@ -92,8 +108,11 @@ describe('restarting a grid while its old run is still cancelling', { timeout: 1
       assert.ok(Date.now() < deadline, 'the second grid never waited for the old run');
       await sleep(200);
     }
-    assert.equal((await env.client.workflow.getHandle(runWorkflowId(runKey), oldRun.runId).describe()).status.name, 'RUNNING',
-      'the old run is still closing while the second grid waits');
+    assert.equal(
+      (await env.client.workflow.getHandle(runWorkflowId(runKey), oldRun.runId).describe()).status.name,
+      'RUNNING',
+      'the old run is still closing while the second grid waits',
+    );
     // The old run's workflow tasks flow again: it processes the cancellation and closes.
     await startOldWorker();
 
@@ -104,8 +123,14 @@ describe('restarting a grid while its old run is still cancelling', { timeout: 1
     assert.equal(r.training?.steps, MAX_STEPS);
 
     const events = (await second.fetchHistory()).events ?? [];
-    assert.equal(events.filter((e) => e.startChildWorkflowExecutionFailedEventAttributes).length, 1, 'the second grid found the run id taken once');
-    const waited = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'awaitWorkflowClosed');
+    assert.equal(
+      events.filter((e) => e.startChildWorkflowExecutionFailedEventAttributes).length,
+      1,
+      'the second grid found the run id taken once',
+    );
+    const waited = events.filter(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'awaitWorkflowClosed',
+    );
     assert.equal(waited.length, 1, 'it waited once for the old execution');
     const old = await env.client.workflow.getHandle(runWorkflowId(runKey), oldRun.runId).describe();
     assert.equal(old.status.name, 'CANCELLED');
@@ -114,9 +139,18 @@ describe('restarting a grid while its old run is still cancelling', { timeout: 1
     assert.equal(latest.status.name, 'COMPLETED');
 
     // The new path (patch marker, wait, second start) replays deterministically.
-    await Worker.runReplayHistory({ workflowBundle: bundle, replayName: 'grid-restart' }, await second.fetchHistory(), gridId);
-    const markers = events.flatMap((e) => Object.values(e.markerRecordedEventAttributes?.details ?? {}))
-      .flatMap((p) => p.payloads ?? []).map((p) => Buffer.from(p.data ?? []).toString('utf8'));
-    assert.ok(markers.some((m) => m.includes(AWAIT_OLD_RUN_PATCH)), `the wait is behind the patch marker: ${markers.join(' | ')}`);
+    await Worker.runReplayHistory(
+      { workflowBundle: bundle, replayName: 'grid-restart' },
+      await second.fetchHistory(),
+      gridId,
+    );
+    const markers = events
+      .flatMap((e) => Object.values(e.markerRecordedEventAttributes?.details ?? {}))
+      .flatMap((p) => p.payloads ?? [])
+      .map((p) => Buffer.from(p.data ?? []).toString('utf8'));
+    assert.ok(
+      markers.some((m) => m.includes(AWAIT_OLD_RUN_PATCH)),
+      `the wait is behind the patch marker: ${markers.join(' | ')}`,
+    );
   });
 });

@@ -45,9 +45,15 @@ describe('many workers, one grid', { timeout: 6 * 60_000 }, () => {
     try {
       const desc = await env.client.workflow.getHandle(runWorkflowId(runKey)).describe();
       const act = desc.raw.pendingActivities?.find((a) => a.activityType?.name === 'trainModel');
-      if (!act?.lastWorkerIdentity || act.state !== temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED) return null;
+      if (
+        !act?.lastWorkerIdentity ||
+        act.state !== temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+      )
+        return null;
       const data = act.heartbeatDetails?.payloads?.[0]?.data;
-      const hb = data ? JSON.parse(Buffer.from(data).toString('utf8')) as { step?: number; checkpointKey?: string } : undefined;
+      const hb = data
+        ? (JSON.parse(Buffer.from(data).toString('utf8')) as { step?: number; checkpointKey?: string })
+        : undefined;
       // `step` in the heartbeat is the trainer's latest step; the committed one is in the key.
       const committed = hb?.checkpointKey ? Number(/step-(\d+)$/.exec(hb.checkpointKey)?.[1]) : undefined;
       return { worker: act.lastWorkerIdentity, attempt: act.attempt ?? 1, step: committed };
@@ -60,13 +66,22 @@ describe('many workers, one grid', { timeout: 6 * 60_000 }, () => {
   async function completedTrain(runKey: string): Promise<{ identity: string; attempt: number }> {
     const history = await env.client.workflow.getHandle(runWorkflowId(runKey)).fetchHistory();
     const events = history.events ?? [];
-    const scheduled = events.find((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-      && e.activityTaskScheduledEventAttributes?.activityType?.name === 'trainModel');
+    const scheduled = events.find(
+      (e) =>
+        e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED &&
+        e.activityTaskScheduledEventAttributes?.activityType?.name === 'trainModel',
+    );
     assert.ok(scheduled, `${runKey}: trainModel was never scheduled`);
-    const started = events.find((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-      && Number(e.activityTaskStartedEventAttributes?.scheduledEventId) === Number(scheduled.eventId));
+    const started = events.find(
+      (e) =>
+        e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED &&
+        Number(e.activityTaskStartedEventAttributes?.scheduledEventId) === Number(scheduled.eventId),
+    );
     assert.ok(started, `${runKey}: trainModel never started`);
-    return { identity: started.activityTaskStartedEventAttributes?.identity ?? '', attempt: started.activityTaskStartedEventAttributes?.attempt ?? 0 };
+    return {
+      identity: started.activityTaskStartedEventAttributes?.identity ?? '',
+      attempt: started.activityTaskStartedEventAttributes?.attempt ?? 0,
+    };
   }
 
   it('a grid with two LoRA runs survives SIGKILL of one gpu worker: the other resumes that run', async () => {
@@ -77,20 +92,35 @@ describe('many workers, one grid', { timeout: 6 * 60_000 }, () => {
     workers.push(cpu, gpuA, gpuB);
     await waitForPollers(env.client);
 
-    const grid = tinyLoraGrid({ name: 'multi-worker', store: `file://${join(dir, 'store')}`, maxSteps: MAX_STEPS, checkpointEverySteps: EVERY, r: [4, 8], extra: { concurrency: { gpu: 2 } } });
+    const grid = tinyLoraGrid({
+      name: 'multi-worker',
+      store: `file://${join(dir, 'store')}`,
+      maxSteps: MAX_STEPS,
+      checkpointEverySteps: EVERY,
+      r: [4, 8],
+      extra: { concurrency: { gpu: 2 } },
+    });
     const runs = planRuns(grid);
     assert.equal(runs.length, 2);
     const gridId = `multi-worker-${Date.now()}`;
     const handle = await env.client.workflow.start('experimentGridWorkflow', {
-      taskQueue: TASK_QUEUES.cpu, workflowId: gridId, args: [{ gridId, grid, runs }],
+      taskQueue: TASK_QUEUES.cpu,
+      workflowId: gridId,
+      args: [{ gridId, grid, runs }],
     });
 
     // Wait until both runs train at once, on different gpu workers, and one has a checkpoint.
-    const gpuIds = new Map([[identityOf(gpuA), gpuA], [identityOf(gpuB), gpuB]]);
+    const gpuIds = new Map([
+      [identityOf(gpuA), gpuA],
+      [identityOf(gpuB), gpuB],
+    ]);
     let victim: { runKey: string; worker: WorkerProcess; step: number } | undefined;
     const deadline = Date.now() + 150_000;
     while (!victim) {
-      assert.ok(Date.now() < deadline, `no run reached a checkpoint on two gpu workers in time\n${gpuA.output().slice(-1500)}\n${gpuB.output().slice(-1500)}`);
+      assert.ok(
+        Date.now() < deadline,
+        `no run reached a checkpoint on two gpu workers in time\n${gpuA.output().slice(-1500)}\n${gpuB.output().slice(-1500)}`,
+      );
       const pending = await Promise.all(runs.map(async (r) => ({ runKey: r.runKey, p: await pendingTrain(r.runKey) })));
       if (pending.every((x) => x.p && gpuIds.has(x.p.worker)) && pending[0]!.p!.worker !== pending[1]!.p!.worker) {
         const ready = pending.find((x) => x.p!.step !== undefined && x.p!.step >= EVERY);
@@ -110,19 +140,30 @@ describe('many workers, one grid', { timeout: 6 * 60_000 }, () => {
 
     // The killed run: its completed attempt was started by the survivor, after a retry.
     const killed = await completedTrain(victim.runKey);
-    assert.equal(killed.identity, identityOf(survivor), `trainModel of ${victim.runKey} completed on ${killed.identity}`);
+    assert.equal(
+      killed.identity,
+      identityOf(survivor),
+      `trainModel of ${victim.runKey} completed on ${killed.identity}`,
+    );
     assert.notEqual(killed.identity, victimId);
     assert.ok(killed.attempt >= 2, `attempt ${killed.attempt}: the run was not retried`);
     // ... and the survivor resumed it from a committed checkpoint, not from step 0.
     // trainModel logs the key it trains under: the run's training key (docs/contracts.md §3).
     const victimTrainingKey = keysOf(result.runs.find((r) => r.runKey === victim!.runKey)!).trainingKey;
-    const resume = logRecords(survivor.output(), 'resuming from checkpoint').find((r) => r.runKey === victimTrainingKey);
+    const resume = logRecords(survivor.output(), 'resuming from checkpoint').find(
+      (r) => r.runKey === victimTrainingKey,
+    );
     assert.ok(resume, `the survivor did not resume ${victim.runKey}:\n${survivor.output().slice(-2000)}`);
     const resumedAt = Number(resume.step);
-    assert.ok(resumedAt >= victim.step && resumedAt > 0, `resumed at ${resumedAt}, checkpoint at kill time ${victim.step}`);
+    assert.ok(
+      resumedAt >= victim.step && resumedAt > 0,
+      `resumed at ${resumedAt}, checkpoint at kill time ${victim.step}`,
+    );
     // The other run never left the survivor.
     const other = runs.find((r) => r.runKey !== victim!.runKey)!;
     assert.equal((await completedTrain(other.runKey)).identity, identityOf(survivor));
-    console.log(`killed ${victimId} at checkpoint step ${victim.step}; ${identityOf(survivor)} resumed ${victim.runKey} from step ${resumedAt}; grid done ${((Date.now() - t0) / 1000).toFixed(0)} s after the kill`);
+    console.log(
+      `killed ${victimId} at checkpoint step ${victim.step}; ${identityOf(survivor)} resumed ${victim.runKey} from step ${resumedAt}; grid done ${((Date.now() - t0) / 1000).toFixed(0)} s after the kill`,
+    );
   });
 });

@@ -18,10 +18,20 @@ Runtime.install({ logger: new DefaultLogger('ERROR') });
 
 const HISTORY_DIR = join(REPO, 'test', 'fixtures', 'histories');
 
-interface Recorded { workflowId: string; history: { events: Array<{ eventType?: string; workflowExecutionStartedEventAttributes?: { workflowType?: { name?: string } } }> } }
+interface Recorded {
+  workflowId: string;
+  history: {
+    events: Array<{
+      eventType?: string;
+      workflowExecutionStartedEventAttributes?: { workflowType?: { name?: string } };
+    }>;
+  };
+}
 
 function recorded(): Recorded[] {
-  return readdirSync(HISTORY_DIR).filter((f) => f.endsWith('.json')).sort()
+  return readdirSync(HISTORY_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
     .map((f) => JSON.parse(readFileSync(join(HISTORY_DIR, f), 'utf8')) as Recorded);
 }
 
@@ -31,10 +41,18 @@ function recorded(): Recorded[] {
  * copy's types ("type must be a Type"). So parse with the copy that built the History type.
  */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const protojson = require(require.resolve('protobufjs/ext/protojson', { paths: [dirname(require.resolve('@temporalio/proto'))] })) as {
-  fromJson(type: unknown, json: unknown, opts: { ignoreUnknownFields: boolean }): proto.temporal.api.history.v1.History | null;
+const protojson = require(
+  require.resolve('protobufjs/ext/protojson', { paths: [dirname(require.resolve('@temporalio/proto'))] }),
+) as {
+  fromJson(
+    type: unknown,
+    json: unknown,
+    opts: { ignoreUnknownFields: boolean },
+  ): proto.temporal.api.history.v1.History | null;
 };
-const historyType = (patchProtobufRoot(proto) as unknown as { lookupType(name: string): unknown }).lookupType('temporal.api.history.v1.History');
+const historyType = (patchProtobufRoot(proto) as unknown as { lookupType(name: string): unknown }).lookupType(
+  'temporal.api.history.v1.History',
+);
 
 function toProto(r: Recorded): { workflowId: string; history: proto.temporal.api.history.v1.History } {
   const history = protojson.fromJson(historyType, r.history, { ignoreUnknownFields: true });
@@ -53,14 +71,19 @@ async function replayAll(workflowsPath: string): Promise<ReplayResult[]> {
 describe('workflow replay against recorded histories', { timeout: 3 * 60_000 }, () => {
   it('the fixtures cover every workflow type', () => {
     const types = new Set(recorded().map(workflowType));
-    for (const t of ['experimentGridWorkflow', 'fineTuneRunWorkflow', 'prepareDataWorkflow']) assert.ok(types.has(t), `no recorded history of ${t}`);
+    for (const t of ['experimentGridWorkflow', 'fineTuneRunWorkflow', 'prepareDataWorkflow'])
+      assert.ok(types.has(t), `no recorded history of ${t}`);
   });
 
   it('the current workflow code replays every recorded history', async () => {
     const results = await replayAll(require.resolve('../../workflows'));
     assert.equal(results.length, recorded().length);
     for (const r of results) {
-      assert.equal(r.error, undefined, `${r.workflowId} no longer replays (a non-deterministic change: gate it with patched() or bump the task-queue version, see docs/operations.md): ${r.error?.message}`);
+      assert.equal(
+        r.error,
+        undefined,
+        `${r.workflowId} no longer replays (a non-deterministic change: gate it with patched() or bump the task-queue version, see docs/operations.md): ${r.error?.message}`,
+      );
     }
   });
 
@@ -83,12 +106,15 @@ describe('workflow replay against recorded histories', { timeout: 3 * 60_000 }, 
     }
     try {
       const results = await replayAll(join(dir, 'index.ts'));
-      const prepare = results.find((r) => recorded().find((h) => h.workflowId === r.workflowId && workflowType(h) === 'prepareDataWorkflow'));
+      const prepare = results.find((r) =>
+        recorded().find((h) => h.workflowId === r.workflowId && workflowType(h) === 'prepareDataWorkflow'),
+      );
       assert.ok(prepare, 'the prepareDataWorkflow history was replayed');
       assert.ok(prepare.error, 'the mutated prepareDataWorkflow replayed without error: the replay check cannot fail');
       assert.match(`${prepare.error.name} ${prepare.error.message}`, /[Dd]etermin|[Nn]ondetermin/);
       // The untouched workflows still replay: the failure is the mutation, not the copy.
-      for (const r of results.filter((x) => x !== prepare)) assert.equal(r.error, undefined, `${r.workflowId}: ${r.error?.message}`);
+      for (const r of results.filter((x) => x !== prepare))
+        assert.equal(r.error, undefined, `${r.workflowId}: ${r.error?.message}`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
