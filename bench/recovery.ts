@@ -20,10 +20,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runWorkflowId, TASK_QUEUES, TIMEOUTS } from '../src/common/constants';
 import { planRuns } from '../src/config/plan';
-import { validateGrid } from '../src/config/validate';
 import type { GridResult } from '../src/contracts';
-import { REPO, SAMPLES, scratchDir, SMOLLM2, tinyModel } from '../test/helpers/fixtures';
-import { localTemporal } from '../test/helpers/tiny-grid';
+import { scratchDir, SMOLLM2, tinyModel } from '../test/helpers/fixtures';
+import { localTemporal, tinyLoraGrid } from '../test/helpers/tiny-grid';
 import { startS3Server, type S3Server } from '../test/helpers/s3-server';
 import {
   lastTrainerStep,
@@ -81,36 +80,17 @@ async function main(): Promise<void> {
       values.model === 'tiny'
         ? { name: 'tiny-llama', path: tinyModel('llama'), family: 'llama' as const }
         : { name: 'smollm2-135m', path: SMOLLM2, family: 'template' as const };
-    const grid = validateGrid(
-      {
-        name: 'bench-recovery',
-        store,
-        data: {
-          baseUrl: `file://${SAMPLES}`,
-          datasets: ['boolq'],
-          testSplit: 'test',
-          maxTrainPerDataset: 64,
-          testSamples: 4,
-          seed: 3,
-        },
-        models: [model],
-        methods: [{ method: 'lora', r: 8, alpha: 16 }],
-        training: {
-          maxSteps,
-          warmupSteps: 2,
-          lr: 1e-3,
-          optimizer: 'adamw',
-          batchSize: 4,
-          checkpointEverySteps: every,
-          maxLength: 256,
-          seed: 7,
-          device: 'cpu',
-        },
-        eval: { maxNewTokens: 4, batchSize: 4 },
-      },
-      'bench',
-      REPO,
-    );
+    // The fault tests' grid (test/helpers/tiny-grid.ts) with this bench's model, rank and CPU pinning.
+    const grid = tinyLoraGrid({
+      name: 'bench-recovery',
+      store,
+      maxSteps,
+      checkpointEverySteps: every,
+      r: 8,
+      alpha: 16,
+      model,
+      device: 'cpu',
+    });
     const runs = planRuns(grid);
     const runKey = runs[0]!.runKey;
     const address = env.connection.options.address;

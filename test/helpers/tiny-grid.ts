@@ -26,6 +26,12 @@ export interface TinyGridOptions {
   checkpointEverySteps: number;
   /** LoRA ranks: each is one run. @default 4 */
   r?: number | number[];
+  /** @default 8 */
+  alpha?: number;
+  /** @default the tiny random-init Llama */
+  model?: { name: string; path: string; family: 'llama' | 'gemma' | 'mistral' | 'template' };
+  /** training.device. @default auto */
+  device?: 'auto' | 'cpu' | 'cuda';
   /** Extra top-level config (concurrency, retention, …). */
   extra?: Record<string, unknown>;
 }
@@ -44,8 +50,8 @@ export function tinyLoraGrid(o: TinyGridOptions): GridConfig {
         testSamples: 4,
         seed: 3,
       },
-      models: [{ name: 'tiny-llama', path: tinyModel('llama'), family: 'llama' }],
-      methods: [{ method: 'lora', r: o.r ?? 4, alpha: 8 }],
+      models: [o.model ?? { name: 'tiny-llama', path: tinyModel('llama'), family: 'llama' }],
+      methods: [{ method: 'lora', r: o.r ?? 4, alpha: o.alpha ?? 8 }],
       training: {
         maxSteps: o.maxSteps,
         warmupSteps: 2,
@@ -55,6 +61,7 @@ export function tinyLoraGrid(o: TinyGridOptions): GridConfig {
         checkpointEverySteps: o.checkpointEverySteps,
         maxLength: 256,
         seed: 7,
+        ...(o.device ? { device: o.device } : {}),
       },
       eval: { maxNewTokens: 4, batchSize: 4 },
       ...o.extra,
