@@ -12,6 +12,7 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { sha256File } from './file-store';
 import { joinKey, type ObjectStore } from './object-store';
+import { ProgressAggregate, type TransferOptions } from './progress';
 
 export interface ManifestFile {
   path: string;
@@ -57,10 +58,16 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) =>
   return results;
 }
 
-export interface PutDirectoryOptions {
+export interface PutDirectoryOptions extends TransferOptions {
   /** Upload the files under `<prefix>/<stage>/` (a name unique to this writer). @default none */
   stage?: string;
   /** Files uploaded at once. @default 4 */
+  parallel?: number;
+}
+
+/** `onProgress` sees the directory's bytes summed over its files (total: every file's size). */
+export interface GetDirectoryOptions extends TransferOptions {
+  /** Files downloaded at once. @default 4 */
   parallel?: number;
 }
 
@@ -88,8 +95,13 @@ export async function putDirectory<M>(
     );
   }
   const files = (await listFiles(dir)).filter((f) => f !== MANIFEST);
+  const sizes = await Promise.all(files.map(async (f) => (await stat(join(dir, f))).size));
+  const progress = new ProgressAggregate(
+    sizes.reduce((s, n) => s + n, 0),
+    opts,
+  );
   const uploaded = await mapLimit(files, parallel, async (path) => {
-    const ref = await store.putFile(manifestFileKey(prefix, { stage }, path), join(dir, path));
+    const ref = await store.putFile(manifestFileKey(prefix, { stage }, path), join(dir, path), progress.file(opts));
     return { path, bytes: ref.bytes, sha256: ref.sha256 };
   });
   const manifest: DirectoryManifest<M> = {
@@ -100,6 +112,7 @@ export async function putDirectory<M>(
     meta,
   };
   await store.put(joinKey(prefix, MANIFEST), JSON.stringify(manifest, null, 1));
+  progress.done();
   return manifest;
 }
 
@@ -121,16 +134,25 @@ export async function getDirectory<M>(
   store: ObjectStore,
   prefix: string,
   dir: string,
-  parallel = 4,
+  options: number | GetDirectoryOptions = {},
 ): Promise<DirectoryManifest<M>> {
+  // A bare number is the parallelism (the signature before progress reporting).
+  const opts: GetDirectoryOptions = typeof options === 'number' ? { parallel: options } : options;
   const manifest = await readManifest<M>(store, prefix);
   if (!manifest) throw new Error(`no committed directory at ${prefix} (manifest.json missing)`);
   await mkdir(dir, { recursive: true });
-  await mapLimit(manifest.files, parallel, async (f) => {
+  const progress = new ProgressAggregate(
+    manifest.files.reduce((s, f) => s + f.bytes, 0),
+    opts,
+  );
+  await mapLimit(manifest.files, opts.parallel ?? 4, async (f) => {
     const local = join(dir, ...f.path.split('/'));
     const st = await stat(local).catch(() => null);
-    if (st && st.size === f.bytes && (await sha256File(local)) === f.sha256) return;
-    await store.getFile(manifestFileKey(prefix, manifest, f.path), local, f.sha256);
+    // A multi-GB file re-verified in place is reported as hashed bytes: it is not a stall.
+    if (st && st.size === f.bytes && (await sha256File(local, (n) => progress.hashed(n))) === f.sha256)
+      return progress.skipped(f.bytes);
+    await store.getFile(manifestFileKey(prefix, manifest, f.path), local, f.sha256, progress.file(opts));
   });
+  progress.done();
   return manifest;
 }

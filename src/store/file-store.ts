@@ -3,9 +3,10 @@
  * are renamed into place, so a reader never sees a half-written object (same guarantee as S3 PUT).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   ChecksumMismatchError,
@@ -15,11 +16,42 @@ import {
   type ObjectRef,
   type ObjectStore,
 } from './object-store';
+import { ProgressCounter, type TransferOptions } from './progress';
 
-export async function sha256File(path: string): Promise<string> {
+/** Hex sha256 of a file; `onBytes` sees each chunk's size as it is hashed (progress of a long hash). */
+export async function sha256File(path: string, onBytes?: (n: number) => void): Promise<string> {
   const h = createHash('sha256');
-  await pipeline(createReadStream(path), h);
+  if (!onBytes) {
+    await pipeline(createReadStream(path), h);
+    return h.digest('hex');
+  }
+  for await (const chunk of createReadStream(path)) {
+    h.update(chunk as Buffer);
+    onBytes((chunk as Buffer).length);
+  }
   return h.digest('hex');
+}
+
+/**
+ * Copies `src` to `dst` in one streamed pass that also hashes the bytes and counts them: a copy
+ * of a multi-GB file reports progress as it goes, and needs no second read to checksum it.
+ */
+async function copyHashed(src: string, dst: string, opts: TransferOptions): Promise<{ sha256: string; bytes: number }> {
+  const { size } = await stat(src);
+  const progress = new ProgressCounter(size, opts);
+  const h = createHash('sha256');
+  let bytes = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      h.update(chunk);
+      bytes += chunk.length;
+      progress.add(chunk.length);
+      cb(null, chunk);
+    },
+  });
+  await pipeline(createReadStream(src), tap, createWriteStream(dst));
+  progress.done();
+  return { sha256: h.digest('hex'), bytes };
 }
 
 export class FileObjectStore implements ObjectStore {
@@ -46,14 +78,18 @@ export class FileObjectStore implements ObjectStore {
     return { key, bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex') };
   }
 
-  async putFile(key: string, localPath: string): Promise<ObjectRef> {
+  async putFile(key: string, localPath: string, opts: TransferOptions = {}): Promise<ObjectRef> {
     const target = this.path(key);
     await mkdir(dirname(target), { recursive: true });
     const tmp = this.tmpPath(target);
-    await copyFile(localPath, tmp);
-    const [sha256, st] = await Promise.all([sha256File(tmp), stat(tmp)]);
-    await rename(tmp, target);
-    return { key, bytes: st.size, sha256 };
+    try {
+      const { sha256, bytes } = await copyHashed(localPath, tmp, opts);
+      await rename(tmp, target);
+      return { key, bytes, sha256 };
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
   }
 
   async get(key: string): Promise<Buffer> {
@@ -65,22 +101,22 @@ export class FileObjectStore implements ObjectStore {
     }
   }
 
-  async getFile(key: string, localPath: string, expectedSha256?: string): Promise<void> {
+  async getFile(key: string, localPath: string, expectedSha256?: string, opts: TransferOptions = {}): Promise<void> {
     const src = this.path(key);
     await mkdir(dirname(localPath), { recursive: true });
     const tmp = this.tmpPath(localPath);
+    let actual: string;
     try {
-      await copyFile(src, tmp);
+      // Hashed in the same pass as the copy: verification costs no second read.
+      actual = (await copyHashed(src, tmp, opts)).sha256;
     } catch (err) {
+      await rm(tmp, { force: true });
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFoundError(this.url, key);
       throw err;
     }
-    if (expectedSha256) {
-      const actual = await sha256File(tmp);
-      if (actual !== expectedSha256) {
-        await rm(tmp, { force: true });
-        throw new ChecksumMismatchError(key, expectedSha256, actual);
-      }
+    if (expectedSha256 && actual !== expectedSha256) {
+      await rm(tmp, { force: true });
+      throw new ChecksumMismatchError(key, expectedSha256, actual);
     }
     await rename(tmp, localPath);
   }

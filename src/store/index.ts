@@ -6,6 +6,7 @@ import type { ObjectStore } from './object-store';
 export * from './object-store';
 export { FileObjectStore, sha256File } from './file-store';
 export * from './directory';
+export * from './progress';
 export { S3ObjectStore, s3ClientConfigFromEnv, type S3StoreOptions } from './s3-store';
 
 /** Thrown by {@link openStore} for a URL no backend serves. */

@@ -1,3 +1,5 @@
+import type { TransferOptions } from './progress';
+
 /**
  * One interface over every place bulk data lives. Keys are `/`-separated, relative to the store's
  * prefix, and never contain `..`: a key cannot escape the prefix.
@@ -20,11 +22,17 @@ export interface ObjectStore {
   /** The URL this store was opened from (`file:///abs/dir`, `s3://bucket/prefix`). */
   readonly url: string;
   put(key: string, data: Uint8Array | string): Promise<ObjectRef>;
-  /** Upload a local file (streamed; large files in parallel parts where the backend can). */
-  putFile(key: string, localPath: string): Promise<ObjectRef>;
+  /**
+   * Upload a local file (streamed; large files in parallel parts where the backend can).
+   * `opts.onProgress` sees the bytes as they go up (and the pre-upload hash as `hashedBytes`).
+   */
+  putFile(key: string, localPath: string, opts?: TransferOptions): Promise<ObjectRef>;
   get(key: string): Promise<Buffer>;
-  /** Download to a local file, verifying `expectedSha256` when given. */
-  getFile(key: string, localPath: string, expectedSha256?: string): Promise<void>;
+  /**
+   * Download to a local file, verifying `expectedSha256` when given (else the sha256 the object
+   * carries, where the backend keeps one). `opts.onProgress` sees the bytes as they come down.
+   */
+  getFile(key: string, localPath: string, expectedSha256?: string, opts?: TransferOptions): Promise<void>;
   /** null when absent. */
   head(key: string): Promise<ObjectInfo | null>;
   /** Every object whose key starts with `prefix`, sorted by key. */

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -33,6 +34,7 @@ import {
   type ObjectRef,
   type ObjectStore,
 } from './object-store';
+import { ProgressCounter, type TransferOptions } from './progress';
 
 export interface S3StoreOptions {
   /** Files at least this large use multipart upload / ranged download. @default 16 MiB */
@@ -46,6 +48,20 @@ export interface S3StoreOptions {
 }
 
 const MiB = 1024 * 1024;
+
+/**
+ * `src` as the body of a request, counting each chunk as the HTTP client reads it (so, give or
+ * take the socket's buffers, as it is sent). `pipeline` carries a read error into the body.
+ */
+function counted(src: Readable, onBytes: (n: number) => void): Readable {
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      onBytes(chunk.length);
+      cb(null, chunk);
+    },
+  });
+  return pipeline(src, tap, () => undefined);
+}
 
 function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -100,18 +116,23 @@ export class S3ObjectStore implements ObjectStore {
     return { key, bytes: body.byteLength, sha256 };
   }
 
-  async putFile(key: string, localPath: string): Promise<ObjectRef> {
-    const [{ size }, sha256] = await Promise.all([stat(localPath), sha256File(localPath)]);
+  async putFile(key: string, localPath: string, opts: TransferOptions = {}): Promise<ObjectRef> {
+    const { size } = await stat(localPath);
+    const progress = new ProgressCounter(size, opts);
+    // The sha256 goes into the object's metadata, which S3 takes before the first byte: hashed
+    // first, and reported as `hashedBytes` (tens of seconds for a multi-GB file).
+    const sha256 = await sha256File(localPath, (n) => progress.addHashed(n));
     if (size < this.threshold) {
       await this.s3.send(
         new PutObjectCommand({
           Bucket: this.bucket,
           Key: this.k(key),
-          Body: createReadStream(localPath),
+          Body: counted(createReadStream(localPath), (n) => progress.add(n)),
           ContentLength: size,
           Metadata: { sha256 },
         }),
       );
+      progress.done();
       return { key, bytes: size, sha256 };
     }
     const { UploadId } = await this.s3.send(
@@ -122,13 +143,19 @@ export class S3ObjectStore implements ObjectStore {
       const etags = await mapLimit(parts, this.parallel, async (i) => {
         const start = i * this.partSize;
         const end = Math.min(size, start + this.partSize) - 1;
+        // Counted up to the part's size at most, so progress can never pass the total.
+        let sent = 0;
         const res = await this.s3.send(
           new UploadPartCommand({
             Bucket: this.bucket,
             Key: this.k(key),
             UploadId,
             PartNumber: i + 1,
-            Body: createReadStream(localPath, { start, end }),
+            Body: counted(createReadStream(localPath, { start, end }), (n) => {
+              const before = sent;
+              sent = Math.min(end - start + 1, sent + n);
+              progress.add(sent - before);
+            }),
             ContentLength: end - start + 1,
           }),
         );
@@ -149,6 +176,7 @@ export class S3ObjectStore implements ObjectStore {
         .catch(() => undefined);
       throw err;
     }
+    progress.done();
     return { key, bytes: size, sha256 };
   }
 
@@ -162,9 +190,10 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async getFile(key: string, localPath: string, expectedSha256?: string): Promise<void> {
+  async getFile(key: string, localPath: string, expectedSha256?: string, opts: TransferOptions = {}): Promise<void> {
     const head = await this.head(key);
     if (!head) throw new ObjectNotFoundError(this.url, key);
+    const progress = new ProgressCounter(head.bytes, opts);
     await mkdir(dirname(localPath), { recursive: true });
     const tmp = `${localPath}.part-${process.pid}`;
     const fh = await open(tmp, 'w');
@@ -181,21 +210,29 @@ export class S3ObjectStore implements ObjectStore {
         const res = await this.s3.send(
           new GetObjectCommand({ Bucket: this.bucket, Key: this.k(key), Range: `bytes=${start}-${end}` }),
         );
-        const bytes = await res.Body!.transformToByteArray();
-        await fh.write(bytes, 0, bytes.length, start);
+        // Streamed to its offset chunk by chunk: progress as bytes arrive, no part held in memory.
+        let at = start!;
+        for await (const chunk of res.Body as AsyncIterable<Uint8Array>) {
+          await fh.write(chunk, 0, chunk.length, at);
+          at += chunk.length;
+          progress.add(chunk.length);
+        }
+        // A connection cut mid-body ends the stream early without an error on some servers.
+        if (at !== end! + 1) throw new Error(`GET ${key} bytes=${start}-${end}: body ended after ${at - start!} bytes`);
       });
     } finally {
       await fh.close();
     }
     const want = expectedSha256 ?? head.sha256;
     if (want) {
-      const actual = await sha256File(tmp);
+      const actual = await sha256File(tmp, (n) => progress.addHashed(n));
       if (actual !== want) {
         await rm(tmp, { force: true });
         throw new ChecksumMismatchError(key, want, actual);
       }
     }
     await rename(tmp, localPath);
+    progress.done();
   }
 
   async head(key: string): Promise<ObjectInfo | null> {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ChecksumMismatchError, getDirectory, putDirectory, readManifest, S3ObjectStore } from '../../src/store';
 import { scratchDir } from '../helpers/fixtures';
+import { progressLog } from '../helpers/progress';
 import { startS3Server, type S3Server } from '../helpers/s3-server';
 
 describe('S3ObjectStore on SeaweedFS', { timeout: 5 * 60_000 }, () => {
@@ -59,6 +60,39 @@ describe('S3ObjectStore on SeaweedFS', { timeout: 5 * 60_000 }, () => {
     // A tampered object fails verification against the manifest.
     await store.put('ck/step-3/state.json', '{"step":4}');
     await assert.rejects(() => getDirectory(store, 'ck/step-3', join(dir, 'tampered')), ChecksumMismatchError);
+  });
+
+  it('reports bytes as they move: single PUT/GET, multipart upload and ranged download, directories', async () => {
+    const src = join(dir, 'progress');
+    mkdirSync(src, { recursive: true });
+    const bytes = 17 * (1 << 20) + 321; // over the 5 MiB threshold: 4 parts, last one short
+    const big = Buffer.alloc(bytes);
+    for (let i = 0; i < big.length; i += 1024) big[i] = i % 241;
+    writeFileSync(join(src, 'weights.bin'), big);
+    writeFileSync(join(src, 'small.bin'), Buffer.alloc(3 << 20, 3)); // under it: one PUT, one GET
+
+    const up = progressLog();
+    const ref = await store.putFile('p/weights.bin', join(src, 'weights.bin'), up);
+    up.check(bytes, 6);
+    assert.equal(up.reports.at(-1)!.hashedBytes, bytes, 'the pre-upload sha256 is reported as hashed bytes');
+    const down = progressLog();
+    await store.getFile('p/weights.bin', join(dir, 'progress-dst', 'weights.bin'), ref.sha256, down);
+    down.check(bytes, 6);
+    assert.ok(readFileSync(join(dir, 'progress-dst', 'weights.bin')).equals(big));
+
+    const upSmall = progressLog();
+    await store.putFile('p/small.bin', join(src, 'small.bin'), upSmall);
+    upSmall.check(3 << 20);
+    const downSmall = progressLog();
+    await store.getFile('p/small.bin', join(dir, 'progress-dst', 'small.bin'), undefined, downSmall);
+    downSmall.check(3 << 20);
+
+    const upDir = progressLog();
+    await putDirectory(store, 'p/dir', src, {}, upDir);
+    upDir.check(bytes + (3 << 20), 6);
+    const downDir = progressLog();
+    await getDirectory(store, 'p/dir', join(dir, 'progress-dir'), downDir);
+    downDir.check(bytes + (3 << 20), 6);
   });
 
   it('an outage during an upload leaves no committed directory; it commits after the server returns', async () => {

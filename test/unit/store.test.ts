@@ -9,8 +9,10 @@ import {
   getDirectory,
   InvalidKeyError,
   putDirectory,
+  ProgressCounter,
   readManifest,
 } from '../../src/store';
+import { progressLog } from '../helpers/progress';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'peftgrid-store-'));
 
@@ -71,5 +73,66 @@ describe('directory artifacts', () => {
 
     writeFileSync(join(root, 'ck', 'step-1', 'a.bin'), Buffer.alloc(10, 7)); // truncate in the store
     await assert.rejects(() => getDirectory(s, 'ck/step-1', tmp()), ChecksumMismatchError);
+  });
+});
+
+describe('transfer progress', () => {
+  const big = (path: string, bytes: number) => {
+    const b = Buffer.alloc(bytes);
+    for (let i = 0; i < b.length; i += 512) b[i] = i % 251;
+    writeFileSync(path, b);
+    return b;
+  };
+
+  it('file store putFile/getFile report bytes as they move, up to the total', async () => {
+    const src = tmp();
+    const bytes = 12 * (1 << 20) + 77;
+    const data = big(join(src, 'w.bin'), bytes);
+    const s = new FileObjectStore(tmp());
+    const up = progressLog();
+    const ref = await s.putFile('m/w.bin', join(src, 'w.bin'), up);
+    assert.equal(ref.bytes, bytes);
+    up.check(bytes, 5);
+    const down = progressLog();
+    const out = join(tmp(), 'w.bin');
+    await s.getFile('m/w.bin', out, ref.sha256, down);
+    down.check(bytes, 5);
+    assert.ok(readFileSync(out).equals(data));
+  });
+
+  it('putDirectory/getDirectory report the directory summed over its files', async () => {
+    const src = tmp();
+    mkdirSync(join(src, 'sub'));
+    big(join(src, 'a.bin'), 5 * (1 << 20));
+    big(join(src, 'sub', 'b.bin'), 3 * (1 << 20) + 5);
+    writeFileSync(join(src, 'c.json'), '{}');
+    const total = 8 * (1 << 20) + 5 + 2;
+    const s = new FileObjectStore(tmp());
+    const up = progressLog();
+    await putDirectory(s, 'ck/step-2', src, {}, { ...up, parallel: 2 });
+    up.check(total, 4);
+    const dst = tmp();
+    const down = progressLog();
+    await getDirectory(s, 'ck/step-2', dst, down);
+    down.check(total, 4);
+    // Files already present are verified in place: hashed, counted as done, not moved again.
+    const again = progressLog();
+    await getDirectory(s, 'ck/step-2', dst, again);
+    assert.equal(again.reports.at(-1)!.bytes, total);
+    assert.ok((again.reports.at(-1)!.hashedBytes ?? 0) >= 8 << 20, JSON.stringify(again.reports));
+  });
+
+  it('throttles: within the interval and under the byte step only the first and last reports go out', () => {
+    const reports: number[] = [];
+    const c = new ProgressCounter(100, {
+      onProgress: (p) => reports.push(p.bytes),
+      progressEveryMs: 60_000,
+      progressEveryBytes: 50,
+    });
+    for (let i = 0; i < 10; i++) c.add(4); // 40 bytes: under the step
+    c.add(20); // 60 since the last report: due
+    c.add(40);
+    c.done();
+    assert.deepEqual(reports, [0, 60, 100]);
   });
 });

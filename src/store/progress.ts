@@ -1,0 +1,134 @@
+/**
+ * Byte progress of store transfers. A multi-GB model, checkpoint or ONNX export takes minutes to
+ * move; the activity moving it must heartbeat all along (a heartbeat timeout is 1–2 min), and a
+ * user watching the Temporal UI wants to see bytes, not silence. Every transfer method of the store
+ * takes a {@link TransferOptions}; its callback sees bytes as they move, throttled.
+ */
+
+/** One progress report of a transfer (a file, or a whole directory). */
+export interface TransferProgress {
+  /** Bytes moved so far: never decreases, and ends equal to `totalBytes` on success. */
+  bytes: number;
+  /** Bytes the transfer moves in all. */
+  totalBytes: number;
+  /**
+   * Bytes checksummed so far where the transfer hashes a local file besides moving it (before an
+   * S3 upload, to verify a download): hashing 14 GB takes tens of seconds, and must not look like
+   * a stall. Absent where nothing is hashed separately. Never decreases.
+   */
+  hashedBytes?: number;
+}
+
+export type OnTransferProgress = (p: TransferProgress) => void;
+
+export interface TransferOptions {
+  /** Called as bytes move (at the start, at most every `progressEveryMs`/`progressEveryBytes`, and at the end). */
+  onProgress?: OnTransferProgress;
+  /** Minimum ms between two reports (a report is also due after `progressEveryBytes`). @default 250 */
+  progressEveryMs?: number;
+  /** Bytes after which a report is due even within `progressEveryMs`. @default 8 MiB */
+  progressEveryBytes?: number;
+}
+
+const DEFAULT_EVERY_MS = 250;
+const DEFAULT_EVERY_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Counts one transfer's bytes and reports them through `opts.onProgress`, throttled: a report goes
+ * out when `progressEveryMs` have passed or `progressEveryBytes` have moved since the last one, plus
+ * the first (0 bytes, as soon as the total is known) and the last (`done()`).
+ */
+export class ProgressCounter {
+  private bytes = 0;
+  private hashed: number | undefined;
+  private lastAt = 0;
+  private lastBytes = -1;
+  private lastHashed = -1;
+  private readonly everyMs: number;
+  private readonly everyBytes: number;
+
+  constructor(
+    private totalBytes: number,
+    private readonly opts: TransferOptions = {},
+  ) {
+    this.everyMs = opts.progressEveryMs ?? DEFAULT_EVERY_MS;
+    this.everyBytes = opts.progressEveryBytes ?? DEFAULT_EVERY_BYTES;
+    this.report(true);
+  }
+
+  /** `n` more bytes moved. */
+  add(n: number): void {
+    this.bytes += n;
+    this.report(false);
+  }
+
+  /** `n` more bytes hashed. */
+  addHashed(n: number): void {
+    this.hashed = (this.hashed ?? 0) + n;
+    this.report(false);
+  }
+
+  /** The transfer completed: report exactly the total (bytes moved may include nothing, e.g. a cached file). */
+  done(): void {
+    this.bytes = this.totalBytes;
+    this.report(true);
+  }
+
+  private report(force: boolean): void {
+    const cb = this.opts.onProgress;
+    if (!cb) return;
+    const now = Date.now();
+    const moved = this.bytes - this.lastBytes + (this.hashed ?? 0) - this.lastHashed;
+    if (!force && now - this.lastAt < this.everyMs && moved < this.everyBytes) return;
+    if (force && this.bytes === this.lastBytes && (this.hashed ?? -1) === this.lastHashed) return; // nothing new
+    this.lastAt = now;
+    this.lastBytes = this.bytes;
+    this.lastHashed = this.hashed ?? -1;
+    // Bytes can overshoot the total only if a file grew under us; the report stays within it.
+    const bytes = Math.min(this.bytes, this.totalBytes);
+    cb({ bytes, totalBytes: this.totalBytes, ...(this.hashed !== undefined ? { hashedBytes: this.hashed } : {}) });
+  }
+}
+
+/**
+ * Sums the progress of many files moved in parallel (a directory) into one report. Each file's
+ * own (throttled) reports are folded in by the bytes they add; the sum is reported throttled again.
+ */
+export class ProgressAggregate {
+  private readonly counter: ProgressCounter;
+  constructor(totalBytes: number, opts: TransferOptions = {}) {
+    this.counter = new ProgressCounter(totalBytes, opts);
+  }
+
+  /** Options for one file's transfer, feeding this aggregate (none when nobody listens). */
+  file(opts: TransferOptions): TransferOptions {
+    if (!opts.onProgress) return {};
+    let bytes = 0;
+    let hashed = 0;
+    return {
+      // Per-file reports are folded in as they come: the aggregate throttles what goes out.
+      progressEveryMs: opts.progressEveryMs,
+      progressEveryBytes: opts.progressEveryBytes,
+      onProgress: (p) => {
+        if (p.bytes > bytes) this.counter.add(p.bytes - bytes);
+        if ((p.hashedBytes ?? 0) > hashed) this.counter.addHashed((p.hashedBytes ?? 0) - hashed);
+        bytes = Math.max(bytes, p.bytes);
+        hashed = Math.max(hashed, p.hashedBytes ?? 0);
+      },
+    };
+  }
+
+  /** Bytes of a file that did not need to move (already present and verified). */
+  skipped(n: number): void {
+    this.counter.add(n);
+  }
+
+  /** Bytes hashed outside any one file's transfer (re-verifying a file already present). */
+  hashed(n: number): void {
+    this.counter.addHashed(n);
+  }
+
+  done(): void {
+    this.counter.done();
+  }
+}
