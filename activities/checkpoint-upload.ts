@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import { checkpointRetryMsEnv } from '../src/common/env';
-import { pruneCheckpoints, type ObjectStore, type RetentionPolicy } from '../src/store';
+import { pruneCheckpoints, type ObjectStore, type RetentionPolicy, type TransferOptions } from '../src/store';
 import { checkpointKey, checkpointsPrefix, commitCheckpoint } from './checkpoints';
 
 /**
@@ -36,6 +36,8 @@ export interface CheckpointUploadInput {
    * heartbeats itself between tries, or Temporal would declare the worker dead during a store outage.
    */
   heartbeat: () => void;
+  /** Progress of the upload: its reports heartbeat the bytes (a 7B checkpoint takes minutes). */
+  transfer?: TransferOptions;
   /** Stop retrying when this is aborted (activity cancellation). */
   signal: AbortSignal;
 }
@@ -56,6 +58,7 @@ export async function uploadCheckpoint(input: CheckpointUploadInput): Promise<st
         input.dir,
         { step, loss: input.loss, runKey: input.runKey },
         stage,
+        input.transfer,
       );
       if (outcome.status === 'skipped') {
         log.info(

@@ -21,6 +21,7 @@ import {
   readManifest,
   type DirectoryManifest,
   type ObjectStore,
+  type TransferOptions,
 } from '../src/store';
 
 export interface CheckpointMeta {
@@ -123,6 +124,8 @@ export interface RestoreOptions {
   skip?: ReadonlySet<number>;
   /** This worker's code version: checkpoints it rejected before are skipped. */
   codeVersion: string;
+  /** Progress of each candidate's download (a 7B checkpoint with optimizer state is GBs). */
+  transfer?: TransferOptions;
 }
 
 /**
@@ -159,7 +162,7 @@ export async function restoreCheckpoint(
     const dir = join(localRoot, `step-${step}`);
     const t0 = Date.now();
     try {
-      const manifest = await getDirectory<CheckpointMeta>(store, prefix, dir);
+      const manifest = await getDirectory<CheckpointMeta>(store, prefix, dir, opts.transfer);
       // downloadMs/bytes feed the recovery benchmark (bench/recovery.ts) and operators' dashboards.
       // (Field order matters to log parsers: `"step":N,"msg":…` stays last, as before.)
       log.info(
@@ -200,6 +203,7 @@ export async function commitCheckpoint(
   dir: string,
   meta: CheckpointMeta,
   stage: string,
+  transfer: TransferOptions = {},
 ): Promise<CommitOutcome> {
   const existing = await readManifest<CheckpointMeta>(store, prefix);
   let replaced = false;
@@ -209,6 +213,6 @@ export async function commitCheckpoint(
     await store.delete(joinKey(prefix, REJECTED));
     replaced = true;
   }
-  const manifest = await putDirectory<CheckpointMeta>(store, prefix, dir, meta, { stage });
+  const manifest = await putDirectory<CheckpointMeta>(store, prefix, dir, meta, { ...transfer, stage });
   return { status: 'committed', manifest, replaced };
 }

@@ -27,6 +27,7 @@ import { contentHash } from '../src/common/hash';
 import { runLogger, safeUrl } from '../src/common/logger';
 import { joinKey, ObjectNotFoundError, openStore, sha256File, type ObjectRef } from '../src/store';
 import { workDir } from './paths';
+import { activityHeartbeat, type ActivityHeartbeat } from './transfer-heartbeat';
 import type { DownloadDatasetInput } from '../src/contracts';
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
 export type { DownloadDatasetInput } from '../src/contracts';
@@ -67,6 +68,8 @@ function expectedFile(input: DownloadDatasetInput): { bytes: number; sha256: str
 
 /** Heartbeat at most once per this many bytes (the SDK throttles further; this bounds the calls). */
 const HEARTBEAT_BYTES = 1 << 20;
+/** …or once per this many ms, so a slow source still shows bytes moving. */
+const HEARTBEAT_MS = 250;
 
 /** `bytes START-END/TOTAL` → START; undefined when absent or unparsable. */
 function rangeStart(contentRange: string | null): number | undefined {
@@ -85,6 +88,7 @@ async function fetchHttp(
   url: string,
   part: string,
   ctx: Context,
+  hb: ActivityHeartbeat,
   expectedBytes: number | undefined,
 ): Promise<Pick<RawMeta, 'etag' | 'lastModified'>> {
   let have = (await stat(part).catch(() => null))?.size ?? 0;
@@ -121,29 +125,45 @@ async function fetchHttp(
     );
   }
   if (res.status === 200) append = false;
-  let done = append ? have : 0;
+  const done = append ? have : 0;
   const length = Number(res.headers.get('content-length') ?? NaN);
   const total = Number.isFinite(length) ? done + length : expectedBytes;
-  let last = done;
-  ctx.heartbeat({ bytes: done, ...(total !== undefined ? { total } : {}) });
-  const progress = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      done += chunk.length;
-      if (done - last >= HEARTBEAT_BYTES) {
-        last = done;
-        ctx.heartbeat({ bytes: done, ...(total !== undefined ? { total } : {}) });
-      }
-      cb(null, chunk);
-    },
-  });
   // On a dropped connection the bytes already written stay in the part file for the next attempt.
   await pipeline(
     Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
-    progress,
+    countBytes(hb, done, total),
     createWriteStream(part, { flags: append ? 'a' : 'w' }),
   );
-  ctx.heartbeat({ bytes: done, ...(total !== undefined ? { total } : {}) });
   return validators(res);
+}
+
+/**
+ * A pass-through that heartbeats `{ phase: 'download-data', bytes, totalBytes }` as bytes flow
+ * (from `start`, where a resumed download continues), at the first and the last byte too.
+ * `totalBytes` is absent when the source does not say how long it is.
+ */
+function countBytes(hb: ActivityHeartbeat, start: number, total: number | undefined): Transform {
+  let done = start;
+  let lastBytes = done;
+  let lastAt = Date.now();
+  const report = () =>
+    hb.details({ phase: 'download-data', bytes: done, ...(total !== undefined ? { totalBytes: total } : {}) });
+  report();
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      done += chunk.length;
+      if (done - lastBytes >= HEARTBEAT_BYTES || Date.now() - lastAt >= HEARTBEAT_MS) {
+        lastBytes = done;
+        lastAt = Date.now();
+        report();
+      }
+      cb(null, chunk);
+    },
+    flush(cb) {
+      report();
+      cb();
+    },
+  });
 }
 
 async function statSource(path: string): Promise<Stats> {
@@ -152,10 +172,10 @@ async function statSource(path: string): Promise<Stats> {
   return st;
 }
 
-async function fetchFile(url: string, part: string): Promise<Pick<RawMeta, 'mtimeMs'>> {
+async function fetchFile(url: string, part: string, hb: ActivityHeartbeat): Promise<Pick<RawMeta, 'mtimeMs'>> {
   const path = fileURLToPath(url);
-  const { mtimeMs } = await statSource(path);
-  await pipeline(createReadStream(path), createWriteStream(part));
+  const { mtimeMs, size } = await statSource(path);
+  await pipeline(createReadStream(path), countBytes(hb, 0, size), createWriteStream(part));
   return { mtimeMs };
 }
 
@@ -194,12 +214,12 @@ async function sourceUnchanged(url: string, meta: RawMeta, ctx: Context): Promis
   return false;
 }
 
-async function fetchS3(url: string, part: string): Promise<void> {
+async function fetchS3(url: string, part: string, hb: ActivityHeartbeat): Promise<void> {
   const slash = url.lastIndexOf('/');
   const source = openStore(url.slice(0, slash));
   const name = decodeURIComponent(url.slice(slash + 1));
   try {
-    await source.getFile(name, part);
+    await source.getFile(name, part, undefined, hb.transfer('download-data'));
   } catch (err) {
     if (err instanceof ObjectNotFoundError)
       throw failure(FailureType.NotFound, `${url} does not exist; check data.baseUrl and data.datasets`);
@@ -209,6 +229,7 @@ async function fetchS3(url: string, part: string): Promise<void> {
 
 export async function downloadDataset(input: DownloadDatasetInput): Promise<ObjectRef> {
   const ctx = Context.current();
+  const hb = activityHeartbeat(ctx);
   const { storeUrl, baseUrl, dataset, split } = input;
   if (!/^[a-z0-9_]+$/.test(dataset) || !/^[a-z0-9_]+$/.test(split)) {
     throw failure(
@@ -247,9 +268,9 @@ export async function downloadDataset(input: DownloadDatasetInput): Promise<Obje
   await mkdir(dirname(part), { recursive: true });
   log.info({ url: safeUrl(url) }, 'downloading');
   let seen: Pick<RawMeta, 'mtimeMs' | 'etag' | 'lastModified'> = {};
-  if (url.startsWith('file://')) seen = await fetchFile(url, part);
-  else if (/^https?:\/\//.test(url)) seen = await fetchHttp(url, part, ctx, expected?.bytes);
-  else if (url.startsWith('s3://')) await fetchS3(url, part);
+  if (url.startsWith('file://')) seen = await fetchFile(url, part, hb);
+  else if (/^https?:\/\//.test(url)) seen = await fetchHttp(url, part, ctx, hb, expected?.bytes);
+  else if (url.startsWith('s3://')) await fetchS3(url, part, hb);
   else
     throw failure(
       FailureType.InvalidSpec,
@@ -266,7 +287,7 @@ export async function downloadDataset(input: DownloadDatasetInput): Promise<Obje
     );
   }
   const key = rawKey(baseUrl, dataset, split, sha256);
-  const ref = await store.putFile(key, part);
+  const ref = await store.putFile(key, part, hb.transfer('upload-data'));
   // The sidecar is written last: it is the commit point, and names the object it commits.
   await store.put(metaKey, JSON.stringify({ url: safeUrl(url), bytes, sha256, key, ...seen } satisfies RawMeta));
   await rm(part, { force: true });

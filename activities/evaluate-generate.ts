@@ -22,7 +22,7 @@ import {
   type GeneratedSequence,
   type SpeculativeResult,
 } from '../src/engine';
-import { getDirectory, type ObjectStore } from '../src/store';
+import { getDirectory, type ObjectStore, type TransferOptions } from '../src/store';
 import type { EvaluateModelInput, TestItem } from '../src/contracts';
 import { workDir } from './paths';
 
@@ -52,6 +52,8 @@ export interface GenerateAllInput {
   items: TestItem[];
   /** The local copy of `input.onnxPrefix`. */
   onnxDir: string;
+  /** Progress of the draft's download (speculative pairs): heartbeats its bytes. */
+  transfer?: TransferOptions;
 }
 
 /**
@@ -61,7 +63,7 @@ export interface GenerateAllInput {
  */
 export async function generateAll(
   ctx: Context,
-  { input, store, items, onnxDir }: GenerateAllInput,
+  { input, store, items, onnxDir, transfer }: GenerateAllInput,
 ): Promise<Generation> {
   // ONNX Runtime runs in an engine process that owns target and draft, so heartbeats and this
   // worker's workflow tasks keep flowing during a pass; cancellation kills it mid-pass.
@@ -100,7 +102,7 @@ export async function generateAll(
         'onnx',
         contentHash({ store: input.storeUrl, prefix: input.speculative.draftOnnxPrefix }),
       );
-      await getDirectory(store, input.speculative.draftOnnxPrefix, draftDir);
+      await getDirectory(store, input.speculative.draftOnnxPrefix, draftDir, transfer);
       draft = await loadModel(draftDir, { intraOpNumThreads: input.eval.threads ?? 0, ...placement });
       try {
         await checkDraftPair(model!, draft);

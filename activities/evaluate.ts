@@ -12,6 +12,7 @@ import { generateAll } from './evaluate-generate';
 import { scorePredictions, summarizeEvaluation } from './evaluate-score';
 import { localModelDir } from './model-source';
 import { workDir } from './paths';
+import { activityHeartbeat } from './transfer-heartbeat';
 import { readTestItems } from './test-data';
 import type { EvaluateModelInput, EvaluateModelResult } from '../src/contracts';
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
@@ -19,6 +20,8 @@ export type { TestItem, EvaluateModelInput, EvaluateModelResult } from '../src/c
 
 export async function evaluateModel(input: EvaluateModelInput): Promise<EvaluateModelResult> {
   const ctx = Context.current();
+  // From the first line: a 7B export is tens of GB to fetch before the first prompt runs.
+  const hb = activityHeartbeat(ctx);
   const log = runLogger({ runKey: input.runKey, activity: 'evaluateModel' });
   const store = openStore(input.storeUrl);
   const evalPrefix = joinKey('runs', input.runKey, 'eval');
@@ -32,10 +35,10 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
   const items = await readTestItems(store, input.testData);
   // Exports are immutable once committed, so a local copy keyed by prefix can be reused.
   const onnxDir = workDir('onnx', contentHash({ store: input.storeUrl, prefix: input.onnxPrefix }));
-  await getDirectory(store, input.onnxPrefix, onnxDir);
-  const tokenizer = await loadTokenizer(await localModelDir(input.modelPath));
+  await getDirectory(store, input.onnxPrefix, onnxDir, hb.transfer('download-onnx'));
+  const tokenizer = await loadTokenizer(await localModelDir(input.modelPath, { heartbeat: hb.details }));
 
-  const gen = await generateAll(ctx, { input, store, items, onnxDir });
+  const gen = await generateAll(ctx, { input, store, items, onnxDir, transfer: hb.transfer('download-onnx') });
   const predictions = scorePredictions(items, gen, tokenizer);
   const { metrics, throughput } = summarizeEvaluation(predictions, gen);
 

@@ -14,6 +14,7 @@ import { FailureType, TRAINER_EXIT } from '../src/contracts/failures';
 import { runTrainer, type TrainerEvent } from './trainer-process';
 import { localModelDir } from './model-source';
 import { workDir } from './paths';
+import { activityHeartbeat } from './transfer-heartbeat';
 import type { ExportModelInput, ExportModelResult } from '../src/contracts';
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
 export type { ExportModelInput, ExportModelResult } from '../src/contracts';
@@ -31,6 +32,8 @@ export function onnxPrefixFor(
 
 export async function exportModel(input: ExportModelInput): Promise<ExportModelResult> {
   const ctx = Context.current();
+  // From the first line: the adapter, the base model and the export itself are GBs for a 7B model.
+  const hb = activityHeartbeat(ctx);
   const info = activityInfo();
   const log = runLogger({
     runKey: input.runKey,
@@ -53,7 +56,7 @@ export async function exportModel(input: ExportModelInput): Promise<ExportModelR
   let adapterDir: string | null = null;
   if (input.adapterPrefix) {
     adapterDir = join(root, 'adapter');
-    await getDirectory(store, input.adapterPrefix, adapterDir);
+    await getDirectory(store, input.adapterPrefix, adapterDir, hb.transfer('download-adapter'));
   }
   const outputDir = join(root, 'onnx');
   const specPath = join(root, 'export.json');
@@ -61,7 +64,7 @@ export async function exportModel(input: ExportModelInput): Promise<ExportModelR
     specPath,
     JSON.stringify(
       {
-        modelPath: await localModelDir(input.modelPath),
+        modelPath: await localModelDir(input.modelPath, { heartbeat: hb.details }),
         adapterDir,
         method: input.method,
         outputDir,
@@ -75,15 +78,15 @@ export async function exportModel(input: ExportModelInput): Promise<ExportModelR
   let maxAbsDiff: number | null = null;
   const onEvent = (ev: TrainerEvent) => {
     if (ev.event === 'export' && typeof ev.maxAbsDiff === 'number') maxAbsDiff = ev.maxAbsDiff;
-    ctx.heartbeat({ phase: ev.event });
+    hb.phase('exporting', { event: ev.event });
   };
-  ctx.heartbeat({ phase: 'exporting' });
+  hb.phase('exporting');
   const result = await runTrainer({
     args: ['export', '--spec', specPath],
     onEvent,
     signal: ctx.cancellationSignal,
     log,
-    heartbeat: () => ctx.heartbeat({ phase: 'exporting' }),
+    heartbeat: hb.beat,
   });
   if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
   if (result.code === TRAINER_EXIT.invalid) {
@@ -98,7 +101,13 @@ export async function exportModel(input: ExportModelInput): Promise<ExportModelR
       result.error?.type ?? FailureType.ExportFailed,
     );
   }
-  await putDirectory(store, onnxPrefix, outputDir, { maxAbsDiff, runKey: input.runKey, modelPath: input.modelPath });
+  await putDirectory(
+    store,
+    onnxPrefix,
+    outputDir,
+    { maxAbsDiff, runKey: input.runKey, modelPath: input.modelPath },
+    hb.transfer('upload-onnx'),
+  );
   log.info({ onnxPrefix, maxAbsDiff }, 'ONNX export committed');
   await rm(root, { recursive: true, force: true });
   return { onnxPrefix, maxAbsDiff };

@@ -9,11 +9,21 @@ import { join } from 'node:path';
 import { FailureType } from '../src/contracts/failures';
 import { failure } from './failure';
 import { contentHash } from '../src/common/hash';
-import { mapLimit, openStore } from '../src/store';
+import { mapLimit, openStore, ProgressAggregate } from '../src/store';
+import type { ActivityHeartbeatDetails } from '../src/contracts';
 import { workDir } from './paths';
 
+export interface LocalModelDirOptions {
+  /**
+   * Called with `{ phase: 'download-model', bytes, totalBytes }` as the model's files come down
+   * (throttled by the store): a multi-GB model takes minutes, and the calling activity must keep
+   * heartbeating through them. Not called when the model is local or already cached.
+   */
+  heartbeat?: (details: ActivityHeartbeatDetails) => void;
+}
+
 /** A local directory holding the model `modelPath` names. */
-export async function localModelDir(modelPath: string): Promise<string> {
+export async function localModelDir(modelPath: string, opts: LocalModelDirOptions = {}): Promise<string> {
   if (!modelPath.startsWith('s3://')) return modelPath;
   const url = modelPath.replace(/\/+$/, '');
   const store = openStore(url);
@@ -30,8 +40,14 @@ export async function localModelDir(modelPath: string): Promise<string> {
   const tmp = `${dir}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
+  const { heartbeat } = opts;
+  const progress = new ProgressAggregate(
+    objects.reduce((s, o) => s + o.bytes, 0),
+    heartbeat ? { onProgress: (p) => heartbeat({ phase: 'download-model', ...p }) } : {},
+  );
   // S3 objects written by peftgrid carry their sha256; getFile verifies it when present.
-  await mapLimit(objects, 4, (o) => store.getFile(o.key, join(tmp, ...o.key.split('/'))));
+  await mapLimit(objects, 4, (o) => store.getFile(o.key, join(tmp, ...o.key.split('/')), undefined, progress.file()));
+  progress.done();
   await writeFile(join(tmp, '.complete'), JSON.stringify({ url, files: objects.length }));
   await rm(dir, { recursive: true, force: true });
   await rename(tmp, dir);

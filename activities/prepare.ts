@@ -27,6 +27,7 @@ import {
 } from '../src/data/unifiedqa';
 import { joinKey, openStore, type ObjectRef } from '../src/store';
 import { workDir } from './paths';
+import { activityHeartbeat } from './transfer-heartbeat';
 import type { PreparedData, ResolveDatasetsInput, PrepareDataInput } from '../src/contracts';
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
 export type { ResolveDatasetsInput, PrepareDataInput } from '../src/contracts';
@@ -107,6 +108,7 @@ export function preparedKeyFor(input: Pick<PrepareDataInput, 'dataKey' | 'raw'>)
 
 export async function prepareData(input: PrepareDataInput): Promise<PreparedData> {
   const ctx = Context.current();
+  const hb = activityHeartbeat(ctx);
   const preparedKey = preparedKeyFor(input);
   const log = runLogger({ activity: 'prepareData', dataKey: input.dataKey, preparedKey });
   const store = openStore(input.storeUrl);
@@ -127,7 +129,7 @@ export async function prepareData(input: PrepareDataInput): Promise<PreparedData
     const raw = input.raw.find((r) => r.dataset === dataset && r.split === split);
     if (!raw) return;
     const local = join(scratch, `${dataset}.${split}.tsv`);
-    await store.getFile(raw.ref.key, local, raw.ref.sha256);
+    await store.getFile(raw.ref.key, local, raw.ref.sha256, hb.transfer('download-data'));
     if (!isDatasetName(dataset)) throw failure(FailureType.InvalidSpec, `unknown dataset ${dataset}`);
     // readLines, not splitLines: a last line without a newline (a file cut short) is reported, not trusted.
     const { records, stats } = parseUnifiedQaStream(readLines(createReadStream(local)), CATALOG[dataset], {

@@ -9,7 +9,7 @@
  */
 import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { ObjectStore } from '../src/store';
+import type { ObjectStore, TransferOptions } from '../src/store';
 import { markRejected, restoreCheckpoint, type RestoredCheckpoint } from './checkpoints';
 import { FailureType, TRAINER_EXIT } from '../src/contracts/failures';
 import type { TrainerRunResult } from './trainer-process';
@@ -24,6 +24,8 @@ export interface ResumeLoopInput {
   /** This worker's code version (recorded in and matched against rejection markers). */
   codeVersion: string;
   log: Logger;
+  /** Progress of each checkpoint download. */
+  transfer?: TransferOptions;
   /** Runs the trainer once, from `resume` (null: from scratch), to its exit. */
   run: (resume: RestoredCheckpoint | null) => Promise<TrainerRunResult>;
 }
@@ -45,7 +47,7 @@ export async function runWithCheckpointFallback(input: ResumeLoopInput): Promise
       store,
       runKey,
       input.localRoot,
-      { hinted: input.hinted, skip: new Set(rejected), codeVersion: input.codeVersion },
+      { hinted: input.hinted, skip: new Set(rejected), codeVersion: input.codeVersion, transfer: input.transfer },
       log,
     );
     const result = await input.run(resume);

@@ -29,6 +29,7 @@ import {
 import { joinKey, openStore, type ObjectRef, type ObjectStore } from '../src/store';
 import { localModelDir } from './model-source';
 import { workDir } from './paths';
+import { activityHeartbeat } from './transfer-heartbeat';
 import type { TestItem, TokenizeDataInput, TokenizeDataResult } from '../src/contracts';
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
 export type { TokenizeDataInput, TokenizeDataResult } from '../src/contracts';
@@ -51,9 +52,10 @@ async function readJson<T>(store: ObjectStore, key: string): Promise<T | null> {
 
 export async function tokenizeData(input: TokenizeDataInput): Promise<TokenizeDataResult> {
   const ctx = Context.current();
+  const hb = activityHeartbeat(ctx);
   const store = openStore(input.storeUrl);
   const family = input.family as ModelFamily;
-  const modelDir = await localModelDir(input.modelPath);
+  const modelDir = await localModelDir(input.modelPath, { heartbeat: hb.details });
   let tok: TokenizerWrapper;
   try {
     tok = await loadTokenizer(modelDir);
@@ -113,7 +115,7 @@ export async function tokenizeData(input: TokenizeDataInput): Promise<TokenizeDa
       const info = await writePgtokFile(file, examples);
       if (info.examples === 0)
         throw failure(FailureType.InvalidData, `no training example fits maxLength ${input.maxLength}`);
-      trainRef = await store.putFile(joinKey(prefix, 'train.pgtok'), file);
+      trainRef = await store.putFile(joinKey(prefix, 'train.pgtok'), file, hb.transfer('upload-data'));
       const manifest = {
         ...pgtokManifest(tok, input.maxLength, { train: { file: 'train.pgtok', ...info } }),
         skipped: trainSkipped,

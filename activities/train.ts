@@ -32,6 +32,7 @@ import {
 import { reportTrainingProgress } from '../src/common/progress';
 import { localModelDir } from './model-source';
 import { workDir } from './paths';
+import { activityHeartbeat, type ActivityHeartbeat } from './transfer-heartbeat';
 import type { TrainModelInput, TrainModelResult, TrainHeartbeat } from '../src/contracts';
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
 export type { TrainModelInput, TrainModelResult, TrainHeartbeat } from '../src/contracts';
@@ -41,8 +42,33 @@ export { checkpointsPrefix, committedCheckpoints } from './checkpoints';
 
 type FinalMeta = { steps: number; trainLoss: number; trainPerplexity: number };
 
+/**
+ * The attempt's heartbeats: transfer phases and bytes on top of `base()`, which is the previous
+ * attempt's `{step, checkpointKey}` until this attempt starts its trainer (a retry that dies while
+ * downloading must not erase the hint its successor resumes from), and the live state after.
+ */
+interface TrainBeats {
+  hb: ActivityHeartbeat;
+  /** Switches what every heartbeat carries besides the transfer (at the trainer's first start). */
+  setBase(base: () => TrainHeartbeat): void;
+}
+
+function trainBeats(input: TrainModelInput): TrainBeats {
+  const prev = activityInfo().heartbeatDetails as TrainHeartbeat | undefined;
+  const carried: TrainHeartbeat = {
+    step: prev?.step ?? 0,
+    maxSteps: input.training.maxSteps,
+    ...(prev?.checkpointKey ? { checkpointKey: prev.checkpointKey } : {}),
+  };
+  let base = (): TrainHeartbeat => carried;
+  const hb = activityHeartbeat(Context.current(), { base: () => base() });
+  return { hb, setBase: (next) => void (base = next) };
+}
+
 export async function trainModel(input: TrainModelInput): Promise<TrainModelResult> {
   const info = activityInfo();
+  // From the first line: checking the store and fetching the model can take minutes.
+  const beats = trainBeats(input);
   const log = runLogger({ runKey: input.runKey, activity: 'trainModel', attempt: info.attempt });
   const store = openStore(input.storeUrl);
   // When this attempt was scheduled vs started: after a lost worker, the gap between the kill and
@@ -57,12 +83,12 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
     return { finalPrefix, ...pickMeta(finished.meta), tokensPerSec: null, resumedFrom: null };
   }
   const root = workDir(input.runKey, `attempt-${info.attempt}`);
-  const specPath = await prepareAttempt(input, store, root);
-  const { state, run } = await runAttempt(input, store, root, specPath, log);
+  const specPath = await prepareAttempt(input, store, root, beats.hb);
+  const { state, run } = await runAttempt(input, store, root, specPath, log, beats);
   const done = outcome(state, run);
   // null when no step ran (the trainer prints NaN as null): 0, as before this was typed.
   const meta = { steps: done.step, trainLoss: done.trainLoss ?? 0, trainPerplexity: done.trainPerplexity ?? 0 };
-  const committed = await commitFinal(store, finalPrefix, done.finalDir, meta, run.rejected, log);
+  const committed = await commitFinal(store, finalPrefix, done.finalDir, meta, run.rejected, log, beats.hb);
   await rm(root, { recursive: true, force: true });
   return { finalPrefix, ...committed, tokensPerSec: attemptTokensPerSec(state), resumedFrom: run.resume?.step ?? 0 };
 }
@@ -74,14 +100,19 @@ const pickMeta = (m: FinalMeta): FinalMeta => ({
 });
 
 /** A clean work directory with the training data and the trainer's spec; returns the spec's path. */
-async function prepareAttempt(input: TrainModelInput, store: ObjectStore, root: string): Promise<string> {
+async function prepareAttempt(
+  input: TrainModelInput,
+  store: ObjectStore,
+  root: string,
+  hb: ActivityHeartbeat,
+): Promise<string> {
   await rm(root, { recursive: true, force: true });
   await mkdir(root, { recursive: true });
   const dataPath = join(root, 'train.pgtok');
-  await store.getFile(input.trainData.key, dataPath, input.trainData.sha256);
+  await store.getFile(input.trainData.key, dataPath, input.trainData.sha256, hb.transfer('download-data'));
   const spec = {
     runKey: input.runKey,
-    modelPath: await localModelDir(input.modelPath),
+    modelPath: await localModelDir(input.modelPath, { heartbeat: hb.details }),
     family: input.family,
     method: input.method,
     trainData: dataPath,
@@ -104,6 +135,7 @@ async function runAttempt(
   root: string,
   specPath: string,
   log: Logger,
+  beats: TrainBeats,
 ): Promise<{ state: TrainState; run: ResumeLoopResult }> {
   const ctx = Context.current();
   const hb = activityInfo().heartbeatDetails as TrainHeartbeat | undefined;
@@ -144,7 +176,8 @@ async function runAttempt(
           dir: effect.dir,
           loss: effect.loss,
           log,
-          heartbeat: beat,
+          heartbeat: beats.hb.beat,
+          transfer: beats.hb.transfer('upload-checkpoint'),
           signal: ctx.cancellationSignal,
         });
         return apply(onCheckpointOutcome(state, effect.step, key));
@@ -163,7 +196,10 @@ async function runAttempt(
     hinted: hb?.checkpointKey,
     codeVersion: codeVersion(),
     log,
+    transfer: beats.hb.transfer('download-checkpoint'),
     run: async (from) => {
+      // From here on heartbeats carry this attempt's own step and checkpoint.
+      beats.setBase(() => state.heartbeat);
       await apply(onTrainerSpawn(state, from, Date.now()));
       const args = ['train', '--spec', specPath, ...(from ? ['--resume-from', from.dir] : [])];
       const onEvent = (ev: TrainerEvent) => apply(onTrainerEvent(state, ev, Date.now()));
@@ -226,13 +262,14 @@ async function commitFinal(
   meta: FinalMeta,
   rejected: number[],
   log: Logger,
+  hb: ActivityHeartbeat,
 ): Promise<FinalMeta> {
   const already = await readManifest<FinalMeta>(store, finalPrefix);
   if (already) {
     log.info({ ...already.meta, finalPrefix }, 'final adapter committed by another attempt meanwhile; not rewritten');
     return { ...already.meta };
   }
-  await putDirectory(store, finalPrefix, finalDir, meta);
+  await putDirectory(store, finalPrefix, finalDir, meta, hb.transfer('upload-adapter'));
   log.info({ ...meta, finalPrefix, rejectedCheckpoints: rejected }, 'training finished; final adapter committed');
   return meta;
 }

@@ -31,7 +31,7 @@ export interface TrainerRunOptions {
    */
   killGraceMs?: number;
   /**
-   * Called every `heartbeatEveryMs` while the child is alive. Loading a 7B model or exporting it
+   * Called at spawn, then every `heartbeatEveryMs` while the child is alive. Loading a 7B model or exporting it
    * can take minutes without a single event; the activity must still prove its worker is alive.
    */
   heartbeat?: () => void;
@@ -121,6 +121,9 @@ export function runTrainer(opts: TrainerRunOptions): Promise<TrainerRunResult> {
     else signal.addEventListener('abort', onAbort, { once: true });
   }
 
+  // One beat at spawn, then on the interval: Python importing torch and transformers takes seconds
+  // (a minute on a cold disk) before the trainer's first event, and the heartbeat must not wait on it.
+  opts.heartbeat?.();
   const beat = opts.heartbeat ? setInterval(opts.heartbeat, opts.heartbeatEveryMs ?? 10_000) : undefined;
 
   return new Promise((resolvePromise, reject) => {

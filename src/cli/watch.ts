@@ -3,7 +3,7 @@
  * pending activity heartbeat for step / loss / tokens/s, turned into one line per run.
  */
 import type { Client } from '@temporalio/client';
-import type { GridProgress, RunPhase, RunProgress } from '../contracts';
+import type { ActivityHeartbeatDetails, GridProgress, RunPhase, RunProgress, TrainHeartbeat } from '../contracts';
 import { runWorkflowId } from '../common/constants';
 
 export interface RunLine extends RunProgress {
@@ -15,6 +15,8 @@ export interface RunLine extends RunProgress {
   etaSec?: number;
   /** The run's current activity is scheduled but no worker has picked it up (all slots busy). */
   queued?: boolean;
+  /** The store transfer its activity is in (heartbeat `{ phase, bytes, totalBytes }`), if any. */
+  transfer?: { phase: ActivityHeartbeatDetails['phase']; bytes: number; totalBytes?: number };
 }
 
 /** temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED */
@@ -69,25 +71,34 @@ async function detail(client: Client, run: RunProgress): Promise<RunLine> {
     const desc = await child.describe();
     const raw = desc.raw.pendingActivities?.[0];
     const payload = raw?.heartbeatDetails?.payloads?.[0]?.data;
-    const hb = payload
-      ? (JSON.parse(Buffer.from(payload).toString('utf8')) as {
-          step?: number;
-          maxSteps?: number;
-          loss?: number;
-          tokensPerSec?: number;
-        })
+    const hb: TrainHeartbeat | Partial<ActivityHeartbeatDetails> = payload
+      ? JSON.parse(Buffer.from(payload).toString('utf8'))
       : {};
+    // Only the known fields: the heartbeat's `phase` is the activity's (download-model …), not the run's.
+    const { step, maxSteps, loss, tokensPerSec } = hb as Partial<TrainHeartbeat>;
     const line: RunLine = {
       ...run,
-      ...hb,
+      ...(step !== undefined ? { step } : {}),
+      ...(maxSteps !== undefined ? { maxSteps } : {}),
+      ...(loss !== undefined ? { loss } : {}),
+      ...(tokensPerSec !== undefined ? { tokensPerSec } : {}),
+      ...(hb.phase && typeof hb.bytes === 'number'
+        ? {
+            transfer: {
+              phase: hb.phase,
+              bytes: hb.bytes,
+              ...(hb.totalBytes !== undefined ? { totalBytes: hb.totalBytes } : {}),
+            },
+          }
+        : {}),
       attempt: raw?.attempt ?? undefined,
       queued: Number(raw?.state) === ACTIVITY_SCHEDULED,
     };
-    if (hb.step !== undefined && hb.maxSteps) {
-      const s = started.get(run.runKey) ?? { at: Date.now(), step: hb.step };
+    if (step !== undefined && maxSteps) {
+      const s = started.get(run.runKey) ?? { at: Date.now(), step };
       started.set(run.runKey, s);
-      const rate = (hb.step - s.step) / ((Date.now() - s.at) / 1000);
-      if (rate > 0) line.etaSec = (hb.maxSteps - hb.step) / rate;
+      const rate = (step - s.step) / ((Date.now() - s.at) / 1000);
+      if (rate > 0) line.etaSec = (maxSteps - step) / rate;
     }
     return line;
   } catch {
@@ -119,15 +130,30 @@ function bar(frac: number, width = 20): string {
   return '█'.repeat(n) + '░'.repeat(width - n);
 }
 
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+const size = (n: number) => (n >= GiB ? `${(n / GiB).toFixed(1)} GiB` : `${(n / MiB).toFixed(0)} MiB`);
+
+/** `downloading model 1.2 GiB / 13.5 GiB (9%)` for a heartbeat's transfer. */
+export function transferText(t: NonNullable<RunLine['transfer']>): string {
+  const [dir, ...what] = t.phase.split('-');
+  const verb = dir === 'download' ? 'downloading' : dir === 'upload' ? 'uploading' : dir;
+  const of = t.totalBytes ? ` / ${size(t.totalBytes)} (${Math.floor((100 * t.bytes) / t.totalBytes)}%)` : '';
+  return `${[verb, ...what].join(' ')} ${size(t.bytes)}${of}`;
+}
+
 export function renderLine(l: RunLine): string {
   const name = `${l.model} · ${l.label}`.padEnd(40).slice(0, 40);
+  const moving = l.transfer ? transferText(l.transfer) : undefined;
   if (l.phase === 'training' && l.step !== undefined && l.maxSteps) {
     const eta = l.etaSec !== undefined ? ` eta ${Math.round(l.etaSec)}s` : '';
     const loss = l.loss !== undefined && Number.isFinite(l.loss) ? ` loss ${l.loss.toFixed(3)}` : '';
     const retry = l.attempt && l.attempt > 1 ? ` (attempt ${l.attempt})` : '';
-    return `${name} training   ${bar(l.step / l.maxSteps)} ${l.step}/${l.maxSteps}${loss}${eta}${retry}`;
+    const extra = moving ? ` · ${moving}` : '';
+    return `${name} training   ${bar(l.step / l.maxSteps)} ${l.step}/${l.maxSteps}${loss}${eta}${retry}${extra}`;
   }
   if (l.queued) return `${name} ${l.phase} (queued: waiting for a free worker slot)`;
+  if (moving) return `${name} ${l.phase} (${moving}${l.attempt && l.attempt > 1 ? `, attempt ${l.attempt}` : ''})`;
   if (l.phase === 'training')
     return `${name} training (starting: loading the model${l.attempt && l.attempt > 1 ? `, attempt ${l.attempt}` : ''})`;
   return `${name} ${l.phase}`;

@@ -4,6 +4,7 @@
  */
 import type { MethodSpec } from '../config/plan';
 import type { TrainingConfig } from '../config/schema';
+import type { ActivityHeartbeatDetails } from './heartbeat';
 import type { ObjectRef } from '../store/object-store';
 import type { RetentionPolicy } from '../store/retention';
 
@@ -31,8 +32,12 @@ export interface TrainModelResult {
   resumedFrom: number | null;
 }
 
-/** Heartbeat details: what a retry needs to resume without listing the store. */
-export interface TrainHeartbeat {
+/**
+ * Heartbeat details: what a retry needs to resume without listing the store. While the attempt
+ * moves bytes (data, model, a checkpoint down or up, the final adapter) they also carry that
+ * transfer's phase and bytes.
+ */
+export interface TrainHeartbeat extends Partial<ActivityHeartbeatDetails> {
   step: number;
   checkpointKey?: string;
   loss?: number;

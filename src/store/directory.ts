@@ -101,7 +101,7 @@ export async function putDirectory<M>(
     opts,
   );
   const uploaded = await mapLimit(files, parallel, async (path) => {
-    const ref = await store.putFile(manifestFileKey(prefix, { stage }, path), join(dir, path), progress.file(opts));
+    const ref = await store.putFile(manifestFileKey(prefix, { stage }, path), join(dir, path), progress.file());
     return { path, bytes: ref.bytes, sha256: ref.sha256 };
   });
   const manifest: DirectoryManifest<M> = {
@@ -151,7 +151,7 @@ export async function getDirectory<M>(
     // A multi-GB file re-verified in place is reported as hashed bytes: it is not a stall.
     if (st && st.size === f.bytes && (await sha256File(local, (n) => progress.hashed(n))) === f.sha256)
       return progress.skipped(f.bytes);
-    await store.getFile(manifestFileKey(prefix, manifest, f.path), local, f.sha256, progress.file(opts));
+    await store.getFile(manifestFileKey(prefix, manifest, f.path), local, f.sha256, progress.file());
   });
   progress.done();
   return manifest;

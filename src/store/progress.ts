@@ -68,18 +68,27 @@ export class ProgressCounter {
     this.report(false);
   }
 
+  /**
+   * Reports the same bytes again once `progressEveryMs` have passed: for server-side work between
+   * bytes that takes long (S3 assembling thousands of parts can take minutes).
+   */
+  tick(): void {
+    this.report(false, true);
+  }
+
   /** The transfer completed: report exactly the total (bytes moved may include nothing, e.g. a cached file). */
   done(): void {
     this.bytes = this.totalBytes;
     this.report(true);
   }
 
-  private report(force: boolean): void {
+  private report(force: boolean, tick = false): void {
     const cb = this.opts.onProgress;
     if (!cb) return;
     const now = Date.now();
     const moved = this.bytes - this.lastBytes + (this.hashed ?? 0) - this.lastHashed;
-    if (!force && now - this.lastAt < this.everyMs && moved < this.everyBytes) return;
+    if (!force && now - this.lastAt < this.everyMs && (tick || moved < this.everyBytes)) return;
+    if (!force && !tick && moved === 0) return; // time alone is no news: only tick() repeats a report
     if (force && this.bytes === this.lastBytes && (this.hashed ?? -1) === this.lastHashed) return; // nothing new
     this.lastAt = now;
     this.lastBytes = this.bytes;
@@ -96,20 +105,25 @@ export class ProgressCounter {
  */
 export class ProgressAggregate {
   private readonly counter: ProgressCounter;
-  constructor(totalBytes: number, opts: TransferOptions = {}) {
+  constructor(
+    totalBytes: number,
+    private readonly opts: TransferOptions = {},
+  ) {
     this.counter = new ProgressCounter(totalBytes, opts);
   }
 
   /** Options for one file's transfer, feeding this aggregate (none when nobody listens). */
-  file(opts: TransferOptions): TransferOptions {
-    if (!opts.onProgress) return {};
+  file(): TransferOptions {
+    if (!this.opts.onProgress) return {};
     let bytes = 0;
     let hashed = 0;
     return {
       // Per-file reports are folded in as they come: the aggregate throttles what goes out.
-      progressEveryMs: opts.progressEveryMs,
-      progressEveryBytes: opts.progressEveryBytes,
+      progressEveryMs: this.opts.progressEveryMs,
+      progressEveryBytes: this.opts.progressEveryBytes,
       onProgress: (p) => {
+        // A file's repeated report (a tick while the server works) repeats the aggregate's too.
+        if (p.bytes <= bytes && (p.hashedBytes ?? 0) <= hashed) this.counter.tick();
         if (p.bytes > bytes) this.counter.add(p.bytes - bytes);
         if ((p.hashedBytes ?? 0) > hashed) this.counter.addHashed((p.hashedBytes ?? 0) - hashed);
         bytes = Math.max(bytes, p.bytes);

@@ -161,14 +161,21 @@ export class S3ObjectStore implements ObjectStore {
         );
         return { ETag: res.ETag, PartNumber: i + 1 };
       });
-      await this.s3.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: this.bucket,
-          Key: this.k(key),
-          UploadId,
-          MultipartUpload: { Parts: etags },
-        }),
-      );
+      // S3 may take minutes to assemble a large object ("Processing of a Complete Multipart Upload
+      // request could take several minutes"): progress repeats meanwhile, so the caller can heartbeat.
+      const ticking = setInterval(() => progress.tick(), opts.progressEveryMs ?? 1000);
+      try {
+        await this.s3.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key: this.k(key),
+            UploadId,
+            MultipartUpload: { Parts: etags },
+          }),
+        );
+      } finally {
+        clearInterval(ticking);
+      }
     } catch (err) {
       // Uncommitted parts cost storage and are invisible anyway; a retry starts a new upload.
       await this.s3

@@ -177,8 +177,12 @@ test('a connection dropped mid-body is resumed from the .part file with a Range 
   );
   assert.deepEqual(partFiles(), [], 'the part file is removed after the commit');
 
-  // Heartbeats report bytes done: from where the resume started, increasing, ending at the size.
-  const bytes = heartbeats.map((h) => (h as { bytes: number }).bytes);
+  // Heartbeats start at the activity's first line, then report bytes done: from where the resume
+  // started, increasing, ending at the size; then the commit's upload into the store, likewise.
+  type Beat = { phase: string; bytes?: number; totalBytes?: number };
+  assert.deepEqual(heartbeats[0], { phase: 'starting' });
+  const download = (heartbeats as Beat[]).filter((h) => h.phase === 'download-data');
+  const bytes = download.map((h) => h.bytes!);
   assert.ok(bytes.length >= 3, `heartbeats ${JSON.stringify(heartbeats)}`);
   assert.equal(bytes[0], have);
   assert.equal(bytes[bytes.length - 1], body.length);
@@ -186,7 +190,12 @@ test('a connection dropped mid-body is resumed from the .part file with a Range 
     bytes,
     [...bytes].sort((a, b) => a - b),
   );
-  assert.deepEqual(heartbeats[heartbeats.length - 1], { bytes: body.length, total: body.length });
+  assert.deepEqual(download.at(-1), { phase: 'download-data', bytes: body.length, totalBytes: body.length });
+  const upload = (heartbeats as Beat[]).filter((h) => h.phase === 'upload-data');
+  assert.deepEqual(
+    { bytes: upload.at(-1)?.bytes, totalBytes: upload.at(-1)?.totalBytes },
+    { bytes: body.length, totalBytes: body.length },
+  );
 });
 
 test('a server that ignores Range gets the whole file again, not a spliced one', async () => {

@@ -21,6 +21,42 @@ describe('grid progress lines', () => {
     assert.match(renderLine({ ...base, phase: 'completed' }), / completed$/);
   });
 
+  it('shows the bytes of a transfer in progress, never the activity phase as the run phase', async () => {
+    const beat = {
+      phase: 'download-model',
+      bytes: 1.5 * 1024 ** 3,
+      totalBytes: 13.5 * 1024 ** 3,
+      step: 0,
+      maxSteps: 20,
+    };
+    const client = {
+      workflow: {
+        getHandle: (id: string) => ({
+          query: async () =>
+            id === 'g'
+              ? { gridId: 'g', phase: 'running', runs: [{ ...base, phase: 'tokenizing' }] }
+              : { ...base, phase: 'training' },
+          describe: async () => ({
+            raw: {
+              pendingActivities: [
+                { attempt: 1, heartbeatDetails: { payloads: [{ data: Buffer.from(JSON.stringify(beat)) }] } },
+              ],
+            },
+          }),
+        }),
+      },
+    } as unknown as Client;
+    const [line] = (await gridLines(client, 'g')).lines;
+    assert.equal(line!.phase, 'training', "the heartbeat's phase is the activity's, not the run's");
+    assert.deepEqual(line!.transfer, { phase: 'download-model', bytes: beat.bytes, totalBytes: beat.totalBytes });
+    assert.match(renderLine(line!), /training   ░{20} 0\/20 · downloading model 1\.5 GiB \/ 13\.5 GiB \(11%\)$/);
+    const upload = { phase: 'upload-onnx' as const, bytes: 300 * 1024 ** 2 };
+    assert.match(
+      renderLine({ ...base, phase: 'exporting', transfer: upload }),
+      / exporting \(uploading onnx 300 MiB\)$/,
+    );
+  });
+
   it('summarizes a finished grid, counting reused runs', () => {
     const run = (status: RunResult['status'], reused?: boolean): RunResult => ({
       runKey: 'k',

@@ -135,4 +135,18 @@ describe('transfer progress', () => {
     c.done();
     assert.deepEqual(reports, [0, 60, 100]);
   });
+
+  it('tick() repeats the last report once the interval has passed, and only then', async () => {
+    const reports: number[] = [];
+    const c = new ProgressCounter(10, {
+      onProgress: (p) => reports.push(p.bytes),
+      progressEveryMs: 30,
+      progressEveryBytes: 1,
+    });
+    c.add(5);
+    c.tick(); // within the interval: nothing
+    await new Promise((r) => setTimeout(r, 40));
+    c.tick();
+    assert.deepEqual(reports, [0, 5, 5]);
+  });
 });
