@@ -13,6 +13,7 @@ import type { Provenance, RunResult } from '../src/contracts';
 import { modelFingerprint } from './model-fingerprint';
 import { localModelDir } from './model-source';
 import { REPO_ROOT } from './paths';
+import { currentActivityHeartbeat } from './transfer-heartbeat';
 import type { LookupRunResultInput, SaveRunResultInput, SaveRunResultResult } from '../src/contracts';
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
 export type { LookupRunResultInput, SaveRunResultInput, SaveRunResultResult } from '../src/contracts';
@@ -62,7 +63,12 @@ export async function saveRunResult(input: SaveRunResultInput): Promise<SaveRunR
     configHash: input.result.runKey.split('__').pop() ?? input.result.runKey,
     codeVersion: codeVersion(),
     dataHash: input.dataHash,
-    modelHash: identity?.modelHash ?? (await modelFingerprint(await localModelDir(input.modelPath))).sha256,
+    // Executions started before content keys carry no modelHash: the model is fingerprinted here,
+    // fetched first if it is an s3:// prefix this worker has not materialized (heartbeated).
+    modelHash:
+      identity?.modelHash ??
+      (await modelFingerprint(await localModelDir(input.modelPath, { heartbeat: currentActivityHeartbeat().details })))
+        .sha256,
     seed: input.seed,
     ...(identity
       ? {

@@ -7,13 +7,16 @@
 import { evaluationKey, trainingKey } from '../src/config/identity';
 import { modelFingerprint } from './model-fingerprint';
 import { localModelDir } from './model-source';
+import { currentActivityHeartbeat } from './transfer-heartbeat';
 import type { DeriveRunKeysInput, DeriveRunKeysResult } from '../src/contracts';
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
 export type { DeriveRunKeysInput, DeriveRunKeysResult } from '../src/contracts';
 
 export async function deriveRunKeys({ run, trainData, testData }: DeriveRunKeysInput): Promise<DeriveRunKeysResult> {
-  const model = await modelFingerprint(await localModelDir(run.model.path));
-  const draft = run.draft ? await modelFingerprint(await localModelDir(run.draft.path)) : undefined;
+  // An s3:// model (and draft) not yet on this worker is fetched whole here: GBs, heartbeated.
+  const { details: heartbeat } = currentActivityHeartbeat();
+  const model = await modelFingerprint(await localModelDir(run.model.path, { heartbeat }));
+  const draft = run.draft ? await modelFingerprint(await localModelDir(run.draft.path, { heartbeat })) : undefined;
   const content = {
     model: model.sha256,
     trainData: run.trains ? (trainData?.sha256 ?? null) : null,

@@ -9,7 +9,7 @@
  * stops heartbeating, and Temporal retries it after `heartbeatTimeout`. Work that moves no bytes
  * for long (a child process loading a model) heartbeats itself (activities/trainer-process.ts).
  */
-import type { Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import type { ActivityHeartbeatDetails, ActivityPhase } from '../src/contracts';
 import type { TransferOptions } from '../src/store';
 
@@ -56,4 +56,20 @@ export function activityHeartbeat(ctx: Context, opts: ActivityHeartbeatOptions =
     details: send,
     beat: () => send(last),
   };
+}
+
+const NO_HEARTBEAT: ActivityHeartbeat = { phase: () => {}, transfer: () => ({}), details: () => {}, beat: () => {} };
+
+/**
+ * {@link activityHeartbeat} of the current activity, or one that does nothing outside an activity
+ * (helpers that tools and tests also call as plain functions: saveRunResult, deriveRunKeys).
+ */
+export function currentActivityHeartbeat(opts: ActivityHeartbeatOptions = {}): ActivityHeartbeat {
+  let ctx: Context;
+  try {
+    ctx = Context.current();
+  } catch {
+    return NO_HEARTBEAT;
+  }
+  return activityHeartbeat(ctx, opts);
 }

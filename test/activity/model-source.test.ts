@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { localModelDir, materializedFrom } from '../../activities/model-source';
 import { loadTokenizer } from '../../src/data';
 import { S3ObjectStore } from '../../src/store';
+import type { ActivityHeartbeatDetails } from '../../src/contracts';
 import { scratchDir, tinyModel } from '../helpers/fixtures';
 import { startS3Server, type S3Server } from '../helpers/s3-server';
 
@@ -26,13 +27,26 @@ describe('model directories from s3:// prefixes', { timeout: 3 * 60_000 }, () =>
     for (const f of readdirSync(src).filter((n) => !n.startsWith('.'))) await store.putFile(f, join(src, f));
     store.destroy();
 
-    const local = await localModelDir(url);
+    const beats: ActivityHeartbeatDetails[] = [];
+    const local = await localModelDir(url, { heartbeat: (d) => beats.push(d) });
     assert.equal(materializedFrom(local), url);
+    // The download heartbeats its bytes: from 0, never backwards, ending at the model's size.
+    const total = readdirSync(src)
+      .filter((n) => !n.startsWith('.'))
+      .reduce((s, f) => s + statSync(join(src, f)).size, 0);
+    assert.ok(beats.length >= 2, JSON.stringify(beats));
+    assert.deepEqual(beats[0], { phase: 'download-model', bytes: 0, totalBytes: total });
+    const { hashedBytes, ...last } = beats.at(-1)!;
+    assert.deepEqual(last, { phase: 'download-model', bytes: total, totalBytes: total });
+    assert.equal(hashedBytes, total, 'every file verified against its sha256');
+    for (let i = 1; i < beats.length; i++) assert.ok(beats[i]!.bytes! >= beats[i - 1]!.bytes!, JSON.stringify(beats));
     assert.ok(readFileSync(join(local, 'config.json')).equals(readFileSync(join(src, 'config.json'))));
     const tok = await loadTokenizer(local);
     assert.equal(tok.sha256, (await loadTokenizer(src)).sha256);
     const stamp = statSync(join(local, '.complete')).mtimeMs;
-    assert.equal(await localModelDir(url), local, 'cached: same directory');
+    const cachedBeats: unknown[] = [];
+    assert.equal(await localModelDir(url, { heartbeat: (d) => cachedBeats.push(d) }), local, 'cached: same directory');
+    assert.deepEqual(cachedBeats, [], 'nothing moves, nothing to report');
     assert.equal(statSync(join(local, '.complete')).mtimeMs, stamp, 'not downloaded again');
     assert.equal(await localModelDir(src), src, 'local paths pass through');
   });

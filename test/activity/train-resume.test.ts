@@ -17,6 +17,7 @@ import {
   checkpointsPrefix,
   committedCheckpoints,
   trainModel,
+  type TrainHeartbeat,
   type TrainModelInput,
   type TrainModelResult,
 } from '../../activities/train';
@@ -112,11 +113,22 @@ describe('trainModel resume path (real trainer)', { timeout: 8 * 60_000 }, () =>
   it('a retry whose heartbeat names step 2 resumes from the newest committed (6), rewrites nothing committed', async () => {
     await rewindTo(6);
     const before = [2, 4, 6].map(manifestText);
-    const r = (await env(2, { step: 3, checkpointKey: checkpointKey(runKey, 2), maxSteps: 8 }).run(
-      trainModel,
-      base,
-    )) as TrainModelResult;
+    const e = env(2, { step: 3, checkpointKey: checkpointKey(runKey, 2), maxSteps: 8 });
+    const beats: TrainHeartbeat[] = [];
+    e.on('heartbeat', (d: TrainHeartbeat) => beats.push(d));
+    const r = (await e.run(trainModel, base)) as TrainModelResult;
     assert.equal(r.resumedFrom, 6, 'the listing is newer than the heartbeat');
+    // Heartbeats from the first line; until the trainer starts they keep the previous attempt's
+    // checkpointKey (a retry dying mid-download must not erase its successor's hint).
+    assert.deepEqual(beats[0], { step: 3, maxSteps: 8, checkpointKey: checkpointKey(runKey, 2), phase: 'starting' });
+    const phase = (p: string) => beats.filter((b) => b.phase === p);
+    for (const p of ['download-data', 'download-checkpoint', 'upload-checkpoint', 'upload-adapter']) {
+      const last = phase(p).at(-1);
+      assert.ok(last && last.totalBytes! > 0 && last.bytes === last.totalBytes, `${p}: ${JSON.stringify(phase(p))}`);
+    }
+    for (const b of [...phase('download-data'), ...phase('download-checkpoint')])
+      assert.equal(b.checkpointKey, checkpointKey(runKey, 2), JSON.stringify(b));
+    assert.equal(phase('upload-checkpoint').at(-1)!.step, 8, "uploads carry the attempt's own step");
     assert.deepEqual([2, 4, 6].map(manifestText), before, 'committed checkpoints untouched');
     const m8 = (await readManifest(store, checkpointKey(runKey, 8)))!;
     assert.match(m8.stage ?? '', /^a2-/, "step 8 committed again, into the new attempt's stage");
