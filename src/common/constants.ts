@@ -36,7 +36,12 @@ const SECOND = 1000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 
-/** Activity timeout profiles, in ms (STYLE: durations in ms, one module). */
+/**
+ * Activity timeout profiles, in ms (STYLE: durations in ms, one module). A heartbeat timeout bounds
+ * silence, not the length of a transfer: every store transfer heartbeats its bytes at least every
+ * 250 ms while they move (activities/transfer-heartbeat.ts), so a multi-GB model, checkpoint or
+ * export fits any of these, and a transfer that stops moving is retried after one timeout.
+ */
 export const TIMEOUTS = {
   /** Small data steps: parse, format, tokenize a prepared split. */
   data: { startToClose: 30 * MINUTE, heartbeat: 2 * MINUTE },

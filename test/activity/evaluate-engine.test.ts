@@ -47,6 +47,13 @@ test('evaluates every item through the engine process and heartbeats progress', 
   assert.equal(result.metrics.overall.n, 10);
   assert.ok(result.throughput.tokensPerSec > 0);
   assert.deepEqual(beats.at(-1), { done: 10, total: 10 });
+  // From the first line, then the export's download in bytes, before any prompt runs.
+  assert.deepEqual(beats[0], { phase: 'starting' });
+  const download = (beats as { phase?: string; bytes?: number; totalBytes?: number }[]).filter(
+    (b) => b.phase === 'download-onnx',
+  );
+  assert.ok(download.length >= 2 && download.at(-1)!.bytes === download.at(-1)!.totalBytes, JSON.stringify(beats));
+  assert.ok(download.at(-1)!.totalBytes! > 0);
 });
 
 test('cancellation kills the engine process mid-pass instead of waiting for the evaluation', async () => {
