@@ -40,32 +40,36 @@ const DEFAULT_EVERY_BYTES = 8 * 1024 * 1024;
  */
 export class ProgressCounter {
   private bytes = 0;
-  private hashed: number | undefined;
+  private hashed = 0;
+  /** Whether anything was hashed: only then do reports carry `hashedBytes`. */
+  private hashing = false;
   private lastAt = 0;
+  /** -1: nothing reported yet, so the first report is always news. */
   private lastBytes = -1;
-  private lastHashed = -1;
+  private lastHashed = 0;
   private readonly everyMs: number;
   private readonly everyBytes: number;
 
   constructor(
-    private totalBytes: number,
+    private readonly totalBytes: number,
     private readonly opts: TransferOptions = {},
   ) {
     this.everyMs = opts.progressEveryMs ?? DEFAULT_EVERY_MS;
     this.everyBytes = opts.progressEveryBytes ?? DEFAULT_EVERY_BYTES;
-    this.report(true);
+    this.report('force');
   }
 
   /** `n` more bytes moved. */
   add(n: number): void {
     this.bytes += n;
-    this.report(false);
+    this.report('due');
   }
 
   /** `n` more bytes hashed. */
   addHashed(n: number): void {
-    this.hashed = (this.hashed ?? 0) + n;
-    this.report(false);
+    this.hashing = true;
+    this.hashed += n;
+    this.report('due');
   }
 
   /**
@@ -73,29 +77,31 @@ export class ProgressCounter {
    * bytes that takes long (S3 assembling thousands of parts can take minutes).
    */
   tick(): void {
-    this.report(false, true);
+    this.report('tick');
   }
 
   /** The transfer completed: report exactly the total (bytes moved may include nothing, e.g. a cached file). */
   done(): void {
     this.bytes = this.totalBytes;
-    this.report(true);
+    this.report('force');
   }
 
-  private report(force: boolean, tick = false): void {
+  /** force: now, unless nothing changed; due: if the interval passed or the byte step moved; tick: if the interval passed. */
+  private report(why: 'force' | 'due' | 'tick'): void {
     const cb = this.opts.onProgress;
     if (!cb) return;
     const now = Date.now();
-    const moved = this.bytes - this.lastBytes + (this.hashed ?? 0) - this.lastHashed;
-    if (!force && now - this.lastAt < this.everyMs && (tick || moved < this.everyBytes)) return;
-    if (!force && !tick && moved === 0) return; // time alone is no news: only tick() repeats a report
-    if (force && this.bytes === this.lastBytes && (this.hashed ?? -1) === this.lastHashed) return; // nothing new
+    const moved = this.bytes - this.lastBytes + this.hashed - this.lastHashed;
+    const intervalPassed = now - this.lastAt >= this.everyMs;
+    if (why === 'force' && moved === 0) return;
+    if (why === 'due' && (moved === 0 || (!intervalPassed && moved < this.everyBytes))) return;
+    if (why === 'tick' && !intervalPassed) return;
     this.lastAt = now;
     this.lastBytes = this.bytes;
-    this.lastHashed = this.hashed ?? -1;
+    this.lastHashed = this.hashed;
     // Bytes can overshoot the total only if a file grew under us; the report stays within it.
     const bytes = Math.min(this.bytes, this.totalBytes);
-    cb({ bytes, totalBytes: this.totalBytes, ...(this.hashed !== undefined ? { hashedBytes: this.hashed } : {}) });
+    cb({ bytes, totalBytes: this.totalBytes, ...(this.hashing ? { hashedBytes: this.hashed } : {}) });
   }
 }
 
