@@ -86,7 +86,8 @@ async function prepareAttempt(input: TrainModelInput, store: ObjectStore, root: 
     method: input.method,
     trainData: dataPath,
     outputDir: join(root, 'out'),
-    training: input.training,
+    // Inputs recorded before gradientCheckpointing existed lack it: the schema's default.
+    training: { gradientCheckpointing: 'auto', ...input.training },
     device: input.training.device,
   };
   const specPath = join(root, 'spec.json');

@@ -95,6 +95,8 @@ class TrainingSpec:
     # Caps each example (the prompt is cut first); 2 = one prompt and one answer token.
     maxLength: int = _f(help="an integer >= 2", kind="int", min=2)
     device: str = _f(help="one of " + ", ".join(DEVICES), kind="str", choices=DEVICES)
+    # "auto": on for models of trainer/resources.py's GRADIENT_CHECKPOINTING_MIN_PARAMS and more.
+    gradientCheckpointing: object = _f(help="\"auto\", true or false", kind="auto_or_bool")
     # Trainer-only knob, not in the grid schema: the TypeScript side never sends it.
     lossWindow: int = _f(10, "an integer >= 1 (last steps averaged for trainLoss/perplexity)", kind="int", min=1)
 
@@ -150,6 +152,10 @@ def _check(value, meta, path):
         raise bad  # Python's json accepts NaN and Infinity; no hyperparameter here means them
     if kind == "str" and not isinstance(value, str):
         raise bad
+    if kind == "auto_or_bool":
+        if value != "auto" and not isinstance(value, bool):
+            raise bad
+        return value
     if kind == "names":
         if not isinstance(value, list) or not value or not all(isinstance(s, str) and s for s in value):
             raise bad

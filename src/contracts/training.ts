@@ -13,7 +13,8 @@ export interface TrainModelInput {
   modelPath: string;
   family: string;
   method: MethodSpec;
-  training: TrainingConfig;
+  /** gradientCheckpointing is absent in inputs recorded before it existed: the activity sends 'auto'. */
+  training: Omit<TrainingConfig, 'gradientCheckpointing'> & Partial<Pick<TrainingConfig, 'gradientCheckpointing'>>;
   trainData: ObjectRef;
   /** Which committed checkpoints survive (applied after each commit). @default keepLast 3, keepBest */
   retention?: RetentionPolicy;

@@ -42,7 +42,8 @@ def trained(tiny, shard, tmp_path_factory):
                 "outputDir": str(root / name), "device": "cpu",
                 "training": {"maxSteps": 6, "lr": 1e-3 if name == "full" else 3e-2, "warmupSteps": 0,
                              "scheduler": "constant", "optimizer": "adamw", "batchSize": 4,
-                             "checkpointEverySteps": 6, "seed": 1, "maxLength": 512, "device": "cpu"}}
+                             "checkpointEverySteps": 6, "seed": 1, "maxLength": 512, "device": "cpu",
+                             "gradientCheckpointing": "auto"}}
         assert train(parse_train_spec(spec)) == 0
         out[name] = spec
     return out
