@@ -20,6 +20,7 @@ import { runWithCheckpointFallback, type ResumeLoopResult } from './resume';
 import { codeVersion } from './results';
 import { runTrainer } from './trainer-process';
 import {
+  attemptResources,
   attemptTokensPerSec,
   initialTrainState,
   onCheckpointOutcome,
@@ -32,14 +33,15 @@ import {
 import { reportTrainingProgress } from '../src/common/progress';
 import { localModelDir } from './model-source';
 import { workDir } from './paths';
-import type { TrainModelInput, TrainModelResult, TrainHeartbeat } from '../src/contracts';
+import type { TrainModelInput, TrainModelResult, TrainHeartbeat, TrainResources } from '../src/contracts';
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
 export type { TrainModelInput, TrainModelResult, TrainHeartbeat } from '../src/contracts';
 
 // Tests and the benches reach the checkpoint helpers through this module.
 export { checkpointsPrefix, committedCheckpoints } from './checkpoints';
 
-type FinalMeta = { steps: number; trainLoss: number; trainPerplexity: number };
+/** The final adapter's manifest meta: what an idempotent re-run returns without training. */
+type FinalMeta = { steps: number; trainLoss: number; trainPerplexity: number } & TrainResources;
 
 export async function trainModel(input: TrainModelInput): Promise<TrainModelResult> {
   const info = activityInfo();
@@ -61,7 +63,12 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
   const { state, run } = await runAttempt(input, store, root, specPath, log);
   const done = outcome(state, run);
   // null when no step ran (the trainer prints NaN as null): 0, as before this was typed.
-  const meta = { steps: done.step, trainLoss: done.trainLoss ?? 0, trainPerplexity: done.trainPerplexity ?? 0 };
+  const meta = {
+    steps: done.step,
+    trainLoss: done.trainLoss ?? 0,
+    trainPerplexity: done.trainPerplexity ?? 0,
+    ...attemptResources(state),
+  };
   const committed = await commitFinal(store, finalPrefix, done.finalDir, meta, run.rejected, log);
   await rm(root, { recursive: true, force: true });
   return { finalPrefix, ...committed, tokensPerSec: attemptTokensPerSec(state), resumedFrom: run.resume?.step ?? 0 };
@@ -71,6 +78,11 @@ const pickMeta = (m: FinalMeta): FinalMeta => ({
   steps: m.steps,
   trainLoss: m.trainLoss,
   trainPerplexity: m.trainPerplexity,
+  // Absent in manifests committed before resources were measured.
+  ...(m.peakMemoryBytes === undefined ? {} : { peakMemoryBytes: m.peakMemoryBytes }),
+  ...(m.peakMemorySource === undefined ? {} : { peakMemorySource: m.peakMemorySource }),
+  ...(m.mfu === undefined ? {} : { mfu: m.mfu }),
+  ...(m.gradientCheckpointing === undefined ? {} : { gradientCheckpointing: m.gradientCheckpointing }),
 });
 
 /** A clean work directory with the training data and the trainer's spec; returns the spec's path. */
@@ -231,7 +243,7 @@ async function commitFinal(
   const already = await readManifest<FinalMeta>(store, finalPrefix);
   if (already) {
     log.info({ ...already.meta, finalPrefix }, 'final adapter committed by another attempt meanwhile; not rewritten');
-    return { ...already.meta };
+    return pickMeta(already.meta);
   }
   await putDirectory(store, finalPrefix, finalDir, meta);
   log.info({ ...meta, finalPrefix, rejectedCheckpoints: rejected }, 'training finished; final adapter committed');
