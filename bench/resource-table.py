@@ -52,38 +52,58 @@ def fixture():
               "bytes": resources.train_memory_bytes(SHAPES[m], method, opt, 8, 512, ckpt, dev)}
              for m, method, opt, dev, ckpt in CASES]
     return {"models": {k: {"config": v, "params": resources.param_count(v)} for k, v in SHAPES.items()},
-            "estimates": cases}
+            "estimates": cases, "requirements": requirements()}
 
 
 def host_and_scratch(config, method):
-    """Host RAM and scratch disk (bytes), beside the GPU figure: the rule of thumb in docs/operations.md."""
+    """Host RAM and scratch disk (bytes) of a gpu worker running one such run, beside the GPU figure.
+
+    Host: the larger of loading (from_pretrained reads the bf16 weights through host memory) and
+    the export's parity check (ONNX Runtime's CPU provider runs a float16 graph by casting its
+    weights to float32: 4 bytes per parameter), + 8 GiB for Python, torch, the tokenizer, the worker.
+    A full fine-tune's checkpoint save stages its 12 bytes per parameter there too.
+    Scratch: the model cache (bf16 safetensors) + two checkpoints (the local one and a restored
+    one; a full fine-tune's holds float32 weights and AdamW's two states, 12 bytes per parameter)
+    + the float16 export written twice (the raw graph, then model.onnx.data) + the merged model.
+    """
     n = resources.param_count(config)
     bf16 = 2 * n
-    host = bf16 + 8 * GIB  # from_pretrained reads a bf16 copy through host memory; + Python, torch, tokenizer
+    host = max(bf16, 4 * n) + 8 * GIB
     if method == "full":
-        checkpoint = 12 * n  # float32 weights + AdamW's two states... (8-bit: less; sized for adamw)
-    else:
-        checkpoint = 1 * GIB  # adapter + optimizer state: megabytes; 1 GiB of room
-    # cache (bf16 safetensors) + 2 checkpoints (the local one and a restored one) + an fp16 ONNX
-    # export written twice (raw graph, then the external-data file) + the merged model on its way.
+        host = max(host, 12 * n + 8 * GIB)  # a checkpoint save stages float32 weights + AdamW states on the host
+    checkpoint = 12 * n if method == "full" else GIB  # an adapter and its optimizer state: megabytes
     scratch = bf16 + 2 * checkpoint + 2 * bf16 + bf16
     return host, scratch
 
 
-def table():
-    rows = ["| model (shape) | params | method | GPU memory (est.) | host memory | scratch disk |",
-            "| --- | --: | --- | --: | --: | --: |"]
-    for name in ("tinyllama-1.1b", "gemma-2b", "llama-2-7b", "mistral-7b", "gemma-7b"):
+TABLE_MODELS = ("tinyllama-1.1b", "gemma-2b", "llama-2-7b", "mistral-7b", "gemma-7b")
+TABLE_METHODS = ("lora", "qlora", "ia3", "prompt_tuning", "full")
+
+
+def requirements():
+    """One row per (model, method): the estimate at the grid's defaults (batch 8 x 512, AdamW 8-bit;
+    AdamW for full), checkpointing as 'auto' resolves it."""
+    rows = []
+    for name in TABLE_MODELS:
         config = SHAPES[name]
         n = resources.param_count(config)
         ckpt = resources.resolve_gradient_checkpointing("auto", n)
-        for method in ("lora", "qlora", "ia3", "prompt_tuning", "full"):
+        for method in TABLE_METHODS:
             opt = "adamw" if method == "full" else "adamw_8bit"
             gpu = resources.train_memory_bytes(config, method, opt, 8, 512, ckpt, "cuda")["total"]
             host, scratch = host_and_scratch(config, method)
-            label = f"{method} ({opt})" if method == "full" else method
-            rows.append(f"| {name} | {n / 1e9:.2f}B | {label} | {gpu / GIB:.0f} GiB | {host / GIB:.0f} GiB | "
-                        f"{scratch / GIB:.0f} GiB |")
+            rows.append({"model": name, "params": n, "method": method, "optimizer": opt, "checkpointing": ckpt,
+                         "gpuBytes": gpu, "hostBytes": host, "scratchBytes": scratch})
+    return rows
+
+
+def table():
+    rows = ["| model (shape) | params | method | gradient checkpointing | GPU memory | host memory | scratch disk |",
+            "| --- | --: | --- | --- | --: | --: | --: |"]
+    for r in requirements():
+        label = f"{r['method']} ({r['optimizer']})" if r["method"] == "full" else r["method"]
+        rows.append(f"| {r['model']} | {r['params'] / 1e9:.2f}B | {label} | {'on' if r['checkpointing'] else 'off'} | "
+                    f"{r['gpuBytes'] / GIB:.0f} GiB | {r['hostBytes'] / GIB:.0f} GiB | {r['scratchBytes'] / GIB:.0f} GiB |")
     return "\n".join(rows)
 
 

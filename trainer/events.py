@@ -29,7 +29,7 @@ EVENTS = {
     "done": {"step": "int", "finalDir": "str", "trainLoss": "float", "trainPerplexity": "float"},
     "error": {"type": "str", "message": "str"},
     "export": {"outputDir": "str", "maxAbsDiff": "float", "prefillMaxAbsDiff": "float", "decodeMaxAbsDiff": "float",
-               "bytes": "int", "exportSeconds": "float", "seconds": "float"},
+               "maxRelDiff": "float", "weightDtype": "str", "bytes": "int", "exportSeconds": "float", "seconds": "float"},
 }
 
 # Exit codes (docs/contracts.md §2). Anything else (1, a signal) is infrastructure: the activity retries.

@@ -8,6 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
+import { deviceMemoryBytesEnv, type Env } from '../common/env';
 
 /** 'auto' turns gradient checkpointing on from here (trainer/resources.py's GRADIENT_CHECKPOINTING_MIN_PARAMS). */
 export const GRADIENT_CHECKPOINTING_MIN_PARAMS = 1_000_000_000;
@@ -134,10 +135,10 @@ export function resolveGradientCheckpointing(setting: 'auto' | boolean, params: 
 /** The memory `validate` checks against: PEFTGRID_DEVICE_MEMORY_BYTES, else this host's RAM on cpu, else one 80 GB GPU. */
 export function assumedDeviceMemory(
   device: 'auto' | 'cpu' | 'cuda',
-  env = process.env,
+  env: Env = process.env,
 ): { bytes: number; source: string } {
-  const override = Number(env['PEFTGRID_DEVICE_MEMORY_BYTES']);
-  if (override > 0) return { bytes: override, source: 'PEFTGRID_DEVICE_MEMORY_BYTES' };
+  const override = deviceMemoryBytesEnv(env);
+  if (override !== undefined) return { bytes: override, source: 'PEFTGRID_DEVICE_MEMORY_BYTES' };
   if (device === 'cpu') return { bytes: totalmem(), source: "this host's RAM" };
   return { bytes: DEFAULT_GPU_MEMORY_BYTES, source: 'one 80 GB GPU (set PEFTGRID_DEVICE_MEMORY_BYTES for yours)' };
 }
@@ -170,7 +171,7 @@ export function fullFineTuneMisfit(
     device: 'auto' | 'cpu' | 'cuda';
     gradientCheckpointing: 'auto' | boolean;
   },
-  env = process.env,
+  env: Env = process.env,
 ): FitCheck | null {
   const config = readModelConfig(dir);
   const params = config && paramCount(config);

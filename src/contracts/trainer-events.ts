@@ -49,6 +49,10 @@ export const TRAINER_EVENTS = {
     maxAbsDiff: 'float',
     prefillMaxAbsDiff: 'float',
     decodeMaxAbsDiff: 'float',
+    /** max |Δ logits| / max |logits|: what the export's tolerance bounds. */
+    maxRelDiff: 'float',
+    /** float16 (a CUDA export) or float32; the graph's inputs and outputs are float32 either way. */
+    weightDtype: 'str',
     bytes: 'int',
     exportSeconds: 'float',
     seconds: 'float',
