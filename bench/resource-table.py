@@ -64,7 +64,7 @@ def host_and_scratch(config, method):
     A full fine-tune's checkpoint save stages its 12 bytes per parameter there too.
     Scratch: the model cache (bf16 safetensors) + two checkpoints (the local one and a restored
     one; a full fine-tune's holds float32 weights and AdamW's two states, 12 bytes per parameter)
-    + the float16 export written twice (the raw graph, then model.onnx.data) + the merged model.
+    + the export written twice (the raw graph, then model.onnx.data) + the merged model.
     """
     n = resources.param_count(config)
     bf16 = 2 * n
@@ -72,7 +72,9 @@ def host_and_scratch(config, method):
     if method == "full":
         host = max(host, 12 * n + 8 * GIB)  # a checkpoint save stages float32 weights + AdamW states on the host
     checkpoint = 12 * n if method == "full" else GIB  # an adapter and its optimizer state: megabytes
-    scratch = bf16 + 2 * checkpoint + 2 * bf16 + bf16
+    # The export is float16, but float32 for Gemma (trainer/export.py's FLOAT16_UNSAFE).
+    export = (4 if config["model_type"].startswith("gemma") else 2) * n
+    scratch = bf16 + 2 * checkpoint + 2 * export + bf16
     return host, scratch
 
 

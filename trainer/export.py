@@ -37,13 +37,19 @@ EXTERNAL_DATA_BYTES = 1.8e9  # protobuf's hard limit is 2 GiB; leave headroom fo
 # through the layers; observed ~5e-4 on the tiny models (test_export.py), 1e-2 for 7B depth.
 PARITY_REL_TOLERANCE = {"float32": 1e-4, "float16": 1e-2}
 TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+# Trained in bf16 with activations beyond float16's 65504 (HF's Gemma docs: no fp16): `auto`
+# exports them in float32, which the parity check would otherwise fail on as inf/NaN.
+FLOAT16_UNSAFE = ("gemma", "gemma2", "gemma3", "gemma3_text")
 
 
-def export_dtype(requested):
-    """(weight dtype name, device): `auto` is float16 on CUDA where there is one, else float32 on CPU."""
+def export_dtype(requested, model_type=None):
+    """(weight dtype name, device): `auto` is float16 on CUDA where there is one (float32 for the
+    families in FLOAT16_UNSAFE), float32 on CPU. Traced on CUDA whenever there is one: the weights
+    then never take host memory in float32."""
     cuda = torch.cuda.is_available()
-    name = ("float16" if cuda else "float32") if requested == "auto" else requested
-    return name, "cuda" if cuda and name == "float16" else "cpu"
+    if requested == "auto":
+        requested = "float16" if cuda and model_type not in FLOAT16_UNSAFE else "float32"
+    return requested, "cuda" if cuda else "cpu"
 
 
 def _load(spec, dtype=torch.float32, device="cpu"):
@@ -190,7 +196,10 @@ def _free(*_models):
 
 def export(spec):
     t0 = time.perf_counter()
-    dtype_name, device = export_dtype(spec.dtype)
+    with open(os.path.join(spec.adapterDir if spec.method == "full" and spec.adapterDir else spec.modelPath,
+                           "config.json")) as f:
+        model_type = json.load(f).get("model_type")
+    dtype_name, device = export_dtype(spec.dtype, model_type)
     log(f"exporting {dtype_name} weights, traced on {device}")
     ref, model, prompt, tok_dir = _load(spec, TORCH_DTYPES[dtype_name], device)
     config = (model or ref.get_base_model()).config

@@ -33,13 +33,15 @@ def io_types(path):
         if v.name.startswith("past_key_values")}
 
 
-def test_auto_is_float32_on_cpu_and_float16_on_cuda(monkeypatch):
+def test_auto_is_float32_on_cpu_and_float16_on_cuda_but_for_gemma(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert export_dtype("auto") == ("float32", "cpu")
-    assert export_dtype("float16") == ("float16", "cpu")
+    assert export_dtype("auto", "llama") == ("float32", "cpu")
+    assert export_dtype("float16", "llama") == ("float16", "cpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert export_dtype("auto") == ("float16", "cuda")
-    assert export_dtype("float32") == ("float32", "cpu")
+    assert export_dtype("auto", "llama") == ("float16", "cuda")
+    assert export_dtype("auto", "mistral") == ("float16", "cuda")
+    assert export_dtype("auto", "gemma") == ("float32", "cuda")  # overflows float16
+    assert export_dtype("float32", "llama") == ("float32", "cuda")
 
 
 @pytest.mark.parametrize("family", ["llama", "gemma", "mistral"])

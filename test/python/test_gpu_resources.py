@@ -39,7 +39,7 @@ def test_resources_on_cuda(make_spec, events):
         assert 0 < res["mfu"] < 1
 
 
-def test_auto_exports_float16_traced_on_cuda(tiny, tmp_path, events):
+def test_auto_exports_float16_traced_on_cuda(tiny, tmp_path, events):  # llama: not in FLOAT16_UNSAFE
     engine = export(parse_export_spec({"modelPath": tiny["llama"], "outputDir": str(tmp_path / "onnx")}))
     ev = events.read()[-1]
     assert engine["weightDtype"] == "float16" and engine["dtype"] == "float32"
