@@ -14,6 +14,8 @@ import { deviceMemoryBytesEnv, type Env } from '../common/env';
 export const GRADIENT_CHECKPOINTING_MIN_PARAMS = 1_000_000_000;
 const GIB = 1024 ** 3;
 const CUDA_OVERHEAD_BYTES = GIB;
+/** CPU training: what the trainer process holds before any tensor (Python, torch, transformers). */
+const HOST_PROCESS_BYTES = GIB;
 const ACTIVATION_VALUES_PER_LAYER = 17;
 export const OPTIMIZER_STATE_BYTES = { adamw: 8, adamw_8bit: 2, sgd: 0 } as const;
 /**
@@ -123,7 +125,7 @@ export function trainMemoryBytes(c: ModelConfigJson, e: EstimateInput): MemoryEs
     weights: Math.trunc(weights),
     trainable: Math.trunc((8 + OPTIMIZER_STATE_BYTES[e.optimizer]) * trainable),
     activations: Math.trunc(layers + logits),
-    overhead: cuda ? CUDA_OVERHEAD_BYTES : 0,
+    overhead: cuda ? CUDA_OVERHEAD_BYTES : HOST_PROCESS_BYTES,
   };
   return { ...parts, total: parts.weights + parts.trainable + parts.activations + parts.overhead };
 }
