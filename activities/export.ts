@@ -68,7 +68,7 @@ export async function exportModel(input: ExportModelInput): Promise<ExportModelR
         adapterDir,
         method: input.method,
         outputDir,
-        dtype: 'float32',
+        dtype: 'auto', // float16 weights on a CUDA worker, float32 on CPU; float32 graph I/O either way
       },
       null,
       1,

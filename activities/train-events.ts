@@ -6,7 +6,7 @@
  */
 import type { TrainerEvent, TrainerEventOf } from '../src/contracts/trainer-events';
 
-import type { TrainHeartbeat } from '../src/contracts';
+import type { TrainHeartbeat, TrainResources } from '../src/contracts';
 
 export type { TrainHeartbeat } from '../src/contracts';
 
@@ -23,6 +23,8 @@ export interface TrainState {
   /** The step whose checkpoint upload gave up; from then on no checkpoint is attempted. */
   uploadFailedAt?: number;
   done?: TrainerEventOf<'done'>;
+  /** The `resources` event of the attempt that finished (peak memory, MFU, gradient checkpointing). */
+  resources?: TrainerEventOf<'resources'>;
 }
 
 export type TrainEffect =
@@ -132,6 +134,23 @@ export function onTrainerEvent(state: TrainState, ev: TrainerEvent, now: number)
         state,
         effects: [{ kind: 'commitCheckpoint', step: ev.step, dir: ev.dir, loss: nullToUndefined(ev.loss) }],
       };
+    case 'resources':
+      return {
+        state: { ...state, resources: ev },
+        effects: [
+          {
+            kind: 'log',
+            level: 'info',
+            fields: {
+              peakMemoryBytes: ev.peakMemoryBytes,
+              peakMemorySource: ev.peakMemorySource,
+              mfu: ev.mfu,
+              gradientCheckpointing: ev.gradientCheckpointing,
+            },
+            msg: 'training resources',
+          },
+        ],
+      };
     case 'done':
       return { state: { ...state, done: ev }, effects: [] };
     default:
@@ -152,6 +171,18 @@ export function onCheckpointOutcome(state: TrainState, step: number, checkpointK
   return {
     state: { ...state, heartbeat },
     effects: [{ kind: 'heartbeat', details: heartbeat }, { kind: 'applyRetention' }],
+  };
+}
+
+/** What the finished attempt cost, as TrainModelResult carries it; {} when the trainer sent no `resources`. */
+export function attemptResources(state: TrainState): TrainResources {
+  const r = state.resources;
+  if (!r) return {};
+  return {
+    peakMemoryBytes: r.peakMemoryBytes,
+    peakMemorySource: r.peakMemorySource,
+    gradientCheckpointing: r.gradientCheckpointing,
+    ...(r.mfu === null ? {} : { mfu: r.mfu }),
   };
 }
 

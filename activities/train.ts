@@ -20,6 +20,7 @@ import { runWithCheckpointFallback, type ResumeLoopResult } from './resume';
 import { codeVersion } from './results';
 import { runTrainer } from './trainer-process';
 import {
+  attemptResources,
   attemptTokensPerSec,
   initialTrainState,
   onCheckpointOutcome,
@@ -33,14 +34,15 @@ import { reportTrainingProgress } from '../src/common/progress';
 import { localModelDir } from './model-source';
 import { workDir } from './paths';
 import { activityHeartbeat, type ActivityHeartbeat } from './transfer-heartbeat';
-import type { TrainModelInput, TrainModelResult, TrainHeartbeat } from '../src/contracts';
+import type { TrainModelInput, TrainModelResult, TrainHeartbeat, TrainResources } from '../src/contracts';
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
 export type { TrainModelInput, TrainModelResult, TrainHeartbeat } from '../src/contracts';
 
 // Tests and the benches reach the checkpoint helpers through this module.
 export { checkpointsPrefix, committedCheckpoints } from './checkpoints';
 
-type FinalMeta = { steps: number; trainLoss: number; trainPerplexity: number };
+/** The final adapter's manifest meta: what an idempotent re-run returns without training. */
+type FinalMeta = { steps: number; trainLoss: number; trainPerplexity: number } & TrainResources;
 
 /**
  * The attempt's heartbeats: transfer phases and bytes on top of `base()`, which is the previous
@@ -87,7 +89,12 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
   const { state, run } = await runAttempt(input, store, root, specPath, log, beats);
   const done = outcome(state, run);
   // null when no step ran (the trainer prints NaN as null): 0, as before this was typed.
-  const meta = { steps: done.step, trainLoss: done.trainLoss ?? 0, trainPerplexity: done.trainPerplexity ?? 0 };
+  const meta = {
+    steps: done.step,
+    trainLoss: done.trainLoss ?? 0,
+    trainPerplexity: done.trainPerplexity ?? 0,
+    ...attemptResources(state),
+  };
   const committed = await commitFinal(store, finalPrefix, done.finalDir, meta, run.rejected, log, beats.hb);
   await rm(root, { recursive: true, force: true });
   return { finalPrefix, ...committed, tokensPerSec: attemptTokensPerSec(state), resumedFrom: run.resume?.step ?? 0 };
@@ -97,6 +104,11 @@ const pickMeta = (m: FinalMeta): FinalMeta => ({
   steps: m.steps,
   trainLoss: m.trainLoss,
   trainPerplexity: m.trainPerplexity,
+  // Absent in manifests committed before resources were measured.
+  ...(m.peakMemoryBytes === undefined ? {} : { peakMemoryBytes: m.peakMemoryBytes }),
+  ...(m.peakMemorySource === undefined ? {} : { peakMemorySource: m.peakMemorySource }),
+  ...(m.mfu === undefined ? {} : { mfu: m.mfu }),
+  ...(m.gradientCheckpointing === undefined ? {} : { gradientCheckpointing: m.gradientCheckpointing }),
 });
 
 /** A clean work directory with the training data and the trainer's spec; returns the spec's path. */
@@ -117,7 +129,8 @@ async function prepareAttempt(
     method: input.method,
     trainData: dataPath,
     outputDir: join(root, 'out'),
-    training: input.training,
+    // Inputs recorded before gradientCheckpointing existed lack it: the schema's default.
+    training: { gradientCheckpointing: 'auto', ...input.training },
     device: input.training.device,
   };
   const specPath = join(root, 'spec.json');
@@ -267,7 +280,7 @@ async function commitFinal(
   const already = await readManifest<FinalMeta>(store, finalPrefix);
   if (already) {
     log.info({ ...already.meta, finalPrefix }, 'final adapter committed by another attempt meanwhile; not rewritten');
-    return { ...already.meta };
+    return pickMeta(already.meta);
   }
   await putDirectory(store, finalPrefix, finalDir, meta, hb.transfer('upload-adapter'));
   log.info({ ...meta, finalPrefix, rejectedCheckpoints: rejected }, 'training finished; final adapter committed');

@@ -16,17 +16,20 @@ import sys
 import time
 
 # Field kinds: "int" (not bool), "float" (int or float; None, and floats that are not finite, are
-# printed as null), "str". Every field is required and no other field is allowed.
+# printed as null), "str", "bool". Every field is required and no other field is allowed.
 EVENTS = {
     "start": {"step": "int", "maxSteps": "int", "device": "str", "trainableParams": "int", "totalParams": "int"},
     "step": {"step": "int", "loss": "float", "lr": "float", "gradNorm": "float", "tokens": "int", "tokensPerSec": "float",
              "elapsedMs": "int", "stepMs": "int"},
     "checkpoint": {"step": "int", "dir": "str", "loss": "float"},
     "preempting": {"signal": "str", "signalStep": "int", "step": "int"},
+    # Just before `done`: what the run cost (trainer/resources.py says how each figure is measured).
+    "resources": {"peakMemoryBytes": "int", "peakMemorySource": "str", "mfu": "float", "flopsPerToken": "float",
+                  "peakFlops": "float", "gradientCheckpointing": "bool"},
     "done": {"step": "int", "finalDir": "str", "trainLoss": "float", "trainPerplexity": "float"},
     "error": {"type": "str", "message": "str"},
     "export": {"outputDir": "str", "maxAbsDiff": "float", "prefillMaxAbsDiff": "float", "decodeMaxAbsDiff": "float",
-               "bytes": "int", "exportSeconds": "float", "seconds": "float"},
+               "maxRelDiff": "float", "weightDtype": "str", "bytes": "int", "exportSeconds": "float", "seconds": "float"},
 }
 
 # Exit codes (docs/contracts.md §2). Anything else (1, a signal) is infrastructure: the activity retries.
@@ -57,6 +60,12 @@ class ModelNotFound(TrainerError):
 class UnsupportedMethod(TrainerError):
     """The method, optimizer or quantization cannot run here (unknown, or not on this hardware)."""
     type = "UnsupportedMethod"
+
+
+class ModelTooLarge(TrainerError):
+    """A full fine-tune whose estimated memory (parameters x bytes per parameter + activations) exceeds
+    the device's total memory: refused before any weight is loaded, since it could only end in an OOM."""
+    type = "ModelTooLarge"
 
 
 class CheckpointRejected(TrainerError):
@@ -101,6 +110,8 @@ def _kind_ok(kind, v):
         return isinstance(v, int) and not isinstance(v, bool)
     if kind == "float":
         return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+    if kind == "bool":
+        return isinstance(v, bool)
     return isinstance(v, str)
 
 

@@ -95,8 +95,17 @@ def peft_config(spec, model, total_steps):
     return None
 
 
-def build_model(spec, device, dtype):
-    """Load the base model for `spec` and wrap it for its method. Returns the trainable model."""
+# Non-reentrant checkpointing: it needs no input that requires grad, works under autocast, and is
+# what PyTorch recommends (the reentrant variant silently drops gradients of frozen-input layers).
+CHECKPOINTING_KWARGS = {"use_reentrant": False}
+
+
+def build_model(spec, device, dtype, checkpointing=False):
+    """Load the base model for `spec` and wrap it for its method. Returns the trainable model.
+
+    `checkpointing`: recompute each decoder layer's activations in the backward pass instead of
+    keeping them (trainer/resources.py resolves training.gradientCheckpointing to it).
+    """
     m = spec.method
     qlora = isinstance(m, QLoraSpec)
     # Full fine-tuning keeps float32 master weights (bf16 AdamW updates underflow); autocast does the rest.
@@ -105,13 +114,18 @@ def build_model(spec, device, dtype):
     model.config.use_cache = False  # no KV cache while training
     if qlora:
         from peft import prepare_model_for_kbit_training
-        # Checkpointing trades compute for activation memory: worth it on a GPU, not on CPU RAM.
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=device == "cuda",
-                                                gradient_checkpointing_kwargs={"use_reentrant": False})
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing,
+                                                gradient_checkpointing_kwargs=CHECKPOINTING_KWARGS)
+    elif checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=CHECKPOINTING_KWARGS)
     config = peft_config(spec, model, spec.training.maxSteps)
     if config is None:
         model.requires_grad_(True)
         return model
+    if checkpointing:
+        # The embeddings are frozen under PEFT: make their output require grad, so a checkpointed
+        # first layer has an input to differentiate (PEFT's own recipe; a no-op cost otherwise).
+        model.enable_input_require_grads()
     from peft import get_peft_model
     try:
         return get_peft_model(model, config)

@@ -83,19 +83,23 @@ class OnnxDecoder(torch.nn.Module):
                     past[2 * i + j] = torch.cat([pre.expand(b, -1, -1, -1), past[2 * i + j]], dim=2)
             attention_mask = torch.cat([attention_mask.new_ones(b, p), attention_mask], dim=1)
             position_ids = position_ids + p
+        # float32 I/O whatever the weights (a float16 export casts here and at the outputs): the engine
+        # reads and feeds Float32Array. Both casts are no-ops, and emit no node, for float32 weights.
+        past = [t.to(self.model.dtype) for t in past]
         cache = DynamicCache.from_legacy_cache(tuple((past[2 * i], past[2 * i + 1]) for i in range(self.num_layers)))
         out = self.model(input_ids=input_ids, attention_mask=_mask_for(self.model, attention_mask, s),
                          position_ids=position_ids, past_key_values=cache, use_cache=True)
-        presents = [t[:, :, p:] for layer in out.past_key_values.to_legacy_cache() for t in layer]
-        return (out.logits, *presents)
+        presents = [t[:, :, p:].float() for layer in out.past_key_values.to_legacy_cache() for t in layer]
+        return (out.logits.float(), *presents)
 
 
 @torch.no_grad()
 def prefix_kv(base_model, prompt_embeds):
     """Per-layer (key, value) [1, kvHeads, P, headDim] of the soft prompt, run as the first P tokens."""
     p = prompt_embeds.shape[1]
-    out = base_model(inputs_embeds=prompt_embeds, attention_mask=torch.ones(1, p, dtype=torch.long),
-                     position_ids=torch.arange(p)[None], use_cache=True)
+    dev = prompt_embeds.device
+    out = base_model(inputs_embeds=prompt_embeds, attention_mask=torch.ones(1, p, dtype=torch.long, device=dev),
+                     position_ids=torch.arange(p, device=dev)[None], use_cache=True)
     return [(k.detach().clone(), v.detach().clone()) for k, v in out.past_key_values.to_legacy_cache()]
 
 
@@ -103,9 +107,11 @@ def export_onnx(wrapper, path, opset=17):
     """Trace with a non-empty past (so no shape-0 branch is baked in) and export with dynamic axes."""
     num_layers, kv_heads, head_dim = model_dims(wrapper.model.config)
     b, s, past = 2, 3, 2
+    dev = wrapper.model.device  # traced where the weights are (CUDA for a float16 export)
     args = (torch.ones(b, s, dtype=torch.long), torch.ones(b, past + s, dtype=torch.long),
             torch.arange(past, past + s).expand(b, s).contiguous(),
             *[torch.zeros(b, kv_heads, past, head_dim) for _ in range(2 * num_layers)])
+    args = tuple(a.to(dev) for a in args)
     inputs, outputs = io_names(num_layers)
     with warnings.catch_warnings():
         # The tracer warns about every Python-level shape check in transformers; the parity run

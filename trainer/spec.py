@@ -95,6 +95,8 @@ class TrainingSpec:
     # Caps each example (the prompt is cut first); 2 = one prompt and one answer token.
     maxLength: int = _f(help="an integer >= 2", kind="int", min=2)
     device: str = _f(help="one of " + ", ".join(DEVICES), kind="str", choices=DEVICES)
+    # "auto": on for models of trainer/resources.py's GRADIENT_CHECKPOINTING_MIN_PARAMS and more.
+    gradientCheckpointing: object = _f(help="\"auto\", true or false", kind="auto_or_bool")
     # Trainer-only knob, not in the grid schema: the TypeScript side never sends it.
     lossWindow: int = _f(10, "an integer >= 1 (last steps averaged for trainLoss/perplexity)", kind="int", min=1)
 
@@ -122,10 +124,15 @@ class ExportSpec:
     outputDir: str = _f(help="a directory path", kind="str", nonempty=True)
     adapterDir: str = _f(None, "an adapter directory or null (base model)", kind="str", nullable=True)
     method: str = _f(None, "a method name (or a method object) or null", nullable=True)
-    dtype: str = _f("float32", "\"float32\"", kind="str", choices=("float32",))
+    # auto: float16 weights on CUDA, float32 on CPU (export.py's export_dtype); graph I/O is float32 either way.
+    dtype: str = _f("auto", "one of auto, float32, float16", kind="str", choices=("auto", "float32", "float16"))
     family: str = _f(None, "one of " + ", ".join(FAMILIES), kind="str", choices=FAMILIES, nullable=True)
     runKey: str = _f("", "a string", kind="str")
-    maxAbsDiff: float = _f(1e-3, "a number > 0 (parity tolerance on logits)", kind="number", gt=0)
+    # Parity (export.py): relative by default; an absolute bound only where a caller sets one.
+    maxRelDiff: float = _f(None, "a number > 0 (max |Δ logits| / max |logits|) or null (by dtype)", kind="number",
+                           gt=0, nullable=True)
+    maxAbsDiff: float = _f(None, "a number > 0 (absolute bound on |Δ logits|) or null", kind="number", gt=0,
+                           nullable=True)
 
 
 _METHOD_NAMES = {cls: name for name, cls in METHODS.items()}
@@ -150,6 +157,10 @@ def _check(value, meta, path):
         raise bad  # Python's json accepts NaN and Infinity; no hyperparameter here means them
     if kind == "str" and not isinstance(value, str):
         raise bad
+    if kind == "auto_or_bool":
+        if value != "auto" and not isinstance(value, bool):
+            raise bad
+        return value
     if kind == "names":
         if not isinstance(value, list) or not value or not all(isinstance(s, str) and s for s in value):
             raise bad

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from . import checkpoint as ckpt
+from . import resources
 from .data import IGNORE_INDEX, Shard, batch_indices, collate
 from .events import EXIT_DONE, EXIT_PREEMPTED, emit, log
 from .methods import (adalora_state, build_model, build_optimizer, build_scheduler, count_params, is_adalora,
@@ -84,8 +85,12 @@ def _train(spec, resume_from, stop):
     device, dtype = resolve_device(spec.device)
     log(f"run {spec.runKey or '(no runKey)'}: {spec.method_name} on {device} ({dtype}), {len(shard)} examples")
 
+    # From config.json only: a full fine-tune that cannot fit fails here, before any weight is read.
+    n_params = resources.count_from_config(spec.modelPath)
+    checkpointing = resources.resolve_gradient_checkpointing(t.gradientCheckpointing, n_params)
+    resources.check_fits(spec, device, n_params, checkpointing)
     seed_everything(t.seed)
-    model = build_model(spec, device, dtype)
+    model = build_model(spec, device, dtype, checkpointing)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = build_optimizer(t.optimizer, params, t.lr, device)
     scheduler = build_scheduler(t.scheduler, optimizer, t.warmupSteps, t.maxSteps)
@@ -117,6 +122,7 @@ def _train(spec, resume_from, stop):
                 else nullcontext())
     model.train()
     saved, started = (step if resumed else -1), time.perf_counter()
+    loop_tokens, loop_seconds = 0, 0.0  # this process's steps only (MFU), checkpoint saves excluded
     stop.step = step
     while True:
         if stop.requested:
@@ -153,6 +159,7 @@ def _train(spec, resume_from, stop):
         stop.step = step
         now = time.perf_counter()
         tokens = int(batch["attention_mask"].sum())
+        loop_tokens, loop_seconds = loop_tokens + tokens, loop_seconds + (now - t0)
         emit("step", step=step, loss=loss, lr=lr, gradNorm=float(grad_norm), tokens=tokens, tokensPerSec=tokens / (now - t0),
              elapsedMs=round((now - started) * 1000), stepMs=round((now - t0) * 1000))
         if step % t.checkpointEverySteps == 0:
@@ -168,6 +175,9 @@ def _train(spec, resume_from, stop):
               "method": spec.method_name, "runKey": spec.runKey, "maxSteps": t.maxSteps}
     if adalora:
         record["rankPattern"] = {k: int(sum(v)) for k, v in (adalora_state(model)["rank_pattern"] or {}).items()}
+    record["gradientCheckpointing"] = checkpointing
     final = ckpt.save_final(spec.outputDir, model, record, spec.modelPath)
+    emit("resources", **resources.run_resources(device, dtype, total, trainable, loop_tokens, loop_seconds,
+                                                checkpointing))
     emit("done", step=step, finalDir=os.path.abspath(final), trainLoss=train_loss, trainPerplexity=perplexity)
     return EXIT_DONE

@@ -179,6 +179,13 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
         trainLoss: trained.trainLoss,
         trainPerplexity: trained.trainPerplexity,
         tokensPerSec: trained.tokensPerSec,
+        // Absent from trainModel results recorded before they were measured: left out, not undefined.
+        ...(trained.peakMemoryBytes === undefined ? {} : { peakMemoryBytes: trained.peakMemoryBytes }),
+        ...(trained.peakMemorySource === undefined ? {} : { peakMemorySource: trained.peakMemorySource }),
+        ...(trained.mfu === undefined ? {} : { mfu: trained.mfu }),
+        ...(trained.gradientCheckpointing === undefined
+          ? {}
+          : { gradientCheckpointing: trained.gradientCheckpointing }),
       };
       setPhase('exporting', `trained ${trained.steps} steps, final loss ${trained.trainLoss.toFixed(3)}`);
       ({ onnxPrefix } = await exporter.exportModel.executeWithOptions(

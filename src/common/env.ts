@@ -235,3 +235,19 @@ export function devStackEnv(env: Env = process.env): { temporalPort?: number; ui
     temporalBin: raw(env.PEFTGRID_TEMPORAL_BIN),
   };
 }
+
+// ---------- training resources ----------
+
+/**
+ * PEFTGRID_DEVICE_MEMORY_BYTES: the device memory a `full` fine-tune is checked against (validate;
+ * the trainer reads the same variable in trainer/resources.py) instead of the real device's or,
+ * at validate, an 80 GB GPU: a MIG slice or a shared GPU. @default unset
+ */
+export function deviceMemoryBytesEnv(env: Env = process.env): number | undefined {
+  return parse(
+    'PEFTGRID_DEVICE_MEMORY_BYTES',
+    env.PEFTGRID_DEVICE_MEMORY_BYTES,
+    intAtLeast(1),
+    'a positive integer number of bytes',
+  );
+}

@@ -34,12 +34,18 @@ export interface RunContent {
  * The settings that change what training produces, or null for a run that does not train. Left
  * out on purpose: `checkpointEverySteps` (when a checkpoint is written changes no weight: resume is
  * exact, and a changed cadence must not throw away a finished adapter), `device` (a run resumes on
- * whichever worker picks it up), the model's name and path (its bytes are in the key instead), and
+ * whichever worker picks it up), `gradientCheckpointing` (recomputing activations changes memory, not
+ * the weights; leaving it out also keeps the keys of configs written before it existed), the model's name and path (its bytes are in the key instead), and
  * the data config (the tokenized shard's sha256 stands for it, and also sees an edited file).
  */
 export function trainingSettings(run: RunSpec): Record<string, unknown> | null {
   if (!run.trains) return null;
-  const { checkpointEverySteps: _every, device: _device, ...training } = run.training;
+  const {
+    checkpointEverySteps: _every,
+    device: _device,
+    gradientCheckpointing: _recompute,
+    ...training
+  } = run.training;
   return { family: run.model.family, method: run.method, training };
 }
 

@@ -89,6 +89,15 @@ export function methodSlug(m: MethodSpec): string {
   return [m.method.replace('_', '-'), ...parts].join('-');
 }
 
+/**
+ * The training settings a runKey hashes: all but gradientCheckpointing, which changes memory and
+ * time, not the result; without it, a config's run keys are those it had before the option existed.
+ */
+function keyed(training: TrainingConfig): Omit<TrainingConfig, 'gradientCheckpointing'> {
+  const { gradientCheckpointing: _recompute, ...rest } = training;
+  return rest;
+}
+
 export function planRuns(grid: GridConfig): RunSpec[] {
   const runs: RunSpec[] = [];
   const dataKey = contentHash(grid.data);
@@ -101,7 +110,7 @@ export function planRuns(grid: GridConfig): RunSpec[] {
         const training = lr === undefined ? grid.training : { ...grid.training, lr };
         // Everything that changes a run's result goes into its key; the store and the grid name do
         // not, so the same run in two grids (or stores) is recognisably the same experiment.
-        const identity = { model, method, data: grid.data, training: trains ? training : null, eval: grid.eval };
+        const identity = { model, method, data: grid.data, training: trains ? keyed(training) : null, eval: grid.eval };
         const runKey = `${model.name}__${methodSlug(method)}__${contentHash(identity).slice(0, 8)}`;
         const label = lr === undefined ? methodLabel(method) : `${methodLabel(method)} lr=${lr}`;
         runs.push({

@@ -128,6 +128,14 @@ export const trainingSchema = z.strictObject({
   // The trainer seeds numpy's SeedSequence with it, which rejects negative seeds.
   seed: nonNegInt.default(42),
   device: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
+  // Not part of any run key (plan.ts, identity.ts): recomputing activations changes memory and
+  // time, not the result (the losses agree to float rounding, test/python/test_resources.py).
+  gradientCheckpointing: z
+    .union([z.literal('auto'), z.boolean()])
+    .default('auto')
+    .describe(
+      'recompute activations in the backward pass to save memory; auto: on for models of 1e9 parameters and more',
+    ),
 });
 
 export const evalSchema = z.strictObject({

@@ -9,6 +9,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { METHODS, gridSchema, trainingSchema, type GridConfig } from './schema';
 import { DATASET_NAMES, isDatasetName } from '../data/catalog';
+import { fullFineTuneMisfit, gib } from './resources';
 
 export interface ConfigIssue {
   /** Dotted path of the field, e.g. `methods[2].r`; `(root)` for the document itself. */
@@ -158,6 +159,7 @@ function crossChecks(grid: GridConfig, cwd: string): ConfigIssue[] {
       });
   });
   grid.methods.forEach((m, i) => issues.push(...methodChecks(m, `methods[${i}]`, grid.training.maxSteps)));
+  issues.push(...memoryChecks(grid, cwd));
   const { warmupSteps, checkpointEverySteps, maxSteps } = grid.training;
   if (warmupSteps > maxSteps) {
     issues.push({
@@ -174,6 +176,34 @@ function crossChecks(grid: GridConfig, cwd: string): ConfigIssue[] {
       expected: `at most training.maxSteps (${maxSteps}), or no checkpoint is ever written and a retry restarts from step 0 (unset, it defaults to ${DEFAULT_CHECKPOINT_EVERY})`,
     });
   }
+  return issues;
+}
+
+/**
+ * A `full` fine-tune that cannot fit (the trainer's ModelTooLarge, found before any data is
+ * prepared): local models only, where config.json is readable; the trainer checks every model
+ * again against the real device before loading weights.
+ */
+function memoryChecks(grid: GridConfig, cwd: string): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  grid.methods.forEach((entry, j) => {
+    if (entry.method !== 'full') return;
+    for (const m of grid.models) {
+      if (!isLocalPath(m.path)) continue;
+      const misfit = fullFineTuneMisfit(resolve(cwd, m.path), grid.training);
+      if (!misfit) continue;
+      const { need, have, params } = misfit;
+      issues.push({
+        path: `methods[${j}].method`,
+        value: show(entry.method),
+        expected:
+          `a method that fits (ModelTooLarge): full fine-tuning of ${m.name} (${(params / 1e9).toFixed(2)}B parameters) ` +
+          `needs about ${gib(need.total)} (weights ${gib(need.weights)}, gradients and ${grid.training.optimizer} states ` +
+          `${gib(need.trainable)}, activations ${gib(need.activations)}) but ${have.source} has ${gib(have.bytes)}; ` +
+          'use lora or qlora',
+      });
+    }
+  });
   return issues;
 }
 

@@ -44,6 +44,13 @@ export const FAILURES = {
     trainerExit: 2,
     doc: 'ONNX Runtime disagrees with PyTorch beyond the tolerance (export)',
   },
+  ModelTooLarge: {
+    retryable: false,
+    trainerExit: 2,
+    doc:
+      'a full fine-tune whose estimated memory (parameters × bytes + activations) exceeds the device; ' +
+      'refused before weights load (trainer) or at validate (src/config/resources.ts)',
+  },
   TrainerError: { retryable: false, trainerExit: 2, doc: "the trainer's base class of failures a retry would repeat" },
   CheckpointRejected: {
     retryable: false,

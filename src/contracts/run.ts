@@ -33,7 +33,19 @@ export interface RunResult {
     speedup?: number;
     targetOnlyTokensPerSec?: number;
   };
-  training?: { steps: number; trainLoss: number; trainPerplexity: number; tokensPerSec: number | null };
+  training?: {
+    steps: number;
+    trainLoss: number;
+    trainPerplexity: number;
+    tokensPerSec: number | null;
+    /** Peak training memory in bytes (TrainResources.peakMemoryBytes: CUDA allocator peak, or peak RSS on CPU). */
+    peakMemoryBytes?: number;
+    /** Which measure peakMemoryBytes is: `cuda.max_memory_allocated` or `ru_maxrss`. */
+    peakMemorySource?: string;
+    /** Model FLOPs utilisation of training (TrainResources.mfu); absent on CPU. */
+    mfu?: number;
+    gradientCheckpointing?: boolean;
+  };
   /** Where predictions.jsonl and metrics.json are. */
   evalPrefix?: string;
   /** What produced this result, so numbers can be traced and reproduced. */

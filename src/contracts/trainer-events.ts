@@ -6,7 +6,7 @@
  * against, and test/python/test_trainer_protocol.py compares the two through the JSON file.
  *
  * Field kinds: `int` (a JSON integer), `float` (a number, or null: the trainer prints floats that
- * are not finite, and a loss it does not have, as null), `str`.
+ * are not finite, and a loss it does not have, as null), `str`, `bool`.
  */
 import { z } from 'zod';
 import { FAILURES, TRAINER_EXIT } from './failures';
@@ -15,6 +15,7 @@ const KINDS = {
   int: z.number().int(),
   float: z.number().nullable(),
   str: z.string(),
+  bool: z.boolean(),
 } as const;
 type FieldKind = keyof typeof KINDS;
 
@@ -32,6 +33,15 @@ export const TRAINER_EVENTS = {
   },
   checkpoint: { step: 'int', dir: 'str', loss: 'float' },
   preempting: { signal: 'str', signalStep: 'int', step: 'int' },
+  /** Just before `done`: peak memory (CUDA allocator peak or peak RSS, per source) and MFU (null where unknown). */
+  resources: {
+    peakMemoryBytes: 'int',
+    peakMemorySource: 'str',
+    mfu: 'float',
+    flopsPerToken: 'float',
+    peakFlops: 'float',
+    gradientCheckpointing: 'bool',
+  },
   done: { step: 'int', finalDir: 'str', trainLoss: 'float', trainPerplexity: 'float' },
   error: { type: 'str', message: 'str' },
   export: {
@@ -39,6 +49,10 @@ export const TRAINER_EVENTS = {
     maxAbsDiff: 'float',
     prefillMaxAbsDiff: 'float',
     decodeMaxAbsDiff: 'float',
+    /** max |Δ logits| / max |logits|: what the export's tolerance bounds. */
+    maxRelDiff: 'float',
+    /** float16 (a CUDA export) or float32; the graph's inputs and outputs are float32 either way. */
+    weightDtype: 'str',
     bytes: 'int',
     exportSeconds: 'float',
     seconds: 'float',

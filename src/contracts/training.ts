@@ -14,13 +14,29 @@ export interface TrainModelInput {
   modelPath: string;
   family: string;
   method: MethodSpec;
-  training: TrainingConfig;
+  /** gradientCheckpointing is absent in inputs recorded before it existed: the activity sends 'auto'. */
+  training: Omit<TrainingConfig, 'gradientCheckpointing'> & Partial<Pick<TrainingConfig, 'gradientCheckpointing'>>;
   trainData: ObjectRef;
   /** Which committed checkpoints survive (applied after each commit). @default keepLast 3, keepBest */
   retention?: RetentionPolicy;
 }
 
-export interface TrainModelResult {
+/**
+ * What training cost, measured by the trainer (trainer/resources.py) in the attempt that finished.
+ * Absent in results of adapters committed before these were measured.
+ */
+export interface TrainResources {
+  /** Peak bytes: the CUDA caching allocator's `max_memory_allocated`, or the process's peak RSS on CPU. */
+  peakMemoryBytes?: number;
+  /** `cuda.max_memory_allocated` or `ru_maxrss`: which of the two peakMemoryBytes is. */
+  peakMemorySource?: string;
+  /** Model FLOPs utilisation: (4·N + 2·N_trainable) × tokens/s ÷ the GPU's dense bf16 peak; absent on CPU or an unlisted GPU. */
+  mfu?: number;
+  /** Whether activations were recomputed in the backward pass (training.gradientCheckpointing resolved). */
+  gradientCheckpointing?: boolean;
+}
+
+export interface TrainModelResult extends TrainResources {
   /** Store prefix of the final adapter (or full weights for `full`). */
   finalPrefix: string;
   steps: number;

@@ -32,6 +32,12 @@ export interface ResultRow {
   speedup: number | null;
   trainLoss: number | null;
   trainPerplexity: number | null;
+  /** Peak training memory (bytes) and which measure it is (`cuda.max_memory_allocated` or `ru_maxrss`). */
+  peakMemoryBytes: number | null;
+  peakMemorySource: string | null;
+  /** Model FLOPs utilisation of training; null on CPU (no datasheet peak). */
+  mfu: number | null;
+  gradientCheckpointing: boolean | null;
   /** Perplexity of the reference answers on the held-out test split, where the run scored them. */
   perplexity: number | null;
   perplexityLow: number | null;
@@ -111,6 +117,10 @@ export function toRows(results: RunResult[]): ResultRow[] {
       speedup: r.throughput?.speedup ?? null,
       trainLoss: r.training?.trainLoss ?? null,
       trainPerplexity: r.training?.trainPerplexity ?? null,
+      peakMemoryBytes: r.training?.peakMemoryBytes ?? null,
+      peakMemorySource: r.training?.peakMemorySource ?? null,
+      mfu: r.training?.mfu ?? null,
+      gradientCheckpointing: r.training?.gradientCheckpointing ?? null,
       perplexity,
       perplexityLow,
       perplexityHigh,
@@ -161,6 +171,29 @@ const alt = (s: string) => s.replace(/[[\]\\]/g, '\\$&');
 
 function figureLines(plots: readonly PlotLink[]): string[] {
   return plots.flatMap((p) => [`![${alt(p.title)}](${href(p.file)})`, '']);
+}
+
+const memory = (bytes: number | null, source: string | null) =>
+  bytes === null ? '–' : `${(bytes / 1024 ** 3).toFixed(2)} GiB${source === 'ru_maxrss' ? ' (RSS)' : ''}`;
+
+/** Per model: what each trained run cost (peak memory, MFU, whether activations were recomputed). */
+function resourceTable(model: string, rows: readonly ResultRow[]): string[] {
+  const trained = rows.filter((r) => r.peakMemoryBytes !== null);
+  if (!trained.length) return [];
+  return [
+    `### ${model}: training resources`,
+    '',
+    '| method | peak memory | MFU % | gradient checkpointing |',
+    '| --- | --: | --: | --- |',
+    ...trained.map(
+      (r) =>
+        `| ${cell(r.label)} | ${memory(r.peakMemoryBytes, r.peakMemorySource)} | ${pct(r.mfu)} | ${r.gradientCheckpointing === null ? '–' : r.gradientCheckpointing ? 'on' : 'off'} |`,
+    ),
+    '',
+    "Peak memory is the CUDA allocator's peak (`torch.cuda.max_memory_allocated`), or the trainer's peak RSS on CPU (RSS). " +
+      "MFU = (4·N + 2·N_trainable) FLOPs per trained token × tokens/s ÷ the GPU's dense bf16 peak (6·N for full fine-tuning); none on CPU.",
+    '',
+  ];
 }
 
 function datasetTable(rows: readonly DatasetRow[]): string[] {
@@ -219,6 +252,7 @@ export function renderMarkdown(gridName: string, rows: ResultRow[], extras: Mark
         '',
       );
     }
+    lines.push(...resourceTable(model, modelRows));
     const datasets = (extras.datasets ?? []).filter((d) => d.model === model);
     if (datasets.length) lines.push(`### ${model}: per dataset`, '', ...datasetTable(datasets), '');
     const figures = (extras.plots ?? []).filter((p) => p.model === model);

@@ -102,6 +102,16 @@ describe('trainModel resume path (real trainer)', { timeout: 8 * 60_000 }, () =>
     const r = (await env(1).run(trainModel, base)) as TrainModelResult;
     assert.equal(r.steps, 8);
     assert.equal(r.resumedFrom, 0);
+    // The trainer's `resources` event (this input has no gradientCheckpointing: 'auto', off for a tiny model).
+    assert.equal(r.gradientCheckpointing, false);
+    assert.equal(r.peakMemorySource, 'ru_maxrss');
+    assert.ok((r.peakMemoryBytes ?? 0) > 2 ** 20, `peak RSS ${r.peakMemoryBytes}`);
+    assert.equal(r.mfu, undefined, 'no MFU on CPU');
+    // A finished run returns them from the final manifest without training.
+    const again = (await env(1).run(trainModel, base)) as TrainModelResult;
+    assert.equal(again.resumedFrom, null);
+    assert.equal(again.peakMemoryBytes, r.peakMemoryBytes);
+    assert.equal(again.gradientCheckpointing, false);
     reference = finalLosses();
     assert.deepEqual(await committedCheckpoints(store, runKey), [8, 6, 4, 2]);
     const m = (await readManifest(store, checkpointKey(runKey, 2)))!;

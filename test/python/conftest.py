@@ -96,7 +96,8 @@ def make_spec(tiny, shard, tmp_path):
                 "trainData": shard, "outputDir": str(tmp_path / out),
                 "training": {"maxSteps": 4, "lr": 1e-3, "warmupSteps": 0, "scheduler": "constant",
                              "optimizer": "adamw", "batchSize": 2, "checkpointEverySteps": 100, "seed": 7,
-                             "maxLength": 512, "device": "cpu", **training},
+                             "maxLength": 512, "device": "cpu", "gradientCheckpointing": "auto",
+                             **training},
                 "device": "cpu"}
     return make
 

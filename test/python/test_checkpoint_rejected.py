@@ -34,7 +34,7 @@ def spec_of(tiny, shard, out, method=LORA, run_key="test-llama", **training):
             "trainData": shard, "outputDir": str(out), "device": "cpu",
             "training": {"maxSteps": 4, "lr": 1e-3, "warmupSteps": 0, "scheduler": "constant", "optimizer": "adamw",
                          "batchSize": 2, "checkpointEverySteps": 2, "seed": 7, "maxLength": 512, "device": "cpu",
-                         **training}}
+                         "gradientCheckpointing": "auto", **training}}
 
 
 def trained_checkpoint(spec):

@@ -42,7 +42,8 @@ def trained(tiny, shard, tmp_path_factory):
                 "outputDir": str(root / name), "device": "cpu",
                 "training": {"maxSteps": 6, "lr": 1e-3 if name == "full" else 3e-2, "warmupSteps": 0,
                              "scheduler": "constant", "optimizer": "adamw", "batchSize": 4,
-                             "checkpointEverySteps": 6, "seed": 1, "maxLength": 512, "device": "cpu"}}
+                             "checkpointEverySteps": 6, "seed": 1, "maxLength": 512, "device": "cpu",
+                             "gradientCheckpointing": "auto"}}
         assert train(parse_train_spec(spec)) == 0
         out[name] = spec
     return out
@@ -87,7 +88,8 @@ def test_base_model_parity_and_greedy_decode(tiny, tmp_path, events, family):
     config = json.load(open(os.path.join(tiny[family], "config.json")))
     assert engine == {"numLayers": 2, "numKvHeads": 2, "headDim": 16, "vocabSize": 49152, "bosTokenId": 1,
                       "eosTokenIds": [2], "padTokenId": 2, "maxPositions": config["max_position_embeddings"],
-                      "dtype": "float32", "numVirtualTokens": 0, "method": "base", "modelType": family}
+                      "dtype": "float32", "numVirtualTokens": 0, "method": "base", "modelType": family,
+                          "weightDtype": "float32"}
     sess = session(tmp_path / "onnx")
     check_graph_io(sess, engine)
 

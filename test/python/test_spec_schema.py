@@ -41,8 +41,16 @@ def scalar(prop):
     return prop
 
 
+def auto_or_bool(prop):
+    alts = prop.get("anyOf", [])
+    return sorted(json.dumps(a, sort_keys=True) for a in alts) == sorted(
+        json.dumps(a, sort_keys=True) for a in ({"type": "string", "const": "auto"}, {"type": "boolean"}))
+
+
 def schema_rules(prop):
     """JSON Schema → the trainer's rule vocabulary, with integer bounds made inclusive."""
+    if auto_or_bool(prop):  # training.gradientCheckpointing: 'auto' | boolean
+        return {"kind": "auto_or_bool"}
     p = scalar(prop)
     t = p.get("type")
     if t == "array":
@@ -150,6 +158,8 @@ def boundary_cases(rules):
         cases += [("", False), ("x", True)]
     if kind == "names":
         cases += [([], False), ([""], False), (["q_proj", "v_proj"], True)]
+    if kind == "auto_or_bool":
+        cases += [("auto", True), (True, True), (False, True), ("on", False), (1, False), (None, False)]
     return cases
 
 

@@ -30,7 +30,8 @@ def test_events_checkpoints_and_final(make_spec, events):
     spec = make_spec(maxSteps=4, checkpointEverySteps=2)
     code, evs = run(spec, events)
     assert code == 0
-    assert [e["event"] for e in evs] == ["start", "step", "step", "checkpoint", "step", "step", "checkpoint", "done"]
+    assert [e["event"] for e in evs] == ["start", "step", "step", "checkpoint", "step", "step", "checkpoint", "resources",
+                                       "done"]
     start, done = evs[0], evs[-1]
     assert start["step"] == 0 and start["maxSteps"] == 4 and start["device"] == "cpu"
     assert 0 < start["trainableParams"] < start["totalParams"]

@@ -27,6 +27,7 @@ describe('failure registry', () => {
       'InvalidModel',
       'InvalidSpec',
       'ModelNotFound',
+      'ModelTooLarge',
       'NotFound',
       'TrainerError',
       'UnsupportedMethod',

@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { SEARCH_ATTRIBUTES } from '../../src/common/constants';
 import { REPO } from '../helpers/fixtures';
-import { durationSeconds, gpuShutdownForceSeconds, knownEnvVars } from './infra-shared';
+import { durationSeconds, gpuShutdownForceSeconds, knownEnvVars, quantityBytes, studyRunNeeds } from './infra-shared';
 
 const DIR = join(REPO, 'infra', 'compose');
 const FILE = join(DIR, 'docker-compose.yml');
@@ -26,8 +26,11 @@ interface Service {
   entrypoint?: string[];
   command?: string[];
   volumes?: string[];
+  profiles?: string[];
+  shm_size?: string;
   deploy?: {
     resources?: {
+      limits?: { memory?: string };
       reservations?: {
         devices?: Array<{ driver?: string; device_ids?: string[]; count?: number; capabilities?: string[] }>;
       };
@@ -104,6 +107,34 @@ describe('infra/compose/docker-compose.yml', () => {
     }
     for (const [name, s] of cpuWorkers)
       assert.equal(s.deploy?.resources?.reservations?.devices, undefined, `${name} holds no GPU`);
+  });
+
+  it('puts gpu workers behind profiles: none without one, one with `gpu`, all with `gpu-multi`', () => {
+    const inProfile = (p: string) => gpuWorkers.filter(([, s]) => s.profiles?.includes(p)).map(([n]) => n);
+    assert.deepEqual(inProfile('gpu'), ['gpu-worker-0'], 'a 1-GPU host starts with --profile gpu');
+    assert.deepEqual(
+      inProfile('gpu-multi'),
+      gpuWorkers.map(([n]) => n),
+    );
+    for (const [name, s] of gpuWorkers) assert.ok(s.profiles?.length, `${name} starts only under a profile`);
+    // Everything else starts with no profile, so a host without GPUs runs the rest of the stack.
+    for (const [name, s] of Object.entries(services))
+      if (!gpuWorkers.some(([n]) => n === name)) assert.equal(s.profiles, undefined, `${name} has no profile`);
+    assert.ok(
+      !Object.values(services).some((s) => Object.keys(s.depends_on ?? {}).some((d) => d.startsWith('gpu-worker'))),
+      'nothing depends on a gpu worker (it may not be started)',
+    );
+  });
+
+  it('sizes workers for a 7B study run from the estimate in trainer/resources.py', () => {
+    const need = studyRunNeeds();
+    for (const [name, s] of gpuWorkers) {
+      const limit = quantityBytes(s.deploy?.resources?.limits?.memory ?? '0');
+      assert.ok(limit >= need.hostBytes, `${name}: memory limit < ${(need.hostBytes / 2 ** 30).toFixed(1)} GiB`);
+      assert.ok(quantityBytes(s.shm_size ?? '0') >= 2 ** 30, `${name}: shm_size (Docker's default is 64 MB)`);
+    }
+    for (const [name, s] of cpuWorkers)
+      assert.ok(quantityBytes(s.deploy?.resources?.limits?.memory ?? '0') >= need.hostBytes, `${name}: memory limit`);
   });
 
   it('lets a gpu worker checkpoint and upload before Docker kills it', () => {

@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { trainerKillGraceMs } from '../../src/common/shutdown';
 import { REPO } from '../helpers/fixtures';
-import { gpuShutdownForceSeconds, knownEnvVars } from './infra-shared';
+import { gpuShutdownForceSeconds, knownEnvVars, quantityBytes, studyRunNeeds } from './infra-shared';
 
 const DIR = join(REPO, 'infra', 'k8s');
 
@@ -99,6 +99,26 @@ describe('infra/k8s manifests', () => {
     assert.equal(envOf(gpu).PEFTGRID_GPU_SLOTS, '1');
     assert.ok(gpu.spec.template.spec.tolerations.some((t: any) => t.key === 'nvidia.com/gpu'));
     assert.equal(container(byQueue('cpu')).resources?.limits?.['nvidia.com/gpu'], undefined);
+  });
+
+  it('sizes the gpu pod for a 7B study run (host memory, scratch) from the estimate in trainer/resources.py', () => {
+    const need = studyRunNeeds();
+    const gpu = byQueue('gpu');
+    const { requests, limits } = container(gpu).resources;
+    const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+    assert.ok(quantityBytes(requests.memory) >= need.hostBytes, `memory request < ${gib(need.hostBytes)}`);
+    assert.ok(quantityBytes(limits.memory) >= quantityBytes(requests.memory));
+    const scratch = gpu.spec.template.spec.volumes.find((v: any) => v.name === 'scratch').emptyDir.sizeLimit;
+    // One run's scratch, plus room for the model cache of the study's other models.
+    assert.ok(quantityBytes(scratch) >= 2 * need.scratchBytes, `scratch ${scratch} < 2 × ${gib(need.scratchBytes)}`);
+    assert.ok(quantityBytes(requests['ephemeral-storage']) >= need.scratchBytes, 'ephemeral-storage requested');
+    assert.ok(quantityBytes(limits['ephemeral-storage']) >= quantityBytes(scratch), 'the scratch fits the limit');
+    // The shared memory of data loaders stays within the pod's memory limit.
+    const shm = gpu.spec.template.spec.volumes.find((v: any) => v.name === 'dshm').emptyDir.sizeLimit;
+    assert.ok(quantityBytes(shm) + need.hostBytes <= quantityBytes(limits.memory));
+    // The cpu worker can hold an ONNX evaluation of a 7B export (4 bytes per parameter as float32).
+    const cpu = container(byQueue('cpu')).resources;
+    assert.ok(quantityBytes(cpu.limits.memory) >= need.hostBytes, 'cpu memory limit fits a 7B ONNX evaluation');
   });
 
   it('gives the gpu worker time to checkpoint and upload on termination, driven by a preStop', () => {

@@ -5,8 +5,9 @@
  */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import type { TrainerEvent } from '../../src/contracts/trainer-events';
+import { parseTrainerLine, type TrainerEvent } from '../../src/contracts/trainer-events';
 import {
+  attemptResources,
   attemptTokensPerSec,
   initialTrainState,
   onCheckpointOutcome,
@@ -141,5 +142,41 @@ describe('onTrainerEvent', () => {
       assert.deepEqual(onTrainerEvent(s, ev, 0), { state: s, effects: [] });
     }
     assert.equal(attemptTokensPerSec(s), null, 'nothing ran: no throughput');
+  });
+});
+
+describe('the resources event', () => {
+  const resources: TrainerEvent = {
+    event: 'resources',
+    peakMemoryBytes: 5 * 2 ** 30,
+    peakMemorySource: 'cuda.max_memory_allocated',
+    mfu: 0.41,
+    flopsPerToken: 6e9,
+    peakFlops: 989e12,
+    gradientCheckpointing: true,
+  };
+
+  it('is kept for the result and logged; the result carries peak memory, MFU and checkpointing', () => {
+    const s0 = initialTrainState(10, 0);
+    assert.deepEqual(attemptResources(s0), {});
+    const t = onTrainerEvent(s0, resources, 10);
+    assert.deepEqual(kinds(t), ['log']);
+    assert.deepEqual(attemptResources(t.state), {
+      peakMemoryBytes: 5 * 2 ** 30,
+      peakMemorySource: 'cuda.max_memory_allocated',
+      mfu: 0.41,
+      gradientCheckpointing: true,
+    });
+  });
+
+  it('leaves MFU out where the trainer has none (CPU)', () => {
+    const t = onTrainerEvent(initialTrainState(10, 0), { ...resources, mfu: null, peakMemorySource: 'ru_maxrss' }, 10);
+    assert.equal('mfu' in attemptResources(t.state), false);
+  });
+
+  it('parses from the trainer line, bool field included', () => {
+    const parsed = parseTrainerLine(JSON.stringify(resources));
+    assert.ok(parsed.ok);
+    assert.equal(parseTrainerLine(JSON.stringify({ ...resources, gradientCheckpointing: 'yes' })).ok, false);
   });
 });
