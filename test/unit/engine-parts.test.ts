@@ -6,6 +6,7 @@ import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import { appendMaskColumn, leftPad, logitsToKeep, positionIds } from '../../src/engine/feeds';
 import { scoringLayout } from '../../src/engine/decode-batch';
 import { argmaxFromEnd } from '../../src/engine/logits';
+import { inInputOrder, lengthBuckets } from '../../src/engine/buckets';
 import { planBatches, preparePrompts } from '../../src/engine/prompts';
 import { SequenceState } from '../../src/engine/sequence-state';
 import { percentile } from '../../src/engine/stats';
@@ -214,4 +215,20 @@ test('checkFeed reports missing/unknown names, wrong types and ranks, and descri
       return true;
     },
   );
+});
+
+test('lengthBuckets sorts by length (stable) across chunks; inInputOrder restores input order', () => {
+  const lengths = [9, 2, 7, 2, 5, 1, 8];
+  const chunks = lengthBuckets(lengths, 3);
+  assert.deepEqual(chunks, [[5, 1, 3], [4, 2, 6], [0]]);
+  // Each chunk's "result" is the item's own length tagged by its chunk position.
+  const results = chunks.map((chunk) => chunk.map((i) => `len${lengths[i]}#${i}`));
+  assert.deepEqual(
+    inInputOrder(chunks, results),
+    lengths.map((l, i) => `len${l}#${i}`),
+  );
+  assert.throws(() => inInputOrder(chunks, [results[0]!, results[1]!]), RangeError);
+  assert.throws(() => inInputOrder([[0, 0]], [['a', 'b']]), RangeError);
+  assert.throws(() => lengthBuckets(lengths, 0), TypeError);
+  assert.deepEqual(lengthBuckets([], 4), []);
 });
