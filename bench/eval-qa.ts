@@ -4,7 +4,7 @@
  * perplexity scored) against HF `generate` on the same model, prompts, batch size and threads.
  *
  *   node --import tsx bench/eval-qa.ts [--quick] [--prompts TEST.jsonl] [--model HF_DIR] [--onnx DIR]
- *        [--engine MODULE] [--threads 2] [--batch 16] [--new 24] [--long 32] [--hf yes|no]
+ *        [--engine MODULE] [--threads 2] [--batch 16] [--new 24] [--long 32] [--hf yes|no] [--count N]
  *
  * --prompts: a tokenized test split (`test-<k>shot.jsonl` of a run; default: the newest one under
  * .data/store/datasets/tokenized/, which is the demo's after `peftgrid` ran examples/demo.yaml).
@@ -18,7 +18,7 @@
  * against an fp32 peak measured in the same run (torch square matmul, same threads), the ratio to
  * the engine, and the share of items whose greedy tokens equal the engine's. `evaluate ÷ generate`
  * is the activity's engine work (generation + perplexity) over generation alone (target ≤ 1.15).
- * --quick: 16 demo prompts, 4 long ones, 8 new tokens, a 1024² peak (under a minute).
+ * --count N: N of the prompts, evenly spread. --quick: 16 demo prompts, 4 long ones, 8 new tokens, a 1024² peak (under a minute).
  * TODO(issue #15 item 6): llama.cpp (llama-cpp-python, F32 and Q8_0) and int8 rows are not here yet.
  */
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -203,6 +203,7 @@ async function main(): Promise<void> {
     'new',
     'long',
     'hf',
+    'count',
   ]);
   const hfDir = values.model ?? SMOLLM2_HF;
   const threads = intArg(values.threads, 2, 'threads');
@@ -215,7 +216,11 @@ async function main(): Promise<void> {
   const onnxDir = values.onnx ?? (await ensureBenchOnnx(hfDir));
   const promptsFile = values.prompts ?? defaultPrompts();
   const tok = await loadTokenizer(hfDir);
-  const sets: [string, TestItem[]][] = [['demo', readItems(promptsFile).slice(0, quick ? 16 : undefined)]];
+  const all = readItems(promptsFile);
+  // --count N: N items evenly spread over the file (its datasets come in blocks), not the first N.
+  const count = Math.min(all.length, intArg(values.count, quick ? 16 : all.length, 'count'));
+  const demo = Array.from({ length: count }, (_, i) => all[Math.floor((i * all.length) / count)]!);
+  const sets: [string, TestItem[]][] = [['demo', demo]];
   if (longCount > 0) sets.push(['long', longContextItems(tok, 'template', longCount)]);
   const dims = modelDims(hfDir);
   const peak = Number(
