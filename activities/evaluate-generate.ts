@@ -1,7 +1,7 @@
 /**
  * evaluateModel's generate step: greedy (or speculative) decoding of every test prompt on ONNX
- * Runtime, plus each reference answer's log-probability for held-out perplexity, in chunks that
- * heartbeat. The only part of the evaluation that touches the engine.
+ * Runtime, plus each reference answer's log-probability for held-out perplexity (from the same
+ * prefill as the generation: one prefill per item), in length-bucketed chunks that heartbeat. The only part of the evaluation that touches the engine.
  */
 import type { Context } from '@temporalio/activity';
 import { FailureType } from '../src/contracts/failures';
@@ -15,6 +15,8 @@ import {
   engineRunInFromEnv,
   generate,
   generateSpeculative,
+  inInputOrder,
+  lengthBuckets,
   loadModel,
   scoreContinuation,
   type BatchTiming,
@@ -86,7 +88,8 @@ export async function generateAll(
   const scores: { sumLogProb: number; tokenCount: number; error?: string }[] = [];
   // Between chunks progress is reported; within one (a large model's prefill can take minutes on
   // CPU) this keeps proving the worker is alive. ORT runs in the engine process, so the timer fires.
-  let progress = { done: 0, total: items.length };
+  let done = 0;
+  let progress = { done, total: items.length };
   const beat = setInterval(() => ctx.heartbeat(progress), 10_000);
   try {
     try {
@@ -111,16 +114,35 @@ export async function generateAll(
         throw err;
       }
     }
-    for (let i = 0; i < items.length; i += CHUNK) {
-      const chunk = items.slice(i, i + CHUNK);
+    // Plain generation: chunks are length buckets over all items (results put back in item order)
+    // and each answer is scored from its generation's own prefill. Speculative decoding keeps
+    // item order (its speedup is measured on the first chunk: a sample, not the shortest prompts)
+    // and scores in a pass of its own.
+    const chunks = draft
+      ? Array.from({ length: Math.ceil(items.length / CHUNK) }, (_, k) =>
+          items.slice(k * CHUNK, (k + 1) * CHUNK).map((_, j) => k * CHUNK + j),
+        )
+      : lengthBuckets(
+          items.map((t) => t.promptIds.length),
+          CHUNK,
+        );
+    const chunkSequences: GeneratedSequence[][] = [];
+    const chunkScores: Generation['scores'][] = [];
+    for (const [k, indices] of chunks.entries()) {
+      const chunk = indices.map((i) => items[i]!);
       const prompts = chunk.map((t) => t.promptIds);
+      const answers = chunk.map((t) => t.answerIds);
       const res = draft
         ? await generateSpeculative(model!, draft, prompts, {
             maxNewTokens: input.eval.maxNewTokens,
             gamma: input.speculative!.gamma,
           })
-        : await generate(model!, prompts, { maxNewTokens: input.eval.maxNewTokens, batchSize: input.eval.batchSize });
-      if (draft && i === 0) {
+        : await generate(model!, prompts, {
+            maxNewTokens: input.eval.maxNewTokens,
+            batchSize: input.eval.batchSize,
+            scoreContinuations: answers,
+          });
+      if (draft && k === 0) {
         // Speedup over target-only greedy decoding, measured on the same prompts in the same process.
         const base = await generate(model!, prompts, { maxNewTokens: input.eval.maxNewTokens, batchSize: 1 });
         const spec = res.stats as SpeculativeResult['stats'];
@@ -130,21 +152,21 @@ export async function generateAll(
           speedup: spec.tokensPerSecond / base.stats.tokensPerSecond,
         };
       }
-      sequences.push(...res.sequences);
+      chunkSequences.push(res.sequences);
       if ('batches' in res.stats) batches.push(...res.stats.batches);
       generatedTokens += res.stats.generatedTokens;
       wallMs += res.stats.wallMs;
-      scores.push(
-        ...(await scoreContinuation(
-          model!,
-          chunk.map((t) => t.promptIds),
-          chunk.map((t) => t.answerIds),
-          { batchSize: input.eval.batchSize },
-        )),
+      chunkScores.push(
+        'scores' in res && res.scores
+          ? res.scores
+          : await scoreContinuation(model!, prompts, answers, { batchSize: input.eval.batchSize }),
       );
-      progress = { done: Math.min(items.length, i + CHUNK), total: items.length };
+      done += chunk.length;
+      progress = { done, total: items.length };
       ctx.heartbeat(progress);
     }
+    sequences.push(...inInputOrder(chunks, chunkSequences));
+    scores.push(...inInputOrder(chunks, chunkScores));
   } catch (err) {
     rethrowIfCancelled(err);
   } finally {

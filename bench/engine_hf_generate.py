@@ -3,7 +3,9 @@ token-id prompts, timed the way the engine is timed.
 
     .venv/bin/python bench/engine_hf_generate.py request.json > result.json
 
-request: {"modelDir", "prompts": [[ids]], "maxNewTokens", "batchSize", "threads", "repeats"}
+request: {"modelDir", "prompts": [[ids]], "maxNewTokens", "batchSize", "threads", "repeats",
+          "eosTokenIds"?: [ids] (EOS on, bench/eval-qa.ts: each row's tokens end at its first EOS,
+          which is kept, as the engine counts it)}
 result:  {"tokens": [[ids]] (in prompt order), "wallMs": best of `repeats` timed runs after one
           warm-up run, "runsMs": every timed run, "generatedTokens", "torch", "transformers"}
 
@@ -34,15 +36,24 @@ def left_pad(rows, pad):
     return ids, mask
 
 
+def until_eos(tokens, eos):
+    for j, t in enumerate(tokens):
+        if t in eos:
+            return tokens[:j + 1]
+    return tokens
+
+
 @torch.no_grad()
-def run(model, prompts, max_new, batch_size, pad):
+def run(model, prompts, max_new, batch_size, pad, eos=None):
     out = [None] * len(prompts)
     for batch in batches(prompts, batch_size):
         ids, mask = left_pad([prompts[i] for i in batch], pad)
         gen = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=max_new,
-                             min_new_tokens=None, pad_token_id=pad, eos_token_id=None, use_cache=True)
+                             min_new_tokens=None, pad_token_id=pad, eos_token_id=eos, use_cache=True)
         for row, i in enumerate(batch):
             out[i] = gen[row, ids.shape[1]:].tolist()
+            if eos:
+                out[i] = until_eos(out[i], set(eos))
     return out
 
 
@@ -54,7 +65,7 @@ def main():
     # generate() stops rows at the configured EOS; off here so both sides do the same work.
     model.generation_config.eos_token_id = None
     pad = model.config.pad_token_id if model.config.pad_token_id is not None else 0
-    args = (model, req["prompts"], req["maxNewTokens"], req["batchSize"], pad)
+    args = (model, req["prompts"], req["maxNewTokens"], req["batchSize"], pad, req.get("eosTokenIds"))
     run(*args)  # warm-up: allocator and kernel selection
     runs, tokens = [], None
     for _ in range(req["repeats"]):

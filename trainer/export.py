@@ -11,11 +11,12 @@ too — 4-bit layers cannot take a merge); prompt tuning cannot merge and rides 
 
 Parity is part of the export, not a test: the reference is the unmerged PEFT model's own
 PyTorch forward over the whole sequence without a cache; ONNX Runtime runs a left-padded prefill
-from an empty past, then one decode step on the returned presents. The check is relative:
-max |Δ logits| over real (non-pad) positions ÷ max |logits| of the reference must stay under
-`maxRelDiff` (default by weight dtype, PARITY_REL_TOLERANCE), and under `maxAbsDiff` where the
-spec sets one; else the export fails (exit 2). The torch model is freed before ONNX Runtime loads
-the graph, so the two never hold the weights at once.
+from an empty past (all logits, and again keeping only the last position's), then one decode
+step on the returned presents. The check is relative: max |Δ logits| over real (non-pad)
+positions ÷ max |logits| of the reference must stay under `maxRelDiff` (default by weight dtype,
+PARITY_REL_TOLERANCE), and under `maxAbsDiff` where the spec sets one; else the export fails
+(exit 2). The torch model is freed before ONNX Runtime loads the graph, so the two never hold the
+weights at once.
 """
 import gc
 import json
@@ -28,7 +29,7 @@ import torch
 
 from .events import ExportParity, emit, log
 from .methods import load_base
-from .onnx_graph import OnnxDecoder, export_onnx, io_names, model_dims, prefix_kv
+from .onnx_graph import LOGITS_TO_KEEP, OnnxDecoder, export_onnx, io_names, model_dims, prefix_kv
 
 MERGEABLE = ("lora", "qlora", "adalora", "ia3")
 EXTERNAL_DATA_BYTES = 1.8e9  # protobuf's hard limit is 2 GiB; leave headroom for the graph itself
@@ -123,13 +124,19 @@ def run_parity(onnx_path, config, ids, mask, pos, ref_logits):
     s = ids.shape[1] - 1
     feed = {"input_ids": ids[:, :s].numpy(), "attention_mask": mask[:, :s].numpy(), "position_ids": pos[:, :s].numpy()}
     feed.update({n: np.zeros((ids.shape[0], kv_heads, 0, head_dim), np.float32) for n in inputs[3:]})
-    prefill = sess.run(None, feed)
-    feed = {"input_ids": ids[:, s:].numpy(), "attention_mask": mask.numpy(), "position_ids": pos[:, s:].numpy()}
+    prefill = sess.run(None, {**feed, LOGITS_TO_KEEP: np.array(0, np.int64)})  # 0: every position
+    # The engine's prefill keeps only the last position: it must be that column of the full one.
+    last = sess.run(["logits"], {**feed, LOGITS_TO_KEEP: np.array(1, np.int64)})[0]
+    if last.shape[1] != 1:
+        raise ExportParity(f"{LOGITS_TO_KEEP}=1 returned logits of shape {list(last.shape)}; expected [b, 1, vocab]")
+    feed = {"input_ids": ids[:, s:].numpy(), "attention_mask": mask.numpy(), "position_ids": pos[:, s:].numpy(),
+            LOGITS_TO_KEEP: np.array(1, np.int64)}
     feed.update(dict(zip(inputs[3:], prefill[1:])))
     decode = sess.run(None, feed)
     valid = mask[:, :s].numpy().astype(bool)
     ref = ref_logits.numpy()
-    d_prefill = float(np.abs(prefill[0] - ref[:, :s])[valid].max())
+    d_prefill = max(float(np.abs(prefill[0] - ref[:, :s])[valid].max()),
+                    float(np.abs(last[:, 0] - ref[:, s - 1]).max()))
     d_decode = float(np.abs(decode[0] - ref[:, s:]).max())
     if decode[1].shape[2] != s + 1:
         raise ExportParity(f"present.0.key has length {decode[1].shape[2]} after one decode step; expected {s + 1}")

@@ -10,6 +10,10 @@ there would poison the KV cache of later steps).
 Prompt tuning: the soft prompt's keys/values are precomputed once and live in the graph as
 constants; each call prepends them to the incoming past, prepends P ones to the mask, shifts
 positions by P, and slices them off the presents. The engine sees an ordinary model.
+
+`num_logits_to_keep` (int64 scalar, like HF's `logits_to_keep`): the lm_head runs on the last N
+query positions only, so a prefill that needs one next-token distribution does not compute and
+copy vocab × sequence floats (49,152 per token for SmolLM2). N ≤ 0 or N ≥ sequence keeps all.
 """
 import warnings
 
@@ -17,6 +21,7 @@ import torch
 from transformers import DynamicCache
 
 NEG = torch.finfo(torch.float32).min
+LOGITS_TO_KEEP = "num_logits_to_keep"
 
 
 def io_names(num_layers):
@@ -25,10 +30,15 @@ def io_names(num_layers):
     return ["input_ids", "attention_mask", "position_ids", *past], ["logits", *present]
 
 
+def graph_inputs(num_layers):
+    """The exported graph's inputs: io_names' plus the logits count, last (contracts §2)."""
+    return [*io_names(num_layers)[0], LOGITS_TO_KEEP]
+
+
 def dynamic_axes(num_layers):
     inputs, outputs = io_names(num_layers)
     axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "total_sequence"},
-            "position_ids": {0: "batch", 1: "sequence"}, "logits": {0: "batch", 1: "sequence"}}
+            "position_ids": {0: "batch", 1: "sequence"}, "logits": {0: "batch", 1: "kept_sequence"}}
     axes.update({n: {0: "batch", 2: "past_sequence"} for n in inputs[3:]})
     axes.update({n: {0: "batch", 2: "total_sequence"} for n in outputs[1:]})
     return axes
@@ -73,9 +83,10 @@ class OnnxDecoder(torch.nn.Module):
             self.register_buffer(f"prefix_{i}_key", k, persistent=False)
             self.register_buffer(f"prefix_{i}_value", v, persistent=False)
 
-    def forward(self, input_ids, attention_mask, position_ids, *past):
+    def forward(self, input_ids, attention_mask, position_ids, *rest):
         b, s, p = input_ids.shape[0], input_ids.shape[1], self.prefix_len
-        past = list(past)
+        past = list(rest[:2 * self.num_layers])
+        keep = rest[2 * self.num_layers] if len(rest) > 2 * self.num_layers else None
         if p:
             for i in range(self.num_layers):
                 for j, kv in enumerate(("key", "value")):
@@ -87,10 +98,19 @@ class OnnxDecoder(torch.nn.Module):
         # reads and feeds Float32Array. Both casts are no-ops, and emit no node, for float32 weights.
         past = [t.to(self.model.dtype) for t in past]
         cache = DynamicCache.from_legacy_cache(tuple((past[2 * i], past[2 * i + 1]) for i in range(self.num_layers)))
+        extra = {} if keep is None else {"logits_to_keep": _kept_positions(input_ids, keep)}
         out = self.model(input_ids=input_ids, attention_mask=_mask_for(self.model, attention_mask, s),
-                         position_ids=position_ids, past_key_values=cache, use_cache=True)
+                         position_ids=position_ids, past_key_values=cache, use_cache=True, **extra)
         presents = [t[:, :, p:].float() for layer in out.past_key_values.to_legacy_cache() for t in layer]
         return (out.logits.float(), *presents)
+
+
+def _kept_positions(input_ids, keep):
+    """Indices of the last `keep` query positions (all when keep ≤ 0 or ≥ s), from tensor ops only:
+    Python ints taken from shapes would be baked into the trace as constants."""
+    from_end = torch.ones_like(input_ids[0]).flip(0).cumsum(0).flip(0)  # s, s-1, …, 1
+    keep = torch.where(keep > 0, keep, from_end[0])
+    return torch.nonzero(from_end <= keep).squeeze(1)  # HF takes a tensor as the positions to keep
 
 
 @torch.no_grad()
@@ -110,9 +130,11 @@ def export_onnx(wrapper, path, opset=17):
     dev = wrapper.model.device  # traced where the weights are (CUDA for a float16 export)
     args = (torch.ones(b, s, dtype=torch.long), torch.ones(b, past + s, dtype=torch.long),
             torch.arange(past, past + s).expand(b, s).contiguous(),
-            *[torch.zeros(b, kv_heads, past, head_dim) for _ in range(2 * num_layers)])
+            *[torch.zeros(b, kv_heads, past, head_dim) for _ in range(2 * num_layers)],
+            torch.tensor(2, dtype=torch.long))  # < s, so the slicing is what gets traced
     args = tuple(a.to(dev) for a in args)
-    inputs, outputs = io_names(num_layers)
+    _, outputs = io_names(num_layers)
+    inputs = graph_inputs(num_layers)
     with warnings.catch_warnings():
         # The tracer warns about every Python-level shape check in transformers; the parity run
         # (empty past, padding, a decode step) is what proves the graph generalizes.

@@ -11,6 +11,12 @@ export const INPUT_IDS = 'input_ids';
 export const ATTENTION_MASK = 'attention_mask';
 export const POSITION_IDS = 'position_ids';
 export const LOGITS = 'logits';
+/**
+ * Optional int64 scalar input (exports since issue #15): the graph returns logits for the last N
+ * positions only (N ≤ 0: all), like HF's `logits_to_keep`. Older exports lack it and return every
+ * position; the engine then reads the tail itself, so both kinds load and give the same tokens.
+ */
+export const LOGITS_TO_KEEP = 'num_logits_to_keep';
 
 /** One layer's cache tensor pair: the graph input it feeds and the graph output it comes from. */
 export interface KvName {
@@ -31,6 +37,8 @@ export function kvNames(numLayers: number): KvName[] {
 
 interface ExpectedTensor {
   name: string;
+  /** May be absent from the graph (an input added later, with a fallback in the engine). */
+  optional?: boolean;
   type: 'int64' | 'float32';
   /** Expected dims; a number must match a numeric graph dim, null accepts anything (symbolic). */
   dims: (number | null)[];
@@ -45,6 +53,7 @@ function expectedTensors(config: EngineConfig): { inputs: ExpectedTensor[]; outp
       { name: ATTENTION_MASK, type: 'int64', dims: [null, null] },
       { name: POSITION_IDS, type: 'int64', dims: [null, null] },
       ...kv.map((n) => ({ name: n.past, type: 'float32' as const, dims: kvDims })),
+      { name: LOGITS_TO_KEEP, type: 'int64', dims: [], optional: true },
     ],
     outputs: [
       { name: LOGITS, type: 'float32', dims: [null, null, config.vocabSize] },
@@ -96,7 +105,7 @@ export function validateGraph(
     const wantNames = new Set(want.map((t) => t.name));
     const haveNames = new Set(have);
     return {
-      missing: [...wantNames].filter((n) => !haveNames.has(n)),
+      missing: want.filter((t) => !t.optional && !haveNames.has(t.name)).map((t) => t.name),
       unexpected: [...haveNames].filter((n) => !wantNames.has(n)),
     };
   };

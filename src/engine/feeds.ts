@@ -3,7 +3,7 @@
  * token in the last column, so one decode step appends one column for the whole batch.
  */
 import { Tensor } from 'onnxruntime-node';
-import { ATTENTION_MASK, INPUT_IDS, POSITION_IDS } from './contract';
+import { ATTENTION_MASK, INPUT_IDS, LOGITS_TO_KEEP, POSITION_IDS } from './contract';
 
 /** Token ids of a batch, left-padded to one width, with the mask that hides the pads. */
 export interface PaddedBatch {
@@ -92,4 +92,13 @@ export function appendMaskColumn(mask: Uint8Array, rows: number, width: number, 
     out[r * (width + 1) + width] = value;
   }
   return out;
+}
+
+/**
+ * The `num_logits_to_keep` input asking for the last `count` positions' logits (0: all), or
+ * nothing for an export without that input (it returns all positions; readers take the tail).
+ */
+export function logitsToKeep(inputNames: readonly string[], count: number): Record<string, Tensor> {
+  if (!inputNames.includes(LOGITS_TO_KEEP)) return {};
+  return { [LOGITS_TO_KEEP]: new Tensor('int64', BigInt64Array.of(BigInt(count)), []) };
 }

@@ -4,7 +4,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { decodeBatch } from './decode-batch';
-import { planBatches, preparePrompts, type LongPromptPolicy } from './prompts';
+import { planBatches, preparePrompts, type LongPromptPolicy, type PreparedPrompt } from './prompts';
+import { scoreContinuation, type ContinuationScore } from './score';
 import type { FinishReason, StopRules } from './sequence-state';
 import type { EngineModel } from './session';
 import { percentile } from './stats';
@@ -35,6 +36,14 @@ export interface GenerateOptions {
    * @default 'truncate'
    */
   longPrompt?: LongPromptPolicy;
+  /**
+   * Reference continuations to score, one per prompt: `scores[i]` is what
+   * `scoreContinuation(model, prompts, scoreContinuations)[i]` returns, computed from the
+   * generation's own prefill (docs/contracts.md §2, "one prefill per item"). Items that prefill
+   * cannot serve (a truncated prompt, a continuation that does not fit, an empty one) are scored
+   * by scoreContinuation itself, so the values are the same either way.
+   */
+  scoreContinuations?: readonly (readonly number[])[];
 }
 
 /** One prompt's generation. */
@@ -88,6 +97,10 @@ export interface GenerationStats {
 export interface GenerateResult {
   sequences: GeneratedSequence[];
   stats: GenerationStats;
+  /** With `scoreContinuations`: the score of each, in input order. */
+  scores?: ContinuationScore[];
+  /** With `scoreContinuations`: how many were scored from the generation's prefill (the rest in a pass of their own). */
+  scoredInPrefill?: number;
 }
 
 /** The options generate and generateSpeculative share, with defaults applied and checked. */
@@ -136,7 +149,23 @@ function resolveOptions(model: EngineModel, options: GenerateOptions) {
     batchSize: options.batchSize ?? 8,
     eosTokenIds: options.eosTokenIds ?? model.config.eosTokenIds,
   });
-  return { ...checked, useCache: options.useCache ?? true };
+  return { ...checked, useCache: options.useCache ?? true, continuations: options.scoreContinuations };
+}
+
+/**
+ * Whether item `p`'s continuation can be scored in its generation prefill with exactly the value
+ * scoreContinuation gives: the prompt ran untruncated, and prompt + continuation fit maxPositions
+ * (else scoreContinuation would cut the prompt differently), with ids inside the vocabulary.
+ */
+function scorableInPrefill(p: PreparedPrompt, continuation: readonly number[], model: EngineModel): boolean {
+  const { maxPositions, vocabSize } = model.config;
+  return (
+    p.error === undefined &&
+    !p.truncated &&
+    continuation.length > 0 &&
+    p.tokens.length + continuation.length <= maxPositions &&
+    continuation.every((id) => Number.isInteger(id) && id >= 0 && id < vocabSize)
+  );
 }
 
 /**
@@ -154,8 +183,14 @@ export async function generate(
   const remote = model.remote();
   if (remote)
     return remote.host.call<GenerateResult>({ op: 'generate', model: remote.id, prompts: [...prompts], options });
-  const { rules, batchSize, useCache, longPrompt, maxPromptLength } = resolveOptions(model, options);
+  const { rules, batchSize, useCache, longPrompt, maxPromptLength, continuations } = resolveOptions(model, options);
+  if (continuations && continuations.length !== prompts.length)
+    throw new TypeError(`generate: ${prompts.length} prompts but ${continuations.length} scoreContinuations`);
   const prepared = preparePrompts(prompts, maxPromptLength, model.config.vocabSize, longPrompt);
+  // Rows whose continuation cannot ride on the prefill get an empty one there, scored apart below.
+  const joint =
+    continuations && useCache ? prepared.map((p) => scorableInPrefill(p, continuations[p.index]!, model)) : [];
+  const scores: ContinuationScore[] = [];
   const sequences: GeneratedSequence[] = prepared.map((p) => ({
     tokens: [],
     finishReason: 'error',
@@ -175,8 +210,13 @@ export async function generate(
       batch.map((p) => p.tokens),
       rules,
       useCache,
+      continuations && useCache ? batch.map((p) => (joint[p.index] ? continuations[p.index]! : [])) : undefined,
     );
     batch.forEach((item, row) => {
+      if (joint[item.index]) {
+        const tokenCount = continuations![item.index]!.length;
+        scores[item.index] = { sumLogProb: outcome.sumLogProbs![row]!, tokenCount, truncated: false };
+      }
       const state = outcome.states[row]!;
       const reason = state.finishReason ?? 'length';
       sequences[item.index] = {
@@ -191,11 +231,24 @@ export async function generate(
     batches.push({ size: batch.length, promptWidth, ttftMs: outcome.ttftMs, stepMs: outcome.stepMs });
   }
   const wallMs = performance.now() - start;
+  let scoredInPrefill = 0;
+  if (continuations) {
+    const rest = prepared.filter((p) => !joint[p.index]).map((p) => p.index);
+    scoredInPrefill = prompts.length - rest.length;
+    const apart = await scoreContinuation(
+      model,
+      rest.map((i) => prompts[i]!),
+      rest.map((i) => continuations[i]!),
+      { batchSize },
+    );
+    rest.forEach((i, k) => (scores[i] = apart[k]!));
+  }
   const ran = sequences.filter((s) => s.finishReason !== 'error');
   const generatedTokens = ran.reduce((sum, s) => sum + s.generatedTokens, 0);
   const steps = batches.flatMap((b) => b.stepMs);
   return {
     sequences,
+    ...(continuations ? { scores, scoredInPrefill } : {}),
     stats: {
       generatedTokens,
       wallMs,

@@ -4,6 +4,7 @@ export type { LoadModelOptions, ExecutionProviderChoice } from './session';
 export { readEngineConfig, parseEngineConfig } from './config';
 export type { EngineConfig } from './config';
 export { generate } from './generate';
+export { lengthBuckets, inInputOrder } from './buckets';
 export type { GenerateOptions, GenerateResult, GeneratedSequence, GenerationStats, BatchTiming } from './generate';
 export type { FinishReason } from './sequence-state';
 export type { LongPromptPolicy } from './prompts';

@@ -4,6 +4,10 @@
  * Tensors are handed over by reference: the engine itself never copies or re-concatenates cache
  * data. The graph's own Concat (present = past ⊕ new) and ORT's copy of each output are inherent
  * in the contract's I/O (present has a new shape every step, so it cannot be written in place).
+ * Preallocated outputs do not help on onnxruntime-node 1.30 (checked for issue #15): a tensor
+ * passed in `fetches` is filled, but `run` still returns a new tensor over a fresh copy of it, so
+ * a ping-pong cache would add a copy rather than remove one. Removing the per-step copy needs a
+ * static-cache graph (present written into a fixed-size past by index), a contract change.
  */
 import { Tensor } from 'onnxruntime-node';
 import type { EngineConfig } from './config';

@@ -36,9 +36,18 @@ export function argmax(data: Float32Array, offset: number, vocab: number): numbe
 
 /** Greedy next token of each row: argmax over the logits of the row's last position. */
 export function lastPositionArgmax(logits: Tensor | undefined, rows: number, vocabSize: number): number[] {
+  return argmaxFromEnd(logits, rows, vocabSize, 1);
+}
+
+/**
+ * Greedy token of each row at the `fromEnd`-th position from the end (1 = the last). Counting from
+ * the end reads a graph that kept only the last positions' logits and one that returned all alike.
+ */
+export function argmaxFromEnd(logits: Tensor | undefined, rows: number, vocabSize: number, fromEnd: number): number[] {
   const { data, seq } = logitsData(logits, rows, vocabSize);
+  if (fromEnd < 1 || fromEnd > seq) throw new EngineError(`logits have ${seq} positions; position −${fromEnd} asked`);
   const next: number[] = [];
-  for (let r = 0; r < rows; r++) next.push(argmax(data, (r * seq + seq - 1) * vocabSize, vocabSize));
+  for (let r = 0; r < rows; r++) next.push(argmax(data, (r * seq + seq - fromEnd) * vocabSize, vocabSize));
   return next;
 }
 

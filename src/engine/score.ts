@@ -3,7 +3,7 @@
  * perplexity: one teacher-forced forward pass per batch, no generation.
  */
 import { LOGITS } from './contract';
-import { fullInputs, leftPad } from './feeds';
+import { fullInputs, leftPad, logitsToKeep } from './feeds';
 import { KvCache } from './kv-cache';
 import { logitsData, logProbAt } from './logits';
 import { planBatches, preparePrompts } from './prompts';
@@ -86,11 +86,14 @@ export async function scoreContinuation(
       padTokenId,
     );
     const cache = KvCache.empty(model.config, batch.length);
-    const outputs = await model.run({ ...fullInputs(padded), ...cache.feed() }, [LOGITS]);
+    // Every position: rows' continuations end in the last column but start in different ones.
+    const outputs = await model.run({ ...fullInputs(padded), ...cache.feed(), ...logitsToKeep(model.inputNames, 0) }, [
+      LOGITS,
+    ]);
     try {
       const { data, seq } = logitsData(outputs[LOGITS], batch.length, vocabSize);
       batch.forEach((item, row) => {
-        const offset = padded.width - item.tokens.length;
+        const offset = padded.width - item.tokens.length - (padded.width - seq); // an export may keep fewer
         let sum = 0;
         // The logits at position j − 1 predict token j.
         for (let j = item.promptLength; j < item.tokens.length; j++) {

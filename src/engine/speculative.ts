@@ -19,6 +19,7 @@ import { ATTENTION_MASK, INPUT_IDS, LOGITS, POSITION_IDS, kvNames } from './cont
 import { checkSameSide, draftIn } from './draft-placement';
 import { EngineError } from './errors';
 import { checkSharedOptions, type GeneratedSequence, type GenerateOptions } from './generate';
+import { logitsToKeep } from './feeds';
 import { KvCache } from './kv-cache';
 import { argmax, lastPositionArgmax, logitsData } from './logits';
 import { planBatches, preparePrompts } from './prompts';
@@ -185,7 +186,7 @@ class ModelStream {
    * to the longest; the columns left of a shorter block (and all of an empty one) are masked pads.
    * Returns the logits; the caller disposes them.
    */
-  async run(blocks: readonly (readonly number[])[], starts: readonly number[]): Promise<Tensor> {
+  async run(blocks: readonly (readonly number[])[], starts: readonly number[], keep: number): Promise<Tensor> {
     const { rows, width } = this;
     const s = Math.max(1, ...blocks.map((b) => b.length));
     const ids = new Array<number>(rows * s).fill(this.model.config.padTokenId);
@@ -206,6 +207,7 @@ class ModelStream {
       [ATTENTION_MASK]: new Tensor('int64', int64(mask), [rows, width + s]),
       [POSITION_IDS]: new Tensor('int64', int64(positions), [rows, s]),
       ...this.cache.feed(),
+      ...logitsToKeep(this.model.inputNames, keep),
     });
     this.passes++;
     this.ms += performance.now() - start;
@@ -291,7 +293,7 @@ async function speculativeRound(
       !active[r] ? [] : j === 0 ? seq.slice(draft.fed[r]) : [proposals[r]![j - 1]!],
     );
     const starts = seqs.map((seq, r) => (j === 0 ? draft.fed[r]! : seq.length + j - 1));
-    const logits = await draft.run(blocks, starts);
+    const logits = await draft.run(blocks, starts, 1);
     const next = lastPositionArgmax(logits, rows, vocab);
     logits.dispose();
     for (let r = 0; r < rows; r++) {
@@ -302,11 +304,15 @@ async function speculativeRound(
   }
   // Target: the unseen tokens (the prompt at first, then the last emitted token) + the proposals.
   const blocks = seqs.map((seq, r) => (active[r] ? [...seq.slice(target.fed[r]), ...proposals[r]!] : []));
-  const logits = await target.run(blocks, target.fed);
+  // Only the last γ + 1 positions are read: the target's verdicts on the proposals and its own next.
+  const logits = await target.run(blocks, target.fed, g + 1);
   const targetKeep = new Array<number>(rows).fill(0);
   const draftKeep = new Array<number>(rows).fill(0);
   try {
+    // s: the logits' positions (g + 1 kept, or every fed column for an older export); the
+    // fed block is `fedWidth` columns wide, which is what the cache rollback counts in.
     const { data, seq: s } = logitsData(logits, rows, vocab);
+    const fedWidth = Math.max(1, ...blocks.map((b) => b.length));
     for (let r = 0; r < rows; r++) {
       if (!active[r]) continue;
       // Column s − g − 1 + i holds the target's prediction for proposal i.
@@ -327,7 +333,7 @@ async function speculativeRound(
       c.targetPasses++;
       const before = seqs[r]!.length;
       seqs[r]!.push(...emitted);
-      targetKeep[r] = s - g + n;
+      targetKeep[r] = fedWidth - g + n;
       target.fed[r] = before + n;
       // The draft saw proposals 0 … g − 2 (the last one was only predicted).
       const draftSaw = Math.min(n, Math.max(0, g - 1));

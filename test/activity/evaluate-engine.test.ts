@@ -12,6 +12,10 @@ import { evaluateModel, type EvaluateModelInput, type EvaluateModelResult } from
 import { scratchDir, SMOLLM2 } from '../helpers/fixtures';
 import { stageEvaluation } from '../helpers/eval-input';
 import { ensureTinyOnnx } from '../helpers/engine-fixture';
+import { generate, loadModel, scoreContinuation } from '../../src/engine';
+import { loadTokenizer } from '../../src/data';
+import { openStore } from '../../src/store';
+import { readTestItems } from '../../activities/test-data';
 
 let root: string;
 let onnxDir: string;
@@ -54,6 +58,52 @@ test('evaluates every item through the engine process and heartbeats progress', 
   );
   assert.ok(download.length >= 2 && download.at(-1)!.bytes === download.at(-1)!.totalBytes, JSON.stringify(beats));
   assert.ok(download.at(-1)!.totalBytes! > 0);
+});
+
+test('length-bucketed chunks and prefill scoring: predictions in item order, equal to a direct engine run', async () => {
+  // 70 items (two chunks of at most 64) whose prompt lengths cycle, so sorting moves items across chunks.
+  const input = await stage('buckets', 70, 20);
+  const result = await env().run<[EvaluateModelInput], EvaluateModelResult, typeof evaluateModel>(evaluateModel, input);
+  assert.equal(result.metrics.overall.n, 70);
+  const store = openStore(input.storeUrl);
+  const lines = (await store.get(`${result.evalPrefix}/predictions.jsonl`)).toString('utf8').trim().split('\n');
+  const predictions = lines.map(
+    (l) =>
+      JSON.parse(l) as { id: string; prediction: string; tokens: number; sumLogProb: number; answerTokens: number },
+  );
+  const items = await readTestItems(store, input.testData);
+  assert.deepEqual(
+    predictions.map((p) => p.id),
+    items.map((t) => t.id),
+  );
+  // The old path: one generate over the items in input order, and scoreContinuation apart.
+  const model = await loadModel(onnxDir, { intraOpNumThreads: 1, runIn: 'main' });
+  try {
+    const opts = { maxNewTokens: 4, batchSize: 4 };
+    const gen = await generate(
+      model,
+      items.map((t) => t.promptIds),
+      opts,
+    );
+    const scores = await scoreContinuation(
+      model,
+      items.map((t) => t.promptIds),
+      items.map((t) => t.answerIds),
+      opts,
+    );
+    const tokenizer = await loadTokenizer(SMOLLM2);
+    predictions.forEach((p, i) => {
+      assert.equal(p.prediction, tokenizer.decode(gen.sequences[i]!.tokens, { skipSpecialTokens: true }).trim(), p.id);
+      assert.equal(p.tokens, gen.sequences[i]!.generatedTokens, p.id);
+      assert.equal(p.answerTokens, scores[i]!.tokenCount, p.id);
+      assert.ok(
+        Math.abs(p.sumLogProb - scores[i]!.sumLogProb) < 1e-4,
+        `${p.id}: ${p.sumLogProb} vs ${scores[i]!.sumLogProb}`,
+      );
+    });
+  } finally {
+    await model.release();
+  }
 });
 
 test('cancellation kills the engine process mid-pass instead of waiting for the evaluation', async () => {

@@ -150,6 +150,39 @@ onnx.checker.check_model(dst)
   return dir;
 }
 
+/**
+ * A copy of the export as exports were before issue #15: no `num_logits_to_keep` input (it becomes
+ * a constant 0 inside the graph, so every position's logits come back). Cached beside the fixture.
+ */
+export async function ensurePreLogitsCountOnnx(): Promise<string> {
+  const source = await ensureTinyOnnx();
+  const dir = join(FIXTURE_ROOT, 'pre-logits-count');
+  if (existsSync(join(dir, '.complete'))) return dir;
+  mkdirSync(dir, { recursive: true });
+  const script = `
+import sys, onnx, numpy as np
+from onnx import numpy_helper
+src, dst = sys.argv[1], sys.argv[2]
+m = onnx.load(src)
+name = "num_logits_to_keep"
+keep = [i for i in m.graph.input if i.name != name]
+assert len(keep) == len(m.graph.input) - 1, "the source export has no " + name
+del m.graph.input[:]
+m.graph.input.extend(keep)
+m.graph.initializer.append(numpy_helper.from_array(np.array(0, np.int64), name))
+onnx.save(m, dst, save_as_external_data=False)
+onnx.checker.check_model(dst)
+`;
+  await python(
+    ['-c', script, join(source, 'model.onnx'), join(dir, 'model.onnx')],
+    'dropping num_logits_to_keep',
+    120_000,
+  );
+  copyFileSync(join(source, 'engine.json'), join(dir, 'engine.json'));
+  writeFileSync(join(dir, '.complete'), 'ok\n');
+  return dir;
+}
+
 /** A directory holding a valid engine.json and a model.onnx cut to its first 1000 bytes. */
 export async function makeCorruptModelDir(into: string): Promise<string> {
   const source = await ensureTinyOnnx();

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from trainer.export import ExportParity, export
 from trainer.methods import build_model
-from trainer.onnx_graph import io_names
+from trainer.onnx_graph import LOGITS_TO_KEEP, graph_inputs, io_names
 from trainer.spec import parse_export_spec, parse_train_spec
 from trainer.train import train
 
@@ -66,16 +66,19 @@ def prefill(sess, engine, ids):
     feed = {"input_ids": ids, "attention_mask": np.ones((b, s), np.int64),
             "position_ids": np.tile(np.arange(s, dtype=np.int64), (b, 1))}
     feed.update({n: np.zeros((b, engine["numKvHeads"], 0, engine["headDim"]), np.float32) for n in inputs[3:]})
-    return sess.run(None, feed)
+    return sess.run(None, {**feed, LOGITS_TO_KEEP: np.array(0, np.int64)})  # every position
 
 
 def check_graph_io(sess, engine):
-    inputs, outputs = io_names(engine["numLayers"])
+    _, outputs = io_names(engine["numLayers"])
+    inputs = graph_inputs(engine["numLayers"])
     assert [i.name for i in sess.get_inputs()] == inputs and [o.name for o in sess.get_outputs()] == outputs
     types = {i.name: i.type for i in sess.get_inputs()}
     assert types["input_ids"] == types["attention_mask"] == types["position_ids"] == "tensor(int64)"
     past = sess.get_inputs()[3]
     assert past.type == "tensor(float)" and past.shape[1] == engine["numKvHeads"] and past.shape[3] == engine["headDim"]
+    keep = sess.get_inputs()[-1]
+    assert keep.type == "tensor(int64)" and keep.shape == []
 
 
 @pytest.mark.parametrize("family", ["llama", "gemma", "mistral"])
@@ -106,7 +109,8 @@ def test_base_model_parity_and_greedy_decode(tiny, tmp_path, events, family):
         nxt = int(out[0][0, -1].argmax())
         tokens.append(nxt)
         feed = {"input_ids": np.array([[nxt]], np.int64), "attention_mask": np.ones((1, total + 1), np.int64),
-                "position_ids": np.array([[total]], np.int64), **dict(zip(inputs[3:], out[1:]))}
+                "position_ids": np.array([[total]], np.int64), **dict(zip(inputs[3:], out[1:])),
+                LOGITS_TO_KEEP: np.array(1, np.int64)}
         out, total = sess.run(None, feed), total + 1
     assert tokens == expected
 

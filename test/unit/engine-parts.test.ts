@@ -3,7 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
-import { appendMaskColumn, leftPad, positionIds } from '../../src/engine/feeds';
+import { appendMaskColumn, leftPad, logitsToKeep, positionIds } from '../../src/engine/feeds';
+import { scoringLayout } from '../../src/engine/decode-batch';
+import { argmaxFromEnd } from '../../src/engine/logits';
+import { inInputOrder, lengthBuckets } from '../../src/engine/buckets';
 import { planBatches, preparePrompts } from '../../src/engine/prompts';
 import { SequenceState } from '../../src/engine/sequence-state';
 import { percentile } from '../../src/engine/stats';
@@ -128,6 +131,39 @@ test('validateGraph accepts a contract graph', () => {
   validateGraph(fakeSession(config), config);
 });
 
+test('validateGraph accepts the optional num_logits_to_keep input, with or without it', () => {
+  const session = fakeSession(config);
+  session.inputMetadata.push(tensorMeta('num_logits_to_keep', 'int64', []));
+  validateGraph(session, config);
+  session.inputMetadata[session.inputMetadata.length - 1] = tensorMeta('num_logits_to_keep', 'float32', []);
+  assert.throws(() => validateGraph(session, config), /num_logits_to_keep.*type float32, expected int64/);
+  const feed = logitsToKeep(session.inputNames, 3);
+  assert.deepEqual(feed.num_logits_to_keep!.dims, []);
+  assert.equal(feed.num_logits_to_keep!.data[0], 3n);
+});
+
+test('scoringLayout: prompts end in one column, continuations follow, right-padded and masked', () => {
+  const { batch, promptWidth, longest } = scoringLayout([[5, 6, 7], [8]], [[9], [10, 11]], 0);
+  assert.equal(promptWidth, 3);
+  assert.equal(longest, 2);
+  assert.deepEqual([...batch.ids], [5, 6, 7, 9, 0, 0, 0, 8, 10, 11]);
+  assert.deepEqual([...batch.mask], [1, 1, 1, 1, 0, 0, 0, 1, 1, 1]);
+  // Position ids continue the prompt into the continuation: 0 1 2 3 | 0 1 2 (pads 0).
+  assert.deepEqual([...positionIds(batch.mask, 2, 5)].map(Number), [0, 1, 2, 3, 3, 0, 0, 0, 1, 2]);
+});
+
+test('argmaxFromEnd reads all-position and kept-tail logits alike', () => {
+  const vocab = 3;
+  // rows 2, seq 3: row 0 argmaxes 0,1,2; row 1 argmaxes 2,2,0.
+  const full = Float32Array.from([9, 0, 0, 0, 9, 0, 0, 0, 9, 0, 0, 9, 0, 0, 9, 9, 0, 0]);
+  const t = (data: Float32Array, seq: number) => new Tensor('float32', data, [2, seq, vocab]);
+  assert.deepEqual(argmaxFromEnd(t(full, 3), 2, vocab, 1), [2, 0]);
+  assert.deepEqual(argmaxFromEnd(t(full, 3), 2, vocab, 2), [1, 2]);
+  const tail = Float32Array.from([0, 9, 0, 0, 0, 9, 0, 0, 9, 9, 0, 0]);
+  assert.deepEqual(argmaxFromEnd(t(tail, 2), 2, vocab, 2), [1, 2]);
+  assert.throws(() => argmaxFromEnd(t(tail, 2), 2, vocab, 3), /2 positions/);
+});
+
 test('validateGraph names missing, unexpected and mismatched tensors', () => {
   const session = fakeSession(config);
   session.inputMetadata[3] = tensorMeta('past.0.key', 'float32', ['b', 2, 'p', 16]);
@@ -179,4 +215,20 @@ test('checkFeed reports missing/unknown names, wrong types and ranks, and descri
       return true;
     },
   );
+});
+
+test('lengthBuckets sorts by length (stable) across chunks; inInputOrder restores input order', () => {
+  const lengths = [9, 2, 7, 2, 5, 1, 8];
+  const chunks = lengthBuckets(lengths, 3);
+  assert.deepEqual(chunks, [[5, 1, 3], [4, 2, 6], [0]]);
+  // Each chunk's "result" is the item's own length tagged by its chunk position.
+  const results = chunks.map((chunk) => chunk.map((i) => `len${lengths[i]}#${i}`));
+  assert.deepEqual(
+    inInputOrder(chunks, results),
+    lengths.map((l, i) => `len${l}#${i}`),
+  );
+  assert.throws(() => inInputOrder(chunks, [results[0]!, results[1]!]), RangeError);
+  assert.throws(() => inInputOrder([[0, 0]], [['a', 'b']]), RangeError);
+  assert.throws(() => lengthBuckets(lengths, 0), TypeError);
+  assert.deepEqual(lengthBuckets([], 4), []);
 });

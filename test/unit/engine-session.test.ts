@@ -37,7 +37,9 @@ test('loadModel opens the export and exposes the contract I/O', () => {
   assert.ok(model.inputNames.includes('input_ids'));
   assert.ok(model.inputNames.includes(`past_key_values.${numLayers - 1}.value`));
   assert.ok(model.outputNames.includes(`present.${numLayers - 1}.value`));
-  assert.equal(model.inputNames.length, 3 + 2 * numLayers);
+  // The export takes the logits count too (issue #15); contract.ts accepts exports without it.
+  assert.ok(model.inputNames.includes('num_logits_to_keep'));
+  assert.equal(model.inputNames.length, 4 + 2 * numLayers);
   assert.equal(model.outputNames.length, 1 + 2 * numLayers);
 });
 
@@ -99,6 +101,7 @@ function prefillFeed(batch: number, seq: number, maskWidth = seq): Record<string
     input_ids: new Tensor('int64', ids(batch * seq), [batch, seq]),
     attention_mask: new Tensor('int64', ids(batch * maskWidth).fill(1n), [batch, maskWidth]),
     position_ids: new Tensor('int64', new BigInt64Array(batch * seq), [batch, seq]),
+    num_logits_to_keep: new Tensor('int64', BigInt64Array.of(0n), []), // 0: every position
   };
   for (let l = 0; l < numLayers; l++) {
     for (const kind of ['key', 'value']) {

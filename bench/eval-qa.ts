@@ -1,0 +1,272 @@
+/**
+ * Evaluation on the real workload (issue #15): a run's tokenized QA test prompts, EOS on, the
+ * engine as the evaluate activity runs it (engine process, length-bucketed chunks of 64, answer
+ * perplexity scored) against HF `generate` on the same model, prompts, batch size and threads.
+ *
+ *   node --import tsx bench/eval-qa.ts [--quick] [--prompts TEST.jsonl] [--model HF_DIR] [--onnx DIR]
+ *        [--engine MODULE] [--threads 2] [--batch 16] [--new 24] [--long 32] [--hf yes|no] [--count N]
+ *
+ * --prompts: a tokenized test split (`test-<k>shot.jsonl` of a run; default: the newest one under
+ * .data/store/datasets/tokenized/, which is the demo's after `peftgrid` ran examples/demo.yaml).
+ * A second set, "long", has passages of 400–800 tokens (bench/long-context.ts); --long 0 skips it.
+ * --engine: the engine module to load (default this tree's src/engine); pass main's
+ * (`/work/main/src/engine`) with its own --onnx export to measure "before". An engine without
+ * `lengthBuckets`/`scoreContinuations` is driven as its own activity drove it: input-order chunks,
+ * then a separate scoreContinuation pass.
+ * Per set and side it prints items/s, generated tokens/s, useful GFLOP/s (matmuls of the prompt
+ * and generated tokens, lm_head once per generated token, attention over the real context)
+ * against an fp32 peak measured in the same run (torch square matmul, same threads), the ratio to
+ * the engine, and the share of items whose greedy tokens equal the engine's. `evaluate ÷ generate`
+ * is the activity's engine work (generation + perplexity) over generation alone (target ≤ 1.15).
+ * --count N: N of the prompts, evenly spread. --quick: 16 demo prompts, 4 long ones, 8 new tokens, a 1024² peak (under a minute).
+ * TODO(issue #15 item 6): llama.cpp (llama-cpp-python, F32 and Q8_0) and int8 rows are not here yet.
+ */
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { loadTokenizer } from '../src/data';
+import type { TestItem } from '../src/contracts';
+import type * as Engine from '../src/engine';
+import { benchArgs, ensureBenchOnnx, intArg, REPO_ROOT, runPython, SMOLLM2_HF } from './engine-models';
+import { longContextItems } from './long-context';
+
+const CHUNK = 64; // activities/evaluate-generate.ts
+const OMP_WAIT = process.env.OMP_WAIT_POLICY ?? 'PASSIVE'; // see bench/engine-vs-hf.ts
+
+interface SideResult {
+  side: string;
+  wallMs: number;
+  generatedTokens: number;
+  tokens: number[][];
+  flops: number;
+  /** evaluate pass (generation + perplexity) wall time, engine only. */
+  evaluateMs?: number;
+}
+
+interface ModelDims {
+  layers: number;
+  hidden: number;
+  ffn: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  vocab: number;
+}
+
+function modelDims(hfDir: string): ModelDims {
+  const c = JSON.parse(readFileSync(join(hfDir, 'config.json'), 'utf8')) as Record<string, number>;
+  const heads = c.num_attention_heads!;
+  return {
+    layers: c.num_hidden_layers!,
+    hidden: c.hidden_size!,
+    ffn: c.intermediate_size!,
+    heads,
+    kvHeads: c.num_key_value_heads ?? heads,
+    headDim: c.head_dim ?? c.hidden_size! / heads,
+    vocab: c.vocab_size!,
+  };
+}
+
+/**
+ * Useful matmul FLOPs of one item: every prompt and generated token through the decoder's
+ * projections, attention over its real (unpadded) context, and the lm_head once per generated
+ * token (the prefill's other positions need no logits). Pads and post-EOS rows are not useful.
+ */
+function itemFlops(d: ModelDims, promptLength: number, generated: number): number {
+  const perToken =
+    d.layers *
+    (2 * d.hidden * (d.heads * d.headDim) * 2 + 2 * d.hidden * (d.kvHeads * d.headDim) * 2 + 2 * 3 * d.hidden * d.ffn);
+  const fed = promptLength + Math.max(0, generated - 1); // the last generated token is never fed back
+  let attention = 0;
+  for (let t = 1; t <= fed; t++) attention += 2 * 2 * d.layers * d.heads * d.headDim * t;
+  return perToken * fed + attention + 2 * d.hidden * d.vocab * generated;
+}
+
+function defaultPrompts(): string {
+  const root = join(REPO_ROOT, '.data', 'store', 'datasets', 'tokenized');
+  const candidates = existsSync(root)
+    ? readdirSync(root)
+        .map((d) => join(root, d, 'test-0shot.jsonl'))
+        .filter((f) => existsSync(f))
+    : [];
+  if (candidates.length === 0)
+    throw new Error(`no tokenized test split under ${root}: run examples/demo.yaml once, or pass --prompts FILE`);
+  return candidates.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0]!;
+}
+
+function readItems(file: string): TestItem[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as TestItem);
+}
+
+/** Chunks as the engine's own activity makes them: length buckets where it has them, else item order. */
+function chunksFor(engine: typeof Engine, items: readonly TestItem[]): number[][] {
+  if (typeof engine.lengthBuckets === 'function')
+    return engine.lengthBuckets(
+      items.map((t) => t.promptIds.length),
+      CHUNK,
+    );
+  return Array.from({ length: Math.ceil(items.length / CHUNK) }, (_, k) =>
+    items.slice(k * CHUNK, (k + 1) * CHUNK).map((_, j) => k * CHUNK + j),
+  );
+}
+
+async function engineSide(
+  engine: typeof Engine,
+  model: Engine.EngineModel,
+  items: readonly TestItem[],
+  o: { maxNewTokens: number; batchSize: number },
+  dims: ModelDims,
+): Promise<SideResult> {
+  const chunks = chunksFor(engine, items);
+  const pass = async (score: boolean) => {
+    const tokens: number[][] = new Array(items.length);
+    const generated: number[] = new Array(items.length);
+    const t0 = performance.now();
+    for (const chunk of chunks) {
+      const prompts = chunk.map((i) => items[i]!.promptIds);
+      const answers = chunk.map((i) => items[i]!.answerIds);
+      const res = await engine.generate(model, prompts, { ...o, ...(score ? { scoreContinuations: answers } : {}) });
+      if (score && !('scores' in res && res.scores))
+        await engine.scoreContinuation(model, prompts, answers, { batchSize: o.batchSize });
+      chunk.forEach((i, j) => {
+        tokens[i] = res.sequences[j]!.tokens;
+        generated[i] = res.sequences[j]!.generatedTokens;
+      });
+    }
+    return { wallMs: performance.now() - t0, tokens, generated };
+  };
+  await pass(false); // warm-up: ORT sizes its arenas on the first runs
+  const gen = await pass(false);
+  const evaluate = await pass(true);
+  const generatedTokens = gen.generated.reduce((a, b) => a + b, 0);
+  const flops = items.reduce((f, t, i) => f + itemFlops(dims, t.promptIds.length, gen.generated[i]!), 0);
+  return {
+    side: 'engine',
+    wallMs: gen.wallMs,
+    generatedTokens,
+    tokens: gen.tokens,
+    flops,
+    evaluateMs: evaluate.wallMs,
+  };
+}
+
+async function hfSide(
+  hfDir: string,
+  items: readonly TestItem[],
+  o: { maxNewTokens: number; batchSize: number; threads: number; eosTokenIds: number[] },
+  dims: ModelDims,
+): Promise<SideResult> {
+  const request = join(tmpdir(), `eval-qa-${process.pid}.json`);
+  const prompts = items.map((t) => t.promptIds);
+  writeFileSync(request, JSON.stringify({ modelDir: hfDir, prompts, repeats: 1, ...o }));
+  try {
+    const out = JSON.parse(
+      await runPython([join(REPO_ROOT, 'bench', 'engine_hf_generate.py'), request], 'HF generate', {
+        OMP_WAIT_POLICY: OMP_WAIT,
+      }),
+    ) as { tokens: number[][]; wallMs: number; generatedTokens: number };
+    const eos = new Set(o.eosTokenIds);
+    const tokens = out.tokens.map((t) => (t.length > 0 && eos.has(t.at(-1)!) ? t.slice(0, -1) : t));
+    const flops = items.reduce((f, t, i) => f + itemFlops(dims, t.promptIds.length, out.tokens[i]!.length), 0);
+    return { side: 'HF generate', wallMs: out.wallMs, generatedTokens: out.generatedTokens, tokens, flops };
+  } finally {
+    rmSync(request, { force: true });
+  }
+}
+
+const PEAK = `
+import sys, time, torch
+n, threads = int(sys.argv[1]), int(sys.argv[2])
+torch.set_num_threads(threads)
+a, b = torch.randn(n, n), torch.randn(n, n)
+a @ b
+best = float("inf")
+for _ in range(5):
+    t0 = time.perf_counter()
+    a @ b
+    best = min(best, time.perf_counter() - t0)
+print(2 * n ** 3 / best / 1e9)
+`;
+
+async function main(): Promise<void> {
+  const { quick, values } = benchArgs(process.argv.slice(2), [
+    'prompts',
+    'model',
+    'onnx',
+    'engine',
+    'threads',
+    'batch',
+    'new',
+    'long',
+    'hf',
+    'count',
+  ]);
+  const hfDir = values.model ?? SMOLLM2_HF;
+  const threads = intArg(values.threads, 2, 'threads');
+  const batchSize = intArg(values.batch, 16, 'batch');
+  const maxNewTokens = intArg(values.new, quick ? 8 : 24, 'new');
+  const longCount = values.long === '0' ? 0 : intArg(values.long, quick ? 4 : 32, 'long');
+  const withHf = (values.hf ?? 'yes') !== 'no';
+  const engineModule = resolve(values.engine ?? join(REPO_ROOT, 'src', 'engine'));
+  const engine = (await import(engineModule)) as typeof Engine;
+  const onnxDir = values.onnx ?? (await ensureBenchOnnx(hfDir));
+  const promptsFile = values.prompts ?? defaultPrompts();
+  const tok = await loadTokenizer(hfDir);
+  const all = readItems(promptsFile);
+  // --count N: N items evenly spread over the file (its datasets come in blocks), not the first N.
+  const count = Math.min(all.length, intArg(values.count, quick ? 16 : all.length, 'count'));
+  const demo = Array.from({ length: count }, (_, i) => all[Math.floor((i * all.length) / count)]!);
+  const sets: [string, TestItem[]][] = [['demo', demo]];
+  if (longCount > 0) sets.push(['long', longContextItems(tok, 'template', longCount)]);
+  const dims = modelDims(hfDir);
+  const peak = Number(
+    (await runPython(['-c', PEAK, String(quick ? 1024 : 2048), String(threads)], 'matmul peak')).trim(),
+  );
+
+  const model = await engine.loadModel(onnxDir, { intraOpNumThreads: threads });
+  const keeps = model.inputNames.includes('num_logits_to_keep');
+  console.log(
+    `model ${hfDir}; ONNX ${onnxDir} (${keeps ? 'keeps only the logits it is asked for' : 'returns every position’s logits'}); ` +
+      `engine ${engineModule}; prompts ${promptsFile}; batch ${batchSize}, ≤ ${maxNewTokens} new tokens, EOS on, ` +
+      `${threads} thread(s) each side; fp32 matmul peak ${peak.toFixed(1)} GFLOP/s`,
+  );
+  const rows: string[] = [];
+  try {
+    for (const [name, items] of sets) {
+      const lengths = items.map((t) => t.promptIds.length);
+      const promptTokens = lengths.reduce((a, b) => a + b, 0);
+      const o = { maxNewTokens, batchSize };
+      const mine = await engineSide(engine, model, items, o, dims);
+      const sides = [mine];
+      if (withHf)
+        sides.push(await hfSide(hfDir, items, { ...o, threads, eosTokenIds: model.config.eosTokenIds }, dims));
+      const label = `${name} (${items.length} prompts, ${Math.min(...lengths)}–${Math.max(...lengths)} tokens, ${promptTokens} in all)`;
+      for (const s of sides) {
+        const ips = items.length / (s.wallMs / 1000);
+        const gflops = s.flops / (s.wallMs / 1000) / 1e9;
+        const match = s.tokens.filter((t, i) => JSON.stringify(t) === JSON.stringify(mine.tokens[i])).length;
+        rows.push(
+          `| ${label} | ${s.side} | ${ips.toFixed(2)} | ${(s.generatedTokens / (s.wallMs / 1000)).toFixed(1)} | ` +
+            `${gflops.toFixed(1)} (${((100 * gflops) / peak).toFixed(0)}%) | ${(mine.wallMs / s.wallMs).toFixed(2)}× | ` +
+            `${s === mine ? '—' : `${match}/${items.length}`} | ${s.evaluateMs ? `${(s.evaluateMs / s.wallMs).toFixed(2)}` : ''} |`,
+        );
+      }
+    }
+  } finally {
+    await model.release();
+  }
+  console.log(
+    '\n| set | side | items/s | generated tok/s | useful GFLOP/s (of peak) | items/s ÷ engine’s | greedy = engine | evaluate ÷ generate |',
+  );
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of rows) console.log(r);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
