@@ -44,6 +44,11 @@ export const FAILURES = {
     trainerExit: 2,
     doc: 'ONNX Runtime disagrees with PyTorch beyond the tolerance (export)',
   },
+  EngineUnsupported: {
+    retryable: false,
+    trainerExit: 2,
+    doc: 'eval.engine "torch" on a model the torch engine cannot load (no weights transformers reads, an unknown architecture)',
+  },
   TrainerError: { retryable: false, trainerExit: 2, doc: "the trainer's base class of failures a retry would repeat" },
   CheckpointRejected: {
     retryable: false,
