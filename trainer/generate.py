@@ -142,27 +142,45 @@ class StepClock:
         return ttft, [(b - a) * 1000 for a, b in zip(self.marks, self.marks[1:])]
 
 
+def soft_prompt_inputs(model, ids, mask, prefix):
+    """Prompt tuning: [soft prompt; token embeddings] and the mask with P ones in front. PEFT's own generate
+    drops position_ids, which shifts every left-padded row; from embeddings, HF derives them from this mask
+    (cumsum − 1): 0..P-1 for the soft prompt, P + position for the tokens, as the export's graph has them."""
+    base, b = model.get_base_model(), ids.shape[0]
+    embed = base.get_input_embeddings()(ids)
+    prompt = model.get_prompt(batch_size=b).to(embed.dtype)
+    ones = torch.ones(b, prefix, dtype=mask.dtype, device=mask.device)
+    return base, torch.cat([prompt, embed], dim=1), torch.cat([ones, mask], dim=1)
+
+
 @torch.no_grad()
-def decode(model, rows, eos, pad, spec, device, assistant=None):
+def decode(model, rows, eos, pad, spec, device, assistant=None, prefix=0):
     """One generate() call over left-padded rows: (generated id lists, StepClock)."""
     from transformers import StoppingCriteriaList
     ids, mask = left_pad(rows, pad, device)
+    common = dict(do_sample=False, max_new_tokens=spec.maxNewTokens, eos_token_id=eos, pad_token_id=pad,
+                  use_cache=True, temperature=None, top_p=None, top_k=None)
+    if prefix:
+        base, embeds, full_mask = soft_prompt_inputs(model, ids, mask, prefix)
+        clock = StepClock(0, spec.stopSequences)  # from embeddings, generate returns only the new tokens
+        out = base.generate(inputs_embeds=embeds, attention_mask=full_mask,
+                            stopping_criteria=StoppingCriteriaList([clock]), **common)
+        return out.tolist(), clock
     clock = StepClock(ids.shape[1], spec.stopSequences)
     kwargs = {"assistant_model": assistant} if assistant is not None else {}
-    out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=spec.maxNewTokens,
-                         eos_token_id=eos, pad_token_id=pad, stopping_criteria=StoppingCriteriaList([clock]),
-                         use_cache=True, temperature=None, top_p=None, top_k=None, **kwargs)
+    out = model.generate(input_ids=ids, attention_mask=mask, stopping_criteria=StoppingCriteriaList([clock]),
+                         **common, **kwargs)
     return out[:, ids.shape[1]:].tolist(), clock
 
 
-def generate_all(model, prepared, eos, pad, spec, device, assistant=None):
+def generate_all(model, prepared, eos, pad, spec, device, assistant=None, prefix=0):
     """Every runnable prompt in batches (batch 1 when assisted); emits `sequence` and `batch` events.
     Returns (generated token total, wall ms, decoding rounds: the target passes of assisted generation)."""
     runnable = [(i, toks) for i, (toks, _, err) in enumerate(prepared) if err is None]
     size = 1 if assistant is not None else spec.batchSize
     total_generated, rounds, done, t0 = 0, 0, 0, time.perf_counter()
     for batch in plan_batches(runnable, size):
-        generated, clock = decode(model, [toks for _, toks in batch], eos, pad, spec, device, assistant)
+        generated, clock = decode(model, [toks for _, toks in batch], eos, pad, spec, device, assistant, prefix)
         rounds += len(clock.marks)
         for (index, _), row in zip(batch, generated):
             tokens, reason, count = finish(row, set(eos), spec.stopSequences, spec.maxNewTokens)
@@ -180,9 +198,11 @@ def generate_all(model, prepared, eos, pad, spec, device, assistant=None):
 def forward_logits(model, ids, mask, pos, prefix):
     if not prefix:
         return model(input_ids=ids, attention_mask=mask, position_ids=pos).logits.float()
-    # PEFT's prompt-tuning forward ignores position_ids; assemble its soft prompt as export.py does.
-    from .export import reference_logits
-    return reference_logits(model, ids.cpu(), mask.cpu(), pos.cpu(), model.get_prompt(batch_size=1).float())
+    # PEFT's prompt-tuning forward ignores position_ids too: the soft prompt is prepended here.
+    base, embeds, full_mask = soft_prompt_inputs(model, ids, mask, prefix)
+    virtual = torch.arange(prefix, device=pos.device).expand(ids.shape[0], prefix)
+    out = base(inputs_embeds=embeds, attention_mask=full_mask, position_ids=torch.cat([virtual, pos + prefix], dim=1))
+    return out.logits[:, prefix:].float()
 
 
 def score_all(model, items, max_positions, vocab, pad, batch_size, device, prefix):
@@ -254,7 +274,7 @@ def generate(spec):
         assistant.generation_config.num_assistant_tokens = spec.gamma
         assistant.generation_config.num_assistant_tokens_schedule = "constant"
         assistant.generation_config.assistant_confidence_threshold = 0.0
-    generated, wall_ms, rounds = generate_all(model, prepared, eos, pad, spec, device, assistant)
+    generated, wall_ms, rounds = generate_all(model, prepared, eos, pad, spec, device, assistant, prefix)
     if assistant is not None:
         # Assisted generation does not report acceptance: each target pass yields its accepted draft tokens
         # plus one of its own, so (tokens − passes) / (passes × gamma) is the accepted share of the proposals.

@@ -21,6 +21,7 @@ import { scratchDir, SMOLLM2 } from '../helpers/fixtures';
 import {
   onnxExport,
   randomLora,
+  randomPromptTuning,
   runTorchEngine,
   shallowDraft,
   tinyHf,
@@ -56,6 +57,8 @@ interface Case {
   name: string;
   hf: () => Promise<string>;
   adapter?: (hf: string) => Promise<string>;
+  /** @default 'lora' */
+  method?: 'lora' | 'prompt_tuning';
   lengths: number[];
   maxNewTokens: number;
 }
@@ -67,7 +70,8 @@ async function onnxModel(dir: string): Promise<EngineModel> {
 async function compare(c: Case): Promise<{ torch: Generation; onnx: Awaited<ReturnType<typeof generate>> }> {
   const hf = await c.hf();
   const adapterDir = c.adapter ? await c.adapter(hf) : null;
-  const model = await onnxModel(await onnxExport(c.name, hf, adapterDir));
+  const method = c.method ?? 'lora';
+  const model = await onnxModel(await onnxExport(c.name, hf, adapterDir, method));
   try {
     const ps = prompts(c.lengths, model.config.vocabSize);
     const answers = answersFor(ps, model.config.vocabSize);
@@ -77,7 +81,7 @@ async function compare(c: Case): Promise<{ torch: Generation; onnx: Awaited<Retu
       {
         modelPath: hf,
         adapterDir,
-        method: adapterDir ? 'lora' : null,
+        method: adapterDir ? method : null,
         prompts: ps,
         answers,
         maxNewTokens: c.maxNewTokens,
@@ -131,6 +135,17 @@ describe('torch engine vs onnx engine: identical greedy tokens', { concurrency: 
       view(torch.sequences),
       'a test of the adapter needs an adapter that matters',
     );
+  });
+
+  test('tiny llama with prompt tuning (PEFT soft prompt in torch, constant prefix in the graph)', async () => {
+    await compare({
+      name: 'tiny-llama-prompt',
+      hf: () => tinyHf('llama'),
+      adapter: (hf) => randomPromptTuning('tiny-llama', hf),
+      method: 'prompt_tuning',
+      lengths: [5, 9, 14, 20, 3, 11],
+      maxNewTokens: 12,
+    });
   });
 
   test('speculative pair: assisted generation gives the onnx engine’s speculative tokens (the target’s greedy ones)', async () => {

@@ -90,12 +90,38 @@ export const randomLora = (name: string, base: string) =>
     await python(['-c', RANDOM_LORA, base, out], 'random LoRA');
   });
 
-/** The ONNX export of `modelPath` (plus a merged adapter when given). */
-export const onnxExport = (name: string, modelPath: string, adapterDir: string | null = null) =>
+const RANDOM_PROMPT = `
+import sys, torch
+from peft import PromptTuningConfig, get_peft_model
+from transformers import AutoModelForCausalLM
+src, out = sys.argv[1], sys.argv[2]
+torch.manual_seed(2)
+model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
+peft = get_peft_model(model, PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4, prompt_tuning_init="RANDOM"))
+with torch.no_grad():
+    for name, p in peft.named_parameters():
+        if "prompt" in name:
+            p.normal_(0, 1.0)
+peft.save_pretrained(out)
+`;
+
+/** A prompt-tuning adapter: 4 virtual tokens with random embeddings. */
+export const randomPromptTuning = (name: string, base: string) =>
+  cached(join(ROOT, `${name}-prompt`), async (out) => {
+    await python(['-c', RANDOM_PROMPT, base, out], 'random prompt tuning');
+  });
+
+/** The ONNX export of `modelPath` (plus the adapter, merged or, for prompt tuning, in the graph). */
+export const onnxExport = (
+  name: string,
+  modelPath: string,
+  adapterDir: string | null = null,
+  adapterMethod: 'lora' | 'prompt_tuning' = 'lora',
+) =>
   cached(join(ROOT, `${name}-onnx`), async (out) => {
     mkdirSync(ROOT, { recursive: true });
     const spec = join(ROOT, `${name}-export.json`);
-    const method = adapterDir ? 'lora' : null;
+    const method = adapterDir ? adapterMethod : null;
     writeFileSync(spec, JSON.stringify({ modelPath, adapterDir, method, outputDir: out, dtype: 'float32' }));
     await python(['-m', 'trainer', 'export', '--spec', spec], `export ${name}`);
   });
