@@ -228,12 +228,14 @@ def score_all(model, items, max_positions, vocab, pad, batch_size, device, prefi
     for batch in plan_batches([(i, t) for i, t, _, _ in work], batch_size):
         ids, mask = left_pad([t for _, t in batch], pad, device)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        logp = torch.log_softmax(forward_logits(model, ids, mask, pos, prefix).double(), dim=-1)
+        logits = forward_logits(model, ids, mask, pos, prefix)
         for row, (index, toks) in enumerate(batch):
             offset, (plen, truncated) = ids.shape[1] - len(toks), meta[index]
-            positions = torch.arange(offset + plen - 1, offset + len(toks) - 1, device=logp.device)
-            targets = torch.tensor(toks[plen:], device=logp.device)
-            total = float(logp[row, positions, targets].sum())
+            # Only the answer's positions, in float64: a 7B vocabulary × the whole batch would not be small.
+            positions = torch.arange(offset + plen - 1, offset + len(toks) - 1, device=logits.device)
+            targets = torch.tensor(toks[plen:], device=logits.device)
+            logp = torch.log_softmax(logits[row, positions].double(), dim=-1)
+            total = float(logp[torch.arange(len(targets), device=logits.device), targets].sum())
             emit("score", index=index, sumLogProb=total, tokenCount=len(toks) - plen, truncated=truncated, error="")
 
 
