@@ -1,8 +1,9 @@
 /**
  * One run: tokenize → derive keys → [reuse a saved result] → [train → export adapter | export
  * base] → evaluate → result. Runs evaluated by the torch engine (eval.engine, resolved in
- * deriveRunKeys) skip the export and evaluate on the gpu queue with the adapter unmerged. Every step is an idempotent activity keyed by content, so a retried or
- * re-started run skips what is already committed in the store.
+ * deriveRunKeys) skip the export and evaluate on the gpu queue with the adapter unmerged. Every
+ * step is an idempotent activity keyed by content, so a retried or re-started run skips what is
+ * already committed in the store.
  *
  * Keys (docs/contracts.md §3): training (checkpoints, final adapter, its ONNX export) lives under
  * the training key, evaluation and the saved result under the evaluation key; both hash the model's
