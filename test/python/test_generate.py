@@ -61,3 +61,30 @@ def test_a_model_directory_without_weights_is_engine_unsupported(tmp_path, tiny)
     with pytest.raises(events.EngineUnsupported, match=r'eval.engine: "torch" cannot load modelPath .*onnx-only'):
         generate.generate(spec)
     assert events.EngineUnsupported.exit_code == events.EXIT_INVALID
+
+
+def test_qlora_is_evaluated_on_its_nf4_base_unmerged(tmp_path, tiny, monkeypatch):
+    import io
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+    torch.manual_seed(1)
+    peft = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny["llama"], dtype=torch.float32),
+                          LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj"], task_type="CAUSAL_LM"))
+    peft.save_pretrained(str(tmp_path / "adapter"))
+    items = tmp_path / "items.jsonl"
+    items.write_text(json.dumps({"promptIds": [30, 40, 50], "answerIds": [60, 2]}) + "\n")
+    spec = parse_generate_spec({"modelPath": tiny["llama"], "itemsPath": str(items), "maxNewTokens": 3, "batchSize": 1,
+                                "device": "cpu", "adapterDir": str(tmp_path / "adapter"), "method": "qlora"})
+    loaded, base, _ = generate.load_model(spec, "cpu", torch.float32)
+    # The base's projections are bitsandbytes 4-bit layers, and the adapter is a PEFT wrapper over them.
+    import bitsandbytes as bnb
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in base.modules())
+    assert type(loaded).__name__.startswith("Peft")
+    out = io.StringIO()
+    monkeypatch.setattr(events, "_events", out)
+    generate.generate(spec)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert lines[0]["event"] == "generating" and lines[0]["precision"] == "nf4-base"
+    assert [e["event"] for e in lines].count("sequence") == 1 and lines[-1]["event"] == "score"
