@@ -100,12 +100,12 @@ export async function generateAll(
       }
       rethrowIfCancelled(err);
     }
-    if (input.speculative) {
-      const draftDir = workDir(
-        'onnx',
-        contentHash({ store: input.storeUrl, prefix: input.speculative.draftOnnxPrefix }),
-      );
-      await getDirectory(store, input.speculative.draftOnnxPrefix, draftDir, transfer);
+    const draftOnnxPrefix = input.speculative?.draftOnnxPrefix;
+    if (input.speculative && !draftOnnxPrefix)
+      throw failure(FailureType.InvalidSpec, 'evaluateModel: a speculative onnx evaluation needs draftOnnxPrefix');
+    if (draftOnnxPrefix) {
+      const draftDir = workDir('onnx', contentHash({ store: input.storeUrl, prefix: draftOnnxPrefix }));
+      await getDirectory(store, draftOnnxPrefix, draftDir, transfer);
       draft = await loadModel(draftDir, { intraOpNumThreads: input.eval.threads ?? 0, ...placement });
       try {
         await checkDraftPair(model!, draft);

@@ -1,17 +1,21 @@
 /**
- * evaluateModel: greedy generation on ONNX Runtime for every test prompt, scored against the
- * references (exact match, both Jaccards, token F1, ROUGE-L) with held-out answer perplexity and
- * honest throughput, written to `runs/<runKey>/eval/{predictions.jsonl,metrics.json}`.
+ * evaluateModel: greedy generation for every test prompt, scored against the references (exact
+ * match, both Jaccards, token F1, ROUGE-L) with held-out answer perplexity and honest throughput,
+ * written to `runs/<runKey>/eval/{predictions.jsonl,metrics.json}`.
+ *
+ * Two engines produce the generation (src/config/engine.ts): onnx (evaluate-onnx.ts: the export on
+ * onnxruntime-node) and torch (evaluate-torch.ts: `python -m trainer generate` with the adapter
+ * unmerged). Everything after it — scoring, metrics, throughput, the files — is shared, so the two
+ * engines' results have one shape; they differ only in `engine` and `precision`.
  */
 import { Context } from '@temporalio/activity';
-import { contentHash } from '../src/common/hash';
 import { runLogger } from '../src/common/logger';
 import { loadTokenizer } from '../src/data';
-import { getDirectory, joinKey, openStore, readManifest } from '../src/store';
-import { generateAll } from './evaluate-generate';
+import { joinKey, openStore, readManifest } from '../src/store';
+import { generateOnnx } from './evaluate-onnx';
 import { scorePredictions, summarizeEvaluation } from './evaluate-score';
+import { generateTorch } from './evaluate-torch';
 import { localModelDir } from './model-source';
-import { workDir } from './paths';
 import { activityHeartbeat } from './transfer-heartbeat';
 import { readTestItems } from './test-data';
 import type { EvaluateModelInput, EvaluateModelResult } from '../src/contracts';
@@ -22,23 +26,25 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
   const ctx = Context.current();
   // From the first line: a 7B export is tens of GB to fetch before the first prompt runs.
   const hb = activityHeartbeat(ctx);
-  const log = runLogger({ runKey: input.runKey, activity: 'evaluateModel' });
+  const engine = input.engine ?? 'onnx';
+  const log = runLogger({ runKey: input.runKey, activity: 'evaluateModel', engine });
   const store = openStore(input.storeUrl);
   const evalPrefix = joinKey('runs', input.runKey, 'eval');
   const metricsKey = joinKey(evalPrefix, 'metrics.json');
   if (await store.head(metricsKey)) {
     const saved = JSON.parse((await store.get(metricsKey)).toString('utf8')) as EvaluateModelResult;
-    if (saved.evalPrefix === evalPrefix && (await readManifest(store, input.onnxPrefix))) return saved;
+    const sameEngine = (saved.engine ?? 'onnx') === engine;
+    const inputsThere = engine === 'torch' || (input.onnxPrefix && (await readManifest(store, input.onnxPrefix)));
+    if (saved.evalPrefix === evalPrefix && sameEngine && inputsThere) return saved;
   }
 
   // Verified first: a test split that is not the planned one fails before any model is fetched.
   const items = await readTestItems(store, input.testData);
-  // Exports are immutable once committed, so a local copy keyed by prefix can be reused.
-  const onnxDir = workDir('onnx', contentHash({ store: input.storeUrl, prefix: input.onnxPrefix }));
-  await getDirectory(store, input.onnxPrefix, onnxDir, hb.transfer('download-onnx'));
   const tokenizer = await loadTokenizer(await localModelDir(input.modelPath, { heartbeat: hb.details }));
-
-  const gen = await generateAll(ctx, { input, store, items, onnxDir, transfer: hb.transfer('download-onnx') });
+  const { gen, precision } =
+    engine === 'torch'
+      ? await generateTorch(ctx, input, store, items, log, hb)
+      : await generateOnnx(ctx, input, store, items, hb);
   const predictions = scorePredictions(items, gen, tokenizer);
   const { metrics, throughput } = summarizeEvaluation(predictions, gen);
 
@@ -47,7 +53,7 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
     joinKey(evalPrefix, 'predictions.jsonl'),
     predictions.map((p) => JSON.stringify(p)).join('\n') + '\n',
   );
-  const result: EvaluateModelResult = { evalPrefix, metrics, throughput };
+  const result: EvaluateModelResult = { evalPrefix, metrics, throughput, engine, precision };
   await store.put(
     metricsKey,
     JSON.stringify(
@@ -57,7 +63,7 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
     ),
   );
   log.info(
-    { em: metrics.overall.metrics.exactMatch?.estimate, tokensPerSec: throughput.tokensPerSec },
+    { em: metrics.overall.metrics.exactMatch?.estimate, tokensPerSec: throughput.tokensPerSec, precision },
     'evaluation written',
   );
   return result;

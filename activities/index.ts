@@ -1,6 +1,7 @@
 /**
  * Every activity, re-exported for the workers (as values) and the workflows (as types only).
- * cpu queue: data, evaluation, results, report. gpu queue: trainModel, exportModel.
+ * cpu queue: data, evaluation, results, report. gpu queue: trainModel, exportModel, evaluateModel
+ * (the torch engine).
  */
 export { downloadDataset } from './download';
 export type { DownloadDatasetInput } from './download';

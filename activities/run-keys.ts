@@ -1,10 +1,12 @@
 /**
  * deriveRunKeys: a run's training key and evaluation key (src/config/identity.ts) from the content
- * it will use: the model's (and draft's) bytes and the tokenized splits' sha256. An activity only
+ * it will use: the model's (and draft's) bytes and the tokenized splits' sha256; and the evaluation
+ * engine `eval.engine` resolves to (activities/eval-engine.ts), which is part of the evaluation key. An activity only
  * because the workflow can neither read the model directory nor hash; it is cheap and pure over
  * its inputs (the fingerprint is cached per worker), so a retry returns the same keys.
  */
 import { evaluationKey, trainingKey } from '../src/config/identity';
+import { resolveRunEngine } from './eval-engine';
 import { modelFingerprint } from './model-fingerprint';
 import { localModelDir } from './model-source';
 import { currentActivityHeartbeat } from './transfer-heartbeat';
@@ -15,9 +17,14 @@ export type { DeriveRunKeysInput, DeriveRunKeysResult } from '../src/contracts';
 export async function deriveRunKeys({ run, trainData, testData }: DeriveRunKeysInput): Promise<DeriveRunKeysResult> {
   // An s3:// model (and draft) not yet on this worker is fetched whole here: GBs, heartbeated.
   const { details: heartbeat } = currentActivityHeartbeat();
-  const model = await modelFingerprint(await localModelDir(run.model.path, { heartbeat }));
-  const draft = run.draft ? await modelFingerprint(await localModelDir(run.draft.path, { heartbeat })) : undefined;
+  const modelDir = await localModelDir(run.model.path, { heartbeat });
+  const draftDir = run.draft ? await localModelDir(run.draft.path, { heartbeat }) : undefined;
+  const model = await modelFingerprint(modelDir);
+  const draft = draftDir ? await modelFingerprint(draftDir) : undefined;
+  // Resolved here because the model is on disk here; a torch run that cannot load fails now, not on a GPU.
+  const choice = resolveRunEngine(run, modelDir, draftDir);
   const content = {
+    engine: choice.engine,
     model: model.sha256,
     trainData: run.trains ? (trainData?.sha256 ?? null) : null,
     testData: testData.sha256,
@@ -29,6 +36,8 @@ export async function deriveRunKeys({ run, trainData, testData }: DeriveRunKeysI
     modelHash: model.sha256,
     modelHashBasis: model.basis,
     ...(draft ? { draftModelHash: draft.sha256 } : {}),
+    engine: choice.engine,
+    engineReason: choice.reason,
     data: { tokenizedTrain: content.trainData, tokenizedTest: testData.sha256 },
   };
 }

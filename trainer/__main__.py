@@ -1,4 +1,4 @@
-"""CLI dispatch: `python -m trainer {train,export,tiny,materialize-gguf} ...` (docs/contracts.md §2).
+"""CLI dispatch: `python -m trainer {train,export,generate,tiny,materialize-gguf} ...` (docs/contracts.md §2).
 
 Specs are validated here, before torch is imported, so a bad spec fails in well under a second.
 Exit codes: 0 done, 2 a failure a retry would repeat (an `error` event precedes it), 3 the
@@ -44,6 +44,8 @@ def main(argv=None):
     t.add_argument("--resume-from", default=None, help="a checkpoints/step-<N> directory")
     e = sub.add_parser("export", help="export base model or merged adapter to ONNX with KV cache")
     e.add_argument("--spec", required=True)
+    n = sub.add_parser("generate", help="evaluate with the torch engine: greedy tokens + answer scores as events")
+    n.add_argument("--spec", required=True)
     y = sub.add_parser("tiny", help="write a tiny random-init model (tests, offline demos)")
     y.add_argument("--family", required=True, choices=["llama", "gemma", "mistral"])
     y.add_argument("--out", required=True)
@@ -59,7 +61,7 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     claim_stdout()
-    if args.cmd in ("train", "export"):
+    if args.cmd in ("train", "export", "generate"):
         die_with_parent()
     try:
         if args.cmd == "train":
@@ -72,6 +74,12 @@ def main(argv=None):
             spec = parse_export_spec(load_json(args.spec, "export spec"))
             from .export import export
             export(spec)
+            return EXIT_DONE
+        if args.cmd == "generate":
+            from .spec import load_json, parse_generate_spec
+            spec = parse_generate_spec(load_json(args.spec, "generate spec"))
+            from .generate import generate
+            generate(spec)
             return EXIT_DONE
         from . import models
         if args.cmd == "tiny":

@@ -16,7 +16,7 @@ import sys
 import time
 
 # Field kinds: "int" (not bool), "float" (int or float; None, and floats that are not finite, are
-# printed as null), "str", "bool". Every field is required and no other field is allowed.
+# printed as null), "str", "bool", "ints" (a list of int: token ids), "floats" (a list of finite numbers). Every field is required and no other field is allowed.
 EVENTS = {
     "start": {"step": "int", "maxSteps": "int", "device": "str", "trainableParams": "int", "totalParams": "int"},
     "step": {"step": "int", "loss": "float", "lr": "float", "gradNorm": "float", "tokens": "int", "tokensPerSec": "float",
@@ -28,6 +28,15 @@ EVENTS = {
                   "peakFlops": "float", "gradientCheckpointing": "bool"},
     "done": {"step": "int", "finalDir": "str", "trainLoss": "float", "trainPerplexity": "float"},
     "error": {"type": "str", "message": "str"},
+    # The torch engine (trainer/generate.py): one `sequence` per test item, one `batch` per generate
+    # call (its timings: the same BatchTiming the ONNX engine reports), one `score` per item, then `generated`.
+    "generating": {"device": "str", "precision": "str", "items": "int", "maxPositions": "int"},
+    "sequence": {"index": "int", "tokens": "ints", "finishReason": "str", "generatedTokens": "int", "truncated": "bool",
+                 "error": "str"},
+    "batch": {"size": "int", "promptWidth": "int", "ttftMs": "float", "stepMs": "floats", "done": "int", "total": "int"},
+    "score": {"index": "int", "sumLogProb": "float", "tokenCount": "int", "truncated": "bool", "error": "str"},
+    "generated": {"generatedTokens": "int", "wallMs": "float", "acceptanceRate": "float",
+                  "targetOnlyTokensPerSec": "float"},
     "export": {"outputDir": "str", "maxAbsDiff": "float", "prefillMaxAbsDiff": "float", "decodeMaxAbsDiff": "float",
                "maxRelDiff": "float", "weightDtype": "str", "bytes": "int", "exportSeconds": "float", "seconds": "float"},
 }
@@ -79,6 +88,12 @@ class CheckpointRejected(TrainerError):
     exit_code = EXIT_CHECKPOINT_REJECTED
 
 
+class EngineUnsupported(TrainerError):
+    """`eval.engine: torch` on a model the torch engine cannot load (no weights transformers can read,
+    an architecture it does not know, an adapter PEFT rejects)."""
+    type = "EngineUnsupported"
+
+
 class ExportParity(TrainerError):
     """ONNX Runtime disagrees with PyTorch beyond the tolerance: a retry would reproduce it."""
     type = "ExportParity"
@@ -112,6 +127,10 @@ def _kind_ok(kind, v):
         return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
     if kind == "bool":
         return isinstance(v, bool)
+    if kind == "ints":
+        return isinstance(v, list) and all(_kind_ok("int", x) for x in v)
+    if kind == "floats":  # no null inside a list: a timing is always a number
+        return isinstance(v, list) and all(_kind_ok("float", x) and x is not None and math.isfinite(x) for x in v)
     return isinstance(v, str)
 
 

@@ -135,6 +135,22 @@ class ExportSpec:
                            nullable=True)
 
 
+@dataclass
+class GenerateSpec:
+    """`python -m trainer generate`: the torch evaluation engine (trainer/generate.py)."""
+    modelPath: str = _f(help="an existing model directory", kind="str", nonempty=True)
+    itemsPath: str = _f(help="a JSONL file of test items (promptIds, answerIds)", kind="str", nonempty=True)
+    maxNewTokens: int = _f(help="an integer >= 1", kind="int", min=1)
+    batchSize: int = _f(help="an integer >= 1", kind="int", min=1)
+    adapterDir: str = _f(None, "an adapter directory or null (base model)", kind="str", nullable=True)
+    method: str = _f(None, "a method name (or a method object) or null", nullable=True)
+    draftModelPath: str = _f(None, "a draft model directory or null", kind="str", nullable=True)
+    gamma: int = _f(4, "an integer >= 1 (draft tokens per target pass)", kind="int", min=1)
+    device: str = _f("auto", "one of " + ", ".join(DEVICES), kind="str", choices=DEVICES)
+    stopSequences: list = _f([], "a list of non-empty token-id lists")
+    score: bool = _f(True, "true or false (score the reference answers' perplexity)")
+
+
 _METHOD_NAMES = {cls: name for name, cls in METHODS.items()}
 
 
@@ -267,3 +283,25 @@ def load_json(path, what="spec"):
         raise InvalidSpec(f"--spec: got {_show(path)}; expected an existing JSON file")
     except json.JSONDecodeError as e:
         raise InvalidSpec(f"--spec: {path} is not valid JSON ({e}); expected a {what} object")
+
+
+def parse_generate_spec(data):
+    spec = _build(GenerateSpec, data, "")
+    if isinstance(spec.method, dict):
+        spec.method = spec.method.get("method")
+    _require_model_dir(spec.modelPath, "modelPath")
+    if spec.draftModelPath is not None:
+        _require_model_dir(spec.draftModelPath, "draftModelPath")
+    if spec.adapterDir is not None and not os.path.isdir(spec.adapterDir):
+        raise ModelNotFound(f"adapterDir: got {_show(spec.adapterDir)}; expected an existing adapter directory")
+    if spec.adapterDir is not None and spec.method not in METHODS:
+        raise InvalidSpec(f"method: got {_show(spec.method)} with an adapterDir; expected the method that trained it")
+    if not os.path.isfile(spec.itemsPath):
+        raise InvalidSpec(f"itemsPath: got {_show(spec.itemsPath)}; expected an existing JSONL file")
+    seqs = spec.stopSequences
+    if not isinstance(seqs, list) or not all(isinstance(q, list) and q and all(isinstance(i, int) and i >= 0 for i in q)
+                                             for q in seqs):
+        raise InvalidSpec(f"stopSequences: got {_show(seqs)}; expected a list of non-empty token-id lists")
+    if not isinstance(spec.score, bool):
+        raise InvalidSpec(f"score: got {_show(spec.score)}; expected true or false")
+    return spec

@@ -1,6 +1,6 @@
 /**
  * Builds the workers of one process: `cpu` (workflows + data/eval/report activities) and `gpu`
- * (train/export, one at a time per GPU). Tests build them the same way against their own server.
+ * (train/export and torch-engine evaluation, one at a time per GPU). Tests build them the same way against their own server.
  */
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import * as activities from '../activities';
@@ -20,7 +20,12 @@ export interface WorkerSetOptions {
   overrides?: Partial<WorkerOptions>;
 }
 
-const gpuActivities = { trainModel: activities.trainModel, exportModel: activities.exportModel };
+// evaluateModel too: the torch engine (eval.engine) evaluates on the gpu queue, where the model fits.
+const gpuActivities = {
+  trainModel: activities.trainModel,
+  exportModel: activities.exportModel,
+  evaluateModel: activities.evaluateModel,
+};
 
 export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
   const queues = opts.queues ?? ['cpu', 'gpu'];
@@ -47,7 +52,7 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
         namespace: opts.namespace,
         taskQueue: TASK_QUEUES.gpu,
         activities: gpuActivities,
-        // One training or export per GPU: two would fight over its memory.
+        // One training, export or torch evaluation per GPU: two would fight over its memory.
         maxConcurrentActivityTaskExecutions: opts.gpuSlots ?? 1,
         // On SIGTERM (spot notice, rolling upgrade) cancel training at once rather than waiting for
         // it to finish: the trainer then checkpoints and exits 75, the activity uploads that

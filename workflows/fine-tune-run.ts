@@ -1,7 +1,9 @@
 /**
  * One run: tokenize → derive keys → [reuse a saved result] → [train → export adapter | export
- * base] → evaluate → result. Every step is an idempotent activity keyed by content, so a retried or
- * re-started run skips what is already committed in the store.
+ * base] → evaluate → result. Runs evaluated by the torch engine (eval.engine, resolved in
+ * deriveRunKeys) skip the export and evaluate on the gpu queue with the adapter unmerged. Every
+ * step is an idempotent activity keyed by content, so a retried or re-started run skips what is
+ * already committed in the store.
  *
  * Keys (docs/contracts.md §3): training (checkpoints, final adapter, its ONNX export) lives under
  * the training key, evaluation and the saved result under the evaluation key; both hash the model's
@@ -44,6 +46,15 @@ const evaluator = proxyActivities<typeof activities>({
   startToCloseTimeout: TIMEOUTS.evaluate.startToClose,
   heartbeatTimeout: TIMEOUTS.evaluate.heartbeat,
   // Evaluation is pure over committed inputs; predictions are written whole at the end.
+  retry: { maximumAttempts: 3, initialInterval: 2000, nonRetryableErrorTypes: NON_RETRYABLE },
+});
+
+// The torch engine evaluates where the model fits: on a gpu worker, in bf16, with no export.
+const gpuEvaluator = proxyActivities<typeof activities>({
+  taskQueue: TASK_QUEUES.gpu,
+  startToCloseTimeout: TIMEOUTS.evaluate.startToClose,
+  heartbeatTimeout: TIMEOUTS.evaluate.heartbeat,
+  // As on the cpu queue: pure over committed inputs (adapter, test split), written whole at the end.
   retry: { maximumAttempts: 3, initialInterval: 2000, nonRetryableErrorTypes: NON_RETRYABLE },
 });
 
@@ -147,8 +158,11 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
     }
     const trainingKey = identity?.trainingKey ?? run.runKey;
     const evalKey = identity?.evalKey ?? run.runKey;
+    // Histories recorded before the torch engine replay the onnx path (export, cpu evaluation).
+    const torchEngine = patched('torch-engine') && identity?.engine === 'torch';
 
-    let onnxPrefix: string;
+    let onnxPrefix: string | undefined;
+    let adapterPrefix: string | null = null;
     let draftOnnxPrefix: string | undefined;
     let training: RunResult['training'];
     if (run.trains) {
@@ -187,21 +201,24 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
           ? {}
           : { gradientCheckpointing: trained.gradientCheckpointing }),
       };
-      setPhase('exporting', `trained ${trained.steps} steps, final loss ${trained.trainLoss.toFixed(3)}`);
-      ({ onnxPrefix } = await exporter.exportModel.executeWithOptions(
-        { summary: `export ${run.model.name} + ${run.method.method} adapter to ONNX` },
-        [
-          {
-            storeUrl: run.store,
-            runKey: trainingKey,
-            modelName: run.model.name,
-            modelPath: run.model.path,
-            method: run.method,
-            adapterPrefix: trained.finalPrefix,
-          },
-        ],
-      ));
-    } else {
+      adapterPrefix = trained.finalPrefix;
+      if (!torchEngine) {
+        setPhase('exporting', `trained ${trained.steps} steps, final loss ${trained.trainLoss.toFixed(3)}`);
+        ({ onnxPrefix } = await exporter.exportModel.executeWithOptions(
+          { summary: `export ${run.model.name} + ${run.method.method} adapter to ONNX` },
+          [
+            {
+              storeUrl: run.store,
+              runKey: trainingKey,
+              modelName: run.model.name,
+              modelPath: run.model.path,
+              method: run.method,
+              adapterPrefix: trained.finalPrefix,
+            },
+          ],
+        ));
+      }
+    } else if (!torchEngine) {
       setPhase('exporting');
       ({ onnxPrefix } = await exporter.exportModel.executeWithOptions(
         { summary: `export base ${run.model.name} to ONNX` },
@@ -236,24 +253,38 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
       }
     }
 
-    setPhase('evaluating');
-    const evaluated = await evaluator.evaluateModel.executeWithOptions(
-      { summary: `evaluate ${run.model.name} · ${run.label}` },
-      [
-        {
-          // evaluateModel writes under `runs/<runKey>/eval`: it receives the evaluation key.
-          storeUrl: run.store,
-          runKey: evalKey,
-          onnxPrefix,
-          testData: tokenized.test,
-          modelPath: run.model.path,
-          eval: run.eval,
-          ...(draftOnnxPrefix && run.method.method === 'speculative'
-            ? { speculative: { draftOnnxPrefix, gamma: run.method.gamma } }
-            : {}),
-        },
-      ],
-    );
+    setPhase('evaluating', torchEngine ? `torch engine on the gpu queue (${identity?.engineReason ?? ''})` : undefined);
+    const speculative = run.method.method === 'speculative' ? run.method : undefined;
+    const evaluated = torchEngine
+      ? await gpuEvaluator.evaluateModel.executeWithOptions(
+          { summary: `evaluate ${run.model.name} · ${run.label} (torch engine)` },
+          [
+            {
+              storeUrl: run.store,
+              runKey: evalKey,
+              engine: 'torch',
+              torch: { adapterPrefix, method: run.method.method, device: run.training.device },
+              testData: tokenized.test,
+              modelPath: run.model.path,
+              eval: run.eval,
+              ...(speculative && run.draft
+                ? { speculative: { draftModelPath: run.draft.path, gamma: speculative.gamma } }
+                : {}),
+            },
+          ],
+        )
+      : await evaluator.evaluateModel.executeWithOptions({ summary: `evaluate ${run.model.name} · ${run.label}` }, [
+          {
+            // evaluateModel writes under `runs/<runKey>/eval`: it receives the evaluation key.
+            storeUrl: run.store,
+            runKey: evalKey,
+            onnxPrefix,
+            testData: tokenized.test,
+            modelPath: run.model.path,
+            eval: run.eval,
+            ...(draftOnnxPrefix && speculative ? { speculative: { draftOnnxPrefix, gamma: speculative.gamma } } : {}),
+          },
+        ]);
     const result: RunResult = {
       ...base,
       status: 'completed',
@@ -261,6 +292,9 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
       throughput: evaluated.throughput,
       training,
       evalPrefix: evaluated.evalPrefix,
+      // Recorded onnx evaluations before the torch engine returned neither field: onnx, fp32.
+      engine: evaluated.engine ?? 'onnx',
+      precision: evaluated.precision ?? 'fp32',
     };
     const { provenance } = await cpu.saveRunResult({
       storeUrl: run.store,

@@ -13,6 +13,7 @@
  * CLI can print it before anything has been downloaded.
  */
 import { contentHash } from '../common/hash';
+import type { EvalEngine } from './engine';
 import { methodSlug, type RunSpec } from './plan';
 
 /** Bump when the meaning of a key changes (a new input, a changed default that the keys omit). */
@@ -28,6 +29,8 @@ export interface RunContent {
   testData: string;
   /** Fingerprint of a speculative run's draft model. */
   draft?: string;
+  /** The engine `eval.engine` resolved to (src/config/engine.ts); absent: onnx. */
+  engine?: EvalEngine;
 }
 
 /**
@@ -49,9 +52,14 @@ export function trainingSettings(run: RunSpec): Record<string, unknown> | null {
   return { family: run.model.family, method: run.method, training };
 }
 
-/** What evaluation adds on top of the model it evaluates: every `eval.*` setting, shots, method (ICL, speculative). */
+/**
+ * What evaluation adds on top of the model it evaluates: every `eval.*` setting, shots, method (ICL,
+ * speculative). `eval.engine` as written is left out: what counts is the engine it resolved to, which
+ * evaluationKey adds (so `auto` and an explicit choice of the same engine share one evaluation).
+ */
 export function evaluationSettings(run: RunSpec): Record<string, unknown> {
-  return { eval: run.eval, shots: run.shots, method: run.trains ? null : run.method };
+  const { engine: _engine, ...evalSettings } = run.eval;
+  return { eval: evalSettings, shots: run.shots, method: run.trains ? null : run.method };
 }
 
 function readable(run: RunSpec): string {
@@ -68,7 +76,11 @@ export function trainingKey(run: RunSpec, content: RunContent): string | null {
   return `${readable(run)}__t${contentHash({ v: IDENTITY_VERSION, settings, model: content.model, trainData: content.trainData })}`;
 }
 
-/** `<model>__<method>__e<16 hex>`. */
+/**
+ * `<model>__<method>__e<16 hex>`. The torch engine is in the hash (its bf16/NF4 numbers are other
+ * numbers: switching engines re-evaluates); onnx is left out, so ONNX evaluations keep the keys
+ * they had before the torch engine existed and their saved results stay reusable.
+ */
 export function evaluationKey(run: RunSpec, content: RunContent): string {
   const trained = trainingKey(run, content);
   return `${readable(run)}__e${contentHash({
@@ -77,5 +89,6 @@ export function evaluationKey(run: RunSpec, content: RunContent): string {
     testData: content.testData,
     // A trained run's training key already holds the model; an untrained run is its base model.
     evaluated: trained ?? { model: content.model, draft: content.draft ?? null },
+    ...(content.engine === 'torch' ? { engine: 'torch' } : {}),
   })}`;
 }

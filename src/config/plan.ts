@@ -110,7 +110,13 @@ export function planRuns(grid: GridConfig): RunSpec[] {
         const training = lr === undefined ? grid.training : { ...grid.training, lr };
         // Everything that changes a run's result goes into its key; the store and the grid name do
         // not, so the same run in two grids (or stores) is recognisably the same experiment.
-        const identity = { model, method, data: grid.data, training: trains ? keyed(training) : null, eval: grid.eval };
+        const identity = {
+          model,
+          method,
+          data: grid.data,
+          training: trains ? keyed(training) : null,
+          eval: planEvalIdentity(grid.eval),
+        };
         const runKey = `${model.name}__${methodSlug(method)}__${contentHash(identity).slice(0, 8)}`;
         const label = lr === undefined ? methodLabel(method) : `${methodLabel(method)} lr=${lr}`;
         runs.push({
@@ -136,7 +142,7 @@ export function planRuns(grid: GridConfig): RunSpec[] {
     const draft = grid.models.find((m) => m.name === pair.draft);
     if (!model || !draft) throw new TypeError(`speculative pair ${pair.target}/${pair.draft} names an unknown model`);
     const method: MethodSpec = { method: 'speculative', draft: draft.name, gamma: pair.gamma };
-    const identity = { model, draft, method, data: grid.data, eval: grid.eval };
+    const identity = { model, draft, method, data: grid.data, eval: planEvalIdentity(grid.eval) };
     runs.push({
       runKey: `${model.name}__spec-${draft.name}-g${pair.gamma}__${contentHash(identity).slice(0, 8)}`,
       grid: grid.name,
@@ -157,4 +163,16 @@ export function planRuns(grid: GridConfig): RunSpec[] {
   if (keys.size !== runs.length)
     throw new TypeError('duplicate runs in grid: two method entries expand to the same configuration');
   return runs;
+}
+
+/**
+ * The eval settings in a plan-time run key. `engine: 'auto'` (the default) is left out so that the
+ * run keys (workflow ids) of configs written before the setting existed stay what they were; an
+ * explicit engine is in. The evaluation key holds the engine that `auto` resolved to (identity.ts).
+ */
+export function planEvalIdentity(
+  evalConfig: EvalConfig,
+): Omit<EvalConfig, 'engine'> & { engine?: EvalConfig['engine'] } {
+  const { engine, ...rest } = evalConfig;
+  return engine === 'auto' || engine === undefined ? rest : { ...rest, engine };
 }

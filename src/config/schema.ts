@@ -138,10 +138,19 @@ export const trainingSchema = z.strictObject({
     ),
 });
 
+export const EVAL_ENGINES = ['auto', 'onnx', 'torch'] as const;
+
 export const evalSchema = z.strictObject({
   maxNewTokens: posInt.default(32),
   batchSize: posInt.default(8),
   threads: posInt.optional().describe('ONNX Runtime intra-op threads; default: all cores'),
+  engine: z
+    .enum(EVAL_ENGINES)
+    .default('auto')
+    .describe(
+      'onnx: export, then onnxruntime-node on the cpu queue; torch: HF generate on the gpu queue (bf16 on CUDA, ' +
+        'unmerged adapter); auto: torch when training.device is cuda or the model is large, else onnx',
+    ),
 });
 
 export const retentionSchema = z.strictObject({

@@ -1,6 +1,7 @@
 /**
  * Evaluation contracts: the input and result of the evaluateModel activity.
  */
+import type { EvalEngine } from '../config/engine';
 import type { EvalConfig } from '../config/schema';
 import type { Summary } from '../metrics/summarize';
 import type { ObjectRef } from '../store/object-store';
@@ -9,18 +10,33 @@ import type { RunResult } from './run';
 export interface EvaluateModelInput {
   storeUrl: string;
   runKey: string;
-  onnxPrefix: string;
+  /** The engine (src/config/engine.ts). @default 'onnx' (inputs recorded before the torch engine) */
+  engine?: EvalEngine;
+  /** onnx engine: the committed export to run. */
+  onnxPrefix?: string;
+  /**
+   * torch engine: the committed final adapter (null: the base model, ICL and speculative runs), the
+   * method that trained it, and the device (training.device: where the run trained).
+   */
+  torch?: { adapterPrefix: string | null; method: string; device: 'auto' | 'cpu' | 'cuda' };
   /** JSONL of {@link TestItem}, written by tokenizeData. */
   testData: ObjectRef;
   /** The model directory whose tokenizer decodes the predictions. */
   modelPath: string;
   eval: EvalConfig;
-  /** Decode with a draft model proposing `gamma` tokens per target pass (greedy: same output). */
-  speculative?: { draftOnnxPrefix: string; gamma: number };
+  /**
+   * Decode with a draft model proposing `gamma` tokens per target pass (greedy: same output): its
+   * export (onnx engine) or its model directory (torch engine).
+   */
+  speculative?: { draftOnnxPrefix?: string; draftModelPath?: string; gamma: number };
 }
 
 export interface EvaluateModelResult {
   evalPrefix: string;
   metrics: Summary;
   throughput: NonNullable<RunResult['throughput']>;
+  /** Absent in results saved before the torch engine: onnx. */
+  engine?: EvalEngine;
+  /** 'fp32', 'bf16' or 'nf4-base' (RunResult.precision). */
+  precision?: string;
 }

@@ -51,6 +51,11 @@ export const FAILURES = {
       'a full fine-tune whose estimated memory (parameters × bytes + activations) exceeds the device; ' +
       'refused before weights load (trainer) or at validate (src/config/resources.ts)',
   },
+  EngineUnsupported: {
+    retryable: false,
+    trainerExit: 2,
+    doc: 'eval.engine "torch" on a model the torch engine cannot load (no weights transformers reads, an unknown architecture)',
+  },
   TrainerError: { retryable: false, trainerExit: 2, doc: "the trainer's base class of failures a retry would repeat" },
   CheckpointRejected: {
     retryable: false,

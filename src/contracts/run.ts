@@ -5,6 +5,7 @@
  * the CLI and the report. Plain JSON only (no classes, Dates or Buffers): they are recorded in
  * workflow history.
  */
+import type { EvalEngine } from '../config/engine';
 import type { RunSpec } from '../config/plan';
 import type { Summary } from '../metrics/summarize';
 import type { ObjectRef } from '../store/object-store';
@@ -48,6 +49,10 @@ export interface RunResult {
   };
   /** Where predictions.jsonl and metrics.json are. */
   evalPrefix?: string;
+  /** The engine that produced the predictions; absent in results saved before the torch engine (onnx). */
+  engine?: EvalEngine;
+  /** The numbers it computed in: 'fp32' (onnx, torch on CPU), 'bf16' (torch on CUDA), 'nf4-base' (QLoRA on its 4-bit base). */
+  precision?: string;
   /** What produced this result, so numbers can be traced and reproduced. */
   provenance?: Provenance;
 }
@@ -86,6 +91,10 @@ export interface RunIdentity {
   modelHashBasis: 'content' | 'name';
   /** Speculative runs: the draft model's fingerprint. */
   draftModelHash?: string;
+  /** The engine `eval.engine` resolved to (src/config/engine.ts); absent in identities derived before it: onnx. */
+  engine?: EvalEngine;
+  /** Why that engine, in words. */
+  engineReason?: string;
   data: { tokenizedTrain: string | null; tokenizedTest: string };
 }
 

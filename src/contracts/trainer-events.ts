@@ -6,7 +6,8 @@
  * against, and test/python/test_trainer_protocol.py compares the two through the JSON file.
  *
  * Field kinds: `int` (a JSON integer), `float` (a number, or null: the trainer prints floats that
- * are not finite, and a loss it does not have, as null), `str`, `bool`.
+ * are not finite, and a loss it does not have, as null), `str`, `bool`, `ints` (a list of integers:
+ * token ids), `floats` (a list of numbers: step timings).
  */
 import { z } from 'zod';
 import { FAILURES, TRAINER_EXIT } from './failures';
@@ -16,6 +17,8 @@ const KINDS = {
   float: z.number().nullable(),
   str: z.string(),
   bool: z.boolean(),
+  ints: z.array(z.number().int()),
+  floats: z.array(z.number()),
 } as const;
 type FieldKind = keyof typeof KINDS;
 
@@ -44,6 +47,20 @@ export const TRAINER_EVENTS = {
   },
   done: { step: 'int', finalDir: 'str', trainLoss: 'float', trainPerplexity: 'float' },
   error: { type: 'str', message: 'str' },
+  // The torch engine (trainer/generate.py): one `sequence` per test item, one `batch` per generate
+  // call (the engine's BatchTiming), one `score` per item, then `generated` with the totals.
+  generating: { device: 'str', precision: 'str', items: 'int', maxPositions: 'int' },
+  sequence: {
+    index: 'int',
+    tokens: 'ints',
+    finishReason: 'str',
+    generatedTokens: 'int',
+    truncated: 'bool',
+    error: 'str',
+  },
+  batch: { size: 'int', promptWidth: 'int', ttftMs: 'float', stepMs: 'floats', done: 'int', total: 'int' },
+  score: { index: 'int', sumLogProb: 'float', tokenCount: 'int', truncated: 'bool', error: 'str' },
+  generated: { generatedTokens: 'int', wallMs: 'float', acceptanceRate: 'float', targetOnlyTokensPerSec: 'float' },
   export: {
     outputDir: 'str',
     maxAbsDiff: 'float',

@@ -43,6 +43,9 @@ export interface ResultRow {
   perplexityLow: number | null;
   perplexityHigh: number | null;
   error: string | null;
+  /** The engine that produced the predictions (onnx, torch) and the precision it ran in; null: not evaluated. */
+  engine: string | null;
+  precision: string | null;
 }
 
 /** One run's scores on one dataset of the test split. */
@@ -125,6 +128,9 @@ export function toRows(results: RunResult[]): ResultRow[] {
       perplexityLow,
       perplexityHigh,
       error: r.error ?? null,
+      // Results saved before the torch engine were all evaluated by onnx in fp32.
+      engine: r.metrics ? (r.engine ?? 'onnx') : null,
+      precision: r.metrics ? (r.precision ?? 'fp32') : null,
     };
   });
 }
@@ -224,16 +230,22 @@ export function renderMarkdown(gridName: string, rows: ResultRow[], extras: Mark
     const ppl = modelRows.some((r) => r.perplexity !== null);
     lines.push(`## ${model}`, '');
     lines.push(
-      `| method | status | n | exact match % (95% CI) | Jaccard % (95% CI) | Jaccard (set) % | token F1 % | UnifiedQA official % | tokens/s | hit limit % | train loss | train ppl |${ppl ? ' held-out ppl (95% CI) |' : ''}`,
+      `| method | status | engine | n | exact match % (95% CI) | Jaccard % (95% CI) | Jaccard (set) % | token F1 % | UnifiedQA official % | tokens/s | hit limit % | train loss | train ppl |${ppl ? ' held-out ppl (95% CI) |' : ''}`,
     );
-    lines.push(`| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |${ppl ? ' --: |' : ''}`);
+    lines.push(`| --- | --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |${ppl ? ' --: |' : ''}`);
     for (const r of modelRows) {
       const pplCell = ppl ? ` ${withCi((v) => num(v), r.perplexity, r.perplexityLow, r.perplexityHigh)} |` : '';
       lines.push(
-        `| ${cell(r.label)} | ${r.status} | ${r.n ?? '–'} | ${withCi(pct, r.exactMatch, r.exactMatchLow, r.exactMatchHigh)} | ${withCi(pct, r.jaccard, r.jaccardLow, r.jaccardHigh)} | ${pct(r.jaccardSet)} | ${pct(r.tokenF1)} | ${pct(r.official)} | ${num(r.tokensPerSec, 1)} | ${pct(r.hitLimitFraction)} | ${num(r.trainLoss, 3)} | ${num(r.trainPerplexity)} |${pplCell}`,
+        `| ${cell(r.label)} | ${r.status} | ${r.engine ? `${r.engine} · ${r.precision}` : '–'} | ${r.n ?? '–'} | ${withCi(pct, r.exactMatch, r.exactMatchLow, r.exactMatchHigh)} | ${withCi(pct, r.jaccard, r.jaccardLow, r.jaccardHigh)} | ${pct(r.jaccardSet)} | ${pct(r.tokenF1)} | ${pct(r.official)} | ${num(r.tokensPerSec, 1)} | ${pct(r.hitLimitFraction)} | ${num(r.trainLoss, 3)} | ${num(r.trainPerplexity)} |${pplCell}`,
       );
     }
     lines.push('');
+    if (modelRows.some((r) => r.precision === 'nf4-base')) {
+      lines.push(
+        'engine · nf4-base: QLoRA evaluated with its adapter unmerged on the 4-bit NF4 base it trained on, not on an fp32 merge.',
+        '',
+      );
+    }
     const speculative = modelRows.filter((r) => r.speedup !== null);
     if (speculative.length) {
       lines.push(

@@ -54,6 +54,11 @@ export async function stageEvaluation(o: EvalStageOptions): Promise<EvaluateMode
     onnxPrefix,
     testData,
     modelPath: o.tokenizerDir,
-    eval: { maxNewTokens: o.maxNewTokens, batchSize: o.batchSize, ...(o.threads ? { threads: o.threads } : {}) },
+    eval: {
+      maxNewTokens: o.maxNewTokens,
+      batchSize: o.batchSize,
+      engine: 'onnx',
+      ...(o.threads ? { threads: o.threads } : {}),
+    },
   };
 }

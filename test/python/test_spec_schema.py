@@ -17,12 +17,15 @@ import pytest
 from conftest import ROOT, grid_schema, resolved_method
 
 from trainer.events import InvalidSpec, UnsupportedMethod
-from trainer.spec import METHODS, TrainingSpec, TrainSpec, parse_train_spec
+from trainer.spec import METHODS, GenerateSpec, TrainingSpec, TrainSpec, parse_train_spec
 
 SCHEMA = grid_schema()
 METHOD_ENTRIES = {e["properties"]["method"]["const"]: e["properties"]
                   for e in SCHEMA["properties"]["methods"]["items"]["oneOf"]}
 TRAINING = SCHEMA["properties"]["training"]["properties"]
+EVAL = SCHEMA["properties"]["eval"]["properties"]
+# The torch engine's spec (python -m trainer generate) takes these eval.* settings as the grid sends them.
+GENERATE_EVAL_FIELDS = ("maxNewTokens", "batchSize")
 # zod puts Number.MAX_SAFE_INTEGER on every integer: the limit of a JSON number in JavaScript, not a rule.
 JS_MAX_SAFE_INTEGER = 2**53 - 1
 
@@ -105,6 +108,9 @@ for name, cls in METHODS.items():
 for f in fields(TrainingSpec):
     if f.name not in TRAINER_ONLY_TRAINING_FIELDS | IGNORED_TRAINING_FIELDS:
         PAIRS.append((f"training.{f.name}", TRAINING.get(f.name), f))
+for f in fields(GenerateSpec):
+    if f.name in GENERATE_EVAL_FIELDS:
+        PAIRS.append((f"eval.{f.name} (generate)", EVAL.get(f.name), f))
 
 
 def test_the_same_methods_and_fields_on_both_sides():
@@ -120,6 +126,9 @@ def test_the_same_methods_and_fields_on_both_sides():
     family = SCHEMA["properties"]["models"]["items"]["properties"]["family"]["enum"]
     assert tuple(top["family"].metadata["choices"]) == tuple(family)
     assert tuple(top["device"].metadata["choices"]) == tuple(TRAINING["device"]["enum"])
+    generate = {f.name: f for f in fields(GenerateSpec)}
+    assert tuple(generate["device"].metadata["choices"]) == tuple(TRAINING["device"]["enum"])
+    assert tuple(EVAL["engine"]["enum"]) == ("auto", "onnx", "torch")
 
 
 @pytest.mark.parametrize("where,prop,f", PAIRS, ids=[p[0] for p in PAIRS])
@@ -186,7 +195,8 @@ def spec_with(make_spec, where, value):
     return spec
 
 
-CASES = [(where, value, ok) for where, prop, f in PAIRS if prop is not None
+# Bounds are exercised through the train spec; the generate spec's eval.* pairs are held by their rules.
+CASES = [(where, value, ok) for where, prop, f in PAIRS if prop is not None and not where.startswith("eval.")
          for value, ok in boundary_cases(schema_rules(prop))]
 
 

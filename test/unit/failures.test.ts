@@ -22,6 +22,7 @@ describe('failure registry', () => {
   it('lists every permanent type in every policy, except a name the registry keeps to one workflow', () => {
     assert.deepEqual([...NON_RETRYABLE_TYPES].sort(), [
       'CheckpointRejected',
+      'EngineUnsupported',
       'ExportParity',
       'InvalidData',
       'InvalidModel',

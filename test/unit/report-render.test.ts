@@ -144,20 +144,35 @@ test('renderMarkdown: the run table gains Jaccard intervals and the held-out per
   assert.match(tinyHeader, /\| Jaccard % \(95% CI\) \|.*\| train ppl \| held-out ppl \(95% CI\) \|$/);
   assert.ok(
     lines.includes(
-      '| lora r=8 \\| a=16 | completed | 30 | 50.0 (40.0–60.0) | 60.0 (50.0–70.0) | 50.0 | 50.0 | – | 790.0 | 0.0 | 1.234 | 3.43 | 3.21 (2.90–3.60) |',
+      '| lora r=8 \\| a=16 | completed | onnx · fp32 | 30 | 50.0 (40.0–60.0) | 60.0 (50.0–70.0) | 50.0 | 50.0 | – | 790.0 | 0.0 | 1.234 | 3.43 | 3.21 (2.90–3.60) |',
     ),
   );
   assert.ok(
     lines.includes(
-      '| icl shots=3 | completed | 30 | 20.0 (10.0–30.0) | 30.0 (20.0–40.0) | 20.0 | 50.0 | – | 812.5 | 5.0 | – | – | – |',
+      '| icl shots=3 | completed | onnx · fp32 | 30 | 20.0 (10.0–30.0) | 30.0 (20.0–40.0) | 20.0 | 50.0 | – | 812.5 | 5.0 | – | – | – |',
     ),
   );
-  assert.ok(lines.includes('| ia3 | failed | – | – | – | – | – | – | – | – | – | – | – |'));
+  assert.ok(lines.includes('| ia3 | failed | – | – | – | – | – | – | – | – | – | – | – | – |'));
   const otherHeader = lines[lines.indexOf('## other') + 2]!;
   assert.match(otherHeader, /\| train ppl \|$/);
   assert.ok(lines.includes('- `tiny__ia3__3` (failed): trainer exited 2: unsupported'));
   // Without extras: neither per-dataset tables nor figures (what the CLI prints stays as it was).
   assert.doesNotMatch(md, /per dataset|figures|!\[/);
+});
+
+test('renderMarkdown: each row says which engine and precision produced it; QLoRA on its 4-bit base is explained', () => {
+  // Results saved before the torch engine carry neither field: they were onnx, fp32 (the rows above).
+  const torchRun = {
+    ...results.find((r) => r.status === 'completed')!,
+    engine: 'torch' as const,
+    precision: 'nf4-base',
+  };
+  const md = renderMarkdown('g', toRows([torchRun]));
+  assert.match(md, /\| completed \| torch · nf4-base \| 30 \|/);
+  assert.match(md, /nf4-base: QLoRA evaluated with its adapter unmerged on the 4-bit NF4 base it trained on/);
+  assert.doesNotMatch(renderMarkdown('g', toRows(results)), /nf4-base/);
+  const [row] = toRows([{ ...torchRun, precision: 'bf16' }]);
+  assert.deepEqual([row!.engine, row!.precision], ['torch', 'bf16']);
 });
 
 test('renderMarkdown links every figure under plots/, per model and across models', () => {
@@ -178,7 +193,8 @@ test('renderCsv: the run columns start as before; per-dataset rows render with t
     csv[0]!,
     /^model,method,label,runKey,status,n,exactMatch,exactMatchLow,exactMatchHigh,jaccard,jaccardLow,jaccardHigh,/,
   );
-  assert.match(csv[0]!, /,perplexity,perplexityLow,perplexityHigh,error$/);
+  // engine and precision are appended, so columns read by position before them keep their place.
+  assert.match(csv[0]!, /,perplexity,perplexityLow,perplexityHigh,error,engine,precision$/);
   const ds = renderCsv(toDatasetRows(results)).split('\n');
   assert.equal(
     ds[0],

@@ -31,8 +31,14 @@ describe('trainer protocol', () => {
       'resources',
       'done',
       'error',
+      'generating',
+      'sequence',
+      'batch',
+      'score',
+      'generated',
       'export',
     ]);
+    assert.deepEqual(p.failures.EngineUnsupported, { exitCode: 2, retryable: false });
     assert.deepEqual(p.failures.CheckpointRejected, { exitCode: 3, retryable: false });
     assert.deepEqual(p.exitCodes, { done: 0, invalid: 2, checkpointRejected: 3, preempted: 75 });
   });
@@ -53,6 +59,25 @@ describe('trainer protocol', () => {
     const done = { event: 'done', step: 8, finalDir: '/w/out/final', trainLoss: 2.5, trainPerplexity: null };
     assert.deepEqual(parseTrainerLine(JSON.stringify(done)), { ok: true, event: done });
     assert.equal(Object.keys(TRAINER_EVENTS.checkpoint).join(), 'step,dir,loss');
+  });
+
+  it("parses the torch engine's list and boolean fields, and rejects a token list that is not integers", () => {
+    const seq = {
+      event: 'sequence',
+      index: 3,
+      tokens: [5, 17, 2],
+      finishReason: 'eos',
+      generatedTokens: 3,
+      truncated: false,
+      error: '',
+    };
+    assert.deepEqual(parseTrainerLine(JSON.stringify(seq)), { ok: true, event: seq });
+    const batch = { event: 'batch', size: 2, promptWidth: 9, ttftMs: 4.5, stepMs: [1.5, 2], done: 2, total: 4 };
+    assert.deepEqual(parseTrainerLine(JSON.stringify(batch)), { ok: true, event: batch });
+    const bad = parseTrainerLine(JSON.stringify({ ...seq, tokens: [1.5] }));
+    assert.equal(bad.ok, false);
+    assert.match((bad as { reason: string }).reason, /^sequence event: tokens\.0: /);
+    assert.equal(parseTrainerLine(JSON.stringify({ ...seq, truncated: 'no' })).ok, false);
   });
 
   it('drops fields it does not know (a newer trainer may add one), keeping the ones it does', () => {
