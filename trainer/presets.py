@@ -5,8 +5,8 @@ memory guard, bf16 on a GPU) only show up on models of real size, and no such mo
 downloaded where the tests and the GPU check run. These presets build one from a config instead.
 
 Weights are never held whole in memory: the model is instantiated on the meta device (shapes
-only), then each tensor is drawn, cast and written shard by shard, so peak RSS is about one shard
-(2 GB) whatever the size — a 7B-shaped model can be written on a host with 16 GB of RAM. The draw
+only), then each tensor is drawn, cast and written shard by shard, so peak RSS is about two 1 GiB
+shards (safetensors serializes a shard into one buffer: tensors + bytes) whatever the size — a 7B-shaped model can be written on a host with 16 GB of RAM. The draw
 follows HF's Llama `_init_weights` (normal(0, initializer_range) for linear and embedding weights,
 ones for RMSNorm) so the model behaves like `from_config` would, though not bit for bit.
 """
@@ -26,7 +26,7 @@ PRESETS = {
                tie_word_embeddings=False),
 }
 DTYPES = ("float32", "bfloat16", "float16")
-SHARD_BYTES = 2 * 1024**3  # HF's own default for save_pretrained's max_shard_size is 5 GB; 2 GB bounds RSS
+SHARD_BYTES = 1024**3  # safetensors serializes a whole shard into one buffer: peak RSS is about 2 shards
 
 
 def llama_config(preset, vocab_size, overrides=None, **ids):
