@@ -89,7 +89,7 @@ say "environment: $(cat "$OUT/env.json")"
 envget() { "$PY" -c "import json,sys;print(json.load(open(sys.argv[1])).get(sys.argv[2], ''))" "$OUT/env.json" "$1"; }
 
 if [ "$SMOKE" = 1 ]; then
-  DEVICE=cpu; STEPS="${STEPS:-6}"; EVERY=2; BATCH=4; MAXLEN=128; NEW=4; TEST=8; OPT=adamw
+  DEVICE=cpu; STEPS="${STEPS:-4}"; EVERY=2; BATCH=4; MAXLEN=128; NEW=4; TEST=8; OPT=adamw
 else
   [ "$(envget cuda)" = "True" ] || die "no CUDA device (torch.cuda.is_available() is false); use --cpu-smoke on a CPU machine"
   DEVICE=cuda; STEPS="${STEPS:-60}"; EVERY=20; BATCH=8; MAXLEN=512; NEW=32; TEST=64; OPT=adamw_8bit
@@ -113,8 +113,12 @@ if [ "$SMOKE" = 1 ]; then
 else
   build small --preset 1b --dtype bfloat16
 fi
-[ -f "$MODELS/small-draft/.complete" ] || "$PY" -m trainer truncate --src "$MODELS/small" --layers 0,1 \
-  --out "$MODELS/small-draft" >/dev/null
+# The draft keeps the first decoder layer(s): same embeddings, lm_head and tokenizer as the target.
+DRAFT_LAYERS=0,1
+[ "$SMOKE" = 1 ] && DRAFT_LAYERS=0  # the tiny model has only 2
+DRAFT="$MODELS/small-draft-l${DRAFT_LAYERS//,/-}"  # named by its layers: a cached draft is the right one
+[ -f "$DRAFT/.complete" ] || "$PY" -m trainer truncate --src "$MODELS/small" --layers "$DRAFT_LAYERS" \
+  --out "$DRAFT" >/dev/null
 SIZES=(small)
 
 HAS_TORCH_ENGINE=0
@@ -217,7 +221,7 @@ RESULTS+=("$OUT/result-kill.json")
 cfg="$OUT/spec.yaml"
 config "$cfg" gpu-check-spec "$OUT/store" \
   "  - {name: small, path: $MODELS/small, family: llama}
-  - {name: small-draft, path: $MODELS/small-draft, family: llama}" \
+  - {name: small-draft, path: $DRAFT, family: llama}" \
   "  - {method: icl, shots: 0}" "speculative:
   - {target: small, draft: small-draft, gamma: 4}"
 say "evaluation: base model zero-shot and the speculative pair"
