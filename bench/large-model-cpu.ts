@@ -111,7 +111,7 @@ async function main(): Promise<void> {
   const steps = Number(values.steps ?? (quick ? 2 : 3));
   const length = Number(values.length ?? (quick ? 64 : 128));
   dir = scratchDir('bench-large-model');
-  const model = join(REPO, '.data', 'bench', quick ? 'llama-1b-l2' : 'llama-1b');
+  const model = join(REPO, '.data', 'bench', quick ? 'llama-1b-quick' : 'llama-1b');
   const t0 = Date.now();
 
   // build
