@@ -1,4 +1,4 @@
-"""CLI dispatch: `python -m trainer {train,export,tiny,materialize-gguf,truncate} ...` (docs/contracts.md §2).
+"""CLI dispatch: `python -m trainer {train,export,tiny,materialize-gguf} ...` (docs/contracts.md §2).
 
 Specs are validated here, before torch is imported, so a bad spec fails in well under a second.
 Exit codes: 0 done, 2 a failure a retry would repeat (an `error` event precedes it), 3 the
