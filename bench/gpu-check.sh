@@ -239,6 +239,9 @@ if [ "$HAS_TORCH_ENGINE" = 1 ]; then
 fi
 
 # ---- 5. summary ---------------------------------------------------------------------------------
+SUMMARY_RC=0
 node --import tsx "$REPO/bench/gpu-check-summary.ts" --env "$OUT/env.json" --store "$OUT/store" \
-  --resumed "$RESUMED" "${AGREE_ARGS[@]}" "${RESULTS[@]}"
+  --resumed "$RESUMED" "${AGREE_ARGS[@]}" "${RESULTS[@]}" || SUMMARY_RC=$?
+[ "$SUMMARY_RC" = 0 ] || die "some runs did not complete (table above)"
+[ "$RESUMED" -ge 1 ] || die "kill test: the new worker never resumed from a checkpoint (see $PEFTGRID_DATA_DIR/dev/worker.log)"
 say "done in $(( $(date +%s) - T0 )) s; configs, results and the stack's logs are under $OUT"
