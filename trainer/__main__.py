@@ -46,8 +46,14 @@ def main(argv=None):
     e.add_argument("--spec", required=True)
     n = sub.add_parser("generate", help="evaluate with the torch engine: greedy tokens + answer scores as events")
     n.add_argument("--spec", required=True)
-    y = sub.add_parser("tiny", help="write a tiny random-init model (tests, offline demos)")
-    y.add_argument("--family", required=True, choices=["llama", "gemma", "mistral"])
+    y = sub.add_parser("tiny", help="write a random-init model: tiny (tests, offline demos) or Llama-shaped 1b/7b")
+    y.add_argument("--family", default="llama", choices=["llama", "gemma", "mistral"])
+    y.add_argument("--preset", default="tiny", choices=["tiny", "1b", "7b", "custom"],
+                   help="1b: 0.92B params (hidden 2048, 16 layers, 32 heads, 8 KV heads, MLP 5632); "
+                        "7b: Llama-2-7B dims; custom: --config only. Sizes other than tiny are Llama only")
+    y.add_argument("--config", default=None, help="LlamaConfig fields overriding the preset: inline JSON or a file")
+    y.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                   help="storage dtype of a --preset other than tiny")
     y.add_argument("--out", required=True)
     y.add_argument("--tokenizer-from", default=None, help="default: .data/models/smollm2-135m-instruct")
     y.add_argument("--seed", type=int, default=0)
@@ -82,8 +88,16 @@ def main(argv=None):
             generate(spec)
             return EXIT_DONE
         from . import models
-        if args.cmd == "tiny":
+        if args.cmd == "tiny" and args.preset == "tiny":
+            if args.config:
+                raise InvalidSpec("--config: needs --preset 1b, 7b or custom (the tiny models' shape is fixed)")
             models.make_tiny(args.family, args.out, args.tokenizer_from, args.seed)
+        elif args.cmd == "tiny":
+            if args.family != "llama":
+                raise InvalidSpec(f"--family: got {args.family!r} with --preset {args.preset}; expected llama")
+            from .presets import load_overrides
+            models.make_sized(args.preset, args.out, args.tokenizer_from, args.seed, load_overrides(args.config),
+                              args.dtype)
         elif args.cmd == "truncate":
             try:
                 layers = [int(x) for x in args.layers.split(",") if x.strip()]

@@ -181,17 +181,47 @@ def engine_config(config, gen_config, tok_dir, prefix_len, method):
 
 
 def _finish_onnx(tmp_dir, final_path):
-    """Move the graph into place; large models become model.onnx + one model.onnx.data file."""
+    """Move the graph into place; large models become model.onnx + one model.onnx.data file.
+
+    Over 2 GB the TorchScript exporter writes one file per tensor next to model.onnx. They are
+    gathered into model.onnx.data one tensor at a time: `onnx.load(load_external_data=True)` +
+    `save_model` would hold a second copy of every weight next to the torch model (4 GB more at
+    1B parameters in fp32, 28 GB at 7B), which is what an export on a host sized for one copy can
+    not afford.
+    """
     import onnx
+    from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors, uses_external_data
     src = os.path.join(tmp_dir, "model.onnx")
     extra = [f for f in os.listdir(tmp_dir) if f != "model.onnx"]
     size = sum(os.path.getsize(os.path.join(tmp_dir, f)) for f in os.listdir(tmp_dir))
     if not extra and size < EXTERNAL_DATA_BYTES:
         os.replace(src, final_path)
         return
-    model = onnx.load(src, load_external_data=True)
-    onnx.save_model(model, final_path, save_as_external_data=True, all_tensors_to_one_file=True,
-                    location=os.path.basename(final_path) + ".data", size_threshold=1024)
+    model = onnx.load(src, load_external_data=False)
+    location = os.path.basename(final_path) + ".data"
+    with open(os.path.join(os.path.dirname(final_path), location), "wb") as data:
+        for tensor in _get_all_tensors(model):
+            if uses_external_data(tensor):
+                info = ExternalDataInfo(tensor)
+                with open(os.path.join(tmp_dir, info.location), "rb") as f:
+                    f.seek(info.offset or 0)
+                    raw = f.read(info.length) if info.length else f.read()
+                del tensor.external_data[:]
+            elif tensor.HasField("raw_data") and len(tensor.raw_data) >= 1024:
+                raw = tensor.raw_data
+                tensor.ClearField("raw_data")
+            else:
+                continue  # small tensors stay inline, as onnx.save_model's size_threshold=1024 keeps them
+            data.seek(-data.tell() % 64, 1)  # 64-byte aligned offsets, so ORT can map tensors in place
+            offset = data.tell()
+            data.write(raw)
+            # By hand: onnx's set_external_data insists on raw_data being present, and it is gone here.
+            for key, value in (("location", location), ("offset", str(offset)), ("length", str(len(raw)))):
+                entry = tensor.external_data.add()
+                entry.key, entry.value = key, value
+            tensor.data_location = onnx.TensorProto.EXTERNAL
+            del raw
+    onnx.save_model(model, final_path)
 
 
 def _free(*_models):

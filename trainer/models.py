@@ -117,17 +117,37 @@ def materialize_gguf(out, gguf_path=None):
     return out
 
 
-def make_tiny(family, out, tokenizer_from=None, seed=0):
-    import torch
-    from transformers import (AutoModelForCausalLM, AutoTokenizer, GemmaConfig, GenerationConfig, LlamaConfig,
-                              MistralConfig)
-    tokenizer_from = tokenizer_from or SMOLLM2_DIR
+def _tokenizer_ids(tokenizer_from):
+    from transformers import AutoTokenizer
     if not os.path.isfile(os.path.join(tokenizer_from, "tokenizer.json")):
         raise ModelNotFound(f"--tokenizer-from: got {tokenizer_from!r}; expected a directory with tokenizer.json "
                             "(run `python -m trainer materialize-gguf --out DIR` first)")
     tok = AutoTokenizer.from_pretrained(tokenizer_from)
     ids = dict(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+    return tok, ids
+
+
+def make_sized(preset, out, tokenizer_from=None, seed=0, overrides=None, dtype="float32"):
+    """A random-init Llama of a real size (presets.py), written shard by shard without holding it whole."""
+    from transformers import GenerationConfig
+    from . import presets
+    tok, ids = _tokenizer_ids(tokenizer_from or SMOLLM2_DIR)
+    config = presets.llama_config(preset, ids.pop("vocab_size"), overrides, **ids)
+    tmp = _tmp_for(out)
+    params, nbytes = presets.write_random(config, tmp, dtype, seed)
+    GenerationConfig(bos_token_id=ids["bos_token_id"], eos_token_id=ids["eos_token_id"],
+                     pad_token_id=ids["pad_token_id"]).save_pretrained(tmp)
+    tok.save_pretrained(tmp, save_jinja_files=False)
+    _commit(tmp, out)
+    log(f"wrote random-init llama {preset} ({params:,} params, {nbytes / 1e9:.2f} GB {dtype}) to {out}")
+    return out
+
+
+def make_tiny(family, out, tokenizer_from=None, seed=0):
+    import torch
+    from transformers import AutoModelForCausalLM, GemmaConfig, GenerationConfig, LlamaConfig, MistralConfig
+    tok, ids = _tokenizer_ids(tokenizer_from or SMOLLM2_DIR)
     configs = {
         "llama": lambda: LlamaConfig(**TINY, **ids, tie_word_embeddings=False),
         # Gemma ties embeddings and scales them by sqrt(hidden): both matter for export parity.

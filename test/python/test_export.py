@@ -178,3 +178,40 @@ def test_large_models_get_one_external_data_file(tiny, tmp_path, events, monkeyp
     assert sorted(os.listdir(tmp_path / "onnx")) == ["engine.json", "model.onnx", "model.onnx.data"]
     assert os.path.getsize(tmp_path / "onnx" / "model.onnx") < 1e6 < os.path.getsize(tmp_path / "onnx" / "model.onnx.data")
     assert events.read()[-1]["maxAbsDiff"] < ATOL  # parity ran on the external-data model
+
+
+def test_per_tensor_external_files_are_gathered_one_tensor_at_a_time(tiny, tmp_path, monkeypatch):
+    # Over 2 GB the TorchScript exporter writes one file per tensor; _finish_onnx must gather them
+    # into model.onnx.data without loading every weight at once (a second copy of a 7B model).
+    import onnx
+
+    import trainer.export
+    do_export(tiny["llama"], tmp_path / "ref")
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    onnx.save_model(onnx.load(str(tmp_path / "ref" / "model.onnx")), str(raw / "model.onnx"),
+                    save_as_external_data=True, all_tensors_to_one_file=False, size_threshold=1024)
+    assert len(os.listdir(raw)) > 3
+    real_load = onnx.load
+
+    def no_bulk_load(path, *a, load_external_data=True, **k):
+        assert not load_external_data, "_finish_onnx loaded every tensor into memory"
+        return real_load(path, *a, load_external_data=False, **k)
+    monkeypatch.setattr(onnx, "load", no_bulk_load)
+    out = tmp_path / "out"
+    out.mkdir()
+    trainer.export._finish_onnx(str(raw), str(out / "model.onnx"))
+    assert sorted(os.listdir(out)) == ["model.onnx", "model.onnx.data"]
+    assert os.path.getsize(out / "model.onnx") < 1e6
+    feeds = None
+    outputs = []
+    for path in (tmp_path / "ref" / "model.onnx", out / "model.onnx"):
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        if feeds is None:
+            n_layers = (len(sess.get_inputs()) - 3) // 2
+            kv = sess.get_inputs()[3].shape[1], sess.get_inputs()[3].shape[3]
+            feeds = {"input_ids": np.array([[5, 6, 7]]), "attention_mask": np.ones((1, 3), np.int64),
+                     "position_ids": np.array([[0, 1, 2]])}
+            feeds.update({n: np.zeros((1, kv[0], 0, kv[1]), np.float32) for n in io_names(n_layers)[0][3:]})
+        outputs.append(sess.run(["logits"], feeds)[0])
+    np.testing.assert_array_equal(outputs[0], outputs[1])
