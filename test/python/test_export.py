@@ -208,10 +208,11 @@ def test_per_tensor_external_files_are_gathered_one_tensor_at_a_time(tiny, tmp_p
     for path in (tmp_path / "ref" / "model.onnx", out / "model.onnx"):
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         if feeds is None:
-            n_layers = (len(sess.get_inputs()) - 3) // 2
+            # input_ids, attention_mask, position_ids, the past, then num_logits_to_keep
+            n_layers = (len(sess.get_inputs()) - 4) // 2
             kv = sess.get_inputs()[3].shape[1], sess.get_inputs()[3].shape[3]
             feeds = {"input_ids": np.array([[5, 6, 7]]), "attention_mask": np.ones((1, 3), np.int64),
-                     "position_ids": np.array([[0, 1, 2]])}
+                     "position_ids": np.array([[0, 1, 2]]), LOGITS_TO_KEEP: np.array(0, np.int64)}
             feeds.update({n: np.zeros((1, kv[0], 0, kv[1]), np.float32) for n in io_names(n_layers)[0][3:]})
         outputs.append(sess.run(["logits"], feeds)[0])
     np.testing.assert_array_equal(outputs[0], outputs[1])
