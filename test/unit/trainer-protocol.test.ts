@@ -23,7 +23,17 @@ describe('trainer protocol', () => {
     const committed = readFileSync(join(REPO, 'schema', 'trainer-protocol.json'), 'utf8');
     assert.equal(committed, trainerProtocolText(), `regenerate it: ${REGENERATE}`);
     const p = trainerProtocol();
-    assert.deepEqual(Object.keys(p.events), ['start', 'step', 'checkpoint', 'preempting', 'done', 'error', 'export']);
+    assert.deepEqual(Object.keys(p.events), [
+      'start',
+      'step',
+      'checkpoint',
+      'preempting',
+      'done',
+      'error',
+      'export',
+      'staging',
+      'staged',
+    ]);
     assert.deepEqual(p.failures.CheckpointRejected, { exitCode: 3, retryable: false });
     assert.deepEqual(p.exitCodes, { done: 0, invalid: 2, checkpointRejected: 3, preempted: 75 });
   });
