@@ -26,8 +26,10 @@ describe('failure registry', () => {
       'InvalidData',
       'InvalidModel',
       'InvalidSpec',
+      'ModelGated',
       'ModelNotFound',
       'NotFound',
+      'RevisionNotFound',
       'TrainerError',
       'UnsupportedMethod',
     ]);
