@@ -10,7 +10,7 @@ import { loadTokenizer } from '../src/data';
 import { getDirectory, joinKey, openStore, readManifest } from '../src/store';
 import { generateAll } from './evaluate-generate';
 import { scorePredictions, summarizeEvaluation } from './evaluate-score';
-import { localModelDir } from './model-source';
+import { localModelDir, revisionOpt } from './model-source';
 import { workDir } from './paths';
 import { readTestItems } from './test-data';
 import type { EvaluateModelInput, EvaluateModelResult } from '../src/contracts';
@@ -33,7 +33,13 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
   // Exports are immutable once committed, so a local copy keyed by prefix can be reused.
   const onnxDir = workDir('onnx', contentHash({ store: input.storeUrl, prefix: input.onnxPrefix }));
   await getDirectory(store, input.onnxPrefix, onnxDir);
-  const tokenizer = await loadTokenizer(await localModelDir(input.modelPath));
+  const tokenizer = await loadTokenizer(
+    await localModelDir(input.modelPath, {
+      ...revisionOpt(input.revision),
+      tokenizerOnly: true,
+      heartbeat: (p) => ctx.heartbeat(p),
+    }),
+  );
 
   const gen = await generateAll(ctx, { input, store, items, onnxDir });
   const predictions = scorePredictions(items, gen, tokenizer);

@@ -12,7 +12,7 @@ import { contentHash } from '../src/common/hash';
 import { getDirectory, joinKey, openStore, putDirectory, readManifest } from '../src/store';
 import { FailureType, TRAINER_EXIT } from '../src/contracts/failures';
 import { runTrainer, type TrainerEvent } from './trainer-process';
-import { localModelDir } from './model-source';
+import { localModelDir, revisionOpt } from './model-source';
 import { workDir } from './paths';
 import type { ExportModelInput, ExportModelResult } from '../src/contracts';
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
@@ -61,7 +61,10 @@ export async function exportModel(input: ExportModelInput): Promise<ExportModelR
     specPath,
     JSON.stringify(
       {
-        modelPath: await localModelDir(input.modelPath),
+        modelPath: await localModelDir(input.modelPath, {
+          ...revisionOpt(input.revision),
+          heartbeat: (p) => ctx.heartbeat(p),
+        }),
         adapterDir,
         method: input.method,
         outputDir,

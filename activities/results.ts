@@ -11,7 +11,7 @@ import { codeVersionEnv } from '../src/common/env';
 import { joinKey, openStore } from '../src/store';
 import type { Provenance, RunResult } from '../src/contracts';
 import { modelFingerprint } from './model-fingerprint';
-import { localModelDir } from './model-source';
+import { localModelDir, revisionOpt } from './model-source';
 import { REPO_ROOT } from './paths';
 import type { LookupRunResultInput, SaveRunResultInput, SaveRunResultResult } from '../src/contracts';
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
@@ -62,8 +62,11 @@ export async function saveRunResult(input: SaveRunResultInput): Promise<SaveRunR
     configHash: input.result.runKey.split('__').pop() ?? input.result.runKey,
     codeVersion: codeVersion(),
     dataHash: input.dataHash,
-    modelHash: identity?.modelHash ?? (await modelFingerprint(await localModelDir(input.modelPath))).sha256,
+    modelHash:
+      identity?.modelHash ??
+      (await modelFingerprint(await localModelDir(input.modelPath, revisionOpt(input.revision)))).sha256,
     seed: input.seed,
+    ...(input.revision ? { modelRevision: input.revision } : {}),
     ...(identity
       ? {
           trainingKey: identity.trainingKey,

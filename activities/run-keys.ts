@@ -6,14 +6,16 @@
  */
 import { evaluationKey, trainingKey } from '../src/config/identity';
 import { modelFingerprint } from './model-fingerprint';
-import { localModelDir } from './model-source';
+import { localModelDir, revisionOpt } from './model-source';
 import type { DeriveRunKeysInput, DeriveRunKeysResult } from '../src/contracts';
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
 export type { DeriveRunKeysInput, DeriveRunKeysResult } from '../src/contracts';
 
 export async function deriveRunKeys({ run, trainData, testData }: DeriveRunKeysInput): Promise<DeriveRunKeysResult> {
-  const model = await modelFingerprint(await localModelDir(run.model.path));
-  const draft = run.draft ? await modelFingerprint(await localModelDir(run.draft.path)) : undefined;
+  const model = await modelFingerprint(await localModelDir(run.model.path, revisionOpt(run.model.revision)));
+  const draft = run.draft
+    ? await modelFingerprint(await localModelDir(run.draft.path, revisionOpt(run.draft.revision)))
+    : undefined;
   const content = {
     model: model.sha256,
     trainData: run.trains ? (trainData?.sha256 ?? null) : null,

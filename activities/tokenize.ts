@@ -27,7 +27,7 @@ import {
   type TokenizerWrapper,
 } from '../src/data';
 import { joinKey, openStore, type ObjectRef, type ObjectStore } from '../src/store';
-import { localModelDir } from './model-source';
+import { localModelDir, revisionOpt } from './model-source';
 import { workDir } from './paths';
 import type { TestItem, TokenizeDataInput, TokenizeDataResult } from '../src/contracts';
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
@@ -53,7 +53,11 @@ export async function tokenizeData(input: TokenizeDataInput): Promise<TokenizeDa
   const ctx = Context.current();
   const store = openStore(input.storeUrl);
   const family = input.family as ModelFamily;
-  const modelDir = await localModelDir(input.modelPath);
+  const modelDir = await localModelDir(input.modelPath, {
+    ...revisionOpt(input.revision),
+    tokenizerOnly: true, // tokenizing needs no weights
+    heartbeat: (p) => ctx.heartbeat(p),
+  });
   let tok: TokenizerWrapper;
   try {
     tok = await loadTokenizer(modelDir);

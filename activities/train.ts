@@ -30,7 +30,7 @@ import {
   type Transition,
 } from './train-events';
 import { reportTrainingProgress } from '../src/common/progress';
-import { localModelDir } from './model-source';
+import { localModelDir, revisionOpt } from './model-source';
 import { workDir } from './paths';
 import type { TrainModelInput, TrainModelResult, TrainHeartbeat } from '../src/contracts';
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
@@ -81,7 +81,11 @@ async function prepareAttempt(input: TrainModelInput, store: ObjectStore, root: 
   await store.getFile(input.trainData.key, dataPath, input.trainData.sha256);
   const spec = {
     runKey: input.runKey,
-    modelPath: await localModelDir(input.modelPath),
+    modelPath: await localModelDir(input.modelPath, {
+      ...revisionOpt(input.revision),
+      // Keep the previous attempt's checkpoint hint in the details while the model stages.
+      heartbeat: (p) => Context.current().heartbeat({ ...(activityInfo().heartbeatDetails ?? {}), ...p }),
+    }),
     family: input.family,
     method: input.method,
     trainData: dataPath,

@@ -20,7 +20,12 @@ export interface WorkerSetOptions {
   overrides?: Partial<WorkerOptions>;
 }
 
-const gpuActivities = { trainModel: activities.trainModel, exportModel: activities.exportModel };
+const gpuActivities = {
+  trainModel: activities.trainModel,
+  exportModel: activities.exportModel,
+  // A gpu-only worker stages its own copy of a hub model (its cache is per worker).
+  stageModel: activities.stageModel,
+};
 
 export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
   const queues = opts.queues ?? ['cpu', 'gpu'];

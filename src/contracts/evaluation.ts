@@ -14,6 +14,8 @@ export interface EvaluateModelInput {
   testData: ObjectRef;
   /** The model directory whose tokenizer decodes the predictions. */
   modelPath: string;
+  /** Hub models: the commit sha stageModel pinned (activities/model-source.ts stages exactly it). */
+  revision?: string;
   eval: EvalConfig;
   /** Decode with a draft model proposing `gamma` tokens per target pass (greedy: same output). */
   speculative?: { draftOnnxPrefix: string; gamma: number };
