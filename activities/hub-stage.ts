@@ -49,9 +49,12 @@ export function hubEndpoint(): string {
   return (process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
 }
 
-/** Where this worker caches `repoId` from the current endpoint. */
+/**
+ * Where this worker caches `repoId`. Not keyed by endpoint: a commit sha names the same files on the
+ * hub and on any mirror, and a worker that lost HF_ENDPOINT still finds what it staged.
+ */
 export function hubCacheDir(repoId: string): string {
-  return workDir('models', 'hub', `${repoId.replace('/', '--')}-${contentHash(hubEndpoint()).slice(0, 8)}`);
+  return workDir('models', 'hub', repoId.replace('/', '--'));
 }
 
 /** trainer/stage.py's `staged_dir`: the same name on both sides. */

@@ -68,7 +68,9 @@ export async function startHubServer(repos: HubRepos, opts: { token?: string } =
     const revs = new Map<string, Rev>();
     for (const [name, dir] of Object.entries(repo.revisions)) {
       const files = listFiles(dir);
-      const sha = createHash('sha1').update(JSON.stringify([id, name, files])).digest('hex');
+      const sha = createHash('sha1')
+        .update(JSON.stringify([id, name, files]))
+        .digest('hex');
       const rev = { sha, dir, files };
       revs.set(name, rev);
       revs.set(sha, rev); // a commit sha resolves to itself
