@@ -10,7 +10,8 @@
  * 401, another token a 403, as on the hub. `gets` counts file GETs per `repo/file` (tests assert one fetch).
  *
  * Run directly (`node --import tsx test/helpers/hub-server.ts '<json HubRepos>'`) it prints its endpoint
- * as one JSON line and serves until killed: the Python tests use it that way.
+ * as one JSON line and serves until killed: the Python tests use it that way, and so does the e2e
+ * test, whose spawnSync calls would block an in-process server (`GET /_test/gets` returns `gets`).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -110,6 +111,12 @@ export async function startHubServer(repos: HubRepos, opts: { token?: string } =
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://hub');
     const path = url.pathname;
+    if (path === '/_test/gets') {
+      // For a test that runs this server as a child process (and blocks on spawnSync meanwhile).
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(Object.fromEntries(gets)));
+      return;
+    }
     if (path.startsWith('/api/models/')) {
       const rest = path.slice('/api/models/'.length);
       const at = rest.indexOf('/revision/');
