@@ -8,7 +8,8 @@
  *  - store: a file:// directory.
  * The copy is written from the YAML by setting only those fields, so later edits to study.yaml are
  * tested too. Every one of its 29 runs must complete, pinned to the commit the hub served.
- * PEFTGRID_STUDY_SCALE overrides the data scale (default 0.002: about 80 test items in all).
+ * PEFTGRID_STUDY_SCALE overrides the data scale (default 0.002: about 80 test items in all);
+ * PEFTGRID_STUDY_SMOKE_STEPS=N (opt-in, not the acceptance) trains N steps instead of the study's 200.
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -25,6 +26,7 @@ import type { GridResult } from '../../src/contracts';
 const dir = scratchDir('e2e-study-hub');
 const PORT = 17263;
 const SCALE = process.env.PEFTGRID_STUDY_SCALE ?? '0.002';
+const SMOKE_STEPS = process.env.PEFTGRID_STUDY_SMOKE_STEPS;
 const TOKEN = 'hf_test_token'; // hub-server.ts's default
 
 interface StudyDoc {
@@ -32,6 +34,8 @@ interface StudyDoc {
   data: { baseUrl: string };
   models: { name: string; path: string; family: 'llama' | 'gemma' | 'mistral' }[];
   speculative: { target: string; draft: string }[];
+  methods: Record<string, unknown>[];
+  training?: Record<string, unknown>;
 }
 
 let hubProc: ChildProcess | undefined;
@@ -94,6 +98,16 @@ describe('examples/study.yaml end to end, models from a local hub', { timeout: 1
     // Only where the models, data and store come from; the rest is the file as shipped.
     study.store = `file://${join(dir, 'store')}`;
     study.data.baseUrl = `file://${join(dir, 'uqa')}`;
+    if (SMOKE_STEPS) {
+      // Opt-in smoke, not the acceptance: the study's shape with N training steps, for machines where
+      // the full study (200 steps × 20 trainings) cannot run in time. Unset, the file is as shipped.
+      const n = Number(SMOKE_STEPS);
+      study.training = { ...study.training, maxSteps: n, warmupSteps: 1, checkpointEverySteps: n };
+      Object.assign(
+        study.methods.find((m) => m.method === 'adalora')!,
+        { tinit: 1, tfinal: 1, deltaT: 1 },
+      );
+    }
     const cfg = join(dir, 'study-local.yaml');
     writeFileSync(cfg, stringify(study));
 
@@ -109,7 +123,9 @@ describe('examples/study.yaml end to end, models from a local hub', { timeout: 1
     const t0 = Date.now();
     const run = cli(['grid', 'start', cfg, '--wait', '--json'], 110 * 60_000);
     const wallS = (Date.now() - t0) / 1000;
-    process.stderr.write(`study.yaml end to end (scale ${SCALE}): ${wallS.toFixed(0)} s wall\n`);
+    process.stderr.write(
+      `study.yaml end to end (scale ${SCALE}${SMOKE_STEPS ? `, smoke: ${SMOKE_STEPS} steps` : ''}): ${wallS.toFixed(0)} s wall\n`,
+    );
     writeFileSync(join(dir, 'wall-seconds.txt'), `${wallS}\n`);
     assert.equal(run.code, 0, run.out.slice(-4000) + run.err.slice(-4000));
     const [startedLine, resultLine] = run.out.trim().split('\n');

@@ -13,6 +13,7 @@ import { Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
 import { runWorkflowId, TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
 import type { GridResult } from '../../src/contracts';
+import { modelFingerprint } from '../../activities/model-fingerprint';
 import { createWorkers } from '../../workers/create';
 import { scratchDir, tinyModel } from '../helpers/fixtures';
 import { startHubServer, type HubServer } from '../helpers/hub-server';
@@ -97,6 +98,9 @@ describe('a grid with a hub model', { timeout: 20 * 60_000 }, () => {
     assert.equal(run.status, 'completed', run.error);
     const sha = hub.sha(REPO_ID);
     assert.equal(run.provenance?.modelRevision, sha);
+    // The content key is the staged files' fingerprint: the same as the served directory's own.
+    assert.equal(run.provenance?.modelHash, (await modelFingerprint(tinyModel('llama'))).sha256);
+    assert.equal(run.provenance?.modelHashBasis, 'content');
     const acts = await activities(run.runKey);
     assert.deepEqual(acts[0], { type: 'stageModel', queue: TASK_QUEUES.cpu, input: { modelPath: REPO_ID } });
     for (const a of acts.filter((x) => ['tokenizeData', 'trainModel', 'exportModel', 'evaluateModel'].includes(x.type)))
