@@ -7,7 +7,7 @@
  * asking the hub, so a worker that lost its network still runs what it has.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FAILURES, FailureType, TRAINER_EXIT } from '../src/contracts/failures';
 import { contentHash, sha256Hex } from '../src/common/hash';
@@ -120,7 +120,7 @@ export async function stageHubModel(repoId: string, opts: StageHubOptions = {}):
           } else if (ev.event === 'staged')
             staged = { dir: ev.dir, revision: ev.revision, bytes: ev.bytes, files: ev.files };
         },
-      });
+      }).finally(() => rm(specPath, { force: true }));
       if (res.code === TRAINER_EXIT.done && staged) {
         log.info({ dir: staged.dir, sha: staged.revision, bytes: staged.bytes }, 'hub model staged');
         return staged;
