@@ -16,7 +16,7 @@ import type { EvaluateModelInput, TestItem } from '../src/contracts';
 import type { EngineGeneration } from './evaluate-onnx';
 import type { Generation } from './evaluate-generate';
 import { failure } from './failure';
-import { localModelDir } from './model-source';
+import { localModelDir, revisionOpt } from './model-source';
 import { workDir } from './paths';
 import { runTrainer, type TrainerEvent } from './trainer-process';
 import type { ActivityHeartbeat } from './transfer-heartbeat';
@@ -113,11 +113,16 @@ export async function generateTorch(
     specPath,
     JSON.stringify(
       {
-        modelPath: await localModelDir(input.modelPath, { heartbeat: hb.details }),
+        modelPath: await localModelDir(input.modelPath, { ...revisionOpt(input.revision), heartbeat: hb.details }),
         itemsPath,
         adapterDir,
         method: adapterDir ? torch.method : null,
-        draftModelPath: draftPath ? await localModelDir(draftPath, { heartbeat: hb.details }) : null,
+        draftModelPath: draftPath
+          ? await localModelDir(draftPath, {
+              ...revisionOpt(input.speculative?.draftRevision),
+              heartbeat: hb.details,
+            })
+          : null,
         gamma: input.speculative?.gamma ?? 4,
         device: torch.device,
         maxNewTokens: input.eval.maxNewTokens,

@@ -15,7 +15,7 @@ import { joinKey, openStore, readManifest } from '../src/store';
 import { generateOnnx } from './evaluate-onnx';
 import { scorePredictions, summarizeEvaluation } from './evaluate-score';
 import { generateTorch } from './evaluate-torch';
-import { localModelDir } from './model-source';
+import { localModelDir, revisionOpt } from './model-source';
 import { activityHeartbeat } from './transfer-heartbeat';
 import { readTestItems } from './test-data';
 import type { EvaluateModelInput, EvaluateModelResult } from '../src/contracts';
@@ -40,7 +40,13 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
 
   // Verified first: a test split that is not the planned one fails before any model is fetched.
   const items = await readTestItems(store, input.testData);
-  const tokenizer = await loadTokenizer(await localModelDir(input.modelPath, { heartbeat: hb.details }));
+  const tokenizer = await loadTokenizer(
+    await localModelDir(input.modelPath, {
+      ...revisionOpt(input.revision),
+      tokenizerOnly: true,
+      heartbeat: hb.details,
+    }),
+  );
   const { gen, precision } =
     engine === 'torch'
       ? await generateTorch(ctx, input, store, items, log, hb)

@@ -12,7 +12,7 @@ import { contentHash } from '../src/common/hash';
 import { getDirectory, joinKey, openStore, putDirectory, readManifest } from '../src/store';
 import { FailureType, TRAINER_EXIT } from '../src/contracts/failures';
 import { runTrainer, type TrainerEvent } from './trainer-process';
-import { localModelDir } from './model-source';
+import { localModelDir, revisionOpt } from './model-source';
 import { workDir } from './paths';
 import { activityHeartbeat } from './transfer-heartbeat';
 import type { ExportModelInput, ExportModelResult } from '../src/contracts';
@@ -64,7 +64,7 @@ export async function exportModel(input: ExportModelInput): Promise<ExportModelR
     specPath,
     JSON.stringify(
       {
-        modelPath: await localModelDir(input.modelPath, { heartbeat: hb.details }),
+        modelPath: await localModelDir(input.modelPath, { ...revisionOpt(input.revision), heartbeat: hb.details }),
         adapterDir,
         method: input.method,
         outputDir,

@@ -1,12 +1,14 @@
 /**
  * Every activity, re-exported for the workers (as values) and the workflows (as types only).
  * cpu queue: data, evaluation, results, report. gpu queue: trainModel, exportModel, evaluateModel
- * (the torch engine).
+ * (the torch engine). Both: stageModel.
  */
 export { downloadDataset } from './download';
 export type { DownloadDatasetInput } from './download';
 export { resolveDatasets, prepareData } from './prepare';
 export type { ResolveDatasetsInput, PrepareDataInput } from './prepare';
+export { stageModel } from './stage-model';
+export type { StageModelInput, StageModelResult, StageModelHeartbeat } from './stage-model';
 export { tokenizeData } from './tokenize';
 export type { TokenizeDataInput, TokenizeDataResult } from './tokenize';
 export { trainModel } from './train';

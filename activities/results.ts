@@ -11,7 +11,7 @@ import { codeVersionEnv } from '../src/common/env';
 import { joinKey, openStore } from '../src/store';
 import type { Provenance, RunResult } from '../src/contracts';
 import { modelFingerprint } from './model-fingerprint';
-import { localModelDir } from './model-source';
+import { localModelDir, revisionOpt } from './model-source';
 import { REPO_ROOT } from './paths';
 import { currentActivityHeartbeat } from './transfer-heartbeat';
 import type { LookupRunResultInput, SaveRunResultInput, SaveRunResultResult } from '../src/contracts';
@@ -64,12 +64,19 @@ export async function saveRunResult(input: SaveRunResultInput): Promise<SaveRunR
     codeVersion: codeVersion(),
     dataHash: input.dataHash,
     // Executions started before content keys carry no modelHash: the model is fingerprinted here,
-    // fetched first if it is an s3:// prefix this worker has not materialized (heartbeated).
+    // fetched first if it is an s3:// prefix or hub id this worker has not staged (heartbeated).
     modelHash:
       identity?.modelHash ??
-      (await modelFingerprint(await localModelDir(input.modelPath, { heartbeat: currentActivityHeartbeat().details })))
-        .sha256,
+      (
+        await modelFingerprint(
+          await localModelDir(input.modelPath, {
+            ...revisionOpt(input.revision),
+            heartbeat: currentActivityHeartbeat().details,
+          }),
+        )
+      ).sha256,
     seed: input.seed,
+    ...(input.revision ? { modelRevision: input.revision } : {}),
     ...(identity
       ? {
           trainingKey: identity.trainingKey,

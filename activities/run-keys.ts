@@ -8,17 +8,19 @@
 import { evaluationKey, trainingKey } from '../src/config/identity';
 import { resolveRunEngine } from './eval-engine';
 import { modelFingerprint } from './model-fingerprint';
-import { localModelDir } from './model-source';
+import { localModelDir, revisionOpt } from './model-source';
 import { currentActivityHeartbeat } from './transfer-heartbeat';
 import type { DeriveRunKeysInput, DeriveRunKeysResult } from '../src/contracts';
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
 export type { DeriveRunKeysInput, DeriveRunKeysResult } from '../src/contracts';
 
 export async function deriveRunKeys({ run, trainData, testData }: DeriveRunKeysInput): Promise<DeriveRunKeysResult> {
-  // An s3:// model (and draft) not yet on this worker is fetched whole here: GBs, heartbeated.
+  // An s3:// or hub model (and draft) not yet on this worker is fetched whole here: GBs, heartbeated.
   const { details: heartbeat } = currentActivityHeartbeat();
-  const modelDir = await localModelDir(run.model.path, { heartbeat });
-  const draftDir = run.draft ? await localModelDir(run.draft.path, { heartbeat }) : undefined;
+  const modelDir = await localModelDir(run.model.path, { ...revisionOpt(run.model.revision), heartbeat });
+  const draftDir = run.draft
+    ? await localModelDir(run.draft.path, { ...revisionOpt(run.draft.revision), heartbeat })
+    : undefined;
   const model = await modelFingerprint(modelDir);
   const draft = draftDir ? await modelFingerprint(draftDir) : undefined;
   // Resolved here because the model is on disk here; a torch run that cannot load fails now, not on a GPU.

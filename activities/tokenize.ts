@@ -7,6 +7,7 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { FailureType } from '../src/contracts/failures';
 import { failure } from './failure';
@@ -27,7 +28,7 @@ import {
   type TokenizerWrapper,
 } from '../src/data';
 import { joinKey, openStore, type ObjectRef, type ObjectStore } from '../src/store';
-import { localModelDir } from './model-source';
+import { localModelDir, revisionOpt } from './model-source';
 import { workDir } from './paths';
 import { activityHeartbeat } from './transfer-heartbeat';
 import type { TestItem, TokenizeDataInput, TokenizeDataResult } from '../src/contracts';
@@ -55,7 +56,11 @@ export async function tokenizeData(input: TokenizeDataInput): Promise<TokenizeDa
   const hb = activityHeartbeat(ctx);
   const store = openStore(input.storeUrl);
   const family = input.family as ModelFamily;
-  const modelDir = await localModelDir(input.modelPath, { heartbeat: hb.details });
+  const modelDir = await localModelDir(input.modelPath, {
+    ...revisionOpt(input.revision),
+    tokenizerOnly: true, // tokenizing needs no weights
+    heartbeat: hb.details,
+  });
   let tok: TokenizerWrapper;
   try {
     tok = await loadTokenizer(modelDir);
@@ -101,7 +106,10 @@ export async function tokenizeData(input: TokenizeDataInput): Promise<TokenizeDa
       };
       skipped += existing.skipped;
     } else {
-      const scratch = workDir('tokenize', hash);
+      // Per attempt, not per hash: two slots tokenizing the same content (five methods of one model
+      // in one grid) wrote one local file at once and uploaded a corrupt shard, and one's rm deleted
+      // the other's. Each writes its own; both upload the same bytes under the content key.
+      const scratch = workDir('tokenize', `${hash}-${process.pid}-${randomUUID().slice(0, 8)}`);
       await mkdir(scratch, { recursive: true });
       const file = join(scratch, 'train.pgtok');
       // One worker thread per core; same examples, same order, same skip rule as a sequential loop.

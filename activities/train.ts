@@ -31,7 +31,7 @@ import {
   type Transition,
 } from './train-events';
 import { reportTrainingProgress } from '../src/common/progress';
-import { localModelDir } from './model-source';
+import { localModelDir, revisionOpt } from './model-source';
 import { workDir } from './paths';
 import { activityHeartbeat, type ActivityHeartbeat } from './transfer-heartbeat';
 import type { TrainModelInput, TrainModelResult, TrainHeartbeat, TrainResources } from '../src/contracts';
@@ -124,7 +124,8 @@ async function prepareAttempt(
   await store.getFile(input.trainData.key, dataPath, input.trainData.sha256, hb.transfer('download-data'));
   const spec = {
     runKey: input.runKey,
-    modelPath: await localModelDir(input.modelPath, { heartbeat: hb.details }),
+    // hb keeps the previous attempt's checkpoint hint in the details while the model stages.
+    modelPath: await localModelDir(input.modelPath, { ...revisionOpt(input.revision), heartbeat: hb.details }),
     family: input.family,
     method: input.method,
     trainData: dataPath,

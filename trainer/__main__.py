@@ -1,4 +1,4 @@
-"""CLI dispatch: `python -m trainer {train,export,generate,tiny,materialize-gguf} ...` (docs/contracts.md §2).
+"""CLI dispatch: `python -m trainer {train,export,generate,stage,tiny,materialize-gguf} ...` (docs/contracts.md §2).
 
 Specs are validated here, before torch is imported, so a bad spec fails in well under a second.
 Exit codes: 0 done, 2 a failure a retry would repeat (an `error` event precedes it), 3 the
@@ -64,6 +64,8 @@ def main(argv=None):
     c.add_argument("--src", required=True, help="HF model directory")
     c.add_argument("--out", required=True)
     c.add_argument("--layers", required=True, help="comma-separated decoder layer indices to keep, e.g. 0,1")
+    s = sub.add_parser("stage", help="download a hub model (HF_TOKEN, HF_ENDPOINT) into a cache dir; JSON-lines events")
+    s.add_argument("--spec", required=True)
     args = p.parse_args(argv)
 
     claim_stdout()
@@ -86,6 +88,11 @@ def main(argv=None):
             spec = parse_generate_spec(load_json(args.spec, "generate spec"))
             from .generate import generate
             generate(spec)
+            return EXIT_DONE
+        if args.cmd == "stage":
+            from .spec import load_json
+            from .stage import parse_stage_spec, stage
+            stage(parse_stage_spec(load_json(args.spec, "stage spec")))
             return EXIT_DONE
         from . import models
         if args.cmd == "tiny" and args.preset == "tiny":

@@ -39,6 +39,9 @@ EVENTS = {
                   "targetOnlyTokensPerSec": "float"},
     "export": {"outputDir": "str", "maxAbsDiff": "float", "prefillMaxAbsDiff": "float", "decodeMaxAbsDiff": "float",
                "maxRelDiff": "float", "weightDtype": "str", "bytes": "int", "exportSeconds": "float", "seconds": "float"},
+    # `stage` (trainer/stage.py): bytes on disk so far while a hub model downloads, then where it landed.
+    "staging": {"repoId": "str", "bytes": "int", "totalBytes": "int"},
+    "staged": {"repoId": "str", "revision": "str", "dir": "str", "bytes": "int", "files": "int"},
 }
 
 # Exit codes (docs/contracts.md §2). Anything else (1, a signal) is infrastructure: the activity retries.
@@ -64,6 +67,16 @@ class InvalidSpec(TrainerError):
 class ModelNotFound(TrainerError):
     """`modelPath` (or an adapter directory) does not hold a loadable model."""
     type = "ModelNotFound"
+
+
+class ModelGated(TrainerError):
+    """The hub refused the model (401/403): gated or private, and HF_TOKEN is unset or not granted."""
+    type = "ModelGated"
+
+
+class RevisionNotFound(TrainerError):
+    """The model exists on the hub but the requested revision (branch, tag or sha) does not."""
+    type = "RevisionNotFound"
 
 
 class UnsupportedMethod(TrainerError):

@@ -25,6 +25,8 @@ const gpuActivities = {
   trainModel: activities.trainModel,
   exportModel: activities.exportModel,
   evaluateModel: activities.evaluateModel,
+  // A gpu-only worker stages its own copy of a hub model (its cache is per worker).
+  stageModel: activities.stageModel,
 };
 
 export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {

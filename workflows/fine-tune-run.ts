@@ -26,6 +26,7 @@ import {
 import type * as activities from '../activities';
 import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES, TIMEOUTS } from '../src/common/constants';
 import { FailureType, nonRetryableTypes } from '../src/contracts/failures';
+import { looksLikeHubId } from '../src/common/hub-id';
 import type { FineTuneRunWorkflowInput, RunIdentity, RunPhase, RunProgress, RunResult } from '../src/contracts';
 
 // From the registry, like prepare-data.ts's: the two hand-written lists this replaced each named
@@ -81,6 +82,15 @@ const exporter = proxyActivities<typeof activities>({
   retry: { maximumAttempts: 5, initialInterval: 5000, nonRetryableErrorTypes: NON_RETRYABLE },
 });
 
+const stager = proxyActivities<typeof activities>({
+  taskQueue: TASK_QUEUES.cpu,
+  startToCloseTimeout: TIMEOUTS.download.startToClose,
+  heartbeatTimeout: TIMEOUTS.download.heartbeat,
+  // Staging resumes huggingface_hub's partial files under a per-worker lock; a completed stage is
+  // reused, so a retry costs at most the unfinished files. Hub refusals are typed and permanent.
+  retry: { maximumAttempts: 5, initialInterval: 2000, backoffCoefficient: 2, nonRetryableErrorTypes: NON_RETRYABLE },
+});
+
 export const runProgressQuery = defineQuery<RunProgress>('progress');
 
 export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflowInput): Promise<RunResult> {
@@ -121,6 +131,10 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
 
   try {
     setPhase('tokenizing');
+    // Hub models are staged first and pinned: the configured revision (a branch by default) resolves
+    // to one commit here, and every later activity, on any worker, stages exactly that commit.
+    if (patched('stage-model')) run = await pinHubRevisions(run);
+    const rev = (m: { revision?: string } | undefined) => (m?.revision ? { revision: m.revision } : {});
     const tokenized = await cpu.tokenizeData.executeWithOptions(
       { summary: `tokenize for ${run.model.name}${run.shots ? ` (${run.shots}-shot prompts)` : ''}` },
       [
@@ -128,6 +142,7 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
           storeUrl: run.store,
           prepared,
           modelPath: run.model.path,
+          ...rev(run.model),
           family: run.model.family,
           maxLength: run.training.maxLength,
           shots: run.shots,
@@ -180,6 +195,7 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
             storeUrl: run.store,
             runKey: trainingKey,
             modelPath: run.model.path,
+            ...rev(run.model),
             family: run.model.family,
             method: run.method,
             training: run.training,
@@ -212,6 +228,7 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
               runKey: trainingKey,
               modelName: run.model.name,
               modelPath: run.model.path,
+              ...rev(run.model),
               method: run.method,
               adapterPrefix: trained.finalPrefix,
             },
@@ -228,6 +245,7 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
             runKey: null,
             modelName: run.model.name,
             modelPath: run.model.path,
+            ...rev(run.model),
             method: run.method,
             adapterPrefix: null,
             ...(identity ? { modelHash: identity.modelHash } : {}),
@@ -244,6 +262,7 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
               runKey: null,
               modelName: run.draft.name,
               modelPath: run.draft.path,
+              ...rev(run.draft),
               method: { method: 'icl' },
               adapterPrefix: null,
               ...(identity?.draftModelHash ? { modelHash: identity.draftModelHash } : {}),
@@ -266,9 +285,16 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
               torch: { adapterPrefix, method: run.method.method, device: run.training.device },
               testData: tokenized.test,
               modelPath: run.model.path,
+              ...rev(run.model),
               eval: run.eval,
               ...(speculative && run.draft
-                ? { speculative: { draftModelPath: run.draft.path, gamma: speculative.gamma } }
+                ? {
+                    speculative: {
+                      draftModelPath: run.draft.path,
+                      ...(run.draft.revision ? { draftRevision: run.draft.revision } : {}),
+                      gamma: speculative.gamma,
+                    },
+                  }
                 : {}),
             },
           ],
@@ -281,6 +307,7 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
             onnxPrefix,
             testData: tokenized.test,
             modelPath: run.model.path,
+            ...rev(run.model),
             eval: run.eval,
             ...(draftOnnxPrefix && speculative ? { speculative: { draftOnnxPrefix, gamma: speculative.gamma } } : {}),
           },
@@ -300,6 +327,7 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
       storeUrl: run.store,
       result,
       modelPath: run.model.path,
+      ...rev(run.model),
       seed: run.training.seed,
       dataHash: `${prepared.train.sha256.slice(0, 16)}${prepared.test.sha256.slice(0, 16)}`,
       ...(identity ? { identity, prepared: { train: prepared.train.sha256, test: prepared.test.sha256 } } : {}),
@@ -321,4 +349,17 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
     setPhase('failed', (err as Error).message);
     throw err;
   }
+}
+
+/** The run with its hub models' revisions resolved to commit shas (stageModel on the cpu queue). */
+async function pinHubRevisions(run: FineTuneRunWorkflowInput['run']): Promise<FineTuneRunWorkflowInput['run']> {
+  const pin = async <M extends { name: string; path: string; revision?: string }>(m: M): Promise<M> => {
+    if (!looksLikeHubId(m.path)) return m;
+    const staged = await stager.stageModel.executeWithOptions({ summary: `stage ${m.name} (${m.path})` }, [
+      { modelPath: m.path, ...(m.revision ? { revision: m.revision } : {}) },
+    ]);
+    return staged.revision ? { ...m, revision: staged.revision } : m;
+  };
+  const model = await pin(run.model);
+  return run.draft ? { ...run, model, draft: await pin(run.draft) } : { ...run, model };
 }

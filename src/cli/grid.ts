@@ -1,6 +1,7 @@
 /** `peftgrid run` and `peftgrid grid …`: start, watch, read and cancel grids. */
 import { WorkflowFailedError, type Client } from '@temporalio/client';
-import { loadGridConfig } from '../config/validate';
+import { checkHubModels } from '../config/hub-check';
+import { ConfigError, loadGridConfig } from '../config/validate';
 import { joinKey } from '../store';
 import { renderCsv, toRows } from '../report/render';
 import type { GridResult } from '../contracts';
@@ -83,6 +84,10 @@ export async function runCommand(args: string[]): Promise<number> {
   const file = positionals[0];
   if (!file) throw new UsageError('run needs a config file: peftgrid run <grid.yaml>');
   const grid = loadGridConfig(file); // throws ConfigError before anything starts
+  // Gated, missing or unknown-revision hub models fail here, before any worker stages anything.
+  const hub = await checkHubModels(grid);
+  for (const note of hub.notes) process.stderr.write(`note: ${note}\n`);
+  if (hub.issues.length) throw new ConfigError(file, hub.issues);
   const { client, close } = await connectClient();
   try {
     const started = await startGrid(client, grid);

@@ -21,7 +21,7 @@ Usage: peftgrid <command> [options]
 Commands:
   run <grid.yaml> [--wait] [--json]     start a grid (one model × one method is one run); prints its id,
                                         the Temporal UI link and where results go
-  validate <grid.yaml> [--json]         check a config without starting anything
+  validate <grid.yaml> [--json] [--offline]  check a config (and its hub ids) without starting anything
   grid start <grid.yaml> [--wait]       same as run
   grid status <gridId> [--watch]        phases and training progress of every run
   grid results <gridId> [--format md|csv|json]
@@ -45,11 +45,13 @@ again attaches to the same grid; finished runs are never redone.
   --wait   follow progress until the grid finishes, then print the results table
   --json   machine-readable output
 `,
-  validate: `Usage: peftgrid validate <grid.yaml> [--json]
+  validate: `Usage: peftgrid validate <grid.yaml> [--json] [--offline]
 
 Checks a grid config without starting any work. Every problem is listed as
 "<field path>: got <value>, expected <what>". Exit code 2 when invalid. Also prints how many runs the
-grid expands to.
+grid expands to. Models given by hub id are looked up on HF_ENDPOINT (default huggingface.co) with
+HF_TOKEN: a gated, missing or unknown-revision model is an error; an unreachable hub only a note.
+  --offline   skip the hub lookup
 `,
   dev: `Usage: peftgrid dev up|down|status
 

@@ -1,14 +1,20 @@
 import { gridJsonSchema } from '../config/schema';
+import { checkHubModels } from '../config/hub-check';
 import { ConfigError, loadGridConfig } from '../config/validate';
 import { planRuns } from '../config/plan';
 import { parse, UsageError } from './args';
 
 export async function validateCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+  const { values, positionals } = parse(args, { json: { type: 'boolean' }, offline: { type: 'boolean' } });
   const file = positionals[0];
   if (!file) throw new UsageError('validate needs a config file: peftgrid validate <grid.yaml>');
   try {
     const grid = loadGridConfig(file);
+    if (!values.offline) {
+      const hub = await checkHubModels(grid);
+      for (const note of hub.notes) process.stderr.write(`note: ${note}\n`);
+      if (hub.issues.length) throw new ConfigError(file, hub.issues);
+    }
     const runs = planRuns(grid);
     if (values.json)
       process.stdout.write(

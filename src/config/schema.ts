@@ -89,8 +89,13 @@ export const modelSchema = z.strictObject({
     .string()
     .regex(/^[a-z0-9][a-z0-9._-]*$/, 'lowercase letters, digits, ".", "_" or "-"')
     .max(64),
-  path: z.string().min(1).describe('local HF directory, s3:// prefix, or hub id (when online)'),
+  path: z.string().min(1).describe('local HF directory, s3:// prefix, or hub id (owner/name: HF_TOKEN, HF_ENDPOINT)'),
   family: z.enum(FAMILIES).describe('chat format: llama | gemma | mistral | template'),
+  revision: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('hub ids only: branch, tag or commit sha; the run pins the commit it resolves to'),
 });
 
 export const dataSchema = z.strictObject({

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import { hubIdProblem } from '../common/hub-id';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { METHODS, gridSchema, trainingSchema, type GridConfig } from './schema';
@@ -119,7 +120,21 @@ function crossChecks(grid: GridConfig, cwd: string): ConfigIssue[] {
           expected: 'an HF model directory with config.json and tokenizer.json',
         });
       }
+    } else if (!/^s3:\/\//.test(m.path)) {
+      const problem = hubIdProblem(m.path);
+      if (problem)
+        issues.push({
+          path: `models[${i}].path`,
+          value: show(m.path),
+          expected: `a local directory, an s3:// prefix or a hub id (owner/name: ${problem})`,
+        });
     }
+    if (m.revision !== undefined && (isLocalPath(m.path) || /^s3:\/\//.test(m.path)))
+      issues.push({
+        path: `models[${i}].revision`,
+        value: show(m.revision),
+        expected: 'no revision: it applies to hub ids only (models[i].path is a local directory or s3:// prefix)',
+      });
   });
   grid.speculative.forEach((s, i) => {
     for (const role of ['target', 'draft'] as const) {

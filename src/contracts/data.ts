@@ -43,6 +43,8 @@ export interface TokenizeDataInput {
   storeUrl: string;
   prepared: PreparedData;
   modelPath: string;
+  /** Hub models: the commit sha stageModel pinned (activities/model-source.ts stages exactly it). */
+  revision?: string;
   family: string;
   maxLength: number;
   /** ICL examples per test prompt (0 = zero-shot). */

@@ -23,12 +23,14 @@ export interface EvaluateModelInput {
   testData: ObjectRef;
   /** The model directory whose tokenizer decodes the predictions. */
   modelPath: string;
+  /** Hub models: the commit sha stageModel pinned (activities/model-source.ts stages exactly it). */
+  revision?: string;
   eval: EvalConfig;
   /**
    * Decode with a draft model proposing `gamma` tokens per target pass (greedy: same output): its
    * export (onnx engine) or its model directory (torch engine).
    */
-  speculative?: { draftOnnxPrefix?: string; draftModelPath?: string; gamma: number };
+  speculative?: { draftOnnxPrefix?: string; draftModelPath?: string; draftRevision?: string; gamma: number };
 }
 
 export interface EvaluateModelResult {

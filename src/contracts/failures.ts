@@ -38,6 +38,16 @@ export const FAILURES = {
     trainerExit: 2,
     doc: 'the model path (or an adapter directory) holds no loadable model',
   },
+  ModelGated: {
+    retryable: false,
+    trainerExit: 2,
+    doc: 'the hub refused the model (401/403: gated or private) with no HF_TOKEN, or one it does not accept',
+  },
+  RevisionNotFound: {
+    retryable: false,
+    trainerExit: 2,
+    doc: "the model's revision (branch, tag or commit sha) does not exist on the hub",
+  },
   UnsupportedMethod: { retryable: false, trainerExit: 2, doc: 'the method, optimizer or quantization cannot run here' },
   ExportParity: {
     retryable: false,

@@ -33,4 +33,6 @@ export interface ActivityHeartbeatDetails {
   totalBytes?: number;
   /** Bytes checksummed so far, where the transfer hashes a file besides moving it. */
   hashedBytes?: number;
+  /** `download-model`: the model being staged (hub id, s3:// prefix), so a waiting slot says which. */
+  model?: string;
 }

@@ -11,6 +11,7 @@ export type * from './data';
 export type * from './evaluation';
 export type * from './grid';
 export type * from './heartbeat';
+export type * from './model';
 export type * from './run';
 export type * from './training';
 export type * from './workflows';

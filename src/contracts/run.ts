@@ -72,6 +72,8 @@ export interface Provenance {
   evalKey?: string;
   modelHashBasis?: RunIdentity['modelHashBasis'];
   draftModelHash?: string;
+  /** Hub models: the commit sha the run's model files came from (stageModel). */
+  modelRevision?: string;
   /** sha256 of every split the run read: prepared (JSONL) and tokenized (what trained and was evaluated). */
   data?: { preparedTrain: string; preparedTest: string; tokenizedTrain: string | null; tokenizedTest: string };
 }
@@ -132,6 +134,8 @@ export interface SaveRunResultInput {
   result: RunResult;
   /** Inputs for the provenance record. */
   modelPath: string;
+  /** Hub models: the commit sha stageModel pinned (activities/model-source.ts stages exactly it). */
+  revision?: string;
   seed: number;
   dataHash: string;
   /** The run's content identity: the result is saved under its evalKey (else, before content keys, under result.runKey). */

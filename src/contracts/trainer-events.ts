@@ -74,6 +74,9 @@ export const TRAINER_EVENTS = {
     exportSeconds: 'float',
     seconds: 'float',
   },
+  // `stage` (trainer/stage.py): bytes on disk so far while a hub model downloads, then where it landed.
+  staging: { repoId: 'str', bytes: 'int', totalBytes: 'int' },
+  staged: { repoId: 'str', revision: 'str', dir: 'str', bytes: 'int', files: 'int' },
 } as const satisfies Record<string, Record<string, FieldKind>>;
 
 export type TrainerEventName = keyof typeof TRAINER_EVENTS;

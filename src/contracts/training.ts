@@ -12,6 +12,8 @@ export interface TrainModelInput {
   storeUrl: string;
   runKey: string;
   modelPath: string;
+  /** Hub models: the commit sha stageModel pinned (activities/model-source.ts stages exactly it). */
+  revision?: string;
   family: string;
   method: MethodSpec;
   /** gradientCheckpointing is absent in inputs recorded before it existed: the activity sends 'auto'. */
@@ -67,6 +69,8 @@ export interface ExportModelInput {
   runKey: string | null;
   modelName: string;
   modelPath: string;
+  /** Hub models: the commit sha stageModel pinned (activities/model-source.ts stages exactly it). */
+  revision?: string;
   /** The method that trained the adapter; the exporter reads only its name (the adapter carries its config). */
   method: Pick<MethodSpec, 'method'>;
   /** Store prefix of the committed adapter (TrainModelResult.finalPrefix); null for the base model. */

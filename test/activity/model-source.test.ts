@@ -51,6 +51,28 @@ describe('model directories from s3:// prefixes', { timeout: 3 * 60_000 }, () =>
     assert.equal(await localModelDir(src), src, 'local paths pass through');
   });
 
+  it('tokenizerOnly fetches config and tokenizer files, never the weights; two slots share one copy', async () => {
+    const src = tinyModel('gemma');
+    const url = `s3://${server.bucket}/models/tiny-gemma`;
+    const store = new S3ObjectStore(url);
+    for (const f of readdirSync(src).filter((n) => !n.startsWith('.'))) await store.putFile(f, join(src, f));
+    store.destroy();
+    const [tok, again] = await Promise.all([
+      localModelDir(url, { tokenizerOnly: true }),
+      localModelDir(url, { tokenizerOnly: true }),
+    ]);
+    assert.equal(tok, again);
+    const files = readdirSync(tok);
+    assert.ok(!files.some((f) => f.endsWith('.safetensors')), files.join());
+    assert.ok(files.includes('tokenizer.json') && files.includes('config.json'), files.join());
+    assert.equal((await loadTokenizer(tok)).sha256, (await loadTokenizer(src)).sha256);
+    // A full copy, once there, serves tokenizer-only callers too.
+    const full = await localModelDir(url);
+    assert.notEqual(full, tok);
+    assert.ok(readdirSync(full).includes('model.safetensors'));
+    assert.equal(await localModelDir(url, { tokenizerOnly: true }), full);
+  });
+
   it('a prefix without config.json is a non-retryable ModelNotFound', async () => {
     await assert.rejects(
       () => localModelDir(`s3://${server.bucket}/models/nothing-here`),

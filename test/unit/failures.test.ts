@@ -27,9 +27,11 @@ describe('failure registry', () => {
       'InvalidData',
       'InvalidModel',
       'InvalidSpec',
+      'ModelGated',
       'ModelNotFound',
       'ModelTooLarge',
       'NotFound',
+      'RevisionNotFound',
       'TrainerError',
       'UnsupportedMethod',
     ]);

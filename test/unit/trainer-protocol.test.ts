@@ -37,6 +37,8 @@ describe('trainer protocol', () => {
       'score',
       'generated',
       'export',
+      'staging',
+      'staged',
     ]);
     assert.deepEqual(p.failures.EngineUnsupported, { exitCode: 2, retryable: false });
     assert.deepEqual(p.failures.CheckpointRejected, { exitCode: 3, retryable: false });
