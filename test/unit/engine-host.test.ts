@@ -58,10 +58,14 @@ async function maxTimerLag<T>(work: () => Promise<T>): Promise<{ lagMs: number; 
   }
 }
 
-// Four prompts of ~250 tokens in one batch: the prefill is a single ORT run of hundreds of ms on
-// the tiny model (full-vocabulary logits for every position), long enough to stall a timer.
+// Eight prompts of ~500 tokens in one batch: the prefill is a single ORT run of ~100 ms on the
+// tiny model, long enough to stall a timer. (Four of ~250 were, until prefill returned the last
+// position's logits only — num_logits_to_keep — which cut that pass to ~12 ms, below the noise.)
 const longPrefill = (m: EngineModel) =>
-  generate(m, makePrompts([256, 250, 240, 230], m.config.vocabSize), { maxNewTokens: 4, batchSize: 4 });
+  generate(m, makePrompts([500, 496, 490, 484, 478, 470, 466, 460], m.config.vocabSize), {
+    maxNewTokens: 4,
+    batchSize: 8,
+  });
 
 test('models load into an engine process by default, not onto this thread', async () => {
   assert.equal(engineRunInFromEnv({}), 'process');
