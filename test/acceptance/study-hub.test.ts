@@ -20,7 +20,7 @@ import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { PYTHON, REPO, scratchDir, SMOLLM2, tinyModel } from '../helpers/fixtures';
 import type { HubRepos } from '../helpers/hub-server';
-import { npxPeftgrid } from './npx';
+import { npxPeftgrid } from '../e2e/npx';
 import type { GridResult } from '../../src/contracts';
 
 const dir = scratchDir('e2e-study-hub');
