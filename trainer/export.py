@@ -161,9 +161,9 @@ def check_parity(spec, dtype_name, diff, rel):
     return tol
 
 
-def engine_config(config, gen_config, tok_dir, prefix_len, method):
-    from transformers import AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(tok_dir)
+def eos_and_pad(tok, config, gen_config):
+    """The EOS ids (generation config, tokenizer, model config, in that order) and the pad id that
+    engine.json records; the torch engine (generate.py) takes the same, so both stop alike."""
     eos = []
     for source in (getattr(gen_config, "eos_token_id", None), tok.eos_token_id, config.eos_token_id):
         for i in source if isinstance(source, list) else [source]:
@@ -171,6 +171,13 @@ def engine_config(config, gen_config, tok_dir, prefix_len, method):
                 eos.append(i)
     pad = next((i for i in (tok.pad_token_id, getattr(gen_config, "pad_token_id", None), config.pad_token_id, *eos)
                 if isinstance(i, int)), 0)
+    return eos, pad
+
+
+def engine_config(config, gen_config, tok_dir, prefix_len, method):
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(tok_dir)
+    eos, pad = eos_and_pad(tok, config, gen_config)
     bos = tok.bos_token_id if tok.bos_token_id is not None else config.bos_token_id
     num_layers, kv_heads, head_dim = model_dims(config)
     return {"numLayers": num_layers, "numKvHeads": kv_heads, "headDim": head_dim, "vocabSize": config.vocab_size,

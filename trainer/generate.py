@@ -61,18 +61,10 @@ def load_model(spec, device, dtype):
 
 
 def token_rules(model_dir, base):
-    """EOS ids and the pad id, as the exporter writes them into engine.json (same sources, same order)."""
+    """EOS ids and the pad id, as the exporter writes them into engine.json (export.eos_and_pad)."""
     from transformers import AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    config, gen_config = base.config, getattr(base, "generation_config", None)
-    eos = []
-    for source in (getattr(gen_config, "eos_token_id", None), tok.eos_token_id, config.eos_token_id):
-        for i in source if isinstance(source, list) else [source]:
-            if isinstance(i, int) and i not in eos:
-                eos.append(i)
-    pad = next((i for i in (tok.pad_token_id, getattr(gen_config, "pad_token_id", None), config.pad_token_id, *eos)
-                if isinstance(i, int)), 0)
-    return eos, pad
+    from .export import eos_and_pad
+    return eos_and_pad(AutoTokenizer.from_pretrained(model_dir), base.config, getattr(base, "generation_config", None))
 
 
 def prepare(prompt, max_length, vocab):
