@@ -5,7 +5,7 @@
  * is absent on CPU and prints "n/a", as does any figure a run does not carry; nothing is estimated.
  *
  *   node --import tsx bench/gpu-check-summary.ts --env env.json --store DIR [--resumed N]
- *        [--agree TORCH_RESULT.json ONNX_RESULT.json] RESULT.json...
+ *        [--agree TORCH_RESULT.json --agree ONNX_RESULT.json] RESULT.json...
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -65,6 +65,11 @@ function main(): void {
   if (values.resumed !== undefined)
     console.log(
       `\nkill test: worker SIGKILLed after the first checkpoint; "resuming from checkpoint" logged ${values.resumed} time(s) by the new worker`,
+    );
+  // parseArgs takes one value per --agree: `--agree A B` would leave B a positional and compare nothing.
+  if (values.agree && values.agree.length !== 2)
+    throw new Error(
+      `--agree: got ${values.agree.length} file(s) (${values.agree.join(', ')}); expected two: --agree TORCH_RESULT.json --agree ONNX_RESULT.json`,
     );
   const [torchFile, onnxFile] = values.agree ?? [];
   if (torchFile && onnxFile) {

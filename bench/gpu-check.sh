@@ -233,7 +233,7 @@ RESULTS+=("$OUT/result-onnx.json")
 # ---- 5. summary ---------------------------------------------------------------------------------
 SUMMARY_RC=0
 node --import tsx "$REPO/bench/gpu-check-summary.ts" --env "$OUT/env.json" --store "$OUT/store" \
-  --resumed "$RESUMED" --agree "$OUT/result-spec.json" "$OUT/result-onnx.json" "${RESULTS[@]}" || SUMMARY_RC=$?
+  --resumed "$RESUMED" --agree "$OUT/result-spec.json" --agree "$OUT/result-onnx.json" "${RESULTS[@]}" || SUMMARY_RC=$?
 [ "$SUMMARY_RC" = 0 ] || die "some runs did not complete (table above)"
 [ "$RESUMED" -ge 1 ] || die "kill test: the new worker never resumed from a checkpoint (see $PEFTGRID_DATA_DIR/dev/worker.log)"
 say "done in $(( $(date +%s) - T0 )) s; configs, results and the stack's logs are under $OUT"

@@ -111,3 +111,17 @@ test('large-model-cpu.ts rejects an unknown --only phase before building anythin
     /--only: got 'bogus'; expected a comma-separated list of stage, export, train, guard, generate/,
   );
 });
+
+test('gpu-check-summary refuses --agree with one file instead of comparing nothing', () => {
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', 'bench/gpu-check-summary.ts', '--agree', 'a.json', 'b.json'],
+    {
+      cwd: REPO,
+      encoding: 'utf8',
+      timeout: 30_000,
+    },
+  );
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /--agree: got 1 file\(s\) \(a\.json\); expected two/);
+});
