@@ -42,6 +42,11 @@ function predictions(storeDirs: string[], run: Row): Map<string, Line> | null {
 }
 
 function main(): void {
+  // parseArgs takes one value per --agree: `--agree A B` would leave B a positional and compare nothing.
+  if (values.agree && values.agree.length !== 2)
+    throw new Error(
+      `--agree: got ${values.agree.length} file(s) (${values.agree.join(', ')}); expected two: --agree TORCH_RESULT.json --agree ONNX_RESULT.json`,
+    );
   if (values.env) console.log(`environment: ${readFileSync(values.env, 'utf8').trim()}`);
   console.log(
     '\n| grid | run | status | train tok/s | MFU | peak memory GB (source) | checkpointing | eval tok/s | engine | precision | speedup |',
@@ -65,11 +70,6 @@ function main(): void {
   if (values.resumed !== undefined)
     console.log(
       `\nkill test: worker SIGKILLed after the first checkpoint; "resuming from checkpoint" logged ${values.resumed} time(s) by the new worker`,
-    );
-  // parseArgs takes one value per --agree: `--agree A B` would leave B a positional and compare nothing.
-  if (values.agree && values.agree.length !== 2)
-    throw new Error(
-      `--agree: got ${values.agree.length} file(s) (${values.agree.join(', ')}); expected two: --agree TORCH_RESULT.json --agree ONNX_RESULT.json`,
     );
   const [torchFile, onnxFile] = values.agree ?? [];
   if (torchFile && onnxFile) {
