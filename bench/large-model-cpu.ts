@@ -193,7 +193,7 @@ async function main(): Promise<void> {
     }
   }
 
-  // stage hub: h10's branch (python -m trainer stage, test/helpers/hub-server.ts) may not be merged yet.
+  // stage hub: python -m trainer stage against test/helpers/hub-server.ts serving the model directory.
   if (!wanted('stage')) row({ name: 'stage hub', note: 'not run (--only)' });
   else if (!/\bstage\b/.test(trainerHelp()) || !existsSync(join(REPO, 'test/helpers/hub-server.ts')))
     row({
