@@ -6,6 +6,7 @@ import os
 import pytest
 import torch
 
+import trainer.__main__ as cli
 from trainer import models, presets
 from trainer.__main__ import main
 from trainer.events import InvalidSpec
@@ -53,7 +54,10 @@ def test_bad_preset_and_config_are_invalid_spec(tmp_path):
     assert presets.load_overrides(str(tmp_path / "c.json")) == {"num_hidden_layers": 3}
 
 
-def test_cli_rejects_config_on_tiny_and_other_families(tmp_path, capsys):
+def test_cli_rejects_config_on_tiny_and_other_families(tmp_path, capsys, monkeypatch):
+    # In-process main() must not take this process's fd 1 for events (claim_stdout): every later
+    # test that reads the trainer's events from stdout would see none.
+    monkeypatch.setattr(cli, "claim_stdout", lambda: None)
     assert main(["tiny", "--family", "llama", "--config", "{}", "--out", str(tmp_path / "a")]) == 2
     assert main(["tiny", "--family", "gemma", "--preset", "1b", "--out", str(tmp_path / "b")]) == 2
     assert "expected llama" in capsys.readouterr().err
