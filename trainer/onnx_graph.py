@@ -118,8 +118,11 @@ def prefix_kv(base_model, prompt_embeds):
     """Per-layer (key, value) [1, kvHeads, P, headDim] of the soft prompt, run as the first P tokens."""
     p = prompt_embeds.shape[1]
     dev = prompt_embeds.device
+    # A cache made without the config keeps every position: the model's own cache for a sliding-window
+    # config (Mistral) keeps only the last window-1 of them, which would cut a prompt longer than the
+    # window (the tiny Mistral's window is 4; 20 virtual tokens came back as 3).
     out = base_model(inputs_embeds=prompt_embeds, attention_mask=torch.ones(1, p, dtype=torch.long, device=dev),
-                     position_ids=torch.arange(p, device=dev)[None], use_cache=True)
+                     position_ids=torch.arange(p, device=dev)[None], use_cache=True, past_key_values=DynamicCache())
     return [(k.detach().clone(), v.detach().clone()) for k, v in out.past_key_values.to_legacy_cache()]
 
 
