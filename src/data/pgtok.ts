@@ -166,7 +166,11 @@ export async function writePgtokFile(
     await rename(partPath, path);
     return { examples: index.length / 3, tokens: total, bytes: head.length + 4 * total, sha256 };
   } finally {
+    // Wait for the close: a source that fails at once can beat the stream's async open, and an rm
+    // before that open would leave the file it then creates behind.
+    const closed = side.closed ? Promise.resolve() : once(side, 'close');
     side.destroy();
+    await closed;
     await rm(tokensPath, { force: true });
     await rm(partPath, { force: true });
   }
