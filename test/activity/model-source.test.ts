@@ -35,9 +35,10 @@ describe('model directories from s3:// prefixes', { timeout: 3 * 60_000 }, () =>
       .filter((n) => !n.startsWith('.'))
       .reduce((s, f) => s + statSync(join(src, f)).size, 0);
     assert.ok(beats.length >= 2, JSON.stringify(beats));
-    assert.deepEqual(beats[0], { phase: 'download-model', bytes: 0, totalBytes: total });
+    // The details name the model too (a slot waiting on another's download says which).
+    assert.deepEqual(beats[0], { phase: 'download-model', model: url, bytes: 0, totalBytes: total });
     const { hashedBytes, ...last } = beats.at(-1)!;
-    assert.deepEqual(last, { phase: 'download-model', bytes: total, totalBytes: total });
+    assert.deepEqual(last, { phase: 'download-model', model: url, bytes: total, totalBytes: total });
     assert.equal(hashedBytes, total, 'every file verified against its sha256');
     for (let i = 1; i < beats.length; i++) assert.ok(beats[i]!.bytes! >= beats[i - 1]!.bytes!, JSON.stringify(beats));
     assert.ok(readFileSync(join(local, 'config.json')).equals(readFileSync(join(src, 'config.json'))));
