@@ -107,14 +107,26 @@ test('length-bucketed chunks and prefill scoring: predictions in item order, equ
 });
 
 test('cancellation kills the engine process mid-pass instead of waiting for the evaluation', async () => {
-  // 256 prompts of ~250 tokens: tens of seconds of prefills on the tiny model, in one chunk of 64.
-  const input = await stage('long', 256, 250);
+  // 1,024 prompts of ~250 tokens: 16 chunks of 64. Cancelled once the first chunk has reported,
+  // so the kill lands inside a later chunk's pass whatever this machine's speed (a fixed 4 s wait
+  // once outlived the whole evaluation after prefill got cheaper).
+  const input = await stage('long', 1024, 250);
   const e = env();
+  const beats: { done?: number; total?: number }[] = [];
+  let firstChunk!: () => void;
+  const firstChunkDone = new Promise<void>((r) => (firstChunk = r));
+  e.on('heartbeat', (d: { done?: number; total?: number }) => {
+    beats.push(d);
+    if (d.done) firstChunk();
+  });
   const running = e.run<[EvaluateModelInput], EvaluateModelResult, typeof evaluateModel>(evaluateModel, input);
-  await new Promise((r) => setTimeout(r, 4000)); // past the model load, inside the first chunk
+  running.catch(() => firstChunk()); // a failure shows at the assertion below, not as a hang
+  await firstChunkDone;
   const t0 = performance.now();
   e.cancel();
   await assert.rejects(running, (err: unknown) => err instanceof CancelledFailure);
   const stopMs = performance.now() - t0;
   assert.ok(stopMs < 3000, `the activity took ${stopMs.toFixed(0)} ms to stop after cancellation`);
+  const last = beats.filter((b) => b.done !== undefined).at(-1)!;
+  assert.ok(last.done! < last.total!, `cancelled after the evaluation finished: ${JSON.stringify(last)}`);
 });

@@ -67,6 +67,32 @@ const longPrefill = (m: EngineModel) =>
     batchSize: 8,
   });
 
+/**
+ * A call of many seconds on any machine: 32 prompts of 250 tokens, 32 steps each, without the KV
+ * cache (every step recomputes the prefix). A fixed-size cached generation was once long enough,
+ * until prefill got cheaper and it finished inside the 300 ms these tests wait (CI failed on it).
+ */
+const busyCall = (m: EngineModel) =>
+  generate(
+    m,
+    makePrompts(
+      Array.from({ length: 32 }, () => 250),
+      m.config.vocabSize,
+    ),
+    { maxNewTokens: 32, batchSize: 4, useCache: false, eosTokenIds: [] },
+  );
+
+/** Fails the test if `p` has settled after `ms`: the kill below must hit a call in progress. */
+async function stillRunningAfter(p: Promise<unknown>, ms: number) {
+  let settled = false;
+  p.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await new Promise((r) => setTimeout(r, ms));
+  assert.equal(settled, false, `the call settled within ${ms} ms: too short to test a kill mid-call`);
+}
+
 test('models load into an engine process by default, not onto this thread', async () => {
   assert.equal(engineRunInFromEnv({}), 'process');
   assert.equal(engineRunInFromEnv({ PEFTGRID_ENGINE_RUN_IN: 'main' }), 'main');
@@ -112,15 +138,8 @@ test('close() stops a call in progress at once and frees the process', async () 
   const m = await loadModel(dir, { intraOpNumThreads: 1, host: h });
   const pid = h.pid!;
   // Many long prefills: seconds of work that close() must cut short.
-  const running = generate(
-    m,
-    makePrompts(
-      Array.from({ length: 32 }, () => 250),
-      m.config.vocabSize,
-    ),
-    { maxNewTokens: 8, batchSize: 4 },
-  );
-  await new Promise((r) => setTimeout(r, 300));
+  const running = busyCall(m);
+  await stillRunningAfter(running, 300);
   const t0 = performance.now();
   await h.close();
   await assert.rejects(
@@ -138,15 +157,8 @@ test('an engine process that dies (OOM kill) fails its pending call with EngineH
   const h = new EngineHost();
   try {
     const m = await loadModel(dir, { intraOpNumThreads: 1, host: h });
-    const running = generate(
-      m,
-      makePrompts(
-        Array.from({ length: 32 }, () => 250),
-        m.config.vocabSize,
-      ),
-      { maxNewTokens: 8, batchSize: 4 },
-    );
-    await new Promise((r) => setTimeout(r, 300));
+    const running = busyCall(m);
+    await stillRunningAfter(running, 300);
     process.kill(h.pid!, 'SIGKILL');
     await assert.rejects(
       running,
