@@ -7,6 +7,7 @@ import { generate } from './generate';
 import { scoreContinuation } from './score';
 import { loadModel, type EngineModel } from './session';
 import { generateSpeculative } from './speculative';
+import { generatePromptLookup } from './prompt-lookup';
 import {
   fromWireFeed,
   toWireError,
@@ -49,6 +50,8 @@ async function handle(req: EngineRequest): Promise<unknown> {
       return generate(model(req.model), req.prompts, req.options);
     case 'speculative':
       return generateSpeculative(model(req.target), model(req.draft), req.prompts, req.options);
+    case 'prompt-lookup':
+      return generatePromptLookup(model(req.model), req.prompts, req.options);
     case 'score':
       return scoreContinuation(model(req.model), req.prompts, req.continuations, req.options);
     case 'release': {

@@ -24,6 +24,8 @@ export {
 } from './errors';
 export type { TensorMismatch } from './errors';
 export { generateSpeculative, checkDraftPair, DraftMismatchError } from './speculative';
+export { generatePromptLookup, lookupProposal } from './prompt-lookup';
+export type { PromptLookupOptions } from './prompt-lookup';
 export type { SpeculativeOptions, SpeculativeResult, SpeculativeSequence, SpeculativeStats } from './speculative';
 export { EngineHost, EngineHostExitedError, engineRunInFromEnv, RUN_IN_ENV } from './host';
 export type { EngineRunIn } from './host';

@@ -22,7 +22,7 @@ import { checkSharedOptions, type GeneratedSequence, type GenerateOptions } from
 import { logitsToKeep } from './feeds';
 import { KvCache } from './kv-cache';
 import { argmax, lastPositionArgmax, logitsData } from './logits';
-import { planBatches, preparePrompts } from './prompts';
+import { planBatches, preparePrompts, type LongPromptPolicy } from './prompts';
 import { SequenceState, type StopRules } from './sequence-state';
 import { CONFIG_FILE, type EngineModel } from './session';
 import { percentile } from './stats';
@@ -162,7 +162,7 @@ function int64(values: ArrayLike<number>): BigInt64Array {
  * many tokens of each row's sequence the cache holds. A round appends columns with {@link run};
  * {@link rollback} then keeps a per-row prefix of the columns added since {@link mark}.
  */
-class ModelStream {
+export class ModelStream {
   private readonly cache: KvCache;
   private mask = new Uint8Array(0);
   private width = 0;
@@ -249,14 +249,14 @@ class ModelStream {
 }
 
 /** Per-row counters of one batch. */
-interface RowCounters {
+export interface RowCounters {
   proposed: number;
   accepted: number;
   targetPasses: number;
   draftPasses: number;
 }
 
-interface SpeculativeBatch {
+export interface SpeculativeBatch {
   states: SequenceState[];
   counters: RowCounters[];
   ttftMs: number;
@@ -265,6 +265,68 @@ interface SpeculativeBatch {
   draftPasses: number;
   targetMs: number;
   draftMs: number;
+}
+
+/**
+ * The target's half of a round, shared by every drafter: it feeds each unfinished row's unseen
+ * tokens plus that row's proposals (rows may propose different counts, none included) in one
+ * pass, keeps the longest prefix its own argmax agrees with plus its own next token, and rolls
+ * its cache back to the kept columns. Returns each row's accepted count (0 for finished rows).
+ */
+export async function verifyProposals(
+  target: ModelStream,
+  seqs: number[][],
+  states: readonly SequenceState[],
+  counters: RowCounters[],
+  proposals: readonly (readonly number[])[],
+): Promise<number[]> {
+  const rows = seqs.length;
+  const vocab = target.model.config.vocabSize;
+  const active = states.map((s) => !s.done);
+  target.mark();
+  const longest = Math.max(0, ...proposals.map((p, r) => (active[r] ? p.length : 0)));
+  // Target: the unseen tokens (the prompt at first, then the last emitted token) + the proposals.
+  const blocks = seqs.map((seq, r) => (active[r] ? [...seq.slice(target.fed[r]), ...proposals[r]!] : []));
+  // Only the last longest + 1 positions are read: the verdicts on the proposals and its own next.
+  const logits = await target.run(blocks, target.fed, longest + 1);
+  const keep = new Array<number>(rows).fill(0);
+  const accepted = new Array<number>(rows).fill(0);
+  try {
+    // s: the logits' positions (longest + 1 kept, or every fed column for an older export); the
+    // fed block is `fedWidth` columns wide, which is what the cache rollback counts in. Blocks are
+    // right-aligned, so every row's last token sits in column s − 1.
+    const { data, seq: s } = logitsData(logits, rows, vocab);
+    const fedWidth = Math.max(1, ...blocks.map((b) => b.length));
+    for (let r = 0; r < rows; r++) {
+      if (!active[r]) continue;
+      const g = proposals[r]!.length;
+      // Column s − g − 1 + i holds the target's prediction for proposal i of this row.
+      const at = (i: number) => argmax(data, (r * s + s - g - 1 + i) * vocab, vocab);
+      let n = 0;
+      let own = at(0);
+      while (n < g && own === proposals[r]![n]) own = at(++n);
+      const emitted = [...proposals[r]!.slice(0, n), own];
+      let used = 0;
+      for (const token of emitted) {
+        if (states[r]!.done) break;
+        states[r]!.accept(token);
+        used++;
+      }
+      const c = counters[r]!;
+      c.proposed += g;
+      c.accepted += Math.min(used, n);
+      c.targetPasses++;
+      const before = seqs[r]!.length;
+      seqs[r]!.push(...emitted);
+      keep[r] = fedWidth - g + n;
+      target.fed[r] = before + n;
+      accepted[r] = n;
+    }
+  } finally {
+    logits.dispose();
+  }
+  target.rollback(keep);
+  return accepted;
 }
 
 /**
@@ -283,7 +345,6 @@ async function speculativeRound(
   const vocab = target.model.config.vocabSize;
   const active = states.map((s) => !s.done);
   const proposals = seqs.map((): number[] => []);
-  target.mark();
   draft.mark();
   // Draft: its first pass feeds everything it has not seen (the whole prompt at first, later the
   // one or two tokens emitted by the last round); each later pass feeds the previous proposal.
@@ -302,54 +363,46 @@ async function speculativeRound(
       counters[r]!.draftPasses++;
     }
   }
-  // Target: the unseen tokens (the prompt at first, then the last emitted token) + the proposals.
-  const blocks = seqs.map((seq, r) => (active[r] ? [...seq.slice(target.fed[r]), ...proposals[r]!] : []));
-  // Only the last γ + 1 positions are read: the target's verdicts on the proposals and its own next.
-  const logits = await target.run(blocks, target.fed, g + 1);
-  const targetKeep = new Array<number>(rows).fill(0);
+  const before = seqs.map((seq) => seq.length);
+  const accepted = await verifyProposals(target, seqs, states, counters, proposals);
+  if (g === 0) return;
   const draftKeep = new Array<number>(rows).fill(0);
-  try {
-    // s: the logits' positions (g + 1 kept, or every fed column for an older export); the
-    // fed block is `fedWidth` columns wide, which is what the cache rollback counts in.
-    const { data, seq: s } = logitsData(logits, rows, vocab);
-    const fedWidth = Math.max(1, ...blocks.map((b) => b.length));
-    for (let r = 0; r < rows; r++) {
-      if (!active[r]) continue;
-      // Column s − g − 1 + i holds the target's prediction for proposal i.
-      const at = (i: number) => argmax(data, (r * s + s - g - 1 + i) * vocab, vocab);
-      let n = 0;
-      let own = at(0);
-      while (n < g && own === proposals[r]![n]) own = at(++n);
-      const emitted = [...proposals[r]!.slice(0, n), own];
-      let used = 0;
-      for (const token of emitted) {
-        if (states[r]!.done) break;
-        states[r]!.accept(token);
-        used++;
-      }
-      const c = counters[r]!;
-      c.proposed += g;
-      c.accepted += Math.min(used, n);
-      c.targetPasses++;
-      const before = seqs[r]!.length;
-      seqs[r]!.push(...emitted);
-      targetKeep[r] = fedWidth - g + n;
-      target.fed[r] = before + n;
-      // The draft saw proposals 0 … g − 2 (the last one was only predicted).
-      const draftSaw = Math.min(n, Math.max(0, g - 1));
-      draftKeep[r] = g > 0 ? draftFirst + draftSaw : 0;
-      if (g > 0) draft.fed[r] = before + draftSaw;
-    }
-  } finally {
-    logits.dispose();
+  for (let r = 0; r < rows; r++) {
+    if (!active[r]) continue;
+    // The draft saw proposals 0 … g − 2 (the last one was only predicted).
+    const draftSaw = Math.min(accepted[r]!, g - 1);
+    draftKeep[r] = draftFirst + draftSaw;
+    draft.fed[r] = before[r]! + draftSaw;
   }
-  target.rollback(targetKeep);
-  if (g > 0) draft.rollback(draftKeep);
+  draft.rollback(draftKeep);
+}
+
+/**
+ * Where a batch's proposals come from. {@link open} is called once per batch; its `round` runs
+ * one round for every unfinished row (propose at most g tokens each, then
+ * {@link verifyProposals}); `stream` is the draft model's cache when a model drafts, counted in
+ * the stats and disposed with the batch.
+ */
+export interface Drafter {
+  open(rows: number): {
+    round(target: ModelStream, seqs: number[][], states: readonly SequenceState[], counters: RowCounters[], g: number): Promise<void>;
+    stream?: ModelStream;
+  };
+}
+
+/** A draft model proposing g tokens per round, one forward pass each. */
+function modelDrafter(draft: EngineModel): Drafter {
+  return {
+    open(rows) {
+      const stream = new ModelStream(draft, rows);
+      return { stream, round: (t, seqs, states, counters, g) => speculativeRound(t, stream, seqs, states, counters, g) };
+    },
+  };
 }
 
 async function decodeSpeculative(
   target: EngineModel,
-  draft: EngineModel,
+  drafter: Drafter,
   prompts: readonly (readonly number[])[],
   rules: StopRules,
   gamma: number,
@@ -360,19 +413,19 @@ async function decodeSpeculative(
   const counters = prompts.map(() => ({ proposed: 0, accepted: 0, targetPasses: 0, draftPasses: 0 }));
   const seqs = prompts.map((p) => [...p]);
   const t = new ModelStream(target, rows);
-  const d = new ModelStream(draft, rows);
+  const { round, stream: d } = drafter.open(rows);
   let ttftMs = 0;
   try {
     while (!states.every((s) => s.done)) {
       // No row may be handed more than it can still emit: a round yields up to g + 1 tokens, and
       // this bound also keeps every fed position below prompt length + maxNewTokens.
       const room = Math.min(...states.filter((s) => !s.done).map((s) => rules.maxNewTokens - s.generated));
-      await speculativeRound(t, d, seqs, states, counters, Math.min(gamma, room - 1));
+      await round(t, seqs, states, counters, Math.min(gamma, room - 1));
       if (ttftMs === 0) ttftMs = performance.now() - start;
     }
   } finally {
     t.dispose();
-    d.dispose();
+    d?.dispose();
   }
   return {
     states,
@@ -380,20 +433,29 @@ async function decodeSpeculative(
     ttftMs,
     wallMs: performance.now() - start,
     targetPasses: t.passes,
-    draftPasses: d.passes,
+    draftPasses: d?.passes ?? 0,
     targetMs: t.ms,
-    draftMs: d.ms,
+    draftMs: d?.ms ?? 0,
   };
 }
 
-function resolveOptions(target: EngineModel, draft: EngineModel, options: SpeculativeOptions) {
-  const maxPositions = Math.min(target.config.maxPositions, draft.config.maxPositions);
+/**
+ * Applies the defaults of `fn`'s options and rejects invalid ones (gamma, generate()'s shared
+ * rules); `maxPositions` bounds the prompts (the smaller model's, for a pair).
+ * @throws TypeError on an invalid option.
+ */
+export function resolveSpeculativeOptions(
+  fn: string,
+  target: EngineModel,
+  maxPositions: number,
+  options: SpeculativeOptions,
+): SpeculativeRunOptions {
   const gamma = options.gamma ?? 4;
   // More than a few dozen proposals per pass never pays off; the bound catches unit mix-ups.
   if (!Number.isInteger(gamma) || gamma < 1 || gamma > 64) {
-    throw new TypeError(`generateSpeculative: gamma must be an integer in [1, 64], got ${gamma}`);
+    throw new TypeError(`${fn}: gamma must be an integer in [1, 64], got ${gamma}`);
   }
-  const checked = checkSharedOptions('generateSpeculative', maxPositions, {
+  const checked = checkSharedOptions(fn, maxPositions, {
     ...options,
     batchSize: options.batchSize ?? 1,
     eosTokenIds: options.eosTokenIds ?? target.config.eosTokenIds,
@@ -415,7 +477,12 @@ export async function generateSpeculative(
   prompts: readonly (readonly number[])[],
   options: SpeculativeOptions = {},
 ): Promise<SpeculativeResult> {
-  const { rules, gamma, batchSize, longPrompt, maxPromptLength } = resolveOptions(target, draft, options);
+  const resolved = resolveSpeculativeOptions(
+    'generateSpeculative',
+    target,
+    Math.min(target.config.maxPositions, draft.config.maxPositions),
+    options,
+  );
   const remote = target.remote();
   if (remote) {
     // Refused here before the draft is opened in the target's engine process.
@@ -431,6 +498,29 @@ export async function generateSpeculative(
   }
   checkSameSide(target, draft);
   await checkDraftPair(target, draft);
+  return runSpeculative(target, modelDrafter(draft), prompts, resolved);
+}
+
+/** What {@link runSpeculative} needs of the resolved options. */
+export interface SpeculativeRunOptions {
+  rules: StopRules;
+  gamma: number;
+  batchSize: number;
+  longPrompt: LongPromptPolicy;
+  maxPromptLength: number;
+}
+
+/**
+ * Greedy decoding of `target` verifying `drafter`'s proposals: prompts sorted into batches,
+ * results in input order, per-prompt and total speculation counters. The drafter decides only how
+ * many tokens a target pass yields, never which.
+ */
+export async function runSpeculative(
+  target: EngineModel,
+  drafter: Drafter,
+  prompts: readonly (readonly number[])[],
+  { rules, gamma, batchSize, longPrompt, maxPromptLength }: SpeculativeRunOptions,
+): Promise<SpeculativeResult> {
   const prepared = preparePrompts(prompts, maxPromptLength, target.config.vocabSize, longPrompt);
   const sequences: SpeculativeSequence[] = prepared.map((p) => ({
     tokens: [],
@@ -458,7 +548,7 @@ export async function generateSpeculative(
   )) {
     const outcome = await decodeSpeculative(
       target,
-      draft,
+      drafter,
       batch.map((p) => p.tokens),
       rules,
       gamma,

@@ -18,6 +18,7 @@ import type { Feed } from './feed-check';
 import type { GenerateOptions } from './generate';
 import type { ScoreOptions } from './score';
 import type { LoadModelOptions } from './session';
+import type { PromptLookupOptions } from './prompt-lookup';
 import type { SpeculativeOptions } from './speculative';
 
 /** A tensor as data: `data` is the tensor's own typed array (float32 → Float32Array, int64 → BigInt64Array …). */
@@ -40,6 +41,7 @@ export type EngineRequest =
       prompts: (readonly number[])[];
       options: SpeculativeOptions;
     }
+  | { id: number; op: 'prompt-lookup'; model: number; prompts: (readonly number[])[]; options: PromptLookupOptions }
   | {
       id: number;
       op: 'score';
