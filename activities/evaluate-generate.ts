@@ -14,6 +14,7 @@ import {
   EngineHost,
   engineRunInFromEnv,
   generate,
+  generatePromptLookup,
   generateSpeculative,
   inInputOrder,
   lengthBuckets,
@@ -36,6 +37,8 @@ export interface SpeculativeThroughput {
   acceptanceRate: number | null;
   speedup: number;
   targetOnlyTokensPerSec: number;
+  /** Generated tokens per target forward pass over the whole evaluation (1 without speculation). */
+  tokensPerTargetPass?: number;
 }
 
 /** What the engine produced: one sequence and one answer score per test item, in item order. */
@@ -80,7 +83,9 @@ export async function generateAll(
   };
   let model: EngineModel | undefined;
   let draft: EngineModel | undefined;
-  let speculative: { acceptanceRate: number | null; speedup: number; targetOnlyTokensPerSec: number } | undefined;
+  let speculative: SpeculativeThroughput | undefined;
+  let targetPasses = 0;
+  let speculativeTokens = 0;
   const sequences: GeneratedSequence[] = [];
   const batches: BatchTiming[] = [];
   let generatedTokens = 0;
@@ -101,8 +106,12 @@ export async function generateAll(
       rethrowIfCancelled(err);
     }
     const draftOnnxPrefix = input.speculative?.draftOnnxPrefix;
-    if (input.speculative && !draftOnnxPrefix)
-      throw failure(FailureType.InvalidSpec, 'evaluateModel: a speculative onnx evaluation needs draftOnnxPrefix');
+    const lookup = input.speculative?.promptLookup;
+    if (input.speculative && !draftOnnxPrefix && !lookup)
+      throw failure(
+        FailureType.InvalidSpec,
+        'evaluateModel: a speculative onnx evaluation needs draftOnnxPrefix or promptLookup',
+      );
     if (draftOnnxPrefix) {
       const draftDir = workDir('onnx', contentHash({ store: input.storeUrl, prefix: draftOnnxPrefix }));
       await getDirectory(store, draftOnnxPrefix, draftDir, transfer);
@@ -118,7 +127,8 @@ export async function generateAll(
     // and each answer is scored from its generation's own prefill. Speculative decoding keeps
     // item order (its speedup is measured on the first chunk: a sample, not the shortest prompts)
     // and scores in a pass of its own.
-    const chunks = draft
+    const speculating = Boolean(draft || lookup);
+    const chunks = speculating
       ? Array.from({ length: Math.ceil(items.length / CHUNK) }, (_, k) =>
           items.slice(k * CHUNK, (k + 1) * CHUNK).map((_, j) => k * CHUNK + j),
         )
@@ -137,12 +147,22 @@ export async function generateAll(
             maxNewTokens: input.eval.maxNewTokens,
             gamma: input.speculative!.gamma,
           })
-        : await generate(model!, prompts, {
-            maxNewTokens: input.eval.maxNewTokens,
-            batchSize: input.eval.batchSize,
-            scoreContinuations: answers,
-          });
-      if (draft && k === 0) {
+        : lookup
+          ? await generatePromptLookup(model!, prompts, {
+              maxNewTokens: input.eval.maxNewTokens,
+              gamma: input.speculative!.gamma,
+              maxNgram: lookup.maxNgram,
+            })
+          : await generate(model!, prompts, {
+              maxNewTokens: input.eval.maxNewTokens,
+              batchSize: input.eval.batchSize,
+              scoreContinuations: answers,
+            });
+      if (speculating && 'targetPasses' in res.stats) {
+        targetPasses += res.stats.targetPasses;
+        speculativeTokens += res.stats.generatedTokens;
+      }
+      if (speculating && k === 0) {
         // Speedup over target-only greedy decoding, measured on the same prompts in the same process.
         const base = await generate(model!, prompts, { maxNewTokens: input.eval.maxNewTokens, batchSize: 1 });
         const spec = res.stats as SpeculativeResult['stats'];
@@ -165,6 +185,7 @@ export async function generateAll(
       progress = { done, total: items.length };
       ctx.heartbeat(progress);
     }
+    if (speculative && targetPasses > 0) speculative.tokensPerTargetPass = speculativeTokens / targetPasses;
     sequences.push(...inInputOrder(chunks, chunkSequences));
     scores.push(...inInputOrder(chunks, chunkScores));
   } catch (err) {

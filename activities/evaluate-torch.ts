@@ -124,6 +124,7 @@ export async function generateTorch(
             })
           : null,
         gamma: input.speculative?.gamma ?? 4,
+        promptLookupNgram: input.speculative?.promptLookup?.maxNgram ?? null,
         device: torch.device,
         maxNewTokens: input.eval.maxNewTokens,
         batchSize: input.eval.batchSize,
@@ -164,5 +165,8 @@ export async function generateTorch(
     );
   }
   await rm(root, { recursive: true, force: true });
-  return { gen: torchGeneration(outcome, items.length, Boolean(draftPath)), precision: outcome.precision ?? 'fp32' };
+  return {
+    gen: torchGeneration(outcome, items.length, Boolean(draftPath || input.speculative?.promptLookup)),
+    precision: outcome.precision ?? 'fp32',
+  };
 }

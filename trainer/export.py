@@ -19,6 +19,7 @@ PARITY_REL_TOLERANCE), and under `maxAbsDiff` where the spec sets one; else the 
 weights at once.
 """
 import gc
+import hashlib
 import json
 import os
 import shutil
@@ -184,7 +185,19 @@ def engine_config(config, gen_config, tok_dir, prefix_len, method):
             "bosTokenId": bos, "eosTokenIds": eos, "padTokenId": pad,
             # The soft prompt occupies the first positions: the engine gets what is left.
             "maxPositions": config.max_position_embeddings - prefix_len, "dtype": "float32",  # graph I/O
-            "numVirtualTokens": prefix_len, "method": method, "modelType": config.model_type}
+            "numVirtualTokens": prefix_len, "method": method, "modelType": config.model_type,
+            **tokenizer_sha256(tok_dir)}
+
+
+def tokenizer_sha256(tok_dir):
+    """{"tokenizerSha256": sha256 of tokenizer.json} where there is one: speculative decoding
+    compares token ids, so the engine refuses a draft whose tokenizer file differs from the
+    target's even when the vocabulary sizes agree."""
+    path = os.path.join(tok_dir, "tokenizer.json")
+    if not os.path.isfile(path):
+        return {}
+    with open(path, "rb") as f:
+        return {"tokenizerSha256": hashlib.sha256(f.read()).hexdigest()}
 
 
 def _finish_onnx(tmp_dir, final_path):

@@ -146,8 +146,9 @@ def soft_prompt_inputs(model, ids, mask, prefix):
 
 
 @torch.no_grad()
-def decode(model, rows, eos, pad, spec, device, assistant=None, prefix=0):
-    """One generate() call over left-padded rows: (generated id lists, StepClock)."""
+def decode(model, rows, eos, pad, spec, device, assistant=None, prefix=0, lookup=False):
+    """One generate() call over left-padded rows: (generated id lists, StepClock). `lookup`: HF
+    prompt-lookup decoding (`prompt_lookup_num_tokens`), proposals from the row's own tokens."""
     from transformers import StoppingCriteriaList
     ids, mask = left_pad(rows, pad, device)
     common = dict(do_sample=False, max_new_tokens=spec.maxNewTokens, eos_token_id=eos, pad_token_id=pad,
@@ -160,19 +161,24 @@ def decode(model, rows, eos, pad, spec, device, assistant=None, prefix=0):
         return out.tolist(), clock
     clock = StepClock(ids.shape[1], spec.stopSequences)
     kwargs = {"assistant_model": assistant} if assistant is not None else {}
+    if lookup:
+        kwargs = {"prompt_lookup_num_tokens": spec.gamma, "max_matching_ngram_size": spec.promptLookupNgram}
     out = model.generate(input_ids=ids, attention_mask=mask, stopping_criteria=StoppingCriteriaList([clock]),
                          **common, **kwargs)
     return out[:, ids.shape[1]:].tolist(), clock
 
 
 def generate_all(model, prepared, eos, pad, spec, device, assistant=None, prefix=0):
-    """Every runnable prompt in batches (batch 1 when assisted); emits `sequence` and `batch` events.
-    Returns (generated token total, wall ms, decoding rounds: the target passes of assisted generation)."""
+    """Every runnable prompt in batches (batch 1 when assisted or prompt lookup); emits `sequence` and
+    `batch` events. Returns (generated token total, wall ms, decoding rounds: the target passes of
+    assisted generation)."""
     runnable = [(i, toks) for i, (toks, _, err) in enumerate(prepared) if err is None]
-    size = 1 if assistant is not None else spec.batchSize
+    lookup = spec.promptLookupNgram is not None
+    size = 1 if assistant is not None or lookup else spec.batchSize
     total_generated, rounds, done, t0 = 0, 0, 0, time.perf_counter()
     for batch in plan_batches(runnable, size):
-        generated, clock = decode(model, [toks for _, toks in batch], eos, pad, spec, device, assistant, prefix)
+        generated, clock = decode(model, [toks for _, toks in batch], eos, pad, spec, device, assistant, prefix,
+                                  lookup)
         rounds += len(clock.marks)
         for (index, _), row in zip(batch, generated):
             tokens, reason, count = finish(row, set(eos), spec.stopSequences, spec.maxNewTokens)
@@ -269,7 +275,7 @@ def generate(spec):
         assistant.generation_config.num_assistant_tokens_schedule = "constant"
         assistant.generation_config.assistant_confidence_threshold = 0.0
     generated, wall_ms, rounds = generate_all(model, prepared, eos, pad, spec, device, assistant, prefix)
-    if assistant is not None:
+    if assistant is not None or spec.promptLookupNgram is not None:
         # Assisted generation does not report acceptance: each target pass yields its accepted draft tokens
         # plus one of its own, so (tokens − passes) / (passes × gamma) is the accepted share of the proposals.
         acceptance = max(0.0, (generated - rounds) / (rounds * spec.gamma)) if rounds else None

@@ -146,6 +146,8 @@ class GenerateSpec:
     method: str = _f(None, "a method name (or a method object) or null", nullable=True)
     draftModelPath: str = _f(None, "a draft model directory or null", kind="str", nullable=True)
     gamma: int = _f(4, "an integer >= 1 (draft tokens per target pass)", kind="int", min=1)
+    promptLookupNgram: int = _f(None, "an integer >= 1 (prompt-lookup decoding: the longest n-gram) or null",
+                                kind="int", min=1, nullable=True)
     device: str = _f("auto", "one of " + ", ".join(DEVICES), kind="str", choices=DEVICES)
     stopSequences: list = _f([], "a list of non-empty token-id lists")
     score: bool = _f(True, "true or false (score the reference answers' perplexity)")

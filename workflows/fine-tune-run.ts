@@ -296,6 +296,9 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
                     },
                   }
                 : {}),
+              ...(speculative?.promptLookup
+                ? { speculative: { gamma: speculative.gamma, promptLookup: speculative.promptLookup } }
+                : {}),
             },
           ],
         )
@@ -310,6 +313,9 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
             ...rev(run.model),
             eval: run.eval,
             ...(draftOnnxPrefix && speculative ? { speculative: { draftOnnxPrefix, gamma: speculative.gamma } } : {}),
+            ...(speculative?.promptLookup
+              ? { speculative: { gamma: speculative.gamma, promptLookup: speculative.promptLookup } }
+              : {}),
           },
         ]);
     const result: RunResult = {

@@ -14,6 +14,7 @@
  */
 import { contentHash } from '../common/hash';
 import type { EvalEngine } from './engine';
+import { speculativeSlug } from '../contracts/method';
 import { methodSlug, type RunSpec } from './plan';
 
 /** Bump when the meaning of a key changes (a new input, a changed default that the keys omit). */
@@ -64,7 +65,7 @@ export function evaluationSettings(run: RunSpec): Record<string, unknown> {
 
 function readable(run: RunSpec): string {
   const m = run.method;
-  return `${run.model.name}__${m.method === 'speculative' ? `spec-${m.draft}-g${m.gamma}` : methodSlug(m)}`;
+  return `${run.model.name}__${m.method === 'speculative' ? speculativeSlug(m) : methodSlug(m)}`;
 }
 
 /** `<model>__<method>__t<16 hex>`; null for runs that do not train. */

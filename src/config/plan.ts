@@ -3,7 +3,7 @@
  * become child workflow ids, so re-starting a grid never redoes a finished run.
  */
 import { contentHash } from '../common/hash';
-import type { ExpandedMethod, MethodSpec } from '../contracts/method';
+import { speculativeSlug, type ExpandedMethod, type MethodSpec, type SpeculativeMethodSpec } from '../contracts/method';
 import type {
   DataConfig,
   EvalConfig,
@@ -13,6 +13,7 @@ import type {
   RetentionConfig,
   TrainingConfig,
 } from './schema';
+import { DEFAULT_MAX_NGRAM } from './schema';
 
 export type { ExpandedMethod, MethodSpec, MethodSpecOf, SpeculativeMethodSpec } from '../contracts/method';
 
@@ -139,16 +140,23 @@ export function planRuns(grid: GridConfig): RunSpec[] {
   }
   for (const pair of grid.speculative) {
     const model = grid.models.find((m) => m.name === pair.target);
-    const draft = grid.models.find((m) => m.name === pair.draft);
-    if (!model || !draft) throw new TypeError(`speculative pair ${pair.target}/${pair.draft} names an unknown model`);
-    const method: MethodSpec = { method: 'speculative', draft: draft.name, gamma: pair.gamma };
-    const identity = { model, draft, method, data: grid.data, eval: planEvalIdentity(grid.eval) };
+    const lookup = pair.drafting === 'prompt-lookup';
+    const draft = lookup ? undefined : grid.models.find((m) => m.name === pair.draft);
+    if (!model || (!lookup && !draft))
+      throw new TypeError(`speculative pair ${pair.target}/${pair.draft ?? '-'} names an unknown model`);
+    const method: SpeculativeMethodSpec = draft
+      ? { method: 'speculative', draft: draft.name, gamma: pair.gamma }
+      : { method: 'speculative', gamma: pair.gamma, promptLookup: { maxNgram: pair.maxNgram ?? DEFAULT_MAX_NGRAM } };
+    // Model drafts hash what they always hashed (`draft` is their model config), so keys stay.
+    const identity = { model, ...(draft ? { draft } : {}), method, data: grid.data, eval: planEvalIdentity(grid.eval) };
     runs.push({
-      runKey: `${model.name}__spec-${draft.name}-g${pair.gamma}__${contentHash(identity).slice(0, 8)}`,
+      runKey: `${model.name}__${speculativeSlug(method)}__${contentHash(identity).slice(0, 8)}`,
       grid: grid.name,
       model,
       method,
-      label: `speculative draft=${draft.name} gamma=${pair.gamma}`,
+      label: draft
+        ? `speculative draft=${draft.name} gamma=${pair.gamma}`
+        : `speculative prompt-lookup n=${method.promptLookup!.maxNgram} gamma=${pair.gamma}`,
       trains: false,
       shots: 0,
       training: grid.training,
@@ -156,7 +164,7 @@ export function planRuns(grid: GridConfig): RunSpec[] {
       data: grid.data,
       dataKey,
       store: grid.store,
-      draft,
+      ...(draft ? { draft } : {}),
     });
   }
   const keys = new Set(runs.map((r) => r.runKey));

@@ -163,6 +163,12 @@ export const retentionSchema = z.strictObject({
   keepBest: z.boolean().default(true).describe('also keep the checkpoint with the lowest training loss'),
 });
 
+/** How a speculative pair gets its proposals. */
+export const DRAFTING_METHODS = ['model', 'prompt-lookup'] as const;
+export type DraftingMethod = (typeof DRAFTING_METHODS)[number];
+/** Prompt lookup's longest n-gram when `maxNgram` is not set. */
+export const DEFAULT_MAX_NGRAM = 3;
+
 export const gridSchema = z.strictObject({
   name: z
     .string()
@@ -182,8 +188,24 @@ export const gridSchema = z.strictObject({
     .array(
       z.strictObject({
         target: z.string().describe('model name from models'),
-        draft: z.string().describe("model name from models; must share the target's vocabulary"),
-        gamma: posInt.max(64).default(4).describe('draft tokens proposed per target pass'),
+        // Optional fields without defaults: a default would appear in the parsed config and so
+        // change the grid id of every config written before prompt lookup existed.
+        drafting: z
+          .enum(DRAFTING_METHODS)
+          .optional()
+          .describe(
+            'model (default): `draft` proposes tokens; prompt-lookup: the n-gram that followed the latest match in ' +
+              'the prompt and output so far is proposed, no draft model (suits extractive QA)',
+          ),
+        draft: z
+          .string()
+          .optional()
+          .describe("model name from models (drafting: model); must share the target's tokenizer"),
+        maxNgram: posInt
+          .max(16)
+          .optional()
+          .describe(`prompt-lookup: longest n-gram looked up; default ${DEFAULT_MAX_NGRAM}`),
+        gamma: posInt.max(64).default(4).describe('tokens proposed per target pass'),
       }),
     )
     .default([]),

@@ -137,8 +137,27 @@ function crossChecks(grid: GridConfig, cwd: string): ConfigIssue[] {
       });
   });
   grid.speculative.forEach((s, i) => {
-    for (const role of ['target', 'draft'] as const) {
-      if (!seen.has(s[role]))
+    const lookup = s.drafting === 'prompt-lookup';
+    if (lookup && s.draft !== undefined)
+      issues.push({
+        path: `speculative[${i}].draft`,
+        value: show(s.draft),
+        expected: 'no draft with drafting: prompt-lookup (the proposals come from the prompt itself)',
+      });
+    if (!lookup && s.draft === undefined)
+      issues.push({
+        path: `speculative[${i}].draft`,
+        value: 'undefined',
+        expected: 'a model name from models, or drafting: prompt-lookup (no draft model)',
+      });
+    if (!lookup && s.maxNgram !== undefined)
+      issues.push({
+        path: `speculative[${i}].maxNgram`,
+        value: show(s.maxNgram),
+        expected: 'no maxNgram: it applies to drafting: prompt-lookup only',
+      });
+    for (const role of lookup ? (['target'] as const) : (['target', 'draft'] as const)) {
+      if (s[role] !== undefined && !seen.has(s[role]))
         issues.push({
           path: `speculative[${i}].${role}`,
           value: show(s[role]),
@@ -161,7 +180,7 @@ function crossChecks(grid: GridConfig, cwd: string): ConfigIssue[] {
         issues.push({
           path: `speculative[${i}].draft`,
           value: show(s.draft),
-          expected: `a model with the same tokenizer (vocabulary) as the target ${s.target}`,
+          expected: `a model with the same tokenizer as the target ${s.target} (their tokenizer.json files' sha256 differ)`,
         });
     }
   });

@@ -30,7 +30,14 @@ export interface EvaluateModelInput {
    * Decode with a draft model proposing `gamma` tokens per target pass (greedy: same output): its
    * export (onnx engine) or its model directory (torch engine).
    */
-  speculative?: { draftOnnxPrefix?: string; draftModelPath?: string; draftRevision?: string; gamma: number };
+  speculative?: {
+    draftOnnxPrefix?: string;
+    draftModelPath?: string;
+    draftRevision?: string;
+    gamma: number;
+    /** Prompt-lookup drafting (no draft model): the longest n-gram looked up. */
+    promptLookup?: { maxNgram: number };
+  };
 }
 
 export interface EvaluateModelResult {

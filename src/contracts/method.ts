@@ -18,12 +18,23 @@ export type ExpandedMethod<E = MethodEntry> = E extends unknown ? { [K in keyof 
 
 type WithoutLr<E> = E extends unknown ? Omit<E, 'lr'> : never;
 
-/** A speculative-decoding run: `draft` proposes `gamma` tokens per pass of the run's model. */
+/**
+ * A speculative-decoding run: `draft` proposes `gamma` tokens per pass of the run's model, or,
+ * with `promptLookup`, the run's own sequence does (no draft model). Exactly one of the two is
+ * set; model-draft specs carry no `promptLookup` key, so their run keys are those they always had.
+ */
 export interface SpeculativeMethodSpec {
   method: 'speculative';
-  /** The draft model's name (from the grid's models). */
-  draft: string;
+  /** The draft model's name (from the grid's models); absent with prompt lookup. */
+  draft?: string;
   gamma: number;
+  /** Prompt-lookup drafting: the longest n-gram looked up. */
+  promptLookup?: { maxNgram: number };
+}
+
+/** `spec-<draft>-g<γ>` or `spec-lookup-n<n>-g<γ>`: the readable part of a speculative run's keys. */
+export function speculativeSlug(m: SpeculativeMethodSpec): string {
+  return m.promptLookup ? `spec-lookup-n${m.promptLookup.maxNgram}-g${m.gamma}` : `spec-${m.draft}-g${m.gamma}`;
 }
 
 /** One concrete method configuration of a run (a method's own lr lives in the run's training config). */

@@ -33,6 +33,8 @@ export interface RunResult {
     acceptanceRate?: number | null;
     speedup?: number;
     targetOnlyTokensPerSec?: number;
+    /** Speculative runs on the onnx engine: generated tokens per target forward pass. */
+    tokensPerTargetPass?: number;
   };
   training?: {
     steps: number;

@@ -385,7 +385,13 @@ async function speculativeRound(
  */
 export interface Drafter {
   open(rows: number): {
-    round(target: ModelStream, seqs: number[][], states: readonly SequenceState[], counters: RowCounters[], g: number): Promise<void>;
+    round(
+      target: ModelStream,
+      seqs: number[][],
+      states: readonly SequenceState[],
+      counters: RowCounters[],
+      g: number,
+    ): Promise<void>;
     stream?: ModelStream;
   };
 }
@@ -395,7 +401,10 @@ function modelDrafter(draft: EngineModel): Drafter {
   return {
     open(rows) {
       const stream = new ModelStream(draft, rows);
-      return { stream, round: (t, seqs, states, counters, g) => speculativeRound(t, stream, seqs, states, counters, g) };
+      return {
+        stream,
+        round: (t, seqs, states, counters, g) => speculativeRound(t, stream, seqs, states, counters, g),
+      };
     },
   };
 }

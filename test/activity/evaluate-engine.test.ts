@@ -106,6 +106,28 @@ test('length-bucketed chunks and prefill scoring: predictions in item order, equ
   }
 });
 
+test('prompt-lookup speculative evaluation: the same predictions as plain decoding, with its speculation figures', async () => {
+  const plain = await stage('lookup-plain', 12, 24);
+  const spec = { ...(await stage('lookup-spec', 12, 24)), speculative: { gamma: 4, promptLookup: { maxNgram: 3 } } };
+  const run = (input: EvaluateModelInput) =>
+    env().run<[EvaluateModelInput], EvaluateModelResult, typeof evaluateModel>(evaluateModel, input);
+  const [a, b] = [await run(plain), await run(spec)];
+  const predictions = async (r: EvaluateModelResult, input: EvaluateModelInput) =>
+    (await openStore(input.storeUrl).get(`${r.evalPrefix}/predictions.jsonl`))
+      .toString('utf8')
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const { id, prediction, tokens } = JSON.parse(l) as { id: string; prediction: string; tokens: number };
+        return { id, prediction, tokens };
+      });
+  assert.deepEqual(await predictions(b, spec), await predictions(a, plain));
+  assert.equal(a.throughput.speedup, undefined);
+  const t = b.throughput;
+  assert.ok(t.speedup! > 0 && t.targetOnlyTokensPerSec! > 0, JSON.stringify(t));
+  assert.ok(t.acceptanceRate !== undefined && t.tokensPerTargetPass! >= 1, JSON.stringify(t));
+});
+
 test('cancellation kills the engine process mid-pass instead of waiting for the evaluation', async () => {
   // 1,024 prompts of ~250 tokens: 16 chunks of 64. Cancelled once the first chunk has reported,
   // so the kill lands inside a later chunk's pass whatever this machine's speed (a fixed 4 s wait

@@ -88,3 +88,29 @@ def test_qlora_is_evaluated_on_its_nf4_base_unmerged(tmp_path, tiny, monkeypatch
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert lines[0]["event"] == "generating" and lines[0]["precision"] == "nf4-base"
     assert [e["event"] for e in lines].count("sequence") == 1 and lines[-1]["event"] == "score"
+
+
+def _sequences(spec, monkeypatch):
+    import io
+    out = io.StringIO()
+    monkeypatch.setattr(events, "_events", out)
+    generate.generate(spec)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    by_index = {e["index"]: e["tokens"] for e in lines if e["event"] == "sequence"}
+    return [by_index[i] for i in sorted(by_index)], next(e for e in lines if e["event"] == "generated")
+
+
+def test_prompt_lookup_decoding_returns_the_greedy_tokens(tmp_path, tiny, monkeypatch):
+    # Prompts that repeat a span (as a passage an extractive answer is copied from does): HF's
+    # prompt-lookup decoding proposes from them, and greedy verification keeps the output unchanged.
+    items = tmp_path / "items.jsonl"
+    prompts = [[30, 41, 52, 63, 74, 30, 41, 52], [90, 91, 92, 93, 90, 91], [15, 16, 17]]
+    items.write_text("".join(json.dumps({"promptIds": p, "answerIds": [60, 2]}) + "\n" for p in prompts))
+    base = {"modelPath": tiny["llama"], "itemsPath": str(items), "maxNewTokens": 12, "batchSize": 2,
+            "device": "cpu", "score": False}
+    greedy, _ = _sequences(parse_generate_spec(base), monkeypatch)
+    looked_up, totals = _sequences(parse_generate_spec({**base, "promptLookupNgram": 3, "gamma": 4}), monkeypatch)
+    assert looked_up == greedy
+    assert totals["targetOnlyTokensPerSec"] is not None and totals["acceptanceRate"] is not None
+    with pytest.raises(events.InvalidSpec, match=r"^promptLookupNgram: got 0"):
+        parse_generate_spec({**base, "promptLookupNgram": 0})

@@ -130,6 +130,31 @@ speculative: [{target: a, draft: b}]
     assert.match(issues[0]!.expected, /same tokenizer/);
   });
 
+  it('plans a prompt-lookup pair without a draft model, and rejects a lookup pair that names one', () => {
+    const yaml = (pair: string) => `
+name: t
+models:
+  - {name: a, path: ./model, family: llama}
+methods: [{method: icl}]
+speculative: [${pair}]
+`;
+    const grid = parseGridYaml(yaml('{target: a, drafting: prompt-lookup, gamma: 5}'), 'test.yaml', cwd);
+    const run = planRuns(grid).find((r) => r.method.method === 'speculative')!;
+    assert.deepEqual(run.method, { method: 'speculative', gamma: 5, promptLookup: { maxNgram: 3 } });
+    assert.equal(run.draft, undefined);
+    assert.match(run.runKey, /^a__spec-lookup-n3-g5__[0-9a-f]{8}$/);
+    assert.equal(run.label, 'speculative prompt-lookup n=3 gamma=5');
+    // The parsed config gains no defaults (they would change every older grid's id).
+    assert.deepEqual(grid.speculative[0], { target: 'a', drafting: 'prompt-lookup', gamma: 5 });
+    const bad = issuesOf(yaml('{target: a, drafting: prompt-lookup, draft: a}'));
+    assert.equal(bad[0]!.path, 'speculative[0].draft');
+    assert.match(bad[0]!.expected, /no draft with drafting: prompt-lookup/);
+    const missing = issuesOf(yaml('{target: a, maxNgram: 2}')).map((i) => i.path);
+    assert.deepEqual(missing, ['speculative[0].draft', 'speculative[0].maxNgram']);
+    const unknown = issuesOf(yaml('{target: a, drafting: ngram}'));
+    assert.equal(unknown[0]!.path, 'speculative[0].drafting');
+  });
+
   describe('rejects what the trainer would reject later, naming path, value and expectation', () => {
     const grid = (extra: string, methods = '[{method: lora}]') =>
       `name: t\nmodels: [{name: tiny, path: ./model, family: llama}]\nmethods: ${methods}\n${extra}\n`;

@@ -81,7 +81,10 @@ test('identical to target-only greedy decoding for γ = 1, 4 and batches of 1 an
     );
     assertAccounting(result);
     // A tiny random model repeats itself, and half the prompts repeat spans: lookups must hit.
-    assert.ok(result.stats.proposedTokens > 0 && result.stats.acceptedTokens > 0, `${label}: ${JSON.stringify(result.stats)}`);
+    assert.ok(
+      result.stats.proposedTokens > 0 && result.stats.acceptedTokens > 0,
+      `${label}: ${JSON.stringify(result.stats)}`,
+    );
     if (batchSize === 1) assert.ok(result.stats.targetPasses < result.stats.generatedTokens, label);
   }
 });
@@ -97,6 +100,9 @@ test('runs in the calling thread as in the engine process, and rejects bad optio
   } finally {
     await local.release();
   }
-  await assert.rejects(generatePromptLookup(target, prompts, { maxNgram: 0 }), /maxNgram must be an integer in \[1, 16\]/);
+  await assert.rejects(
+    generatePromptLookup(target, prompts, { maxNgram: 0 }),
+    /maxNgram must be an integer in \[1, 16\]/,
+  );
   await assert.rejects(generatePromptLookup(target, prompts, { gamma: 0 }), /gamma must be an integer/);
 });

@@ -228,15 +228,16 @@ test('renderMarkdown: speculative runs get their own table with acceptance, both
       acceptanceRate: 0.625,
       targetOnlyTokensPerSec: 20,
       speedup: 1.5,
+      tokensPerTargetPass: 2.25,
     },
   };
   const md = renderMarkdown('g', toRows([...results, spec]));
   const section = md.slice(md.indexOf('### tiny: speculative decoding'), md.indexOf('## other'));
-  assert.match(section, /\| speculative draft=small gamma=3 \| 62\.5 \| 30\.0 \| 20\.0 \| 1\.50× \|/);
+  assert.match(section, /\| speculative draft=small gamma=3 \| 62\.5 \| 2\.25 \| 30\.0 \| 20\.0 \| 1\.50× \|/);
   assert.equal(
     renderMarkdown('g', toRows(results)).includes('speculative decoding'),
     false,
     'no table without speculative runs',
   );
-  assert.match(renderCsv(toRows([spec])).split('\n')[1]!, /,0\.625,20,1\.5,/);
+  assert.match(renderCsv(toRows([spec])).split('\n')[1]!, /,0\.625,20,1\.5,2\.25,/);
 });
