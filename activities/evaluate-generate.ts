@@ -127,6 +127,7 @@ export async function generateAll(
     // and each answer is scored from its generation's own prefill. Speculative decoding keeps
     // item order (its speedup is measured on the first chunk: a sample, not the shortest prompts)
     // and scores in a pass of its own.
+    const longPrompt = input.eval.longPrompt ? { longPrompt: input.eval.longPrompt } : {};
     const speculating = Boolean(draft || lookup);
     const chunks = speculating
       ? Array.from({ length: Math.ceil(items.length / CHUNK) }, (_, k) =>
@@ -146,17 +147,20 @@ export async function generateAll(
         ? await generateSpeculative(model!, draft, prompts, {
             maxNewTokens: input.eval.maxNewTokens,
             gamma: input.speculative!.gamma,
+            ...longPrompt,
           })
         : lookup
           ? await generatePromptLookup(model!, prompts, {
               maxNewTokens: input.eval.maxNewTokens,
               gamma: input.speculative!.gamma,
               maxNgram: lookup.maxNgram,
+              ...longPrompt,
             })
           : await generate(model!, prompts, {
               maxNewTokens: input.eval.maxNewTokens,
               batchSize: input.eval.batchSize,
               scoreContinuations: answers,
+              ...longPrompt,
             });
       if (speculating && 'targetPasses' in res.stats) {
         targetPasses += res.stats.targetPasses;

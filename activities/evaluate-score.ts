@@ -101,6 +101,10 @@ export function summarizeEvaluation(
         95,
       ) ?? 0,
     hitLimitFraction: ran.length ? ran.filter((s) => s.hitLimit).length / ran.length : 0,
+    // Counted, never silent: prompts cut to the context (eval.longPrompt truncate) and items not
+    // run (too long under longPrompt error, empty, or ids outside the vocabulary).
+    truncatedPrompts: gen.sequences.filter((s) => s.truncated).length,
+    failedItems: gen.sequences.length - ran.length,
     ...(gen.speculative ?? {}),
   };
   return { metrics, throughput };

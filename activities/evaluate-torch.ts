@@ -126,6 +126,7 @@ export async function generateTorch(
         gamma: input.speculative?.gamma ?? 4,
         promptLookupNgram: input.speculative?.promptLookup?.maxNgram ?? null,
         device: torch.device,
+        longPrompt: input.eval.longPrompt ?? 'truncate',
         maxNewTokens: input.eval.maxNewTokens,
         batchSize: input.eval.batchSize,
         stopSequences: [],

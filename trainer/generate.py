@@ -67,8 +67,9 @@ def token_rules(model_dir, base):
     return eos_and_pad(AutoTokenizer.from_pretrained(model_dir), base.config, getattr(base, "generation_config", None))
 
 
-def prepare(prompt, max_length, vocab):
-    """src/engine/prompts.ts preparePrompts, policy 'truncate': (tokens, truncated, error)."""
+def prepare(prompt, max_length, vocab, policy="truncate"):
+    """src/engine/prompts.ts preparePrompts: (tokens, truncated, error); a prompt over `max_length`
+    is cut from the left (`truncate`) or not run (`error`)."""
     if not prompt:
         return [], False, "empty prompt"
     bad = next((i for i in prompt if not isinstance(i, int) or i < 0 or i >= vocab), None)
@@ -76,6 +77,8 @@ def prepare(prompt, max_length, vocab):
         return [], False, f"token id {bad} outside the vocabulary [0, {vocab})"
     if len(prompt) <= max_length:
         return list(prompt), False, None
+    if policy == "error":
+        return [], False, f"prompt has {len(prompt)} tokens, more than {max_length}"
     return list(prompt[len(prompt) - max_length:]), True, None
 
 
@@ -262,7 +265,7 @@ def generate(spec):
     precision = precision_of(spec.method, device, dtype)
     emit("generating", device=device, precision=precision, items=len(items), maxPositions=max_positions)
     log(f"torch engine: {len(items)} items on {device} ({precision}), adapter {spec.adapterDir or 'none'}")
-    prepared = [prepare(it["promptIds"], max_positions - spec.maxNewTokens, vocab) for it in items]
+    prepared = [prepare(it["promptIds"], max_positions - spec.maxNewTokens, vocab, spec.longPrompt) for it in items]
     for index, (_, truncated, err) in enumerate(prepared):
         if err is not None:
             emit("sequence", index=index, tokens=[], finishReason="error", generatedTokens=0, truncated=truncated,

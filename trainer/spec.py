@@ -149,6 +149,8 @@ class GenerateSpec:
     promptLookupNgram: int = _f(None, "an integer >= 1 (prompt-lookup decoding: the longest n-gram) or null",
                                 kind="int", min=1, nullable=True)
     device: str = _f("auto", "one of " + ", ".join(DEVICES), kind="str", choices=DEVICES)
+    longPrompt: str = _f("truncate", "truncate or error (a prompt longer than the context)", kind="str",
+                         choices=("truncate", "error"))
     stopSequences: list = _f([], "a list of non-empty token-id lists")
     score: bool = _f(True, "true or false (score the reference answers' perplexity)")
 

@@ -148,6 +148,15 @@ export const EVAL_ENGINES = ['auto', 'onnx', 'torch'] as const;
 export const evalSchema = z.strictObject({
   maxNewTokens: posInt.default(32),
   batchSize: posInt.default(8),
+  // No default: one in the parsed config would change every evaluation key written before it.
+  longPrompt: z
+    .enum(['truncate', 'error'])
+    .optional()
+    .describe(
+      "a test prompt longer than the model's context less maxNewTokens: truncate (default: cut from the left, " +
+        'keeping the question) or error (the item is not run, its id and reason are in predictions.jsonl); ' +
+        'both are counted in the run result',
+    ),
   threads: posInt.optional().describe('ONNX Runtime intra-op threads; default: all cores'),
   engine: z
     .enum(EVAL_ENGINES)

@@ -29,6 +29,10 @@ export interface RunResult {
     tokenLatencyMsP50: number;
     tokenLatencyMsP95: number;
     hitLimitFraction: number;
+    /** Test prompts cut from the left to fit the context (eval.longPrompt truncate). Absent in older results. */
+    truncatedPrompts?: number;
+    /** Items that did not run (a prompt too long under eval.longPrompt error, empty, bad ids); their ids and reasons are in predictions.jsonl. */
+    failedItems?: number;
     /** Speculative runs: draft acceptance and speedup over target-only greedy decoding of the same prompts. */
     acceptanceRate?: number | null;
     speedup?: number;

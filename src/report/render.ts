@@ -32,6 +32,9 @@ export interface ResultRow {
   speedup: number | null;
   /** Speculative runs (onnx engine): generated tokens per target forward pass. */
   tokensPerTargetPass: number | null;
+  /** Test prompts cut to the context, and items not run (eval.longPrompt); null in older results. */
+  truncatedPrompts: number | null;
+  failedItems: number | null;
   trainLoss: number | null;
   trainPerplexity: number | null;
   /** Peak training memory (bytes) and which measure it is (`cuda.max_memory_allocated` or `ru_maxrss`). */
@@ -121,6 +124,8 @@ export function toRows(results: RunResult[]): ResultRow[] {
       targetOnlyTokensPerSec: r.throughput?.targetOnlyTokensPerSec ?? null,
       speedup: r.throughput?.speedup ?? null,
       tokensPerTargetPass: r.throughput?.tokensPerTargetPass ?? null,
+      truncatedPrompts: r.throughput?.truncatedPrompts ?? null,
+      failedItems: r.throughput?.failedItems ?? null,
       trainLoss: r.training?.trainLoss ?? null,
       trainPerplexity: r.training?.trainPerplexity ?? null,
       peakMemoryBytes: r.training?.peakMemoryBytes ?? null,
@@ -243,6 +248,12 @@ export function renderMarkdown(gridName: string, rows: ResultRow[], extras: Mark
       );
     }
     lines.push('');
+    for (const r of modelRows.filter((row) => (row.truncatedPrompts ?? 0) + (row.failedItems ?? 0) > 0))
+      lines.push(
+        `prompts · ${cell(r.label)}: ${r.truncatedPrompts ?? 0} test prompts cut from the left to fit the context, ` +
+          `${r.failedItems ?? 0} items not run (ids and reasons in predictions.jsonl; eval.longPrompt).`,
+        '',
+      );
     if (modelRows.some((r) => r.precision === 'nf4-base')) {
       lines.push(
         'engine · nf4-base: QLoRA evaluated with its adapter unmerged on the 4-bit NF4 base it trained on, not on an fp32 merge.',

@@ -128,6 +128,34 @@ test('prompt-lookup speculative evaluation: the same predictions as plain decodi
   assert.ok(t.acceptanceRate !== undefined && t.tokensPerTargetPass! >= 1, JSON.stringify(t));
 });
 
+test('prompts longer than the context: cut under longPrompt truncate, not run under error, counted either way', async () => {
+  // maxPositions 512 − maxNewTokens 4 = 508: of lengths 510 … 504, items 0 and 1 are too long.
+  const cut = await stage('long-cut', 7, 510);
+  const refused = await stage('long-refused', 7, 510);
+  refused.eval = { ...refused.eval, longPrompt: 'error' };
+  const run = (input: EvaluateModelInput) =>
+    env().run<[EvaluateModelInput], EvaluateModelResult, typeof evaluateModel>(evaluateModel, input);
+  const a = await run(cut);
+  assert.equal(a.throughput.truncatedPrompts, 2);
+  assert.equal(a.throughput.failedItems, 0);
+  const b = await run(refused);
+  assert.equal(b.throughput.truncatedPrompts, 0);
+  assert.equal(b.throughput.failedItems, 2);
+  const lines = (await openStore(refused.storeUrl).get(`${b.evalPrefix}/predictions.jsonl`))
+    .toString('utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { id: string; error?: string; finishReason: string });
+  assert.deepEqual(
+    lines.filter((p) => p.error).map((p) => [p.id, p.error, p.finishReason]),
+    [
+      ['item-0', 'prompt has 510 tokens, more than 508', 'error'],
+      ['item-1', 'prompt has 509 tokens, more than 508', 'error'],
+    ],
+  );
+  assert.equal(b.metrics.overall.n, 7, 'an item that did not run still counts (it scores 0)');
+});
+
 test('cancellation kills the engine process mid-pass instead of waiting for the evaluation', async () => {
   // 1,024 prompts of ~250 tokens: 16 chunks of 64. Cancelled once the first chunk has reported,
   // so the kill lands inside a later chunk's pass whatever this machine's speed (a fixed 4 s wait

@@ -23,6 +23,7 @@ def test_prepare_and_plan_mirror_the_engine_prompt_rules():
     assert generate.prepare([], 4, 10) == ([], False, "empty prompt")
     assert generate.prepare([1, 12], 4, 10)[2] == "token id 12 outside the vocabulary [0, 10)"
     assert generate.prepare([1, 2, 3, 4, 5, 6], 4, 10) == ([3, 4, 5, 6], True, None)  # cut from the left
+    assert generate.prepare([1, 2, 3, 4, 5, 6], 4, 10, "error") == ([], False, "prompt has 6 tokens, more than 4")
     items = [(0, [1, 2, 3]), (1, [1]), (2, [4, 5, 6]), (3, [9, 9])]
     assert [[i for i, _ in b] for b in generate.plan_batches(items, 2)] == [[1, 3], [0, 2]]
 
