@@ -11,6 +11,7 @@ import type {
   MethodEntry,
   ModelConfig,
   RetentionConfig,
+  TrackingConfig,
   TrainingConfig,
 } from './schema';
 
@@ -42,6 +43,8 @@ export interface RunSpec {
   store: string;
   /** Checkpoint retention (not part of the run key: it does not change the result). */
   retention?: RetentionConfig;
+  /** Experiment tracking (not part of the run key: it does not change the result). */
+  tracking?: TrackingConfig;
 }
 
 /**
@@ -133,6 +136,7 @@ export function planRuns(grid: GridConfig): RunSpec[] {
           dataKey,
           store: grid.store,
           retention: grid.retention,
+          ...(grid.tracking ? { tracking: grid.tracking } : {}),
         });
       }
     }
@@ -157,6 +161,7 @@ export function planRuns(grid: GridConfig): RunSpec[] {
       dataKey,
       store: grid.store,
       draft,
+      ...(grid.tracking ? { tracking: grid.tracking } : {}),
     });
   }
   const keys = new Set(runs.map((r) => r.runKey));

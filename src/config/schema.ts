@@ -163,6 +163,20 @@ export const retentionSchema = z.strictObject({
   keepBest: z.boolean().default(true).describe('also keep the checkpoint with the lowest training loss'),
 });
 
+/**
+ * Experiment tracking (off unless given). Only the MLflow REST API is spoken: a tracker that is
+ * down is retried briefly, then skipped with a warning (src/tracking/): it never fails a run.
+ */
+export const trackingSchema = z.strictObject({
+  mlflow: z.strictObject({
+    uri: z
+      .string()
+      .regex(/^https?:\/\/[^/\s]+(?:\/\S*)?$/, 'an http:// or https:// URL of an MLflow tracking server')
+      .describe('MLflow tracking server, e.g. http://127.0.0.1:5000'),
+    experiment: z.string().min(1).max(500).optional().describe("MLflow experiment name; default: the grid's name"),
+  }),
+});
+
 export const gridSchema = z.strictObject({
   name: z
     .string()
@@ -195,6 +209,7 @@ export const gridSchema = z.strictObject({
     .default({ gpu: 1, cpu: 2 }),
   // Older checkpoints only serve as fallbacks for a corrupt newest one; 3 survive two bad uploads.
   retention: retentionSchema.default(() => retentionSchema.parse({})),
+  tracking: trackingSchema.optional().describe('experiment tracking; off by default'),
 });
 
 /** A grid config as written (defaults not yet applied). */
@@ -207,6 +222,7 @@ export type TrainingConfig = z.output<typeof trainingSchema>;
 export type EvalConfig = z.output<typeof evalSchema>;
 export type DataConfig = z.output<typeof dataSchema>;
 export type RetentionConfig = z.output<typeof retentionSchema>;
+export type TrackingConfig = z.output<typeof trackingSchema>;
 
 /** JSON Schema (draft 2020-12) for editors: `# yaml-language-server: $schema=…`. */
 export function gridJsonSchema(): unknown {
