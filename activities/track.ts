@@ -1,16 +1,27 @@
 /**
  * trackRunResult: a finished run's params, final metrics and artifacts to its MLflow run (the
  * one trainModel logged step metrics to, found by its key; created here for runs that do not
- * train). A tracker that is down or refuses something never fails the run: each part that could
+ * train); trackGridReport: the grid's report files to an MLflow run of the grid's own. A tracker that is down or refuses something never fails the run: each part that could
  * not be logged is named in one warning and in the result's `skipped`, and the activity returns.
  */
 import { activityInfo } from '@temporalio/activity';
 import { runLogger } from '../src/common/logger';
 import { joinKey, openStore } from '../src/store';
 import { MlflowClient, type MlflowMetric } from '../src/tracking/mlflow';
-import type { RunResult, TrackRunResultInput, TrackRunResultResult } from '../src/contracts';
+import type {
+  RunResult,
+  TrackGridReportInput,
+  TrackGridReportResult,
+  TrackRunResultInput,
+  TrackRunResultResult,
+} from '../src/contracts';
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
-export type { TrackRunResultInput, TrackRunResultResult } from '../src/contracts';
+export type {
+  TrackGridReportInput,
+  TrackGridReportResult,
+  TrackRunResultInput,
+  TrackRunResultResult,
+} from '../src/contracts';
 
 /** Files of `runs/<evalKey>/eval/` uploaded as artifacts (under `eval/`). */
 const EVAL_FILES = ['metrics.json', 'predictions.jsonl'] as const;
@@ -66,6 +77,52 @@ export async function trackRunResult({
     );
   } else {
     log.info({ trackingUri: tracking.uri, mlflowRunId: runId }, 'run logged to MLflow');
+  }
+  return { mlflowRunId: runId, skipped };
+}
+
+/**
+ * The grid's report (report.md, results.csv/json, plots/…) as artifacts under `report/` of one
+ * MLflow run per grid (tag `peftgrid.key` = `grid:<gridId>`): a re-started grid rewrites the same
+ * run's files. Never fails for the tracker's sake, as trackRunResult.
+ */
+export async function trackGridReport(input: TrackGridReportInput): Promise<TrackGridReportResult> {
+  const log = runLogger({ gridId: input.gridId, activity: 'trackGridReport', attempt: activityInfo().attempt });
+  const client = new MlflowClient(input.tracking.uri);
+  const skipped: string[] = [];
+  const errors: string[] = [];
+  let runId: string | null = null;
+  try {
+    const opened = await client.openRun({
+      ...input.tracking,
+      key: `grid:${input.gridId}`,
+      runName: `grid ${input.gridName}`,
+      tags: { 'peftgrid.grid': input.gridName, 'peftgrid.gridId': input.gridId, 'peftgrid.kind': 'grid' },
+      params: {},
+    });
+    runId = opened.runId;
+    const store = openStore(input.storeUrl);
+    // With the slash: `grids/abc` must not also list `grids/abc-2/…`.
+    const prefix = `${input.reportPrefix.replace(/\/+$/, '')}/`;
+    for (const obj of await store.list(prefix)) {
+      const rel = obj.key.slice(prefix.length);
+      try {
+        await client.uploadArtifact(opened.artifactUri, `report/${rel}`, await store.get(obj.key));
+      } catch (err) {
+        skipped.push(`artifact report/${rel}`);
+        errors.push((err as Error).message);
+      }
+    }
+    await client.setStatus(opened.runId, 'FINISHED');
+  } catch (err) {
+    skipped.push(runId ? 'run status' : 'the grid report');
+    errors.push((err as Error).message);
+  }
+  if (skipped.length > 0) {
+    log.warn(
+      { trackingUri: input.tracking.uri, skipped, errors },
+      `MLflow tracker ${input.tracking.uri}: could not log ${skipped.join(', ')}; the report is in the store regardless`,
+    );
   }
   return { mlflowRunId: runId, skipped };
 }

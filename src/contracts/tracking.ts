@@ -36,3 +36,15 @@ export interface TrackRunResultResult {
   /** What was not logged because the tracker failed (empty when everything was). */
   skipped: string[];
 }
+
+export interface TrackGridReportInput {
+  storeUrl: string;
+  /** The grid's tracker: its report goes to an MLflow run of its own, keyed `grid:<gridId>`. */
+  tracking: { uri: string; experiment: string };
+  gridId: string;
+  gridName: string;
+  /** writeReport's `reportPrefix` (`grids/<gridId>`): every object under it becomes an artifact. */
+  reportPrefix: string;
+}
+
+export type TrackGridReportResult = TrackRunResultResult;

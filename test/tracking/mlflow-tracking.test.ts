@@ -22,6 +22,7 @@ import {
   metricHistory,
   readArtifact,
   startMlflowServer,
+  type MlflowRunView,
   type MlflowServer,
 } from '../helpers/mlflow-server';
 import { keysOf } from '../helpers/run-keys';
@@ -107,7 +108,9 @@ describe('MLflow tracking on a real server', { timeout: 20 * 60_000 }, () => {
       `worker b found the MLflow run with steps past its checkpoint ${resumed} (${JSON.stringify(continued)})`,
     );
 
-    const runs = await experimentRuns(mlflow.uri, 'peftgrid-acceptance');
+    const all = await experimentRuns(mlflow.uri, 'peftgrid-acceptance');
+    const kind = (r: MlflowRunView) => r.data.tags?.find((t) => t.key === 'peftgrid.kind')?.value;
+    const runs = all.filter((r) => kind(r) !== 'grid');
     assert.equal(runs.length, 1, `one MLflow run, not one per attempt: ${runs.map((r) => r.info.run_id).join(', ')}`);
     const mr = runs[0]!;
     const tags = Object.fromEntries((mr.data.tags ?? []).map((t) => [t.key, t.value]));
@@ -159,6 +162,15 @@ describe('MLflow tracking on a real server', { timeout: 20 * 60_000 }, () => {
       .trim()
       .split('\n');
     assert.equal(predictions.length, overall.n);
+    // The grid's report: an MLflow run of its own with the report's files.
+    const gridRuns = all.filter((r) => kind(r) === 'grid');
+    assert.equal(gridRuns.length, 1);
+    const gr = gridRuns[0]!;
+    const reportFiles = await listArtifacts(mlflow.uri, gr.info.run_id);
+    for (const f of ['report/report.md', 'report/results.csv', 'report/results.json'])
+      assert.ok(reportFiles.includes(f), `${f} in ${reportFiles.join(', ')}`);
+    assert.equal(await readArtifact(mlflow.uri, gr.info.artifact_uri, 'report/report.md'), result.markdown);
+    assert.equal(gr.info.status, 'FINISHED');
     const saved = JSON.parse(await readArtifact(mlflow.uri, mr.info.artifact_uri, 'result.json')) as { runKey: string };
     assert.equal(saved.runKey, runKey);
     console.log(
@@ -192,6 +204,7 @@ describe('MLflow tracking on a real server', { timeout: 20 * 60_000 }, () => {
     const msgs = warnings.map((w) => w.msg).join('\n');
     assert.match(msgs, /MLflow tracker http:\/\/127\.0\.0\.1:27509 did not take step metrics 1-4/);
     assert.match(msgs, /could not log the whole run; the run's result is saved/);
+    assert.match(msgs, /could not log the grid report; the report is in the store regardless/);
     console.log(
       `closed tracking port: run completed in ${((Date.now() - t0) / 1000).toFixed(0)} s with ${warnings.length} warnings`,
     );

@@ -12,7 +12,7 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import pino from 'pino';
-import { finalMetrics, trackRunResult } from '../../activities/track';
+import { finalMetrics, trackGridReport, trackRunResult } from '../../activities/track';
 import { planRuns } from '../../src/config/plan';
 import { validateGrid } from '../../src/config/validate';
 import type { RunResult, TrackingTarget } from '../../src/contracts';
@@ -127,6 +127,17 @@ describe('a tracker that is down', () => {
     });
     assert.deepEqual(out, { mlflowRunId: null, skipped: ['the whole run'] });
     assert.ok(Date.now() - t0 < 5000);
+  });
+
+  it('trackGridReport returns too, naming the grid report as skipped', async () => {
+    const out = await new MockActivityEnvironment().run(trackGridReport, {
+      storeUrl: 'file:///nonexistent',
+      tracking: { uri: CLOSED, experiment: 'unit' },
+      gridId: 'g',
+      gridName: 'g',
+      reportPrefix: 'grids/g',
+    });
+    assert.deepEqual(out, { mlflowRunId: null, skipped: ['the grid report'] });
   });
 });
 
