@@ -151,6 +151,8 @@ describe('MLflow tracking on a real server', { timeout: 20 * 60_000 }, () => {
     assert.equal(latest['eval.jaccardStudy'], overall.metrics.jaccardStudy!.estimate);
     assert.equal(latest['eval.tokens_per_sec'], run.throughput!.tokensPerSec);
     assert.equal(latest['train.final_loss'], run.training!.trainLoss);
+    assert.equal(latest['train.perplexity'], run.training!.trainPerplexity);
+    assert.equal(latest['eval.perplexity'], overall.perplexity!.estimate);
     assert.equal(latest['train.steps'], MAX_STEPS);
 
     assert.deepEqual(await listArtifacts(mlflow.uri, mr.info.run_id), [
