@@ -1,6 +1,6 @@
 /**
  * Every activity, re-exported for the workers (as values) and the workflows (as types only).
- * cpu queue: data, evaluation, results, report. gpu queue: trainModel, exportModel, evaluateModel
+ * cpu queue: data, evaluation, results, tracking, report. gpu queue: trainModel, exportModel, evaluateModel
  * (the torch engine). Both: stageModel.
  */
 export { downloadDataset } from './download';
@@ -21,6 +21,8 @@ export { deriveRunKeys } from './run-keys';
 export type { DeriveRunKeysInput, DeriveRunKeysResult } from './run-keys';
 export { lookupRunResult, saveRunResult } from './results';
 export type { LookupRunResultInput, SaveRunResultInput, SaveRunResultResult } from './results';
+export { trackGridReport, trackRunResult } from './track';
+export type { TrackGridReportInput, TrackGridReportResult, TrackRunResultInput, TrackRunResultResult } from './track';
 export { writeReport } from './report';
 export type { WriteReportInput, WriteReportResult } from './report';
 export { awaitWorkflowClosed } from './await-workflow';

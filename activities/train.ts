@@ -31,6 +31,7 @@ import {
   type Transition,
 } from './train-events';
 import { reportTrainingProgress } from '../src/common/progress';
+import { StepMetricsLogger } from '../src/tracking/step-metrics';
 import { localModelDir, revisionOpt } from './model-source';
 import { workDir } from './paths';
 import { activityHeartbeat, type ActivityHeartbeat } from './transfer-heartbeat';
@@ -86,7 +87,17 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
   }
   const root = workDir(input.runKey, `attempt-${info.attempt}`);
   const specPath = await prepareAttempt(input, store, root, beats.hb);
-  const { state, run } = await runAttempt(input, store, root, specPath, log, beats);
+  // Step metrics go to the tracker in the background; a dead tracker costs a warning, not the run.
+  const tracker = input.tracking ? new StepMetricsLogger(input.tracking, log) : null;
+  tracker?.start();
+  let attempt: Awaited<ReturnType<typeof runAttempt>>;
+  try {
+    attempt = await runAttempt(input, store, root, specPath, log, beats, tracker);
+  } finally {
+    // Bounded: a worker shutting down (SIGTERM) still has its checkpoint upload and report to do.
+    await tracker?.close(5000);
+  }
+  const { state, run } = attempt;
   const done = outcome(state, run);
   // null when no step ran (the trainer prints NaN as null): 0, as before this was typed.
   const meta = {
@@ -150,6 +161,7 @@ async function runAttempt(
   specPath: string,
   log: Logger,
   beats: TrainBeats,
+  tracker: StepMetricsLogger | null,
 ): Promise<{ state: TrainState; run: ResumeLoopResult }> {
   const ctx = Context.current();
   const hb = activityInfo().heartbeatDetails as TrainHeartbeat | undefined;
@@ -216,7 +228,10 @@ async function runAttempt(
       beats.setBase(() => state.heartbeat);
       await apply(onTrainerSpawn(state, from, Date.now()));
       const args = ['train', '--spec', specPath, ...(from ? ['--resume-from', from.dir] : [])];
-      const onEvent = (ev: TrainerEvent) => apply(onTrainerEvent(state, ev, Date.now()));
+      const onEvent = (ev: TrainerEvent) => {
+        if (ev.event === 'step') tracker?.observe(ev);
+        return apply(onTrainerEvent(state, ev, Date.now()));
+      };
       return runTrainer({ args, onEvent, signal: stop.signal, log, heartbeat: beat });
     },
   });

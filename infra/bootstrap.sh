@@ -8,11 +8,13 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 QUIET=0
 WITH_S3=0
+WITH_MLFLOW=0
 for arg in "$@"; do
   case "$arg" in
     --quiet) QUIET=1 ;;
     --with-s3) WITH_S3=1 ;;  # the tests' S3-compatible server (SeaweedFS); the demo does not need it
-    *) echo "usage: bootstrap.sh [--quiet] [--with-s3]" >&2; exit 2 ;;
+    --with-mlflow) WITH_MLFLOW=1 ;;  # the tests' MLflow tracking server, in its own virtualenv
+    *) echo "usage: bootstrap.sh [--quiet] [--with-s3] [--with-mlflow]" >&2; exit 2 ;;
   esac
 done
 say() { [ "$QUIET" = 1 ] || echo "[bootstrap] $*"; }
@@ -74,6 +76,18 @@ if [ "$WITH_S3" = 1 ] && ! { [ -x "$WEED" ] && [ "$(cat "$WEED.version" 2>/dev/n
   (cd "$CACHE/src/seaweedfs" && go build -o "$WEED.tmp" ./weed) && mv "$WEED.tmp" "$WEED"
   echo "$WEED_VERSION" > "$WEED.version"
   rm -rf "$CACHE/src/seaweedfs"
+fi
+
+# 5. MLflow's tracking server for the tracking tests, in a virtualenv of its own outside the clone:
+#    its dependency tree (pandas, scikit-learn, SQLAlchemy, …: ~800 MB, ~3 min) stays out of .venv.
+MLFLOW_VENV=$CACHE/mlflow-venv
+MLFLOW_KEY=$(hash_of infra/mlflow-requirements.txt)
+if [ "$WITH_MLFLOW" = 1 ] && ! { [ -x "$MLFLOW_VENV/bin/mlflow" ] && [ "$(cat "$MLFLOW_VENV/.key" 2>/dev/null)" = "$MLFLOW_KEY" ]; }; then
+  say "installing the MLflow tracking server into $MLFLOW_VENV (once; a few minutes)"
+  mkdir -p "$CACHE"
+  [ -x "$MLFLOW_VENV/bin/python" ] || "$PY" -m venv "$MLFLOW_VENV"
+  "$MLFLOW_VENV/bin/python" -m pip install -q -r infra/mlflow-requirements.txt
+  echo "$MLFLOW_KEY" > "$MLFLOW_VENV/.key"
 fi
 
 say "ready: node $(node --version), $(.venv/bin/python --version), temporal $(.venv/bin/temporal --version 2>/dev/null | head -1 | awk '{print $3}')"

@@ -46,6 +46,13 @@ const reports = proxyActivities<typeof activities>({
   retry: { maximumAttempts: 5 },
 });
 
+const trackers = proxyActivities<typeof activities>({
+  taskQueue: TASK_QUEUES.cpu,
+  startToCloseTimeout: TIMEOUTS.track.startToClose,
+  // trackGridReport never throws for the tracker's own failures; artifact uploads overwrite.
+  retry: { maximumAttempts: 3, initialInterval: 2000 },
+});
+
 const waits = proxyActivities<typeof activities>({
   taskQueue: TASK_QUEUES.cpu,
   startToCloseTimeout: TIMEOUTS.awaitClosed.startToClose,
@@ -284,6 +291,17 @@ async function report(state: GridState): Promise<GridResult> {
     gridName: grid.name,
     results: state.results,
   });
+  // Only grids with tracking on reach the marker: histories without it replay unchanged.
+  const mlflow = grid.tracking?.mlflow;
+  if (mlflow && patched('mlflow-tracking')) {
+    await trackers.trackGridReport({
+      storeUrl: grid.store,
+      tracking: { uri: mlflow.uri, experiment: mlflow.experiment ?? grid.name },
+      gridId,
+      gridName: grid.name,
+      reportPrefix: written.reportPrefix,
+    });
+  }
   return { gridId, runs: state.results, reportPrefix: written.reportPrefix, markdown: written.markdown };
 }
 

@@ -27,6 +27,7 @@ import type * as activities from '../activities';
 import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES, TIMEOUTS } from '../src/common/constants';
 import { FailureType, nonRetryableTypes } from '../src/contracts/failures';
 import { looksLikeHubId } from '../src/common/hub-id';
+import { trackingTarget } from '../src/tracking/target';
 import type { FineTuneRunWorkflowInput, RunIdentity, RunPhase, RunProgress, RunResult } from '../src/contracts';
 
 // From the registry, like prepare-data.ts's: the two hand-written lists this replaced each named
@@ -89,6 +90,14 @@ const stager = proxyActivities<typeof activities>({
   // Staging resumes huggingface_hub's partial files under a per-worker lock; a completed stage is
   // reused, so a retry costs at most the unfinished files. Hub refusals are typed and permanent.
   retry: { maximumAttempts: 5, initialInterval: 2000, backoffCoefficient: 2, nonRetryableErrorTypes: NON_RETRYABLE },
+});
+
+const tracker = proxyActivities<typeof activities>({
+  taskQueue: TASK_QUEUES.cpu,
+  startToCloseTimeout: TIMEOUTS.track.startToClose,
+  // trackRunResult never throws for the tracker's own failures (it logs the gap and returns), so
+  // a retry only covers a lost worker; MLflow params and metrics re-logged by it are idempotent.
+  retry: { maximumAttempts: 3, initialInterval: 2000, nonRetryableErrorTypes: NON_RETRYABLE },
 });
 
 export const runProgressQuery = defineQuery<RunProgress>('progress');
@@ -173,6 +182,9 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
     }
     const trainingKey = identity?.trainingKey ?? run.runKey;
     const evalKey = identity?.evalKey ?? run.runKey;
+    // Only runs with tracking on reach the marker: histories without it replay unchanged.
+    const tracking =
+      run.tracking && patched('mlflow-tracking') ? trackingTarget(run, { trainingKey, evalKey }) : undefined;
     // Histories recorded before the torch engine replay the onnx path (export, cpu evaluation).
     const torchEngine = patched('torch-engine') && identity?.engine === 'torch';
 
@@ -201,6 +213,7 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
             training: run.training,
             trainData: tokenized.train,
             retention: run.retention,
+            ...(tracking ? { tracking } : {}),
           },
         ],
       );
@@ -339,6 +352,11 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
       ...(identity ? { identity, prepared: { train: prepared.train.sha256, test: prepared.test.sha256 } } : {}),
     });
     result.provenance = provenance;
+    if (tracking) {
+      await tracker.trackRunResult.executeWithOptions({ summary: `log ${run.label} to MLflow at ${tracking.uri}` }, [
+        { storeUrl: run.store, tracking, result },
+      ]);
+    }
     const m = evaluated.metrics.overall;
     const pct = (name: string) => `${((m.metrics[name]?.estimate ?? NaN) * 100).toFixed(1)}%`;
     setPhase(

@@ -52,6 +52,8 @@ export const TIMEOUTS = {
   export: { startToClose: 2 * HOUR, heartbeat: 2 * MINUTE },
   evaluate: { startToClose: 12 * HOUR, heartbeat: 2 * MINUTE },
   report: { startToClose: 10 * MINUTE, heartbeat: MINUTE },
+  /** Logging a finished run to the tracker: bounded requests (src/tracking/mlflow.ts), no heartbeat. */
+  track: { startToClose: 10 * MINUTE },
   /** Waiting for an old execution of a run to close: as long as a training may take; short
    *  heartbeat so a cancelled grid stops waiting quickly. */
   awaitClosed: { startToClose: 48 * HOUR, heartbeat: 30 * SECOND },

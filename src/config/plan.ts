@@ -11,6 +11,7 @@ import type {
   MethodEntry,
   ModelConfig,
   RetentionConfig,
+  TrackingConfig,
   TrainingConfig,
 } from './schema';
 import { DEFAULT_MAX_NGRAM } from './schema';
@@ -43,6 +44,8 @@ export interface RunSpec {
   store: string;
   /** Checkpoint retention (not part of the run key: it does not change the result). */
   retention?: RetentionConfig;
+  /** Experiment tracking (not part of the run key: it does not change the result). */
+  tracking?: TrackingConfig;
 }
 
 /**
@@ -134,6 +137,7 @@ export function planRuns(grid: GridConfig): RunSpec[] {
           dataKey,
           store: grid.store,
           retention: grid.retention,
+          ...(grid.tracking ? { tracking: grid.tracking } : {}),
         });
       }
     }
@@ -165,6 +169,7 @@ export function planRuns(grid: GridConfig): RunSpec[] {
       dataKey,
       store: grid.store,
       ...(draft ? { draft } : {}),
+      ...(grid.tracking ? { tracking: grid.tracking } : {}),
     });
   }
   const keys = new Set(runs.map((r) => r.runKey));

@@ -178,6 +178,20 @@ export type DraftingMethod = (typeof DRAFTING_METHODS)[number];
 /** Prompt lookup's longest n-gram when `maxNgram` is not set. */
 export const DEFAULT_MAX_NGRAM = 3;
 
+/**
+ * Experiment tracking (off unless given). Only the MLflow REST API is spoken: a tracker that is
+ * down is retried briefly, then skipped with a warning (src/tracking/): it never fails a run.
+ */
+export const trackingSchema = z.strictObject({
+  mlflow: z.strictObject({
+    uri: z
+      .string()
+      .regex(/^https?:\/\/[^/\s]+(?:\/\S*)?$/, 'an http:// or https:// URL of an MLflow tracking server')
+      .describe('MLflow tracking server, e.g. http://127.0.0.1:5000'),
+    experiment: z.string().min(1).max(500).optional().describe("MLflow experiment name; default: the grid's name"),
+  }),
+});
+
 export const gridSchema = z.strictObject({
   name: z
     .string()
@@ -226,6 +240,7 @@ export const gridSchema = z.strictObject({
     .default({ gpu: 1, cpu: 2 }),
   // Older checkpoints only serve as fallbacks for a corrupt newest one; 3 survive two bad uploads.
   retention: retentionSchema.default(() => retentionSchema.parse({})),
+  tracking: trackingSchema.optional().describe('experiment tracking; off by default'),
 });
 
 /** A grid config as written (defaults not yet applied). */
@@ -238,6 +253,7 @@ export type TrainingConfig = z.output<typeof trainingSchema>;
 export type EvalConfig = z.output<typeof evalSchema>;
 export type DataConfig = z.output<typeof dataSchema>;
 export type RetentionConfig = z.output<typeof retentionSchema>;
+export type TrackingConfig = z.output<typeof trackingSchema>;
 
 /** JSON Schema (draft 2020-12) for editors: `# yaml-language-server: $schema=…`. */
 export function gridJsonSchema(): unknown {

@@ -7,6 +7,7 @@ import type { TrainingConfig } from '../config/schema';
 import type { ActivityHeartbeatDetails } from './heartbeat';
 import type { ObjectRef } from '../store/object-store';
 import type { RetentionPolicy } from '../store/retention';
+import type { TrackingTarget } from './tracking';
 
 export interface TrainModelInput {
   storeUrl: string;
@@ -21,6 +22,8 @@ export interface TrainModelInput {
   trainData: ObjectRef;
   /** Which committed checkpoints survive (applied after each commit). @default keepLast 3, keepBest */
   retention?: RetentionPolicy;
+  /** Experiment tracking: step metrics go to this MLflow run (absent: tracking is off). */
+  tracking?: TrackingTarget;
 }
 
 /**
