@@ -26,6 +26,23 @@ export interface DownloadDatasetInput {
    * download cut short at a line boundary cannot be told from a complete one.
    */
   expected?: { bytes: number; sha256: string };
+  /**
+   * A custom dataset's JSONL file (https, http, file://, s3://), fetched instead of
+   * `<baseUrl>/<dataset>/<split>.tsv`; `split` then only labels it (the data config's trainSplit or testSplit).
+   */
+  url?: string;
+}
+
+export interface ExportHfDatasetInput {
+  storeUrl: string;
+  /** Absolute path of a DatasetDict directory written by `save_to_disk`. */
+  path: string;
+  /** The DatasetDict split to export. */
+  split: string;
+  /** The custom dataset's name. */
+  dataset: string;
+  /** The data config's trainSplit or testSplit: which of the two the rows serve as. */
+  label: string;
 }
 
 export interface ResolveDatasetsInput {
