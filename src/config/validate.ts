@@ -12,6 +12,7 @@ import { METHODS, gridSchema, trainingSchema, type GridConfig } from './schema';
 import { DATASET_NAMES, isDatasetName } from '../data/catalog';
 import { fullFineTuneMisfit, gib } from './resources';
 import { customDatasetChecks } from './custom-data';
+import { applyOverrides } from './overrides';
 
 export interface ConfigIssue {
   /** Dotted path of the field, e.g. `methods[2].r`; `(root)` for the document itself. */
@@ -331,8 +332,16 @@ export function validateGrid(raw: unknown, source = '<config>', cwd = process.cw
   return resolvePaths(parsed.data, cwd);
 }
 
-/** Parse YAML text (with line-accurate syntax errors) and validate it. */
-export function parseGridYaml(text: string, source = '<config>', cwd = process.cwd()): GridConfig {
+/**
+ * Parse YAML text (with line-accurate syntax errors), apply `--set path=value` overrides (see
+ * overrides.ts), and validate the result.
+ */
+export function parseGridYaml(
+  text: string,
+  source = '<config>',
+  cwd = process.cwd(),
+  overrides: readonly string[] = [],
+): GridConfig {
   const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length) {
     throw new ConfigError(
@@ -344,10 +353,14 @@ export function parseGridYaml(text: string, source = '<config>', cwd = process.c
       })),
     );
   }
-  return validateGrid(doc.toJS(), source, cwd);
+  if (overrides.length === 0) return validateGrid(doc.toJS(), source, cwd);
+  const { doc: edited, problems } = applyOverrides(doc.toJS(), overrides);
+  const label = `${source} with ${overrides.map((o) => `--set ${o}`).join(' ')}`;
+  if (problems.length) throw new ConfigError(label, problems);
+  return validateGrid(edited, label, cwd);
 }
 
-export function loadGridConfig(file: string, cwd = process.cwd()): GridConfig {
+export function loadGridConfig(file: string, cwd = process.cwd(), overrides: readonly string[] = []): GridConfig {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -356,5 +369,5 @@ export function loadGridConfig(file: string, cwd = process.cwd()): GridConfig {
       { path: '(file)', value: show(file), expected: `a readable YAML file (${(err as Error).message})` },
     ]);
   }
-  return parseGridYaml(text, file, cwd);
+  return parseGridYaml(text, file, cwd, overrides);
 }
