@@ -31,8 +31,7 @@ import { localTemporal } from '../helpers/tiny-grid';
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
 // The context does not depend on the answer: a train line with a test line's question is the same input.
-const qa = (question: string, answer: string) =>
-  JSON.stringify({ question, answer, context: `about: ${question}` });
+const qa = (question: string, answer: string) => JSON.stringify({ question, answer, context: `about: ${question}` });
 
 describe('custom datasets: prepare and tokenize through prepareDataWorkflow', { timeout: 5 * 60_000 }, () => {
   let env: TestWorkflowEnvironment;
