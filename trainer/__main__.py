@@ -70,6 +70,8 @@ def main(argv=None):
     d.add_argument("--path", required=True, help="the DatasetDict directory")
     d.add_argument("--split", required=True)
     d.add_argument("--out", required=True, help="JSONL file to write")
+    d.add_argument("--files", action="store_true",
+                   help="the directory holds a dataset repo's data files (a staged hub dataset), not save_to_disk output")
     args = p.parse_args(argv)
 
     claim_stdout()
@@ -100,7 +102,7 @@ def main(argv=None):
             return EXIT_DONE
         if args.cmd == "export-dataset":
             from .hf_data import export_split
-            rows = export_split(args.path, args.split, args.out)
+            rows = export_split(args.path, args.split, args.out, files=args.files)
             log(f"exported {rows} rows of {args.split} to {args.out}")
             return EXIT_DONE
         from . import models

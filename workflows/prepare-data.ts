@@ -1,6 +1,6 @@
 /**
- * Download every raw split the data config names (in parallel; a custom hfDisk dataset's splits are
- * exported to JSONL instead), then preprocess them into the prepared train/test JSONL. Keys are content-addressed, so a second preparation of the same
+ * Download every raw split the data config names (in parallel; the splits of a custom hfDisk or hub
+ * dataset are exported to JSONL instead), then preprocess them into the prepared train/test JSONL. Keys are content-addressed, so a second preparation of the same
  * inputs finds everything committed and returns at once.
  */
 import { proxyActivities } from '@temporalio/workflow';
@@ -53,21 +53,24 @@ export async function prepareDataWorkflow(input: PrepareDataWorkflowInput): Prom
     if (typeof d === 'string') return [];
     return (['train', 'test'] as const).map(async (role) => {
       const split = role === 'train' ? splits[0]! : splits[1]!;
-      const ref = d.hfDisk
-        ? await data.exportHfDataset({
-            storeUrl,
-            path: d.hfDisk,
-            split: d.splits?.[role] ?? role,
-            dataset: d.name,
-            label: split,
-          })
-        : await downloads.downloadDataset({
-            storeUrl,
-            baseUrl: input.data.baseUrl,
-            dataset: d.name,
-            split,
-            url: d[role],
-          });
+      const ref =
+        d.hfDisk || d.hub
+          ? await data.exportHfDataset({
+              storeUrl,
+              ...(d.hub
+                ? { hub: { repoId: d.hub, ...(d.revision ? { revision: d.revision } : {}) } }
+                : { path: d.hfDisk }),
+              split: d.splits?.[role] ?? role,
+              dataset: d.name,
+              label: split,
+            })
+          : await downloads.downloadDataset({
+              storeUrl,
+              baseUrl: input.data.baseUrl,
+              dataset: d.name,
+              split,
+              url: d[role],
+            });
       return { dataset: d.name, split, ref };
     });
   });

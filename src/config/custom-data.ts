@@ -5,6 +5,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { hubIdProblem } from '../common/hub-id';
 import { DATASET_NAMES, isDatasetName } from '../data/catalog';
 import type { CustomDatasetConfig, DataConfig } from './schema';
 
@@ -53,19 +54,36 @@ export function customDatasetChecks(data: DataConfig, cwd: string): Issue[] {
         expected: `a name that is not a UnifiedQA dataset (${DATASET_NAMES.join(', ')}): list that one by name instead`,
       });
     const files = d.train !== undefined || d.test !== undefined;
-    if (files && d.hfDisk !== undefined)
+    const sources = [
+      files ? 'train/test' : null,
+      d.hfDisk !== undefined ? 'hfDisk' : null,
+      d.hub !== undefined ? 'hub' : null,
+    ];
+    const given = sources.filter((x) => x !== null);
+    if (given.length > 1)
       issues.push({
-        path: `${at}.hfDisk`,
-        value: show(d.hfDisk),
-        expected: 'either train/test JSONL files or hfDisk, not both',
+        path: `${at}.${given[1] === 'hfDisk' ? 'hfDisk' : 'hub'}`,
+        value: show(given[1] === 'hfDisk' ? d.hfDisk : d.hub),
+        expected: `one source: train/test JSONL files, hfDisk or hub (got ${given.join(' and ')})`,
       });
-    else if (!files && d.hfDisk === undefined)
+    else if (given.length === 0)
       issues.push({
         path: at,
         value: show(d),
-        expected: 'a source: train and test (JSONL files) or hfDisk (a save_to_disk directory)',
+        expected: 'a source: train and test (JSONL files), hfDisk (a save_to_disk directory) or hub (owner/name)',
       });
-    if (files && d.hfDisk === undefined) {
+    if (d.hub !== undefined) {
+      const problem = hubIdProblem(d.hub);
+      if (problem)
+        issues.push({ path: `${at}.hub`, value: show(d.hub), expected: `a hub dataset id owner/name (${problem})` });
+    }
+    if (d.revision !== undefined && d.hub === undefined)
+      issues.push({
+        path: `${at}.revision`,
+        value: show(d.revision),
+        expected: 'no revision: it applies to hub datasets only',
+      });
+    if (files && given.length === 1) {
       for (const split of ['train', 'test'] as const) {
         const v = d[split];
         if (v === undefined) {
@@ -85,11 +103,11 @@ export function customDatasetChecks(data: DataConfig, cwd: string): Issue[] {
           });
       }
     }
-    if (d.splits !== undefined && d.hfDisk === undefined)
+    if (d.splits !== undefined && d.hfDisk === undefined && d.hub === undefined)
       issues.push({
         path: `${at}.splits`,
         value: show(d.splits),
-        expected: 'no splits: they name the splits of an hfDisk DatasetDict',
+        expected: 'no splits: they name the splits of an hfDisk DatasetDict or a hub dataset',
       });
     if (d.hfDisk !== undefined) {
       const dir = resolve(cwd, d.hfDisk);

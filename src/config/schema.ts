@@ -105,8 +105,9 @@ export const RECORD_LAYOUTS = ['qa', 'chat', 'alpaca'] as const;
 
 /**
  * A dataset of one's own, next to (or instead of) the UnifiedQA names: JSON-lines files (`train`,
- * `test`: a path, file://, https:// or s3:// URL) or an HF `datasets` directory written by
- * `save_to_disk` (`hfDisk`, read by the trainer's Python). validate.ts checks that exactly one is given.
+ * `test`: a path, file://, https:// or s3:// URL), an HF `datasets` directory written by
+ * `save_to_disk` (`hfDisk`) or a hub dataset repo (`hub`), the last two read by the trainer's
+ * Python. custom-data.ts checks that exactly one source is given.
  */
 export const customDatasetSchema = z.strictObject({
   name: z
@@ -127,10 +128,16 @@ export const customDatasetSchema = z.strictObject({
   train: z.string().min(1).optional().describe('JSONL file: local path, file://, https:// or s3:// URL'),
   test: z.string().min(1).optional().describe('JSONL file of held-out items (kept out of training)'),
   hfDisk: z.string().min(1).optional().describe('a DatasetDict directory written by datasets save_to_disk'),
+  hub: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('a hub dataset repo (owner/name: HF_TOKEN, HF_ENDPOINT), staged like hub models'),
+  revision: z.string().min(1).optional().describe('hub only: branch, tag or commit sha'),
   splits: z
     .strictObject({ train: z.string().min(1).default('train'), test: z.string().min(1).default('test') })
     .optional()
-    .describe('hfDisk only: the DatasetDict splits to train on and to test on'),
+    .describe('hfDisk and hub only: the splits to train on and to test on'),
 });
 
 export const dataSchema = z.strictObject({

@@ -35,8 +35,10 @@ export interface DownloadDatasetInput {
 
 export interface ExportHfDatasetInput {
   storeUrl: string;
-  /** Absolute path of a DatasetDict directory written by `save_to_disk`. */
-  path: string;
+  /** Absolute path of a DatasetDict directory written by `save_to_disk` (`hfDisk`); or else `hub`. */
+  path?: string;
+  /** A hub dataset repo, staged like hub models (HF_TOKEN, HF_ENDPOINT), its data files read by `load_dataset`. */
+  hub?: { repoId: string; revision?: string };
   /** The DatasetDict split to export. */
   split: string;
   /** The custom dataset's name. */

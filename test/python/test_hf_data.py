@@ -5,9 +5,11 @@ version's `save_to_disk` writes. Bad input comes out typed (exit 2 with an Inval
 event naming the directory and the cause), never as a traceback the activity would retry.
 """
 import json
+import os
+import subprocess
 
 import pytest
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +56,51 @@ def test_bad_input_is_an_invalid_spec(dataset_dir, tmp_path, path, split, messag
     assert events[-1]["event"] == "error" and events[-1]["type"] == "InvalidSpec"
     assert message in events[-1]["message"]
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    """A local hub (test/helpers/hub-server.ts) with one dataset repo: JSON lines named by split, and a
+    model repo of the same name, which a dataset stage must not see."""
+    root = tmp_path_factory.mktemp("hub-datasets")
+    data = root / "data"
+    (data / "data").mkdir(parents=True)
+    (data / "data" / "train.jsonl").write_text("".join(
+        json.dumps({"instruction": f"is {i} even?", "output": "yes" if i % 2 == 0 else "no"}) + "\n" for i in range(5)))
+    (data / "data" / "test.jsonl").write_text(json.dumps({"instruction": "is 7 even?", "output": "no"}) + "\n")
+    (data / "README.md").write_text("# a dataset card\n")
+    model = root / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    repos = {"acme/parity": {"revisions": {"main": str(data)}, "type": "dataset"},
+             "acme/other": {"revisions": {"main": str(model)}}}
+    proc = subprocess.Popen(["node", "--import", "tsx", "test/helpers/hub-server.ts", json.dumps(repos)], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    info = json.loads(proc.stdout.readline())
+    yield info
+    proc.kill()
+    proc.wait()
+
+
+def test_a_hub_dataset_is_staged_like_a_model_then_its_files_export_by_split(hub, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_ENDPOINT=hub["endpoint"], HF_HOME=str(tmp_path / "hf-home"), HF_HUB_DISABLE_TELEMETRY="1")
+    spec = tmp_path / "stage.json"
+    spec.write_text(json.dumps({"repoId": "acme/parity", "revision": None, "cacheDir": str(tmp_path / "cache"),
+                                "allowPatterns": None, "repoType": "dataset"}))
+    code, events, err = run_cli(["stage", "--spec", str(spec)], timeout=120, env=env)
+    assert code == 0, err
+    done = events[-1]
+    assert done["event"] == "staged" and done["revision"] == hub["shas"]["acme/parity@main"]
+    assert sorted(os.listdir(os.path.join(done["dir"], "data"))) == ["test.jsonl", "train.jsonl"]
+    out = tmp_path / "train.jsonl"
+    code, _, err = run_cli(["export-dataset", "--files", "--path", done["dir"], "--split", "train", "--out", str(out)],
+                           timeout=120, env=env)
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["instruction"] for r in rows] == [f"is {i} even?" for i in range(5)]
+    # A model repo is not a dataset repo: the dataset API does not know it.
+    spec.write_text(json.dumps({"repoId": "acme/other", "revision": None, "cacheDir": str(tmp_path / "cache2"),
+                                "allowPatterns": None, "repoType": "dataset"}))
+    code, events, _ = run_cli(["stage", "--spec", str(spec)], timeout=120, env=env)
+    assert code == 2 and events[-1]["type"] == "ModelNotFound" and "no such dataset" in events[-1]["message"]

@@ -93,7 +93,7 @@ describe('custom datasets in data.datasets', () => {
     );
     assert.match(
       paths(grid(`    - {name: m, format: yes_no, train: train.jsonl, test: test.jsonl, hfDisk: hf}`))[0]!,
-      /hfDisk: either/,
+      /hfDisk: one source: train\/test JSONL files, hfDisk or hub \(got train\/test and hfDisk\)/,
     );
     assert.match(paths(grid(`    - {name: m, format: yes_no, hfDisk: model}`))[0]!, /hfDisk: a DatasetDict directory/);
     assert.match(
@@ -108,6 +108,34 @@ describe('custom datasets in data.datasets', () => {
       )[0]!,
       /^data\.datasets\[1\]\.name: a unique dataset name/,
     );
+  });
+
+  it('a hub dataset: owner/name with an optional revision and splits; a bad id or a stray revision is an error', () => {
+    const g = parseGridYaml(
+      grid(
+        `    - {name: h, format: abstractive, layout: chat, hub: acme/chats, revision: v1, splits: {test: validation}}`,
+      ),
+      't',
+      cwd,
+    );
+    assert.deepEqual(g.data.datasets![0], {
+      name: 'h',
+      format: 'abstractive',
+      layout: 'chat',
+      hub: 'acme/chats',
+      revision: 'v1',
+      splits: { train: 'train', test: 'validation' },
+    });
+    const paths = (yaml: string) => issuesOf(yaml).map((i) => `${i.path}: ${i.expected}`);
+    assert.match(
+      paths(grid(`    - {name: h, format: yes_no, hub: "a--b/c"}`))[0]!,
+      /^data\.datasets\[0\]\.hub: a hub dataset id/,
+    );
+    assert.match(
+      paths(grid(`    - {name: h, format: yes_no, train: train.jsonl, test: test.jsonl, revision: main}`))[0]!,
+      /^data\.datasets\[0\]\.revision: no revision/,
+    );
+    assert.match(paths(grid(`    - {name: h, format: yes_no, hub: a/b, hfDisk: hf}`))[0]!, /one source/);
   });
 
   it('remote files are not checked on disk', () => {

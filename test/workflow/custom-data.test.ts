@@ -3,14 +3,15 @@
  * store, the trainer's `export-dataset` (datasets.load_from_disk) and the TypeScript tokenizer.
  * One JSONL dataset (qa layout) with a missing-field line, a non-UTF-8 line and a 1 MB line, and a
  * train line whose input is a test item's; one save_to_disk DatasetDict (alpaca layout, its
- * `validation` split as test) with a row lacking its output. Checks the counts by dataset and by
+ * `validation` split as test) with a row lacking its output; one hub dataset repo (chat layout) on a
+ * local hub (HF_ENDPOINT), staged like hub models. Checks the counts by dataset and by
  * reason, that the test input stayed out of training, that a second preparation reuses the
  * content-addressed result, and that tokenizeData writes the training shard and the test items.
  * No training: a few seconds of data work.
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/testing';
@@ -26,7 +27,10 @@ import { openStore } from '../../src/store';
 import { createWorkers } from '../../workers/create';
 import { prepareDataWorkflow } from '../../workflows';
 import { PYTHON, REPO, scratchDir, tinyModel } from '../helpers/fixtures';
+import { startHubServer, type HubServer } from '../helpers/hub-server';
 import { localTemporal } from '../helpers/tiny-grid';
+
+const HUB_DATASET = 'acme/chats';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -35,6 +39,7 @@ const qa = (question: string, answer: string) => JSON.stringify({ question, answ
 
 describe('custom datasets: prepare and tokenize through prepareDataWorkflow', { timeout: 5 * 60_000 }, () => {
   let env: TestWorkflowEnvironment;
+  let hub: HubServer;
   let workers: Worker[];
   let running: Promise<unknown>;
   const dir = scratchDir('wf-custom-data');
@@ -69,6 +74,20 @@ DatasetDict(train=Dataset.from_dict(train), validation=Dataset.from_dict(rows(3,
       ],
       { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] },
     );
+    // A hub dataset repo (chat layout, JSON lines named by split), staged as hub models are.
+    const repo = join(dir, 'hub-chats');
+    mkdirSync(join(repo, 'data'), { recursive: true });
+    const chat = (i: number) =>
+      JSON.stringify({
+        messages: [
+          { role: 'user', content: `say the word number ${i}` },
+          { role: 'assistant', content: `word ${i}` },
+        ],
+      });
+    writeFileSync(join(repo, 'data', 'train.jsonl'), [0, 1, 2, 3].map(chat).join('\n') + '\n');
+    writeFileSync(join(repo, 'data', 'test.jsonl'), [10, 11, 12].map(chat).join('\n') + '\n');
+    hub = await startHubServer({ [HUB_DATASET]: { revisions: { main: repo }, type: 'dataset' } });
+    Object.assign(process.env, { HF_ENDPOINT: hub.endpoint, HF_HOME: join(dir, 'hf-home') });
     env = await localTemporal();
     process.env.PEFTGRID_DATA_DIR = join(dir, 'data');
     workers = await createWorkers({ connection: env.nativeConnection, namespace: env.namespace ?? 'default' });
@@ -79,6 +98,7 @@ DatasetDict(train=Dataset.from_dict(train), validation=Dataset.from_dict(rows(3,
     for (const w of workers ?? []) w.shutdown();
     await running?.catch(() => undefined);
     await env?.teardown();
+    await hub?.stop();
   });
 
   const grid = () =>
@@ -95,9 +115,10 @@ DatasetDict(train=Dataset.from_dict(train), validation=Dataset.from_dict(rows(3,
             hfDisk: join(dir, 'hf'),
             splits: { test: 'validation' },
           },
+          { name: 'chats', format: 'abstractive', layout: 'chat', hub: HUB_DATASET },
         ],
         testSplit: 'test',
-        testSamples: 7,
+        testSamples: 10,
         maxTrainPerDataset: 100,
         seed: 3,
       },
@@ -118,10 +139,11 @@ DatasetDict(train=Dataset.from_dict(train), validation=Dataset.from_dict(rows(3,
 
   it('counts records by dataset and bad lines by reason, and keeps test inputs out of training', async () => {
     prepared = await prepare('custom-prepare');
-    // makers: 11 good train lines, one of them a test input; parity: 5 of 6 rows have an output.
-    assert.deepEqual(prepared.stats.train, { makers: 10, parity: 5 });
-    // 7 test items stratified over 2 datasets: 4 + 3 (every usable test line of both).
-    assert.deepEqual(prepared.stats.test, { makers: 4, parity: 3 });
+    // makers: 11 good train lines, one of them a test input; parity: 5 of 6 rows have an output;
+    // chats: the hub repo's 4 train rows.
+    assert.deepEqual(prepared.stats.train, { makers: 10, parity: 5, chats: 4 });
+    // 10 test items stratified over 3 datasets: 4 + 3 + 3 (every usable test line of each).
+    assert.deepEqual(prepared.stats.test, { makers: 4, parity: 3, chats: 3 });
     assert.equal(prepared.stats.malformed, 5);
     const store = openStore(storeUrl);
     const manifestKey = prepared.train.key.replace(/train\.jsonl$/, 'manifest.json');
@@ -137,10 +159,11 @@ DatasetDict(train=Dataset.from_dict(train), validation=Dataset.from_dict(rows(3,
     );
     assert.deepEqual(m.malformed['makers/test']!.byReason, { 'invalid-json': 1 });
     assert.deepEqual(m.malformed['parity/train']!.byReason, { 'missing-field': 1 });
-    assert.deepEqual(m.excludedFromTrain, { makers: 1, parity: 0 });
+    assert.deepEqual(m.excludedFromTrain, { makers: 1, parity: 0, chats: 0 });
     const lines = (await store.get(prepared.test.key)).toString('utf8').trim().split('\n');
     const records = lines.map((l) => JSON.parse(l) as { dataset: string; format: string; question: string });
     assert.deepEqual([...new Set(records.map((r) => `${r.dataset}:${r.format}`))].sort(), [
+      'chats:abstractive',
       'makers:extractive',
       'parity:yes_no',
     ]);
@@ -171,13 +194,13 @@ DatasetDict(train=Dataset.from_dict(train), validation=Dataset.from_dict(rows(3,
     >(tokenizeData, input);
     const store = openStore(storeUrl);
     assert.ok(out.train, 'a training shard');
-    assert.equal(readPgtok(await store.get(out.train.key)).length, 15 - out.skipped);
+    assert.equal(readPgtok(await store.get(out.train.key)).length, 19 - out.skipped);
     const items = (await store.get(out.test.key))
       .toString('utf8')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as TestItem);
-    assert.equal(items.length, 7);
+    assert.equal(items.length, 10);
     assert.ok(items.every((t) => t.promptIds.length > 0 && t.answers.length > 0));
     assert.deepEqual(
       items.filter((t) => t.dataset === 'parity').map((t) => t.format),
