@@ -6,10 +6,14 @@ event naming the directory and the cause), never as a traceback the activity wou
 """
 import json
 import os
+import re
 import subprocess
 
 import pytest
 from conftest import ROOT, run_cli
+
+from trainer.events import InvalidSpec
+from trainer.hf_data import export_split
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +53,20 @@ def test_exports_every_row_of_the_split_as_json_lines(dataset_dir, tmp_path):
     ("nothing", "train", "is not a directory"),
 ])
 def test_bad_input_is_an_invalid_spec(dataset_dir, tmp_path, path, split, message):
+    # In process (importing datasets per subprocess costs seconds); the CLI's exit code is checked below.
     out = tmp_path / "out.jsonl"
-    code, events, _ = run_cli(["export-dataset", "--path", str(dataset_dir / path), "--split", split,
+    with pytest.raises(InvalidSpec, match=re.escape(message)):
+        export_split(str(dataset_dir / path), split, str(out))
+    assert not out.exists() and not (tmp_path / "out.jsonl.tmp").exists()
+
+
+def test_the_cli_reports_bad_input_as_exit_2_with_an_error_event(dataset_dir, tmp_path):
+    out = tmp_path / "out.jsonl"
+    code, events, _ = run_cli(["export-dataset", "--path", str(dataset_dir / "dict"), "--split", "test",
                                "--out", str(out)], timeout=120)
     assert code == 2
     assert events[-1]["event"] == "error" and events[-1]["type"] == "InvalidSpec"
-    assert message in events[-1]["message"]
+    assert "has no split 'test'" in events[-1]["message"]
     assert not out.exists()
 
 
