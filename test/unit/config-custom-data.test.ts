@@ -219,3 +219,49 @@ describe('--set path=value', () => {
     assert.deepEqual(applyOverrides({}, ['a.b=x=y']).doc, { a: { b: 'x=y' } });
   });
 });
+
+describe('peftgrid validate --set (the CLI as typed)', () => {
+  /** Runs main() with stdout captured; returns its exit code (a ConfigError is exit 2) and output. */
+  async function cli(args: string[]): Promise<{ code: number; out: string }> {
+    const { main, exitCodeOf } = await import('../../src/cli/main');
+    const writes: string[] = [];
+    const out = process.stdout.write.bind(process.stdout);
+    const err = process.stderr.write.bind(process.stderr);
+    process.stdout.write = ((s: string) => writes.push(s) > 0) as typeof process.stdout.write;
+    process.stderr.write = ((s: string) => writes.push(s) > 0) as typeof process.stderr.write;
+    try {
+      return { code: await main(args).catch(exitCodeOf), out: writes.join('') };
+    } finally {
+      process.stdout.write = out;
+      process.stderr.write = err;
+    }
+  }
+
+  it('applies repeated --set before validating, and names the path of a bad one', async () => {
+    const file = join(cwd, 'grid.yaml');
+    writeFileSync(file, grid(`    - boolq`));
+    const prev = process.cwd();
+    process.chdir(cwd);
+    try {
+      const ok = await cli(['validate', file, '--offline', '--json', '--set', 'methods.0.r=[4, 8]']);
+      assert.equal(ok.code, 0, ok.out);
+      assert.equal((JSON.parse(ok.out) as { runs: unknown[] }).runs.length, 2, 'the list from --set expands the grid');
+      const bad = await cli([
+        'validate',
+        file,
+        '--offline',
+        '--set',
+        'training.maxSteps=0',
+        '--set',
+        'eval.batchSize=2',
+      ]);
+      assert.equal(bad.code, 2);
+      assert.match(
+        bad.out,
+        /with --set training\.maxSteps=0 --set eval\.batchSize=2:\n {2}- training\.maxSteps: got 0/,
+      );
+    } finally {
+      process.chdir(prev);
+    }
+  });
+});
