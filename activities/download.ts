@@ -53,16 +53,16 @@ function isCanonical(baseUrl: string): boolean {
  * source under its URL's hash, named by content when `sha256` is given (`<split>-<16 hex>.tsv`).
  * Without `sha256`: the key of the split's `.meta.json` sidecar, minus that suffix.
  */
-export function rawKey(baseUrl: string, dataset: string, split: string, sha256?: string): string {
+export function rawKey(baseUrl: string, dataset: string, split: string, sha256?: string, ext = 'tsv'): string {
   const source = isCanonical(baseUrl) ? 'unifiedqa' : `src-${contentHash(baseUrl)}`;
-  const name = sha256 && !isCanonical(baseUrl) ? `${split}-${sha256.slice(0, 16)}.tsv` : `${split}.tsv`;
+  const name = sha256 && !isCanonical(baseUrl) ? `${split}-${sha256.slice(0, 16)}.${ext}` : `${split}.${ext}`;
   return joinKey('datasets', 'raw', source, dataset, name);
 }
 
 function expectedFile(input: DownloadDatasetInput): { bytes: number; sha256: string } | undefined {
   if (input.expected) return input.expected;
   // Catalog sizes and checksums describe the canonical bucket only; mirrors may differ.
-  if (!isCanonical(input.baseUrl) || !isDatasetName(input.dataset)) return undefined;
+  if (input.url || !isCanonical(input.baseUrl) || !isDatasetName(input.dataset)) return undefined;
   return CATALOG[input.dataset].splits[input.split as Split];
 }
 
@@ -250,11 +250,14 @@ export async function downloadDataset(input: DownloadDatasetInput): Promise<Obje
   const expected = expectedFile(input);
   const log = runLogger({ activity: 'downloadDataset', dataset, split });
   const store = openStore(storeUrl);
-  const metaKey = `${rawKey(baseUrl, dataset, split)}.meta.json`;
-  const url = datasetUrl(baseUrl, dataset, split);
+  // A custom dataset names its file itself: keyed by that URL, as a mirror is by its base URL.
+  const source = input.url ?? baseUrl;
+  const ext = input.url ? 'jsonl' : 'tsv';
+  const metaKey = `${rawKey(source, dataset, split, undefined, ext)}.meta.json`;
+  const url = input.url ?? datasetUrl(baseUrl, dataset, split);
   if (await store.head(metaKey)) {
     const meta = JSON.parse((await store.get(metaKey)).toString('utf8')) as RawMeta;
-    const committed = meta.key ?? rawKey(baseUrl, dataset, split);
+    const committed = meta.key ?? rawKey(source, dataset, split, undefined, ext);
     const head = await store.head(committed);
     // A commit made without (or against other) expectations is redone when it does not match them;
     // without expectations the source itself is asked whether it changed.
@@ -286,7 +289,7 @@ export async function downloadDataset(input: DownloadDatasetInput): Promise<Obje
       `${safeUrl(url)}: got ${bytes} bytes (sha256 ${sha256.slice(0, 12)}…), expected ${expected.bytes} (${expected.sha256.slice(0, 12)}…)`,
     );
   }
-  const key = rawKey(baseUrl, dataset, split, sha256);
+  const key = rawKey(source, dataset, split, sha256, ext);
   const ref = await store.putFile(key, part, hb.transfer('upload-data'));
   // The sidecar is written last: it is the commit point, and names the object it commits.
   await store.put(metaKey, JSON.stringify({ url: safeUrl(url), bytes, sha256, key, ...seen } satisfies RawMeta));

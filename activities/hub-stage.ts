@@ -35,6 +35,8 @@ export interface StageHubOptions {
   tokenizerOnly?: boolean;
   heartbeat?: (p: StageProgress) => void;
   signal?: AbortSignal;
+  /** A dataset repo (custom `hub` datasets) instead of a model: another API path and cache. @default 'model' */
+  repoType?: 'model' | 'dataset';
 }
 
 export interface StagedModel {
@@ -53,8 +55,9 @@ export function hubEndpoint(): string {
  * Where this worker caches `repoId`. Not keyed by endpoint: a commit sha names the same files on the
  * hub and on any mirror, and a worker that lost HF_ENDPOINT still finds what it staged.
  */
-export function hubCacheDir(repoId: string): string {
-  return workDir('models', 'hub', repoId.replace('/', '--'));
+export function hubCacheDir(repoId: string, repoType: 'model' | 'dataset' = 'model'): string {
+  // A dataset repo may share its owner/name with a model repo: separate caches.
+  return workDir(repoType === 'dataset' ? 'datasets' : 'models', 'hub', repoId.replace('/', '--'));
 }
 
 /** trainer/stage.py's `staged_dir`: the same name on both sides. */
@@ -86,7 +89,7 @@ function cached(cache: string, revision: string | undefined, tokenizerOnly: bool
 }
 
 export async function stageHubModel(repoId: string, opts: StageHubOptions = {}): Promise<StagedModel> {
-  const cache = hubCacheDir(repoId);
+  const cache = hubCacheDir(repoId, opts.repoType);
   const tokenizerOnly = !!opts.tokenizerOnly;
   const hit = cached(cache, opts.revision, tokenizerOnly);
   if (hit) return hit;
@@ -103,7 +106,13 @@ export async function stageHubModel(repoId: string, opts: StageHubOptions = {}):
       const patterns = tokenizerOnly ? TOKENIZER_PATTERNS : null;
       await writeFile(
         specPath,
-        JSON.stringify({ repoId, revision: opts.revision ?? null, cacheDir: cache, allowPatterns: patterns }),
+        JSON.stringify({
+          repoId,
+          revision: opts.revision ?? null,
+          cacheDir: cache,
+          allowPatterns: patterns,
+          ...(opts.repoType === 'dataset' ? { repoType: 'dataset' } : {}),
+        }),
       );
       let staged: StagedModel | undefined;
       let done = 0;

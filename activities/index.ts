@@ -5,6 +5,8 @@
  */
 export { downloadDataset } from './download';
 export type { DownloadDatasetInput } from './download';
+export { exportHfDataset } from './hf-dataset';
+export type { ExportHfDatasetInput } from './hf-dataset';
 export { resolveDatasets, prepareData } from './prepare';
 export type { ResolveDatasetsInput, PrepareDataInput } from './prepare';
 export { stageModel } from './stage-model';

@@ -13,7 +13,9 @@ import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { FailureType } from '../src/contracts/failures';
 import { failure } from './failure';
-import { CATALOG, DATASET_NAMES, isDatasetName } from '../src/data/catalog';
+import { CATALOG, DATASET_NAMES, isDatasetName, type DatasetName } from '../src/data/catalog';
+import { MAX_JSONL_LINE_BYTES, parseJsonlStream, type JsonlMalformedReason } from '../src/data/jsonl';
+import { customDatasets } from '../src/config/custom-data';
 import { runLogger } from '../src/common/logger';
 import { createHash } from 'node:crypto';
 import { createRng, seedFrom } from '../src/data/rng';
@@ -32,9 +34,9 @@ import type { PreparedData, ResolveDatasetsInput, PrepareDataInput } from '../sr
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
 export type { ResolveDatasetsInput, PrepareDataInput } from '../src/contracts';
 
-/** The datasets a data config names; all 11 of the study by default. */
+/** The UnifiedQA datasets a data config names (all 11 of the study by default); custom ones are not listed. */
 export async function resolveDatasets({ data }: ResolveDatasetsInput): Promise<{ datasets: string[] }> {
-  const datasets = data.datasets ?? [...DATASET_NAMES];
+  const datasets = (data.datasets ?? [...DATASET_NAMES]).filter((d) => typeof d === 'string');
   for (const d of datasets) {
     if (!isDatasetName(d))
       throw failure(
@@ -48,9 +50,10 @@ export async function resolveDatasets({ data }: ResolveDatasetsInput): Promise<{
 /** Malformed lines of one raw split (`<dataset>/<split>`). */
 export interface MalformedReport {
   count: number;
-  byReason: Partial<Record<MalformedReason, number>>;
+  /** UnifiedQA's reasons (TSV) or the JSONL parser's (custom datasets). */
+  byReason: Partial<Record<MalformedReason | JsonlMalformedReason, number>>;
   /** The first MALFORMED_DETAILS lines with their 1-based line numbers and reasons. */
-  first: MalformedLine[];
+  first: MalformedLine<MalformedReason | JsonlMalformedReason>[];
 }
 
 export interface PreparedManifest {
@@ -128,13 +131,20 @@ export async function prepareData(input: PrepareDataInput): Promise<PreparedData
   const readSplit = async function* (dataset: string, split: string): AsyncGenerator<QaRecord> {
     const raw = input.raw.find((r) => r.dataset === dataset && r.split === split);
     if (!raw) return;
-    const local = join(scratch, `${dataset}.${split}.tsv`);
+    const local = join(scratch, `${dataset}.${split}.raw`);
     await store.getFile(raw.ref.key, local, raw.ref.sha256, hb.transfer('download-data'));
-    if (!isDatasetName(dataset)) throw failure(FailureType.InvalidSpec, `unknown dataset ${dataset}`);
+    const custom = customDatasets(data).find((d) => d.name === dataset);
+    if (!custom && !isDatasetName(dataset)) throw failure(FailureType.InvalidSpec, `unknown dataset ${dataset}`);
     // readLines, not splitLines: a last line without a newline (a file cut short) is reported, not trusted.
-    const { records, stats } = parseUnifiedQaStream(readLines(createReadStream(local)), CATALOG[dataset], {
-      maxMalformedDetails: MALFORMED_DETAILS,
-    });
+    const { records, stats } = custom
+      ? parseJsonlStream(
+          readLines(createReadStream(local), { maxLineBytes: MAX_JSONL_LINE_BYTES }),
+          { name: custom.name, format: custom.format, layout: custom.layout },
+          { maxMalformedDetails: MALFORMED_DETAILS },
+        )
+      : parseUnifiedQaStream(readLines(createReadStream(local)), CATALOG[dataset as DatasetName], {
+          maxMalformedDetails: MALFORMED_DETAILS,
+        });
     let n = 0;
     for await (const r of records) {
       // Big splits take seconds to parse: heartbeat within them, not just between them.

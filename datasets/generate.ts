@@ -4,7 +4,8 @@
 //   node --import tsx datasets/generate.ts --out DIR --scale F [--seed S]  # all 11 datasets at F × full size
 //
 // Without --scale it writes the demo samples (datasets/samples is this command's output with the
-// default seed; a unit test regenerates and compares byte for byte). With --scale 1 it writes
+// default seed, JSONL custom-dataset samples under custom/ included; a unit test regenerates and
+// compares byte for byte). With --scale 1 it writes
 // 462,516 UnifiedQA-shaped lines across the 11 datasets and their real splits, streaming to disk,
 // passages padded so mean line lengths follow the real files.
 import { createWriteStream, mkdirSync } from 'node:fs';
@@ -22,6 +23,7 @@ import {
 } from '../src/data/catalog';
 import { createRng, seedFrom, type Rng } from '../src/data/rng';
 import { toUnifiedQaInput } from '../src/data/unifiedqa';
+import { generateCustomSamples } from './custom-samples';
 import {
   abstractiveItems,
   extractiveItem,
@@ -184,6 +186,8 @@ async function main(): Promise<void> {
     values.scale === undefined
       ? await generateSamples(values.out, seed)
       : await generateScale(values.out, Number(values.scale), seed);
+  if (values.scale === undefined)
+    for (const c of generateCustomSamples(values.out, seed)) console.log(`${c.file}\t${c.records} records`);
   for (const s of stats)
     console.log(`${s.dataset}/${s.split}.tsv\t${s.records} records\t${s.lines} lines\t${s.bytes} bytes`);
   console.log(

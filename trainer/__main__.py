@@ -1,4 +1,4 @@
-"""CLI dispatch: `python -m trainer {train,export,generate,stage,tiny,materialize-gguf} ...` (docs/contracts.md §2).
+"""CLI dispatch: `python -m trainer {train,export,generate,stage,tiny,materialize-gguf,export-dataset} ...` (docs/contracts.md §2).
 
 Specs are validated here, before torch is imported, so a bad spec fails in well under a second.
 Exit codes: 0 done, 2 a failure a retry would repeat (an `error` event precedes it), 3 the
@@ -66,6 +66,12 @@ def main(argv=None):
     c.add_argument("--layers", required=True, help="comma-separated decoder layer indices to keep, e.g. 0,1")
     s = sub.add_parser("stage", help="download a hub model (HF_TOKEN, HF_ENDPOINT) into a cache dir; JSON-lines events")
     s.add_argument("--spec", required=True)
+    d = sub.add_parser("export-dataset", help="one split of a save_to_disk DatasetDict → JSON lines (hfDisk datasets)")
+    d.add_argument("--path", required=True, help="the DatasetDict directory")
+    d.add_argument("--split", required=True)
+    d.add_argument("--out", required=True, help="JSONL file to write")
+    d.add_argument("--files", action="store_true",
+                   help="the directory holds a dataset repo's data files (a staged hub dataset), not save_to_disk output")
     args = p.parse_args(argv)
 
     claim_stdout()
@@ -93,6 +99,11 @@ def main(argv=None):
             from .spec import load_json
             from .stage import parse_stage_spec, stage
             stage(parse_stage_spec(load_json(args.spec, "stage spec")))
+            return EXIT_DONE
+        if args.cmd == "export-dataset":
+            from .hf_data import export_split
+            rows = export_split(args.path, args.split, args.out, files=args.files)
+            log(f"exported {rows} rows of {args.split} to {args.out}")
             return EXIT_DONE
         from . import models
         if args.cmd == "tiny" and args.preset == "tiny":

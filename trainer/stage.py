@@ -26,9 +26,10 @@ TOKENIZER_PATTERNS = ["*.json", "tokenizer*", "*.model", "*.txt"]  # config, tok
 def parse_stage_spec(data):
     if not isinstance(data, dict):
         raise InvalidSpec(f"stage spec: got {type(data).__name__}; expected a JSON object")
-    unknown = set(data) - {"repoId", "revision", "cacheDir", "allowPatterns"}
+    unknown = set(data) - {"repoId", "revision", "cacheDir", "allowPatterns", "repoType"}
     if unknown:
-        raise InvalidSpec(f"stage spec: unknown field(s) {sorted(unknown)}; expected repoId, revision, cacheDir, allowPatterns")
+        raise InvalidSpec(f"stage spec: unknown field(s) {sorted(unknown)}; "
+                          "expected repoId, revision, cacheDir, allowPatterns, repoType")
     for name in ("repoId", "cacheDir"):
         if not isinstance(data.get(name), str) or not data[name]:
             raise InvalidSpec(f"stage spec: {name}: got {data.get(name)!r}; expected a non-empty string")
@@ -38,7 +39,11 @@ def parse_stage_spec(data):
     pats = data.get("allowPatterns")
     if pats is not None and (not isinstance(pats, list) or not all(isinstance(p, str) and p for p in pats)):
         raise InvalidSpec(f"stage spec: allowPatterns: got {pats!r}; expected a list of glob patterns, or null")
-    return {"repoId": data["repoId"], "revision": rev, "cacheDir": data["cacheDir"], "allowPatterns": pats}
+    kind = data.get("repoType", "model")
+    if kind not in ("model", "dataset"):
+        raise InvalidSpec(f"stage spec: repoType: got {kind!r}; expected 'model' or 'dataset'")
+    return {"repoId": data["repoId"], "revision": rev, "cacheDir": data["cacheDir"], "allowPatterns": pats,
+            "repoType": kind}
 
 
 def staged_dir(cache_dir, sha, patterns):
@@ -52,7 +57,7 @@ def _token_note():
     return "HF_TOKEN is set but the hub refused it" if os.environ.get("HF_TOKEN") else "HF_TOKEN is not set"
 
 
-def _typed(err, repo, revision):
+def _typed(err, repo, revision, kind="model"):
     """A hub error → the failure a retry would repeat, or None (let it propagate: retryable)."""
     from huggingface_hub.utils import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
     status = getattr(getattr(err, "response", None), "status_code", None)
@@ -63,7 +68,7 @@ def _typed(err, repo, revision):
     if isinstance(err, RevisionNotFoundError):
         return RevisionNotFound(f"{repo}: revision {revision!r} does not exist on the hub")
     if isinstance(err, RepositoryNotFoundError) or (isinstance(err, HfHubHTTPError) and status == 404):
-        return ModelNotFound(f"{repo}: no such model on the hub ({status})")
+        return ModelNotFound(f"{repo}: no such {kind} on the hub ({status})")
     return None
 
 
@@ -84,11 +89,12 @@ def stage(spec, every_s=1.0):
     from huggingface_hub import HfApi, snapshot_download
 
     repo, revision, patterns = spec["repoId"], spec["revision"], spec["allowPatterns"]
+    kind = spec.get("repoType", "model")
     token = os.environ.get("HF_TOKEN") or None
     try:
-        info = HfApi().model_info(repo, revision=revision, files_metadata=True, token=token)
+        info = HfApi().repo_info(repo, revision=revision, repo_type=kind, files_metadata=True, token=token)
     except Exception as err:  # noqa: BLE001 - typed below or re-raised as is
-        typed = _typed(err, repo, revision)
+        typed = _typed(err, repo, revision, kind)
         if typed:
             raise typed from None
         raise
@@ -113,9 +119,10 @@ def stage(spec, every_s=1.0):
     poller.start()
     try:
         # The sha, not the revision: the files come from the commit reported, even if a branch moves.
-        snapshot_download(repo, revision=sha, local_dir=partial, allow_patterns=patterns, token=token, max_workers=4)
+        snapshot_download(repo, revision=sha, repo_type=kind, local_dir=partial, allow_patterns=patterns, token=token,
+                          max_workers=4)
     except Exception as err:  # noqa: BLE001
-        typed = _typed(err, repo, revision)
+        typed = _typed(err, repo, revision, kind)
         if typed:
             raise typed from None
         raise

@@ -80,10 +80,14 @@ function printResult(result: GridResult, json: boolean): number {
 }
 
 export async function runCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { wait: { type: 'boolean' }, json: { type: 'boolean' } });
+  const { values, positionals } = parse(args, {
+    wait: { type: 'boolean' },
+    json: { type: 'boolean' },
+    set: { type: 'string', multiple: true },
+  });
   const file = positionals[0];
   if (!file) throw new UsageError('run needs a config file: peftgrid run <grid.yaml>');
-  const grid = loadGridConfig(file); // throws ConfigError before anything starts
+  const grid = loadGridConfig(file, process.cwd(), values.set ?? []); // throws ConfigError before anything starts
   // Gated, missing or unknown-revision hub models fail here, before any worker stages anything.
   const hub = await checkHubModels(grid);
   for (const note of hub.notes) process.stderr.write(`note: ${note}\n`);

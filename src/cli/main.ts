@@ -19,9 +19,11 @@ Usage: peftgrid <command> [options]
        peftgrid --version | --help
 
 Commands:
-  run <grid.yaml> [--wait] [--json]     start a grid (one model × one method is one run); prints its id,
+  run <grid.yaml> [--wait] [--json] [--set PATH=VALUE]...
+                                        start a grid (one model × one method is one run); prints its id,
                                         the Temporal UI link and where results go
-  validate <grid.yaml> [--json] [--offline]  check a config (and its hub ids) without starting anything
+  validate <grid.yaml> [--json] [--offline] [--set PATH=VALUE]...
+                                        check a config (and its hub ids) without starting anything
   grid start <grid.yaml> [--wait]       same as run
   grid status <gridId> [--watch]        phases and training progress of every run
   grid results <gridId> [--format md|csv|json]
@@ -37,21 +39,26 @@ TEMPORAL_API_KEY, PEFTGRID_UI_URL, AWS_* for s3:// stores. Run \`peftgrid <comma
 `;
 
 export const COMMAND_HELP: Record<string, string> = {
-  run: `Usage: peftgrid run <grid.yaml> [--wait] [--json]
+  run: `Usage: peftgrid run <grid.yaml> [--wait] [--json] [--set PATH=VALUE]...
 
 Validates the config, starts the grid workflow on the Temporal server (TEMPORAL_ADDRESS) and prints
 the grid id, the Temporal UI link and the store prefix of the results. Starting the same config
 again attaches to the same grid; finished runs are never redone.
   --wait   follow progress until the grid finishes, then print the results table
   --json   machine-readable output
+  --set PATH=VALUE
+           override a config field before validation (repeatable): dotted path, list entries by
+           index, the value parsed as YAML, e.g. --set training.maxSteps=4 --set models.0.revision=main
 `,
-  validate: `Usage: peftgrid validate <grid.yaml> [--json] [--offline]
+  validate: `Usage: peftgrid validate <grid.yaml> [--json] [--offline] [--set PATH=VALUE]...
 
 Checks a grid config without starting any work. Every problem is listed as
 "<field path>: got <value>, expected <what>". Exit code 2 when invalid. Also prints how many runs the
 grid expands to. Models given by hub id are looked up on HF_ENDPOINT (default huggingface.co) with
 HF_TOKEN: a gated, missing or unknown-revision model is an error; an unreachable hub only a note.
   --offline   skip the hub lookup
+  --set PATH=VALUE
+              override a config field (repeatable), validated like the file; see peftgrid run --help
 `,
   dev: `Usage: peftgrid dev up|down|status
 
@@ -69,7 +76,7 @@ items. The stack keeps running afterwards so you can browse the run in the Tempo
 `,
   grid: `Usage: peftgrid grid <start|status|results|cancel|list> ...
 
-  start <grid.yaml> [--wait] [--json]
+  start <grid.yaml> [--wait] [--json] [--set PATH=VALUE]...   (as peftgrid run)
   status <gridId> [--watch] [--json]
   results <gridId> [--format md|csv|json]
   cancel <gridId> [--run RUN_KEY]

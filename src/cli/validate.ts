@@ -5,11 +5,15 @@ import { planRuns } from '../config/plan';
 import { parse, UsageError } from './args';
 
 export async function validateCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { json: { type: 'boolean' }, offline: { type: 'boolean' } });
+  const { values, positionals } = parse(args, {
+    json: { type: 'boolean' },
+    offline: { type: 'boolean' },
+    set: { type: 'string', multiple: true },
+  });
   const file = positionals[0];
   if (!file) throw new UsageError('validate needs a config file: peftgrid validate <grid.yaml>');
   try {
-    const grid = loadGridConfig(file);
+    const grid = loadGridConfig(file, process.cwd(), values.set ?? []);
     if (!values.offline) {
       const hub = await checkHubModels(grid);
       for (const note of hub.notes) process.stderr.write(`note: ${note}\n`);

@@ -1,5 +1,6 @@
 /**
- * `validate`'s hub check: for every model named by hub id, ask the hub whether the id and its
+ * `validate`'s hub check: for every model named by hub id (and every custom `hub` dataset, through
+ * `/api/datasets/`), ask the hub whether the id and its
  * revision exist and are readable with this HF_TOKEN (`GET {endpoint}/api/models/{id}/revision/{rev}`,
  * the call huggingface_hub's `model_info` makes), so a gated, missing or mistyped model fails before
  * any work. A hub that cannot be reached within the timeout is a note, not an error: workers may be
@@ -45,29 +46,59 @@ export async function checkHubModels(grid: GridConfig, opts: HubCheckOptions = {
   const token = opts.token ?? (process.env.HF_TOKEN || undefined);
   const issues: ConfigIssue[] = [];
   const notes: string[] = [];
-  const hubModels = grid.models.map((m, i) => ({ m, i })).filter(({ m }) => looksLikeHubId(m.path));
-  for (const { m, i } of hubModels) {
-    const rev = m.revision ?? 'main';
-    const url = `${endpoint}/api/models/${m.path}/revision/${encodeURIComponent(rev)}`;
+  // Hub models, then custom datasets from the hub (`GET /api/datasets/…`, dataset_info's call).
+  const targets = [
+    ...grid.models.flatMap((m, i) =>
+      looksLikeHubId(m.path)
+        ? [
+            {
+              kind: 'model',
+              api: 'models',
+              id: m.path,
+              revision: m.revision,
+              at: `models[${i}].path`,
+              revAt: `models[${i}].revision`,
+            },
+          ]
+        : [],
+    ),
+    ...(grid.data.datasets ?? []).flatMap((d, i) =>
+      typeof d !== 'string' && d.hub
+        ? [
+            {
+              kind: 'dataset',
+              api: 'datasets',
+              id: d.hub,
+              revision: d.revision,
+              at: `data.datasets[${i}].hub`,
+              revAt: `data.datasets[${i}].revision`,
+            },
+          ]
+        : [],
+    ),
+  ];
+  for (const t of targets) {
+    const rev = t.revision ?? 'main';
+    const url = `${endpoint}/api/${t.api}/${t.id}/revision/${encodeURIComponent(rev)}`;
     const a = await ask(url, token, opts.timeoutMs ?? 3000);
     if ('unreachable' in a) {
       notes.push(`hub not reachable at ${endpoint} (${a.unreachable}): hub ids not checked for existence`);
       break; // one note, not one per model: the others would time out too
     }
-    const at = { path: `models[${i}].path`, value: JSON.stringify(m.path) };
+    const at = { path: t.at, value: JSON.stringify(t.id) };
     if (a.status === 401 || a.status === 403 || a.code === 'GatedRepo')
       issues.push({
         ...at,
-        expected: `a model this HF_TOKEN may read (the hub answered ${a.status}: gated or private; HF_TOKEN is ${token ? 'set but not granted access' : 'not set'})`,
+        expected: `a ${t.kind} this HF_TOKEN may read (the hub answered ${a.status}: gated or private; HF_TOKEN is ${token ? 'set but not granted access' : 'not set'})`,
       });
     else if (a.code === 'RevisionNotFound')
       issues.push({
-        path: `models[${i}].revision`,
+        path: t.revAt,
         value: JSON.stringify(rev),
-        expected: `a branch, tag or commit sha of ${m.path} on ${endpoint}`,
+        expected: `a branch, tag or commit sha of ${t.id} on ${endpoint}`,
       });
-    else if (a.status === 404) issues.push({ ...at, expected: `a model that exists on ${endpoint}` });
-    else if (a.status >= 400) notes.push(`${m.path}: the hub answered ${a.status}; not checked`);
+    else if (a.status === 404) issues.push({ ...at, expected: `a ${t.kind} that exists on ${endpoint}` });
+    else if (a.status >= 400) notes.push(`${t.id}: the hub answered ${a.status}; not checked`);
   }
   return { issues, notes };
 }

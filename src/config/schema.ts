@@ -98,6 +98,48 @@ export const modelSchema = z.strictObject({
     .describe('hub ids only: branch, tag or commit sha; the run pins the commit it resolves to'),
 });
 
+/** How an answer relates to its input (as in src/data/catalog.ts); it picks the official metric. */
+export const QA_FORMATS = ['yes_no', 'multiple_choice', 'extractive', 'abstractive'] as const;
+/** Field layouts of a custom dataset's records (src/data/jsonl.ts). */
+export const RECORD_LAYOUTS = ['qa', 'chat', 'alpaca'] as const;
+
+/**
+ * A dataset of one's own, next to (or instead of) the UnifiedQA names: JSON-lines files (`train`,
+ * `test`: a path, file://, https:// or s3:// URL), an HF `datasets` directory written by
+ * `save_to_disk` (`hfDisk`) or a hub dataset repo (`hub`), the last two read by the trainer's
+ * Python. custom-data.ts checks that exactly one source is given.
+ */
+export const customDatasetSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[a-z0-9_]+$/, 'lowercase letters, digits or "_"')
+    .max(64)
+    .describe('names the dataset in reports; not a UnifiedQA name'),
+  format: z
+    .enum(QA_FORMATS)
+    .describe('yes_no | multiple_choice | extractive | abstractive: decides the prompt and the official metric'),
+  layout: z
+    .enum(RECORD_LAYOUTS)
+    .default('qa')
+    .describe(
+      'qa: question, answer|answers, context?, choices?; chat: messages (last one the assistant answer); ' +
+        'alpaca: instruction, input?, output',
+    ),
+  train: z.string().min(1).optional().describe('JSONL file: local path, file://, https:// or s3:// URL'),
+  test: z.string().min(1).optional().describe('JSONL file of held-out items (kept out of training)'),
+  hfDisk: z.string().min(1).optional().describe('a DatasetDict directory written by datasets save_to_disk'),
+  hub: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('a hub dataset repo (owner/name: HF_TOKEN, HF_ENDPOINT), staged like hub models'),
+  revision: z.string().min(1).optional().describe('hub only: branch, tag or commit sha'),
+  splits: z
+    .strictObject({ train: z.string().min(1).default('train'), test: z.string().min(1).default('test') })
+    .optional()
+    .describe('hfDisk and hub only: the splits to train on and to test on'),
+});
+
 export const dataSchema = z.strictObject({
   source: z.literal('unifiedqa').default('unifiedqa'),
   baseUrl: z
@@ -105,7 +147,13 @@ export const dataSchema = z.strictObject({
     .regex(DATA_URL, 'an https://, http://, file:// or s3://bucket URL, or a local directory path')
     .default('https://storage.googleapis.com/unifiedqa/data')
     .describe('https://, http://, file:// or s3:// prefix; a plain path is a local directory'),
-  datasets: z.array(z.string().min(1)).min(1).optional().describe('default: all 11 of the study'),
+  datasets: z
+    .array(z.union([z.string().min(1), customDatasetSchema]))
+    .min(1)
+    .optional()
+    .describe(
+      'UnifiedQA names and/or custom datasets ({name, format, train, test} or {name, format, hfDisk}); default: all 11 of the study',
+    ),
   trainSplit: z.string().default('train'),
   testSplit: z.string().default('dev').describe('UnifiedQA publishes labels for dev, not test'),
   maxTrainPerDataset: posInt.default(2000),
@@ -252,6 +300,7 @@ export type MethodEntry = z.output<typeof methodEntrySchema>;
 export type TrainingConfig = z.output<typeof trainingSchema>;
 export type EvalConfig = z.output<typeof evalSchema>;
 export type DataConfig = z.output<typeof dataSchema>;
+export type CustomDatasetConfig = z.output<typeof customDatasetSchema>;
 export type RetentionConfig = z.output<typeof retentionSchema>;
 export type TrackingConfig = z.output<typeof trackingSchema>;
 

@@ -11,6 +11,8 @@ import type { z } from 'zod';
 import { METHODS, gridSchema, trainingSchema, type GridConfig } from './schema';
 import { DATASET_NAMES, isDatasetName } from '../data/catalog';
 import { fullFineTuneMisfit, gib } from './resources';
+import { customDatasetChecks } from './custom-data';
+import { applyOverrides } from './overrides';
 
 export interface ConfigIssue {
   /** Dotted path of the field, e.g. `methods[2].r`; `(root)` for the document itself. */
@@ -69,6 +71,10 @@ function fromZod(issue: z.core.$ZodIssue): ConfigIssue[] {
         const v = (value as Record<string, unknown> | undefined)?.[issue.discriminator];
         return [{ path, value: show(v), expected: `one of ${METHODS.join(', ')}` }];
       }
+      // A union whose input has the shape of one branch (a custom dataset object among dataset
+      // names): that branch's own issues, under this path, say what is wrong inside it.
+      const inner = issue.errors.find((errs) => errs.length > 0 && errs.some((e) => e.path.length > 0));
+      if (inner) return inner.flatMap((e) => fromZod({ ...e, path: [...issue.path, ...e.path] }));
       // A `many()` field: a single value or a list of them.
       const alts = issue.errors
         .map((e) => e[0])
@@ -185,13 +191,15 @@ function crossChecks(grid: GridConfig, cwd: string): ConfigIssue[] {
     }
   });
   grid.data.datasets?.forEach((d, i) => {
+    if (typeof d !== 'string') return;
     if (!isDatasetName(d))
       issues.push({
         path: `data.datasets[${i}]`,
         value: show(d),
-        expected: `one of the UnifiedQA datasets: ${DATASET_NAMES.join(', ')}`,
+        expected: `one of the UnifiedQA datasets: ${DATASET_NAMES.join(', ')}, or a custom dataset {name, format, train, test}`,
       });
   });
+  issues.push(...customDatasetChecks(grid.data, cwd));
   grid.methods.forEach((m, i) => issues.push(...methodChecks(m, `methods[${i}]`, grid.training.maxSteps)));
   issues.push(...memoryChecks(grid, cwd));
   const { warmupSteps, checkpointEverySteps, maxSteps } = grid.training;
@@ -315,10 +323,21 @@ function resolvePaths(grid: GridConfig, cwd: string): GridConfig {
     if (/^[a-z0-9]+:\/\//i.test(u)) return u;
     return 'file://' + abs(u);
   };
+  // Custom datasets' files too: a worker on another directory (or machine) must find the same file.
+  const datasets = grid.data.datasets?.map((d) =>
+    typeof d === 'string'
+      ? d
+      : {
+          ...d,
+          ...(d.train !== undefined ? { train: url(d.train) } : {}),
+          ...(d.test !== undefined ? { test: url(d.test) } : {}),
+          ...(d.hfDisk !== undefined ? { hfDisk: abs(d.hfDisk) } : {}),
+        },
+  );
   return {
     ...grid,
     store: url(grid.store),
-    data: { ...grid.data, baseUrl: url(grid.data.baseUrl) },
+    data: { ...grid.data, baseUrl: url(grid.data.baseUrl), ...(datasets ? { datasets } : {}) },
     models: grid.models.map((m) => (isLocalPath(m.path) ? { ...m, path: abs(m.path) } : m)),
   };
 }
@@ -332,8 +351,16 @@ export function validateGrid(raw: unknown, source = '<config>', cwd = process.cw
   return resolvePaths(parsed.data, cwd);
 }
 
-/** Parse YAML text (with line-accurate syntax errors) and validate it. */
-export function parseGridYaml(text: string, source = '<config>', cwd = process.cwd()): GridConfig {
+/**
+ * Parse YAML text (with line-accurate syntax errors), apply `--set path=value` overrides (see
+ * overrides.ts), and validate the result.
+ */
+export function parseGridYaml(
+  text: string,
+  source = '<config>',
+  cwd = process.cwd(),
+  overrides: readonly string[] = [],
+): GridConfig {
   const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length) {
     throw new ConfigError(
@@ -345,10 +372,14 @@ export function parseGridYaml(text: string, source = '<config>', cwd = process.c
       })),
     );
   }
-  return validateGrid(doc.toJS(), source, cwd);
+  if (overrides.length === 0) return validateGrid(doc.toJS(), source, cwd);
+  const { doc: edited, problems } = applyOverrides(doc.toJS(), overrides);
+  const label = `${source} with ${overrides.map((o) => `--set ${o}`).join(' ')}`;
+  if (problems.length) throw new ConfigError(label, problems);
+  return validateGrid(edited, label, cwd);
 }
 
-export function loadGridConfig(file: string, cwd = process.cwd()): GridConfig {
+export function loadGridConfig(file: string, cwd = process.cwd(), overrides: readonly string[] = []): GridConfig {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -357,5 +388,5 @@ export function loadGridConfig(file: string, cwd = process.cwd()): GridConfig {
       { path: '(file)', value: show(file), expected: `a readable YAML file (${(err as Error).message})` },
     ]);
   }
-  return parseGridYaml(text, file, cwd);
+  return parseGridYaml(text, file, cwd, overrides);
 }

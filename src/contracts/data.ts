@@ -26,6 +26,25 @@ export interface DownloadDatasetInput {
    * download cut short at a line boundary cannot be told from a complete one.
    */
   expected?: { bytes: number; sha256: string };
+  /**
+   * A custom dataset's JSONL file (https, http, file://, s3://), fetched instead of
+   * `<baseUrl>/<dataset>/<split>.tsv`; `split` then only labels it (the data config's trainSplit or testSplit).
+   */
+  url?: string;
+}
+
+export interface ExportHfDatasetInput {
+  storeUrl: string;
+  /** Absolute path of a DatasetDict directory written by `save_to_disk` (`hfDisk`); or else `hub`. */
+  path?: string;
+  /** A hub dataset repo, staged like hub models (HF_TOKEN, HF_ENDPOINT), its data files read by `load_dataset`. */
+  hub?: { repoId: string; revision?: string };
+  /** The DatasetDict split to export. */
+  split: string;
+  /** The custom dataset's name. */
+  dataset: string;
+  /** The data config's trainSplit or testSplit: which of the two the rows serve as. */
+  label: string;
 }
 
 export interface ResolveDatasetsInput {

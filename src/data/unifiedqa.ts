@@ -35,14 +35,15 @@ export type MalformedReason =
   | 'missing-choices'
   | 'duplicate-input-not-adjacent';
 
-export interface MalformedLine {
+export interface MalformedLine<R extends string = MalformedReason> {
   /** 1-based line number in the source file. */
   line: number;
-  reason: MalformedReason;
+  reason: R;
   detail: string;
 }
 
-export interface ParseStats {
+/** `R`: the reasons of the parser (UnifiedQA TSV here, JSON lines in jsonl.ts). */
+export interface ParseStats<R extends string = MalformedReason> {
   /** Lines read, good or bad. */
   total: number;
   /** Records emitted. */
@@ -51,9 +52,9 @@ export interface ParseStats {
   duplicates: number;
   /** All malformed lines, including those beyond the detail cap. */
   malformedCount: number;
-  malformedByReason: Partial<Record<MalformedReason, number>>;
+  malformedByReason: Partial<Record<R, number>>;
   /** Details of the first `maxMalformedDetails` malformed lines. */
-  malformed: MalformedLine[];
+  malformed: MalformedLine<R>[];
 }
 
 export interface ParseOptions {
@@ -255,10 +256,10 @@ export function parseUnifiedQaStream(
  * format or encoding, an empty download), and a grid that went on with the other datasets would
  * quietly be another experiment. The reasons come ranked by count, with the first lines as examples.
  */
-export function unusableSplit(stats: ParseStats): string | undefined {
+export function unusableSplit<R extends string>(stats: ParseStats<R>): string | undefined {
   if (stats.records > 0) return undefined;
   if (stats.total === 0) return 'the file is empty (0 lines)';
-  const reasons = Object.entries(stats.malformedByReason)
+  const reasons = (Object.entries(stats.malformedByReason) as [string, number][])
     .sort(([, a], [, b]) => b - a)
     .map(([r, n]) => `${r} ×${n}`);
   const first = stats.malformed.slice(0, 3).map((m) => `line ${m.line} ${m.reason}: ${m.detail}`);

@@ -57,6 +57,11 @@ const EXPECTED: Record<string, Expectation> = {
   '--help': { code: 0, out: /^peftgrid — durable PEFT[\s\S]*Usage: peftgrid <command>/ },
   '--version': { code: 0, out: new RegExp(`^${VERSION.replace(/\./g, '\\.')}\\n$`) },
   'validate examples/demo.yaml': { code: 0, out: /^examples\/demo\.yaml: valid — 2 run\(s\)/ },
+  'validate examples/custom-jsonl.yaml': { code: 0, out: /^examples\/custom-jsonl\.yaml: valid — 2 run\(s\)/ },
+  'validate examples/demo.yaml --set training.maxSteps=20': {
+    code: 0,
+    out: /^examples\/demo\.yaml: valid — 2 run\(s\)/,
+  },
   schema: { code: 0, out: /^\{\n\s+"\$schema"/ },
   'dev up': {
     code: 0,

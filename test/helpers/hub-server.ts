@@ -5,6 +5,7 @@
  * utils/_http.py `hf_raise_for_status`):
  *   GET /api/models/{repo}[/revision/{rev}] → {id, sha, siblings: [{rfilename, size}]}
  *   HEAD|GET /{repo}/resolve/{rev}/{file}   → X-Repo-Commit, ETag (the sha256), Content-Length; Range on GET
+ *   the same under /api/datasets/{repo} and /datasets/{repo}/resolve/ for repos of `type: 'dataset'`
  * Errors carry the hub's X-Error-Code (RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo), which
  * huggingface_hub maps onto its typed errors. Gated repos need `Authorization: Bearer <token>`: none is a
  * 401, another token a 403, as on the hub. `gets` counts file GETs per `repo/file` (tests assert one fetch).
@@ -24,6 +25,8 @@ export interface HubRepo {
   revisions: Record<string, string>;
   /** Needs the server's token. */
   gated?: boolean;
+  /** A dataset repo: served under /api/datasets/ and /datasets/<repo>/resolve/, as the hub does. */
+  type?: 'dataset';
 }
 export type HubRepos = Record<string, HubRepo>;
 
@@ -77,7 +80,8 @@ export async function startHubServer(repos: HubRepos, opts: { token?: string } =
       revs.set(sha, rev); // a commit sha resolves to itself
     }
     if (!revs.has('main')) revs.set('main', revs.get(Object.keys(repo.revisions)[0] as string) as Rev);
-    table.set(id, revs);
+    // The hub's file URLs of a dataset repo start with /datasets/: keyed so, /resolve/ needs no special case.
+    table.set(repo.type === 'dataset' ? `datasets/${id}` : id, revs);
   }
   const gets = new Map<string, number>();
 
@@ -117,11 +121,13 @@ export async function startHubServer(repos: HubRepos, opts: { token?: string } =
       res.end(JSON.stringify(Object.fromEntries(gets)));
       return;
     }
-    if (path.startsWith('/api/models/')) {
-      const rest = path.slice('/api/models/'.length);
+    const api = /^\/api\/(models|datasets)\//.exec(path);
+    if (api) {
+      const rest = path.slice(api[0].length);
       const at = rest.indexOf('/revision/');
       const repo = at >= 0 ? rest.slice(0, at) : rest;
-      const rev = resolveRev(req, res, repo, at >= 0 ? rest.slice(at + '/revision/'.length) : 'main');
+      const key = api[1] === 'datasets' ? `datasets/${repo}` : repo;
+      const rev = resolveRev(req, res, key, at >= 0 ? rest.slice(at + '/revision/'.length) : 'main');
       if (!rev) return;
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.end(
@@ -184,7 +190,9 @@ if (process.argv[1] && /hub-server\.ts$/.test(process.argv[1])) {
   const repos = JSON.parse(process.argv[2] ?? '{}') as HubRepos;
   void startHubServer(repos).then((hub) => {
     const shas = Object.fromEntries(
-      Object.entries(repos).flatMap(([id, r]) => Object.keys(r.revisions).map((n) => [`${id}@${n}`, hub.sha(id, n)])),
+      Object.entries(repos).flatMap(([id, r]) =>
+        Object.keys(r.revisions).map((n) => [`${id}@${n}`, hub.sha(r.type === 'dataset' ? `datasets/${id}` : id, n)]),
+      ),
     );
     process.stdout.write(JSON.stringify({ endpoint: hub.endpoint, token: hub.token, shas }) + '\n');
   });

@@ -71,6 +71,7 @@ describe('the hub lookup', () => {
     hub = await startHubServer({
       'acme/open': { revisions: { main: model, v2: model } },
       'acme/gated': { revisions: { main: model }, gated: true },
+      'acme/qa': { revisions: { main: model, v1: model }, type: 'dataset' },
     });
   });
   after(async () => hub?.stop());
@@ -109,6 +110,42 @@ describe('the hub lookup', () => {
     assert.match(res.issues[1]?.expected ?? '', /exists on http:\/\/127/);
     const wrong = await check(models, 'hf_wrong');
     assert.match(wrong.issues[0]?.expected ?? '', /403.*HF_TOKEN is set but not granted/);
+  });
+
+  it('checks custom hub datasets through the dataset API: missing ones and unknown revisions are errors', async () => {
+    const withData = (datasets: string) =>
+      checkHubModels(
+        parseGridYaml(
+          grid('  - {name: a, path: ./model, family: llama}').replace(
+            'models:',
+            `data:\n  datasets:\n${datasets}\nmodels:`,
+          ),
+          't',
+          cwd,
+        ),
+        { endpoint: hub.endpoint },
+      );
+    const ok = await withData(
+      [
+        '    - {name: q, format: yes_no, hub: acme/qa}',
+        '    - {name: r, format: yes_no, hub: acme/qa, revision: v1}',
+      ].join('\n'),
+    );
+    assert.deepEqual(ok, { issues: [], notes: [] });
+    const bad = await withData(
+      [
+        '    - {name: q, format: yes_no, hub: acme/open}', // a model repo, not a dataset
+        '    - {name: r, format: yes_no, hub: acme/qa, revision: nope}',
+      ].join('\n'),
+    );
+    assert.deepEqual(
+      bad.issues.map((i) => [i.path, i.value]),
+      [
+        ['data.datasets[0].hub', '"acme/open"'],
+        ['data.datasets[1].revision', '"nope"'],
+      ],
+    );
+    assert.match(bad.issues[0]?.expected ?? '', /a dataset that exists on/);
   });
 
   it('an unreachable hub is one note, not an error', async () => {
