@@ -21,7 +21,7 @@
  * --count N: N of the prompts, evenly spread. --quick: 16 demo prompts, 4 long ones, 8 new tokens, a 1024² peak (under a minute).
  * TODO(issue #15 item 6): llama.cpp (llama-cpp-python, F32 and Q8_0) and int8 rows are not here yet.
  */
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -30,6 +30,7 @@ import type { TestItem } from '../src/contracts';
 import type * as Engine from '../src/engine';
 import { benchArgs, ensureBenchOnnx, intArg, REPO_ROOT, runPython, SMOLLM2_HF } from './engine-models';
 import { longContextItems } from './long-context';
+import { defaultTestPrompts, readTestItems } from './qa-prompts';
 
 const CHUNK = 64; // activities/evaluate-generate.ts
 const OMP_WAIT = process.env.OMP_WAIT_POLICY ?? 'PASSIVE'; // see bench/engine-vs-hf.ts
@@ -81,25 +82,6 @@ function itemFlops(d: ModelDims, promptLength: number, generated: number): numbe
   let attention = 0;
   for (let t = 1; t <= fed; t++) attention += 2 * 2 * d.layers * d.heads * d.headDim * t;
   return perToken * fed + attention + 2 * d.hidden * d.vocab * generated;
-}
-
-function defaultPrompts(): string {
-  const root = join(REPO_ROOT, '.data', 'store', 'datasets', 'tokenized');
-  const candidates = existsSync(root)
-    ? readdirSync(root)
-        .map((d) => join(root, d, 'test-0shot.jsonl'))
-        .filter((f) => existsSync(f))
-    : [];
-  if (candidates.length === 0)
-    throw new Error(`no tokenized test split under ${root}: run examples/demo.yaml once, or pass --prompts FILE`);
-  return candidates.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0]!;
-}
-
-function readItems(file: string): TestItem[] {
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as TestItem);
 }
 
 /** Chunks as the engine's own activity makes them: length buckets where it has them, else item order. */
@@ -214,9 +196,9 @@ async function main(): Promise<void> {
   const engineModule = resolve(values.engine ?? join(REPO_ROOT, 'src', 'engine'));
   const engine = (await import(engineModule)) as typeof Engine;
   const onnxDir = values.onnx ?? (await ensureBenchOnnx(hfDir));
-  const promptsFile = values.prompts ?? defaultPrompts();
+  const promptsFile = values.prompts ?? defaultTestPrompts();
   const tok = await loadTokenizer(hfDir);
-  const all = readItems(promptsFile);
+  const all = readTestItems(promptsFile);
   // --count N: N items evenly spread over the file (its datasets come in blocks), not the first N.
   const count = Math.min(all.length, intArg(values.count, quick ? 16 : all.length, 'count'));
   const demo = Array.from({ length: count }, (_, i) => all[Math.floor((i * all.length) / count)]!);
