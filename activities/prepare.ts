@@ -16,7 +16,7 @@ import { failure } from './failure';
 import { CATALOG, DATASET_NAMES, isDatasetName } from '../src/data/catalog';
 import { runLogger } from '../src/common/logger';
 import { createHash } from 'node:crypto';
-import { createRng, seedFrom } from '../src/data/rng';
+import { createRng, seedFrom } from '../src/common/rng';
 import { readLines } from '../src/data/lines';
 import {
   parseUnifiedQaStream,

@@ -42,7 +42,9 @@ def test_events_checkpoints_and_final(make_spec, events):
     assert CHECKPOINT_FILES | {"adapter_model.safetensors", "adapter_config.json"} <= set(os.listdir(ckpt["dir"]))
     state = json.load(open(os.path.join(ckpt["dir"], "trainer_state.json")))
     assert state["step"] == 2 and state["position"] == 4 and len(state["losses"]) == 2
+    assert state["lrs"] == [e["lr"] for e in steps(evs)[:2]]
     log = json.load(open(os.path.join(done["finalDir"], "training_log.json")))
+    assert log["lrs"] == [e["lr"] for e in steps(evs)]  # the report's lr curve, one per step like losses
     assert done["trainLoss"] == pytest.approx(sum(log["losses"]) / 4)  # lossWindow 10 > 4 steps: all of them
     assert done["trainPerplexity"] == pytest.approx(math.exp(done["trainLoss"]))
     assert os.path.isfile(os.path.join(done["finalDir"], "adapter_model.safetensors"))
@@ -88,6 +90,10 @@ def test_resume_continues_the_uninterrupted_curve(make_spec, events, method):
     for x, y in zip(a, b):
         assert (y["loss"], y["gradNorm"], y["lr"]) == (x["loss"], x["gradNorm"], x["lr"]), (x, y)
     assert resumed[-1]["trainLoss"] == whole[-1]["trainLoss"]
+    # The curves in training_log.json span the whole run, the steps before the checkpoint included.
+    logs = [json.load(open(os.path.join(r[-1]["finalDir"], "training_log.json"))) for r in (whole, resumed)]
+    assert logs[1]["lrs"] == logs[0]["lrs"] == [e["lr"] for e in steps(whole)]
+    assert logs[1]["losses"] == logs[0]["losses"]
 
 
 def test_resume_refuses_a_checkpoint_of_another_run(make_spec, events):
