@@ -17,6 +17,7 @@ import { renderCsv, renderMarkdown, toDatasetRows, toRows } from '../src/report/
 import { modelComparisons } from '../src/report/significance';
 import { renderPlots } from '../src/report/vega-svg';
 import type { RunResult, WriteReportInput, WriteReportResult } from '../src/contracts';
+import { currentActivityHeartbeat } from './transfer-heartbeat';
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
 export type { WriteReportInput, WriteReportResult } from '../src/contracts';
 
@@ -50,6 +51,9 @@ async function trainingCurve(store: ObjectStore, r: RunResult): Promise<Training
 }
 
 export async function writeReport(input: WriteReportInput): Promise<WriteReportResult> {
+  // Reading every run's files and rendering dozens of figures outlasts the heartbeat timeout on a
+  // busy worker: a beat per run read and per figure rendered.
+  const hb = currentActivityHeartbeat({ phase: 'rendering-report' });
   const store = openStore(input.storeUrl);
   const reportPrefix = joinKey('grids', input.gridId);
   const rows = toRows(input.results);
@@ -61,9 +65,10 @@ export async function writeReport(input: WriteReportInput): Promise<WriteReportR
     if (s) scores.set(r.runKey, s);
     const c = await trainingCurve(store, r);
     if (c) curves.set(r.runKey, c);
+    hb.beat();
   }
   const comparisons = modelComparisons(input.results, scores);
-  const plots = await renderPlots(studyPlotSpecs(input.results, curves));
+  const plots = await renderPlots(studyPlotSpecs(input.results, curves), hb.beat);
   const plotKeys: string[] = [];
   for (const plot of plots) {
     const key = joinKey(reportPrefix, 'plots', plot.file);

@@ -35,9 +35,15 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
 /** A rendered figure, ready to store under `plots/<file>`. */
 export type PlotFile = Omit<PlotSpec, 'spec'> & { svg: string };
 
-/** Renders every figure, in order. */
-export async function renderPlots(specs: readonly PlotSpec[]): Promise<PlotFile[]> {
+/**
+ * Renders every figure, in order, calling `onFigure` after each: a grid's report has dozens, and
+ * the activity heartbeats between them.
+ */
+export async function renderPlots(specs: readonly PlotSpec[], onFigure: () => void = () => {}): Promise<PlotFile[]> {
   const out: PlotFile[] = [];
-  for (const { spec, ...rest } of specs) out.push({ ...rest, svg: await renderSvg(spec) });
+  for (const { spec, ...rest } of specs) {
+    out.push({ ...rest, svg: await renderSvg(spec) });
+    onFigure();
+  }
   return out;
 }
