@@ -96,6 +96,21 @@ def test_resume_continues_the_uninterrupted_curve(make_spec, events, method):
     assert logs[1]["losses"] == logs[0]["losses"]
 
 
+def test_resume_from_a_checkpoint_without_lrs_keeps_the_curve_aligned(make_spec, events):
+    # Checkpoints written before the trainer kept lrs: the steps before it get None, later ones their lr.
+    spec = make_spec(maxSteps=4, checkpointEverySteps=2)
+    _, whole = run(spec, events)
+    ckpt = os.path.join(spec["outputDir"], "checkpoints", "step-2")
+    path = os.path.join(ckpt, "trainer_state.json")
+    state = json.load(open(path))
+    del state["lrs"]
+    json.dump(state, open(path, "w"))
+    _, resumed = run({**spec, "outputDir": spec["outputDir"] + "-resumed"}, events, resume_from=ckpt)
+    log = json.load(open(os.path.join(resumed[-1]["finalDir"], "training_log.json")))
+    assert log["lrs"] == [None, None] + [e["lr"] for e in steps(whole)[2:]]
+    assert len(log["losses"]) == 4
+
+
 def test_resume_refuses_a_checkpoint_of_another_run(make_spec, events):
     spec = make_spec(maxSteps=2, checkpointEverySteps=2)
     run(spec, events)
