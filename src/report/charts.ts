@@ -208,12 +208,27 @@ function lineSpec(title: string, field: 'loss' | 'lr', points: CurvePoint[]): To
   return spec as unknown as TopLevelSpec;
 }
 
-/** One run's loss above its lr, sharing the step axis. */
-function runCurvesSpec(title: string, points: CurvePoint[]): TopLevelSpec {
+/** Words of `text` in lines of at most `width` characters (a long word gets a line of its own). */
+export function wrapWords(text: string, width: number): string[] {
+  const lines: string[] = [];
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    const last = lines[lines.length - 1];
+    if (last !== undefined && last.length + 1 + word.length <= width) lines[lines.length - 1] = `${last} ${word}`;
+    else lines.push(word);
+  }
+  return lines;
+}
+
+/**
+ * One run's loss above its lr, sharing the step axis. The run's label is the subtitle, wrapped:
+ * vega sizes a figure to its title, and labels such as AdaLoRA's are 80 characters long.
+ */
+function runCurvesSpec(model: string, label: string, points: CurvePoint[]): TopLevelSpec {
   const hasLr = points.some((p) => p.lr !== null);
   const panels = hasLr
     ? [linePanel('loss', points, false), linePanel('lr', points, false)]
     : [linePanel('loss', points, false)];
+  const title = { text: `${model}: loss and learning rate per step`, subtitle: wrapWords(label, 60) };
   return { $schema: SCHEMA, title, config: CONFIG, vconcat: panels } as unknown as TopLevelSpec;
 }
 
@@ -279,7 +294,7 @@ export function studyPlotSpecs(
         model,
         metric: 'curves',
         runKey: t.run.runKey,
-        spec: runCurvesSpec(title, curvePoints(t.label, t.curve)),
+        spec: runCurvesSpec(model, t.label, curvePoints(t.label, t.curve)),
       });
     }
   }

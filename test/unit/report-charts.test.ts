@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { studyPlotSpecs, type TrainingCurve } from '../../src/report/charts';
+import { studyPlotSpecs, wrapWords, type TrainingCurve } from '../../src/report/charts';
 import { renderSvg } from '../../src/report/vega-svg';
 import { modelComparisons, isZeroShot } from '../../src/report/significance';
 import { renderMarkdown, significanceTable, toRows } from '../../src/report/render';
@@ -62,7 +62,8 @@ test('renderSvg: vega-lite renders a figure headless, with its title, labels and
   const specs = studyPlotSpecs(results, new Map([['a__lora', curve]]));
   const svg = await renderSvg(specs.find((s) => s.file === 'run-a.lora-r-8.curves.svg')!.spec);
   assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^]*<\/svg>\n$/);
-  assert.match(svg, />a · lora r=8: loss and learning rate</);
+  assert.match(svg, />a: loss and learning rate per step</);
+  assert.match(svg, />lora r=8</);
   assert.match(svg, />training loss \(cross-entropy\)</);
   assert.match(svg, />learning rate</);
   const bars = await renderSvg(specs.find((s) => s.file === 'compare.exact-match.svg')!.spec);
@@ -100,4 +101,10 @@ test('modelComparisons: against the zero-shot run and pairwise, speculative left
   const md = renderMarkdown('g', toRows(rs), { comparisons: [mc!] });
   assert.ok(md.indexOf('### a: paired significance') > md.indexOf('## a'));
   assert.deepEqual(modelComparisons(results.slice(2), new Map()), [], 'one run: nothing to compare');
+});
+
+test('wrapWords: lines of at most the width, a long word on a line of its own', () => {
+  assert.deepEqual(wrapWords('adalora initR=12 targetR=8 tinit=5', 16), ['adalora initR=12', 'targetR=8', 'tinit=5']);
+  assert.deepEqual(wrapWords('averyveryverylongword x', 5), ['averyveryverylongword', 'x']);
+  assert.deepEqual(wrapWords('', 5), []);
 });
