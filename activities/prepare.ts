@@ -18,7 +18,7 @@ import { MAX_JSONL_LINE_BYTES, parseJsonlStream, type JsonlMalformedReason } fro
 import { customDatasets } from '../src/config/custom-data';
 import { runLogger } from '../src/common/logger';
 import { createHash } from 'node:crypto';
-import { createRng, seedFrom } from '../src/data/rng';
+import { createRng, seedFrom } from '../src/common/rng';
 import { readLines } from '../src/data/lines';
 import {
   parseUnifiedQaStream,

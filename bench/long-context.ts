@@ -5,7 +5,7 @@
  * NarrativeQA passages are that long; the shipped ones are 60–142). Tokenized exactly as the
  * tokenize activity tokenizes test items (formatExample + encodePrompt + the answer in context).
  */
-import { createRng, seedFrom } from '../src/data/rng';
+import { createRng, seedFrom } from '../src/common/rng';
 import { encodePrompt, tokenizeForTraining } from '../src/data/tokenize';
 import { formatExample, type ModelFamily } from '../src/data/formats';
 import type { TokenizerWrapper } from '../src/data/tokenizer';

@@ -21,7 +21,7 @@ import {
   type SampleDatasetName,
   type Split,
 } from '../src/data/catalog';
-import { createRng, seedFrom, type Rng } from '../src/data/rng';
+import { createRng, seedFrom, type Rng } from '../src/common/rng';
 import { toUnifiedQaInput } from '../src/data/unifiedqa';
 import { generateCustomSamples } from './custom-samples';
 import {

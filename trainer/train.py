@@ -98,13 +98,16 @@ def _train(spec, resume_from, stop):
     # Pad positions are masked out of attention and loss: any valid id would do.
     pad_id = next((i for i in (cfg.pad_token_id, cfg.eos_token_id) if isinstance(i, int)), 0)
 
-    step, position, losses = 0, 0, []
+    # lrs beside losses: the report's per-step curves; None for steps of a checkpoint written before lrs were kept.
+    step, position, losses, lrs = 0, 0, [], []
     if resumed:
         extra = ckpt.load_checkpoint(resume_from, model, optimizer, scheduler, extras)
         if adalora:
             with ckpt.loading(resume_from, ckpt.state_file("adalora")):
                 load_adalora_state(model, extra["adalora"])
         step, position, losses = resumed["step"], resumed["position"], list(resumed["losses"])
+        lrs = list(resumed.get("lrs") or [])[:len(losses)]
+        lrs = [None] * (len(losses) - len(lrs)) + lrs
         ckpt.restore_rng(resume_from)
         log(f"resumed from {resume_from} at step {step} (data position {position})")
     trainable, total = count_params(model)
@@ -112,7 +115,7 @@ def _train(spec, resume_from, stop):
          totalParams=int(total))
 
     def save(loss):
-        state = {**identity, "step": step, "position": position, "losses": losses, "runKey": spec.runKey}
+        state = {**identity, "step": step, "position": position, "losses": losses, "lrs": lrs, "runKey": spec.runKey}
         extra = {"adalora": adalora_state(model)} if adalora else None
         path = ckpt.save_checkpoint(spec.outputDir, model, optimizer, scheduler, state, extra)
         emit("checkpoint", step=step, dir=os.path.abspath(path), loss=loss)
@@ -154,6 +157,7 @@ def _train(spec, resume_from, stop):
             loss = causal_lm_loss(out.logits, batch["labels"]).item() if adalora else out.loss.item()
         del out  # the logits are batch x length x vocab floats: free them before the next forward
         losses.append(loss)
+        lrs.append(lr)
         # Completed from here on (set before it is announced, so a signal that arrives after the
         # step event can never report an older step): the checkpoint on a signal covers it.
         stop.step = step
@@ -168,7 +172,7 @@ def _train(spec, resume_from, stop):
     window = losses[-t.lossWindow:]
     train_loss = sum(window) / len(window) if window else float("nan")
     perplexity = math.exp(min(train_loss, 700.0)) if window else None  # 700: below float overflow
-    record = {"steps": step, "losses": losses, "lossWindow": len(window), "trainLoss": train_loss,
+    record = {"steps": step, "losses": losses, "lrs": lrs, "lossWindow": len(window), "trainLoss": train_loss,
               "trainPerplexity": perplexity,
               "definition": "trainLoss = mean cross-entropy of the last lossWindow steps; "
                             "trainPerplexity = exp(trainLoss)",

@@ -1,7 +1,7 @@
 // Templated synthetic QA items, one generator per UnifiedQA format. Every answer is derivable from
 // the input alone — a span of the passage, the one option of the asked category, a yes/no that the
 // passage decides — and is a few words long, so a small model can learn to answer briefly.
-import type { Rng } from '../../src/data/rng';
+import type { Rng } from '../../src/common/rng';
 import type { Fields } from '../../src/data/unifiedqa';
 import {
   CATEGORIES,

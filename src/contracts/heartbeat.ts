@@ -22,7 +22,9 @@ export type ActivityPhase =
   | 'download-onnx'
   | 'upload-onnx'
   /** The trainer's child process is exporting (no bytes; the trainer's own event in `event`). */
-  | 'exporting';
+  | 'exporting'
+  /** writeReport reads the runs' predictions and training logs and renders the figures. */
+  | 'rendering-report';
 
 /** The details one heartbeat carries while an activity is in `phase`. */
 export interface ActivityHeartbeatDetails {

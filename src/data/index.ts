@@ -18,7 +18,7 @@ export {
   type Split,
   type SplitFile,
 } from './catalog';
-export { createRng, seedFrom, type Rng } from './rng';
+export { createRng, seedFrom, type Rng } from '../common/rng';
 export { MAX_LINE_BYTES, readLines, splitLines, type SourceLine, type SplitLinesOptions } from './lines';
 export {
   UnifiedQaParser,

@@ -2,7 +2,7 @@
 // leak into a prompt; draws are seeded per target record, so a prompt does not depend on the order
 // in which records are formatted or on how work is split across activities.
 import type { Split } from './catalog';
-import { createRng, seedFrom } from './rng';
+import { createRng, seedFrom } from '../common/rng';
 import type { QaRecord } from './unifiedqa';
 
 declare const trainOnly: unique symbol;

@@ -2,7 +2,7 @@
  * Percentile bootstrap confidence intervals with a seeded PRNG, so that an interval is a pure
  * function of (values, options).
  */
-import { mulberry32 } from './prng';
+import { createRng } from '../common/rng';
 
 /** Options of {@link bootstrapCI} and {@link bootstrapStatistic}. */
 export interface BootstrapOptions {
@@ -28,6 +28,11 @@ export interface ConfidenceInterval {
   upper: number;
   /** Sample size. */
   n: number;
+  /**
+   * `wilson`: a Wilson score interval (0/1 scores, src/metrics/wilson.ts); absent: the percentile
+   * bootstrap of this module (and every interval saved before Wilson intervals).
+   */
+  method?: 'wilson';
 }
 
 interface ResolvedOptions {
@@ -71,7 +76,7 @@ export function bootstrapStatistic(
   if (n === 0) throw new RangeError('bootstrap: cannot resample an empty sample');
   const identity = Uint32Array.from({ length: n }, (_, i) => i);
   const estimate = statistic(identity);
-  const random = mulberry32(seed);
+  const random = createRng(seed).next;
   const indices = new Uint32Array(n);
   const stats = new Float64Array(iterations);
   for (let it = 0; it < iterations; it++) {

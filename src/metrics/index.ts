@@ -5,7 +5,6 @@ export { rougeL, lcsLength } from './rouge';
 export { maxOverReferences } from './references';
 export { bootstrapCI, bootstrapStatistic, quantileSorted } from './bootstrap';
 export type { BootstrapOptions, ConfidenceInterval } from './bootstrap';
-export { mulberry32 } from './prng';
 export { perplexity } from './perplexity';
 export { summarize } from './summarize';
 export type { EvalItem, GroupSummary, Summary, SummarizeOptions } from './summarize';

@@ -1,9 +1,11 @@
 /**
  * Aggregates per-item scores into the numbers a report prints: per metric the mean with a 95%
- * bootstrap interval, and corpus perplexity, overall and per dataset.
+ * interval (Wilson for exact-match-type proportions, a percentile bootstrap for graded scores),
+ * and corpus perplexity, overall and per dataset.
  */
 import { bootstrapCI, bootstrapStatistic, type BootstrapOptions, type ConfidenceInterval } from './bootstrap';
 import { perplexity } from './perplexity';
+import { isBinary, wilsonInterval } from './wilson';
 
 /** One evaluated example. */
 export interface EvalItem {
@@ -38,15 +40,32 @@ export interface Summary {
   byDataset: Record<string, GroupSummary>;
 }
 
-/** Options of {@link summarize}: the bootstrap settings, applied to every interval. */
-export type SummarizeOptions = BootstrapOptions;
+/** Options of {@link summarize}: the bootstrap settings (alpha applies to Wilson intervals too). */
+export interface SummarizeOptions extends BootstrapOptions {
+  /**
+   * Metrics whose scores are 0/1 (a proportion): they get a Wilson interval instead of a bootstrap
+   * one, as long as every score of the group is 0 or 1.
+   * @default ['exactMatch']
+   */
+  proportions?: readonly string[];
+}
+
+/** The one metric every evaluation scores 0/1 (src/metrics/qa.ts exactMatch). */
+export const PROPORTION_METRICS: readonly string[] = ['exactMatch'];
 
 function summarizeGroup(items: readonly EvalItem[], options: SummarizeOptions): GroupSummary {
   const names = [...new Set(items.flatMap((item) => Object.keys(item.scores)))].sort();
   const metrics: Record<string, ConfidenceInterval> = {};
   for (const name of names) {
     const values = items.map((item) => item.scores[name]).filter((v): v is number => v !== undefined);
-    metrics[name] = bootstrapCI(values, options);
+    const proportion = (options.proportions ?? PROPORTION_METRICS).includes(name) && isBinary(values);
+    metrics[name] = proportion
+      ? wilsonInterval(
+          values.reduce((a, v) => a + v, 0),
+          values.length,
+          options.alpha,
+        )
+      : bootstrapCI(values, options);
   }
   const summary: GroupSummary = { n: items.length, metrics };
   const scored = items.filter(

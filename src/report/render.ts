@@ -1,9 +1,11 @@
 /**
  * The grid report: per model, a table of method × accuracy, Jaccard, throughput, training
- * perplexity and loss (the study's tables), a per-dataset breakdown with 95% intervals, and links
- * to the figures, rendered as markdown and CSV from run results.
+ * perplexity and loss (the study's tables), a per-dataset breakdown with 95% intervals, the paired
+ * significance tests, and links to the figures, rendered as markdown and CSV from run results.
  */
 import type { ConfidenceInterval } from '../metrics/bootstrap';
+import type { Comparison, MetricComparison } from '../metrics/compare';
+import { wilsonInterval } from '../metrics/wilson';
 import type { RunResult } from '../contracts';
 
 export interface ResultRow {
@@ -78,6 +80,20 @@ export interface PlotLink {
   title: string;
   /** The model a figure belongs to; null for figures across models. */
   model: string | null;
+  /** `loss`, `lr` and `curves` figures go under the model's training curves; the rest under its figures. */
+  metric?: string;
+}
+
+const CURVES = new Set(['loss', 'lr', 'curves']);
+
+/** One model's paired comparisons (src/metrics/compare.ts). */
+export interface ModelComparisons {
+  model: string;
+  /** Label of the zero-shot baseline; null when the model has none. */
+  baseline: string | null;
+  comparisons: readonly Comparison[];
+  /** Runs left out of the comparisons, with why (e.g. speculative: the target's own outputs). */
+  excluded?: readonly string[];
 }
 
 /** Optional sections of {@link renderMarkdown}. */
@@ -86,6 +102,8 @@ export interface MarkdownExtras {
   datasets?: readonly DatasetRow[];
   /** Figures stored under `plots/` beside the report; omitted: no figure links. */
   plots?: readonly PlotLink[];
+  /** Paired significance tests per model; omitted: no significance tables. */
+  comparisons?: readonly ModelComparisons[];
 }
 
 function metric(r: RunResult, name: string): ConfidenceInterval | undefined {
@@ -97,9 +115,19 @@ function triple(ci: ConfidenceInterval | undefined): [number | null, number | nu
   return ci ? [ci.estimate, ci.lower, ci.upper] : [null, null, null];
 }
 
+/**
+ * Exact match as a Wilson interval: results saved before Wilson intervals carry a percentile
+ * bootstrap ("0.0 (0.0–0.0)" at 0/48); the count is estimate × n, so the interval is rebuilt.
+ */
+export function exactMatchInterval(ci: ConfidenceInterval | undefined): ConfidenceInterval | undefined {
+  if (!ci || ci.method === 'wilson' || !(ci.n > 0)) return ci;
+  const k = Math.round(ci.estimate * ci.n);
+  return Math.abs(k - ci.estimate * ci.n) < 1e-6 ? wilsonInterval(k, ci.n) : ci;
+}
+
 export function toRows(results: RunResult[]): ResultRow[] {
   return results.map((r) => {
-    const em = metric(r, 'exactMatch');
+    const em = exactMatchInterval(metric(r, 'exactMatch'));
     const [jaccard, jaccardLow, jaccardHigh] = triple(metric(r, 'jaccardStudy'));
     const [perplexity, perplexityLow, perplexityHigh] = triple(r.metrics?.overall.perplexity);
     return {
@@ -147,7 +175,7 @@ export function toRows(results: RunResult[]): ResultRow[] {
 export function toDatasetRows(results: readonly RunResult[]): DatasetRow[] {
   return results.flatMap((r) =>
     Object.entries(r.metrics?.byDataset ?? {}).map(([dataset, g]) => {
-      const [exactMatch, exactMatchLow, exactMatchHigh] = triple(g.metrics['exactMatch']);
+      const [exactMatch, exactMatchLow, exactMatchHigh] = triple(exactMatchInterval(g.metrics['exactMatch']));
       const [jaccard, jaccardLow, jaccardHigh] = triple(g.metrics['jaccardStudy']);
       const [perplexity, perplexityLow, perplexityHigh] = triple(g.perplexity);
       return {
@@ -227,6 +255,51 @@ function datasetTable(rows: readonly DatasetRow[]): string[] {
   return lines;
 }
 
+/** A p-value: three decimals, `<0.001` below. */
+const pValue = (p: number) => (p < 0.001 ? '<0.001' : p.toFixed(3));
+/** Signed percentage points. */
+const pp = (v: number) => `${v >= 0 ? '+' : '−'}${Math.abs(100 * v).toFixed(1)}`;
+
+function diffCell(m: MetricComparison | undefined): string {
+  if (!m) return '–';
+  if (m.test === 'mcnemar-exact') return `${pp(m.diff)} (${m.aOnly}/${m.bOnly})`;
+  return `${pp(m.diff)} (${pp(m.lower!)} to ${pp(m.upper!)})`;
+}
+
+/** `raw (Holm)`, bold with a `*` where the Holm-adjusted p is below alpha. */
+function pCell(m: MetricComparison | undefined): string {
+  if (!m) return '–';
+  const text = `${pValue(m.p)} (${pValue(m.pHolm)})`;
+  return m.significant ? `**${text}** *` : text;
+}
+
+/** One model's paired tests: the runs against the zero-shot baseline first, then every other pair. */
+export function significanceTable(mc: ModelComparisons): string[] {
+  if (!mc.comparisons.length) return [];
+  const lines = [
+    `### ${mc.model}: paired significance`,
+    '',
+    '| comparison | n | Δ exact match pp (only A / only B right) | McNemar exact p (Holm) | Δ Jaccard pp (95% CI) | paired bootstrap p (Holm) | Δ token F1 pp (95% CI) | paired bootstrap p (Holm) |',
+    '| --- | --: | --: | --: | --: | --: | --: | --: |',
+  ];
+  for (const c of mc.comparisons) {
+    const m = c.metrics;
+    lines.push(
+      `| ${cell(c.a)} vs ${c.vsBaseline ? '**' + cell(c.b) + '** (baseline)' : cell(c.b)} | ${c.n} | ${diffCell(m.exactMatch)} | ${pCell(m.exactMatch)} | ${diffCell(m.jaccardStudy)} | ${pCell(m.jaccardStudy)} | ${diffCell(m.tokenF1)} | ${pCell(m.tokenF1)} |`,
+    );
+  }
+  const family = mc.comparisons.length;
+  lines.push(
+    '',
+    `Δ = A − B on the same test items, in percentage points. * : significant at 5% after Holm's correction over the ${family} comparisons of this model, separately per metric; ` +
+      `the p-value in parentheses is the adjusted one. Exact match: McNemar's exact test on the items only one of the two got right; Jaccard and token F1: paired bootstrap of the per-item differences (1000 resamples, seed 42).` +
+      (mc.baseline ? '' : ' No zero-shot run (icl shots=0) for this model: pairs only.') +
+      (mc.excluded?.length ? ` Not compared: ${mc.excluded.map(cell).join('; ')}.` : ''),
+    '',
+  );
+  return lines;
+}
+
 /**
  * The report as markdown: per model the run table, the per-dataset breakdown and the model's
  * figures (when `extras` carries them), then figures across models and the runs that failed.
@@ -279,10 +352,14 @@ export function renderMarkdown(gridName: string, rows: ResultRow[], extras: Mark
       );
     }
     lines.push(...resourceTable(model, modelRows));
+    const significance = (extras.comparisons ?? []).find((c) => c.model === model);
+    if (significance) lines.push(...significanceTable(significance));
     const datasets = (extras.datasets ?? []).filter((d) => d.model === model);
     if (datasets.length) lines.push(`### ${model}: per dataset`, '', ...datasetTable(datasets), '');
-    const figures = (extras.plots ?? []).filter((p) => p.model === model);
+    const figures = (extras.plots ?? []).filter((p) => p.model === model && !CURVES.has(p.metric ?? ''));
     if (figures.length) lines.push(`### ${model}: figures`, '', ...figureLines(figures));
+    const curves = (extras.plots ?? []).filter((p) => p.model === model && CURVES.has(p.metric ?? ''));
+    if (curves.length) lines.push(`### ${model}: training curves`, '', ...figureLines(curves));
   }
   const across = (extras.plots ?? []).filter((p) => p.model === null);
   if (across.length) lines.push('## All models', '', ...figureLines(across));
@@ -299,7 +376,7 @@ export function renderMarkdown(gridName: string, rows: ResultRow[], extras: Mark
     'tokens/s counts generated tokens up to each sequence\'s EOS; "hit limit" is the share of outputs cut at maxNewTokens.',
   );
   lines.push(
-    'Intervals are 95% bootstrap intervals over test items; held-out ppl is the perplexity of the reference answers on the test split.',
+    'Exact-match intervals are 95% Wilson score intervals; the other intervals are 95% percentile bootstrap intervals over test items; held-out ppl is the perplexity of the reference answers on the test split.',
   );
   return lines.join('\n') + '\n';
 }

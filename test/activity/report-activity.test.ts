@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeReport } from '../../activities/report';
@@ -58,7 +58,7 @@ test('writeReport stores the report, both CSVs, the JSON and the figures the rep
     Object.keys(files)
       .filter((f) => !f.startsWith('plots/'))
       .sort(),
-    ['report.md', 'results-by-dataset.csv', 'results.csv', 'results.json'],
+    ['report.md', 'results-by-dataset.csv', 'results.csv', 'results.json', 'significance.json'],
   );
   assert.equal(files['report.md'], res.markdown);
   const plotFiles = Object.keys(files)
@@ -83,4 +83,59 @@ test('writeReport is idempotent: a retry rewrites the same bytes', async () => {
   const second = await writeReport(structuredClone(input));
   assert.deepEqual(second, first);
   assert.deepEqual(snapshot(join(store, 'grids', 'g')), before);
+});
+
+test("writeReport reads the runs' training logs and predictions: curves and the paired significance table", async () => {
+  const store = join(scratch, 'store-curves');
+  const put = (key: string, text: string) => {
+    mkdirSync(join(store, key, '..'), { recursive: true });
+    writeFileSync(join(store, key), text);
+  };
+  const n = 10;
+  const predictions = (right: (i: number) => boolean) =>
+    Array.from({ length: n }, (_, i) => {
+      const v = right(i) ? 1 : 0;
+      return JSON.stringify({ id: `q${i}`, scores: { exactMatch: v, jaccardStudy: v, tokenF1: v } });
+    }).join('\n') + '\n';
+  put(
+    'runs/m1__lora__eval/eval/predictions.jsonl',
+    predictions(() => true),
+  );
+  put(
+    'runs/m1__icl__eval/eval/predictions.jsonl',
+    predictions((i) => i < 2),
+  );
+  put('runs/m1__lora__train/final/training_log.json', JSON.stringify({ losses: [3, 2, 1.5], lrs: [1e-3, 1e-3, 5e-4] }));
+  const lora: RunResult = {
+    ...done('m1', 'lora', 1),
+    evalPrefix: 'runs/m1__lora__eval/eval',
+    provenance: {
+      configHash: 'x',
+      codeVersion: 'v',
+      dataHash: 'd',
+      modelHash: null,
+      seed: 1,
+      trainingKey: 'm1__lora__train',
+    },
+  };
+  const icl: RunResult = { ...done('m1', 'icl', 0.2), label: 'icl shots=0', evalPrefix: 'runs/m1__icl__eval/eval' };
+  const res = await writeReport({ storeUrl: `file://${store}`, gridId: 'g', gridName: 'demo', results: [lora, icl] });
+  const plots = res.plotKeys.map((k) => k.slice('grids/g/plots/'.length));
+  assert.deepEqual(
+    plots.filter((f) => /loss|lr|curves/.test(f)),
+    ['model-m1.loss.svg', 'model-m1.lr.svg', 'run-m1.lora.curves.svg'],
+  );
+  assert.match(
+    res.markdown,
+    /### m1: training curves\n\n!\[m1: training loss per step\]\(plots\/model-m1\.loss\.svg\)/,
+  );
+  // 8 items only lora got right, none the other way: McNemar p = 2·½⁸ = 0.0078, significant after Holm (m = 1).
+  assert.match(
+    res.markdown,
+    /\| lora vs \*\*icl shots=0\*\* \(baseline\) \| 10 \| \+80\.0 \(8\/0\) \| \*\*0\.008 \(0\.008\)\*\* \* \|/,
+  );
+  const sig = JSON.parse(readFileSync(join(store, 'grids', 'g', 'significance.json'), 'utf8')) as { model: string }[];
+  assert.equal(sig[0]!.model, 'm1');
+  const svg = readFileSync(join(store, 'grids', 'g', 'plots', 'run-m1.lora.curves.svg'), 'utf8');
+  assert.match(svg, />learning rate</);
 });

@@ -3,7 +3,8 @@
  * + ICL 0/3-shot + a speculative pair) through `peftgrid grid start --wait` on the embedded stack,
  * with only the models swapped for tiny random-init ones (two families) and the sizes cut so that
  * it fits in CI. Checks what a user sees: every run finished, the tables and plots, the runs
- * filterable by search attribute as in the Temporal UI, and a second start reusing every run.
+ * filterable by search attribute as in the Temporal UI, and a second start reusing every run. The
+ * report must carry the study's figures, the training curves and the paired significance tables.
  */
 import { strict as assert } from 'node:assert';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -98,8 +99,42 @@ describe('examples/study-small.yaml, CI-sized, through the CLI', { timeout: 30 *
       assert.match(result.markdown, new RegExp(`## ${model.replace('.', '\\.')}`));
     for (const label of ['qlora', 'adalora', 'ia3', 'prompt_tuning', 'icl shots=3'])
       assert.ok(result.markdown.includes(label), `report lacks ${label}`);
-    const plots = readdirSync(join(dir, 'store', result.reportPrefix, 'plots'));
-    assert.ok(plots.filter((f) => f.endsWith('.svg')).length >= 3, `plots: ${plots.join(', ')}`);
+    const reportDir = join(dir, 'store', result.reportPrefix);
+    const plots = readdirSync(join(reportDir, 'plots'));
+    // The study's figures 1–3 per model and across models, and the training curves: per model the
+    // loss and lr of every trained run, and one loss + lr figure per trained run (5 per model).
+    for (const model of ['smollm2-135m', 'smollm2-135m-l10'])
+      for (const fig of ['jaccard', 'exact-match', 'throughput', 'loss', 'lr'])
+        assert.ok(plots.includes(`model-${model}.${fig}.svg`), `no ${model} ${fig} figure in ${plots.join(', ')}`);
+    for (const fig of ['jaccard', 'exact-match', 'throughput']) assert.ok(plots.includes(`compare.${fig}.svg`), fig);
+    assert.equal(plots.filter((f) => f.endsWith('.curves.svg')).length, 10, plots.join(', '));
+    const links = [...result.markdown.matchAll(/\]\(plots\/([^)]+)\)/g)].map((m) => decodeURI(m[1]!));
+    assert.deepEqual([...links].sort(), [...plots].sort(), 'the report links every figure, and only those');
+    const lossSvg = readFileSync(join(reportDir, 'plots', 'model-smollm2-135m.loss.svg'), 'utf8');
+    assert.match(lossSvg, /^<svg [^]*>training loss \(cross-entropy\)<[^]*<\/svg>\n$/);
+    // 4 steps per trained run: the lr curve is drawn from the trainer's per-step lrs.
+    assert.match(readFileSync(join(reportDir, 'plots', 'model-smollm2-135m.lr.svg'), 'utf8'), />learning rate</);
+    // The paired significance table: every method against zero-shot, then each pair, Holm-corrected.
+    for (const model of ['smollm2-135m', 'smollm2-135m-l10']) {
+      assert.match(result.markdown, new RegExp(`### ${model.replace('.', '\\.')}: paired significance`));
+      assert.match(result.markdown, new RegExp(`### ${model.replace('.', '\\.')}: training curves`));
+    }
+    assert.match(result.markdown, /\| lora r=8 alpha=16 dropout=0\.05 vs \*\*icl shots=0\*\* \(baseline\) \| 8 \|/);
+    assert.match(result.markdown, /\| qlora [^|]* vs adalora [^|]* \| 8 \|/);
+    assert.match(result.markdown, /after Holm's correction over the 21 comparisons of this model/);
+    assert.match(result.markdown, /Not compared: speculative draft=smollm2-135m-l10 gamma=3/);
+    assert.match(result.markdown, /Exact-match intervals are 95% Wilson score intervals/);
+    const significance = JSON.parse(readFileSync(join(reportDir, 'significance.json'), 'utf8')) as {
+      model: string;
+      comparisons: unknown[];
+    }[];
+    assert.deepEqual(
+      significance.map((m) => [m.model, m.comparisons.length]),
+      [
+        ['smollm2-135m', 21],
+        ['smollm2-135m-l10', 21],
+      ],
+    );
 
     // As in the Temporal UI: the runs can be filtered by grid, model, method and status.
     const connection = await Connection.connect({ address: `127.0.0.1:${PORT}` });
@@ -150,5 +185,6 @@ describe('examples/study-small.yaml, CI-sized, through the CLI', { timeout: 30 *
     const md = cli(['grid', 'results', started.gridId, '--format', 'md']);
     assert.equal(md.code, 0, md.err);
     assert.match(md.out, /smollm2-135m-l10/);
+    assert.match(md.out, /: paired significance/);
   });
 });

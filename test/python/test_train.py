@@ -42,7 +42,9 @@ def test_events_checkpoints_and_final(make_spec, events):
     assert CHECKPOINT_FILES | {"adapter_model.safetensors", "adapter_config.json"} <= set(os.listdir(ckpt["dir"]))
     state = json.load(open(os.path.join(ckpt["dir"], "trainer_state.json")))
     assert state["step"] == 2 and state["position"] == 4 and len(state["losses"]) == 2
+    assert state["lrs"] == [e["lr"] for e in steps(evs)[:2]]
     log = json.load(open(os.path.join(done["finalDir"], "training_log.json")))
+    assert log["lrs"] == [e["lr"] for e in steps(evs)]  # the report's lr curve, one per step like losses
     assert done["trainLoss"] == pytest.approx(sum(log["losses"]) / 4)  # lossWindow 10 > 4 steps: all of them
     assert done["trainPerplexity"] == pytest.approx(math.exp(done["trainLoss"]))
     assert os.path.isfile(os.path.join(done["finalDir"], "adapter_model.safetensors"))
@@ -88,6 +90,25 @@ def test_resume_continues_the_uninterrupted_curve(make_spec, events, method):
     for x, y in zip(a, b):
         assert (y["loss"], y["gradNorm"], y["lr"]) == (x["loss"], x["gradNorm"], x["lr"]), (x, y)
     assert resumed[-1]["trainLoss"] == whole[-1]["trainLoss"]
+    # The curves in training_log.json span the whole run, the steps before the checkpoint included.
+    logs = [json.load(open(os.path.join(r[-1]["finalDir"], "training_log.json"))) for r in (whole, resumed)]
+    assert logs[1]["lrs"] == logs[0]["lrs"] == [e["lr"] for e in steps(whole)]
+    assert logs[1]["losses"] == logs[0]["losses"]
+
+
+def test_resume_from_a_checkpoint_without_lrs_keeps_the_curve_aligned(make_spec, events):
+    # Checkpoints written before the trainer kept lrs: the steps before it get None, later ones their lr.
+    spec = make_spec(maxSteps=4, checkpointEverySteps=2)
+    _, whole = run(spec, events)
+    ckpt = os.path.join(spec["outputDir"], "checkpoints", "step-2")
+    path = os.path.join(ckpt, "trainer_state.json")
+    state = json.load(open(path))
+    del state["lrs"]
+    json.dump(state, open(path, "w"))
+    _, resumed = run({**spec, "outputDir": spec["outputDir"] + "-resumed"}, events, resume_from=ckpt)
+    log = json.load(open(os.path.join(resumed[-1]["finalDir"], "training_log.json")))
+    assert log["lrs"] == [None, None] + [e["lr"] for e in steps(whole)[2:]]
+    assert len(log["losses"]) == 4
 
 
 def test_resume_refuses_a_checkpoint_of_another_run(make_spec, events):

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { renderCsv, renderMarkdown, toDatasetRows, toRows } from '../../src/report/render';
-import { studyPlots } from '../../src/report/plots';
+import { studyPlotSpecs as studyPlots } from '../../src/report/charts';
 import type { ConfidenceInterval, GroupSummary } from '../../src/metrics';
 import type { RunResult } from '../../src/contracts';
 
@@ -19,7 +19,8 @@ const group = (
 ): GroupSummary => ({
   n,
   metrics: {
-    exactMatch: ci(...em, n),
+    // Marked Wilson, as evaluations write them now, so the table shows these bounds as they are.
+    exactMatch: { ...ci(...em, n), method: 'wilson' },
     jaccardStudy: ci(...jac, n),
     jaccardSet: ci(jac[0] - 0.1, 0, 1, n),
     tokenF1: ci(0.5, 0.4, 0.6, n),
@@ -185,6 +186,22 @@ test('renderMarkdown links every figure under plots/, per model and across model
   assert.match(md, /!\[All models: average Jaccard by method\]\(plots\/compare\.jaccard\.svg\)/);
   const odd = renderMarkdown('g', toRows(results), { plots: [{ file: 'a b(1).svg', title: 'x [y]', model: null }] });
   assert.match(odd, /!\[x \\\[y\\\]\]\(plots\/a%20b%281%29\.svg\)/);
+});
+
+test('exact match saved with a bootstrap interval (before Wilson) is shown with its Wilson interval', () => {
+  const old: RunResult = {
+    runKey: 'old__icl',
+    model: 'old',
+    method: 'icl',
+    label: 'icl shots=0',
+    status: 'completed',
+    metrics: { overall: { n: 48, metrics: { exactMatch: ci(0, 0, 0, 48) } }, byDataset: {} },
+  };
+  const [row] = toRows([old]);
+  assert.deepEqual([row!.exactMatch, row!.exactMatchLow], [0, 0]);
+  assert.ok(Math.abs(row!.exactMatchHigh! - 0.0741001296661) < 1e-9, String(row!.exactMatchHigh));
+  assert.match(renderMarkdown('g', [row!]), /\| 48 \| 0\.0 \(0\.0–7\.4\) \|/);
+  assert.match(renderMarkdown('g', [row!]), /Exact-match intervals are 95% Wilson score intervals/);
 });
 
 test('renderCsv: the run columns start as before; per-dataset rows render with their own header', () => {

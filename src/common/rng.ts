@@ -1,6 +1,7 @@
-// Seeded randomness for everything that must be reproducible: sample-data generation and k-shot
-// example draws. Math.random is never used here, so the same seed yields byte-identical files and
-// identical prompts on every machine and every retry of an activity.
+// The one seeded PRNG of the codebase, for everything that must be reproducible: sample-data
+// generation, k-shot example draws, and the bootstrap resamples of the metrics (a report rebuilt
+// from the same predictions prints the same interval). Math.random is never used for these, so the
+// same seed yields byte-identical files, prompts and intervals on every machine and every retry.
 import { createHash } from 'node:crypto';
 
 /** A deterministic pseudo-random source. */
