@@ -4,7 +4,7 @@
 // TSV samples; a unit test regenerates and compares byte for byte.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRng, seedFrom, type Rng } from '../src/data/rng';
+import { createRng, seedFrom, type Rng } from '../src/common/rng';
 import { extractiveItem, multipleChoiceItem, type SynthItem } from './synth/items';
 
 /** Records per split: as many as the TSV samples (generate.ts SAMPLE_SIZES). */
