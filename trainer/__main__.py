@@ -1,4 +1,4 @@
-"""CLI dispatch: `python -m trainer {train,export,generate,stage,tiny,materialize-gguf} ...` (docs/contracts.md §2).
+"""CLI dispatch: `python -m trainer {train,export,generate,merge,stage,tiny,materialize-gguf} ...` (docs/contracts.md §2).
 
 Specs are validated here, before torch is imported, so a bad spec fails in well under a second.
 Exit codes: 0 done, 2 a failure a retry would repeat (an `error` event precedes it), 3 the
@@ -64,6 +64,11 @@ def main(argv=None):
     c.add_argument("--src", required=True, help="HF model directory")
     c.add_argument("--out", required=True)
     c.add_argument("--layers", required=True, help="comma-separated decoder layer indices to keep, e.g. 0,1")
+    m = sub.add_parser("merge", help="merge a run's adapter into its base: a standalone safetensors model dir")
+    m.add_argument("--base", required=True, help="the base model: directory or hub id")
+    m.add_argument("--adapter", required=True, help="the run's final adapter directory")
+    m.add_argument("--out", required=True, help="a new directory (an existing one is refused)")
+    m.add_argument("--dtype", default="float32", help="float32 (default), bfloat16 or float16")
     s = sub.add_parser("stage", help="download a hub model (HF_TOKEN, HF_ENDPOINT) into a cache dir; JSON-lines events")
     s.add_argument("--spec", required=True)
     args = p.parse_args(argv)
@@ -93,6 +98,10 @@ def main(argv=None):
             from .spec import load_json
             from .stage import parse_stage_spec, stage
             stage(parse_stage_spec(load_json(args.spec, "stage spec")))
+            return EXIT_DONE
+        if args.cmd == "merge":
+            from .merge import merge
+            merge(args.base, args.adapter, args.out, args.dtype)
             return EXIT_DONE
         from . import models
         if args.cmd == "tiny" and args.preset == "tiny":
