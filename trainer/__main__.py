@@ -69,6 +69,7 @@ def main(argv=None):
     m.add_argument("--adapter", required=True, help="the run's final adapter directory")
     m.add_argument("--out", required=True, help="a new directory (an existing one is refused)")
     m.add_argument("--dtype", default="float32", help="float32 (default), bfloat16 or float16")
+    m.add_argument("--revision", default=None, help="a hub base: the commit the run trained on")
     s = sub.add_parser("stage", help="download a hub model (HF_TOKEN, HF_ENDPOINT) into a cache dir; JSON-lines events")
     s.add_argument("--spec", required=True)
     args = p.parse_args(argv)
@@ -101,7 +102,7 @@ def main(argv=None):
             return EXIT_DONE
         if args.cmd == "merge":
             from .merge import merge
-            merge(args.base, args.adapter, args.out, args.dtype)
+            merge(args.base, args.adapter, args.out, args.dtype, args.revision)
             return EXIT_DONE
         from . import models
         if args.cmd == "tiny" and args.preset == "tiny":

@@ -35,7 +35,7 @@ def adapter_kind(adapter_dir):
     raise ModelNotFound(f"--adapter: got {adapter_dir!r}; expected a PEFT adapter or model directory")
 
 
-def merge(base, adapter_dir, out, dtype="float32"):
+def merge(base, adapter_dir, out, dtype="float32", revision=None):
     """Writes the merged model (and the base's tokenizer files) to `out`; returns `out`."""
     import torch
     from transformers import AutoModelForCausalLM
@@ -55,7 +55,8 @@ def merge(base, adapter_dir, out, dtype="float32"):
             model = AutoModelForCausalLM.from_pretrained(adapter_dir, dtype=torch_dtype)
         else:
             from peft import PeftModel
-            base_model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype)
+            pin = {"revision": revision} if revision else {}
+            base_model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype, **pin)
             log(f"merging the {kind} adapter into {base} ({dtype})")
             model = PeftModel.from_pretrained(base_model, adapter_dir).merge_and_unload()
     except (OSError, ValueError) as e:
@@ -72,7 +73,7 @@ def merge(base, adapter_dir, out, dtype="float32"):
                     shutil.copy2(path, work)
         else:  # a hub id: the tokenizer comes from the same (cached) repo
             from transformers import AutoTokenizer
-            AutoTokenizer.from_pretrained(src).save_pretrained(work)
+            AutoTokenizer.from_pretrained(src, **({"revision": revision} if revision else {})).save_pretrained(work)
         if os.path.exists(out):  # appeared while merging: still never overwritten
             raise InvalidSpec(f"--out: {out!r} appeared while merging; nothing overwritten")
         os.rename(work, out)

@@ -13,5 +13,6 @@ export type * from './grid';
 export type * from './heartbeat';
 export type * from './model';
 export type * from './run';
+export type * from './run-logs';
 export type * from './training';
 export type * from './workflows';
