@@ -57,6 +57,13 @@ export async function followGrid(
     }
     await Promise.race([resultPromise.catch(() => undefined), sleep(2000)]);
   }
+  if (!redraw && mode !== 'json') {
+    // The last poll came before the end: how each run ended is the last change worth a line.
+    const result = await resultPromise.catch(() => undefined);
+    const ends = result?.runs.map((r) => ({ runKey: r.runKey, model: r.model, label: r.label, phase: r.status }));
+    for (const c of ends ? changes.next('completed', ends) : [])
+      out.write((mode === 'jsonl' ? JSON.stringify(c) : changeText(c)) + '\n');
+  }
   return resultPromise;
 }
 

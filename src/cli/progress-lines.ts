@@ -16,9 +16,9 @@ export function changeKey(l: RunLine): string {
   return [l.phase, l.queued ? 'q' : '', l.attempt ?? '', tenth, transfer].join('|');
 }
 
-/** renderLine without the bar (the bar is for a redrawn terminal) and with runs of spaces squeezed. */
+/** renderLine without the bar (the bar is for a redrawn terminal), with the whole name and no column padding. */
 export function plainLine(l: RunLine): string {
-  return renderLine(l)
+  return renderLine(l, 0)
     .replace(/[█░]+ /g, '')
     .replace(/ {2,}/g, ' ');
 }

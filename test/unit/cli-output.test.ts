@@ -105,6 +105,11 @@ describe('non-TTY progress: one line per change', () => {
     const text = changeText(c!);
     assert.ok(!/[█░]/.test(text) && !/ {2}/.test(text), text);
     assert.match(text, /training 5\/20 loss 1\.235$/);
+    const long = run({ label: 'lora r=16 alpha=32 dropout=0.05 targets=q_proj,v_proj', phase: 'evaluating' });
+    assert.equal(
+      changeText(new ChangeTracker('g').next('running', [long])[1]!).slice(9),
+      `tiny · ${long.label} evaluating`,
+    );
   });
 });
 

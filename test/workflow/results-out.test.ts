@@ -136,53 +136,47 @@ describe('results out: fetch, logs, grid list, non-TTY progress', { timeout: 15 
     assert.match(r.out, /INFO training finished; final adapter committed/);
   });
 
-  it('fetch --adapter: a PEFT adapter PeftModel.from_pretrained loads', async () => {
-    const out = join(dir, 'out', 'adapter');
-    const r = await cli('fetch', gridId, runKey, '--adapter', out);
-    assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /fetched the adapter of/);
-    assert.ok(existsSync(join(out, 'adapter_model.safetensors')));
-    const loaded = python(
+  it('fetch --adapter and --merged: PeftModel loads the adapter; the merged model has its logits', async () => {
+    const adapter = join(dir, 'out', 'adapter');
+    const a = await cli('fetch', gridId, runKey, '--adapter', adapter);
+    assert.equal(a.code, 0, a.err);
+    assert.match(a.out, /fetched the adapter of/);
+    assert.ok(existsSync(join(adapter, 'adapter_model.safetensors')));
+    const merged = join(dir, 'out', 'merged');
+    const m = await cli('fetch', gridId, runKey, '--merged', merged, '--output', 'json');
+    assert.equal(m.code, 0, m.err);
+    assert.equal((JSON.parse(m.out) as { dir: string }).dir, merged);
+    assert.ok(!existsSync(join(merged, 'adapter_config.json')), 'merged, not an adapter');
+    // One interpreter for every check: importing torch is the slow part.
+    const report = python(
       [
-        'import sys, json',
-        'from transformers import AutoModelForCausalLM',
-        'from peft import PeftModel',
-        'm = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(sys.argv[1]), sys.argv[2])',
-        'c = m.peft_config["default"]',
-        'print(json.dumps({"type": str(c.peft_type.value), "r": c.r}))',
-      ].join('\n'),
-      tinyModel('llama'),
-      out,
-    );
-    assert.deepEqual(JSON.parse(loaded.trim().split('\n').pop()!), { type: 'LORA', r: 4 });
-  });
-
-  it('fetch --merged: a standalone model with the logits of the adapter on its base', async () => {
-    const out = join(dir, 'out', 'merged');
-    const r = await cli('fetch', gridId, runKey, '--merged', out, '--output', 'json');
-    assert.equal(r.code, 0, r.err);
-    assert.equal((JSON.parse(r.out) as { dir: string }).dir, out);
-    assert.ok(!existsSync(join(out, 'adapter_config.json')), 'merged, not an adapter');
-    const diff = python(
-      [
-        'import sys, torch',
+        'import sys, json, torch',
         'from transformers import AutoModelForCausalLM, AutoTokenizer',
         'from peft import PeftModel',
-        'merged = AutoModelForCausalLM.from_pretrained(sys.argv[3]).eval()',
-        'ref = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(sys.argv[1]), sys.argv[2]).eval()',
-        'base = AutoModelForCausalLM.from_pretrained(sys.argv[1]).eval()',
-        'ids = AutoTokenizer.from_pretrained(sys.argv[3])("is the sky blue? yes", return_tensors="pt").input_ids',
+        'base_dir, adapter_dir, merged_dir = sys.argv[1:4]',
+        'ref = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), adapter_dir).eval()',
+        'c = ref.peft_config["default"]',
+        'merged = AutoModelForCausalLM.from_pretrained(merged_dir).eval()',
+        'base = AutoModelForCausalLM.from_pretrained(base_dir).eval()',
+        'ids = AutoTokenizer.from_pretrained(merged_dir)("is the sky blue? yes", return_tensors="pt").input_ids',
         'with torch.no_grad():',
-        '    a, b, c = merged(ids).logits, ref(ids).logits, base(ids).logits',
-        'print((a - b).abs().max().item(), (a - c).abs().max().item())',
+        '    a, b, z = merged(ids).logits, ref(ids).logits, base(ids).logits',
+        'print(json.dumps({"type": str(c.peft_type.value), "r": c.r,',
+        '                  "vsAdapter": (a - b).abs().max().item(), "vsBase": (a - z).abs().max().item()}))',
       ].join('\n'),
       tinyModel('llama'),
-      join(dir, 'out', 'adapter'),
-      out,
+      adapter,
+      merged,
     );
-    const [vsAdapter, vsBase] = diff.trim().split('\n').pop()!.split(' ').map(Number) as [number, number];
-    assert.ok(vsAdapter < 1e-4, `merged vs adapter-on-base logits differ by ${vsAdapter}`);
-    assert.ok(vsBase > vsAdapter, `the merge changed nothing (vs base ${vsBase})`);
+    const got = JSON.parse(report.trim().split('\n').pop()!) as {
+      type: string;
+      r: number;
+      vsAdapter: number;
+      vsBase: number;
+    };
+    assert.deepEqual([got.type, got.r], ['LORA', 4]);
+    assert.ok(got.vsAdapter < 1e-4, `merged vs adapter-on-base logits differ by ${got.vsAdapter}`);
+    assert.ok(got.vsBase > got.vsAdapter, `the merge changed nothing (vs base ${got.vsBase})`);
   });
 
   it('fetch --onnx: the export the run was evaluated with', async () => {
