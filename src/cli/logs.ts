@@ -21,6 +21,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface LogLine {
   runKey: string;
+  trainingKey: string;
   /** The log object in the store the line came from. */
   key: string;
   record: RunLogRecord;
@@ -55,6 +56,14 @@ export function logLineText(l: LogLine, showRun: boolean): string {
   return `${when}${run} ${LEVELS[r.level] ?? r.level} ${r.msg}${extra ? ` ${extra}` : ''}`;
 }
 
+/**
+ * A record for json/jsonl: the stored record with `runKey` the run's (the activity's own binding
+ * of that name is the training key, which `trainingKey` carries).
+ */
+export function logRecordOut(l: LogLine): RunLogRecord & { runKey: string; trainingKey: string } {
+  return { ...l.record, runKey: l.runKey, trainingKey: l.trainingKey };
+}
+
 /** Per log object: how many of its lines were printed already (a re-upload only appends). */
 type Seen = Map<string, { bytes: number; lines: number }>;
 
@@ -66,7 +75,7 @@ async function newLines(store: ObjectStore, runKey: string, trainingKey: string,
     if (before && before.bytes === obj.bytes) continue;
     const records = parseLogText((await store.get(obj.key)).toString('utf8'));
     seen.set(obj.key, { bytes: obj.bytes, lines: records.length });
-    for (const record of records.slice(before?.lines ?? 0)) out.push({ runKey, key: obj.key, record });
+    for (const record of records.slice(before?.lines ?? 0)) out.push({ runKey, trainingKey, key: obj.key, record });
   }
   return out;
 }
@@ -114,7 +123,7 @@ async function printLogs(
     if (mode === 'json') return void all.push(...lines);
     for (const l of lines)
       process.stdout.write(
-        (mode === 'jsonl' ? JSON.stringify({ runKey: l.runKey, ...l.record }) : logLineText(l, runs.length > 1)) + '\n',
+        (mode === 'jsonl' ? JSON.stringify(logRecordOut(l)) : logLineText(l, runs.length > 1)) + '\n',
       );
   };
   for (;;) {
@@ -141,7 +150,7 @@ async function printLogs(
     if (!follow || followed.every((f) => f.closed)) break;
     await sleep(2000);
   }
-  if (mode === 'json') process.stdout.write(JSON.stringify(all.map((l) => ({ runKey: l.runKey, ...l.record }))) + '\n');
+  if (mode === 'json') process.stdout.write(JSON.stringify(all.map(logRecordOut)) + '\n');
   if (mode === 'text' && seen.size === 0 && !follow) process.stderr.write(`no log lines stored for ${gridId} yet\n`);
   return 0;
 }
