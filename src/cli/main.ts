@@ -13,7 +13,7 @@ import { demoCommand } from './demo';
 import { validateCommand, schemaCommand } from './validate';
 import { fetchCommand } from './fetch';
 import { logsCommand } from './logs';
-import { UsageError } from './args';
+import { takeProfile, UsageError } from './args';
 
 const HELP = `peftgrid — durable PEFT fine-tuning experiment grids on Temporal
 
@@ -44,7 +44,8 @@ terminal and prints one line per change anywhere else.
 
 Environment: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
 TEMPORAL_TLS_CLIENT_CERT_PATH/_KEY_PATH/SERVER_CA_CERT_PATH (or the earlier TEMPORAL_TLS_CERT/KEY/CA),
-TEMPORAL_PROFILE and TEMPORAL_CONFIG_FILE (a temporal.toml, as the Temporal CLI reads it),
+TEMPORAL_PROFILE (or --profile NAME on any command) and TEMPORAL_CONFIG_FILE (a temporal.toml,
+as the Temporal CLI reads it),
 PEFTGRID_UI_URL, AWS_* for s3:// stores, HF_TOKEN/HF_HOME for hub models.
 Run \`peftgrid <command> --help\` for details.
 `;
@@ -131,7 +132,7 @@ export function packageVersion(): string {
 
 /** Runs one command; returns its exit code, throws UsageError / ConfigError / others (see runCli). */
 export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
+  const [command, ...rest] = takeProfile(argv);
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(HELP);
     return command ? 0 : 2;

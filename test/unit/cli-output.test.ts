@@ -4,7 +4,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { UsageError } from '../../src/cli/args';
+import { takeProfile, UsageError } from '../../src/cli/args';
 import { resultsFormat } from '../../src/cli/grid';
 import { gridListText, runsText, type GridListRow } from '../../src/cli/grid-list';
 import { logLineText, logRecordOut, parseLogText } from '../../src/cli/logs';
@@ -184,5 +184,25 @@ describe('logs lines', () => {
     const out = logRecordOut({ runKey: 'run-a', trainingKey: 'k', key: 'x', record: records[0]! });
     assert.equal(out.runKey, 'run-a');
     assert.equal(out.trainingKey, 'k');
+  });
+});
+
+describe('--profile', () => {
+  it('is taken out of the arguments, wherever it is, into TEMPORAL_PROFILE', () => {
+    const env: Record<string, string | undefined> = {};
+    assert.deepEqual(takeProfile(['grid', 'list', '--profile', 'cloud', '-o', 'json'], env), [
+      'grid',
+      'list',
+      '-o',
+      'json',
+    ]);
+    assert.equal(env.TEMPORAL_PROFILE, 'cloud');
+    assert.deepEqual(takeProfile(['--profile=staging', 'logs', 'g'], env), ['logs', 'g']);
+    assert.equal(env.TEMPORAL_PROFILE, 'staging');
+    const untouched: Record<string, string | undefined> = {};
+    assert.deepEqual(takeProfile(['grid', 'list'], untouched), ['grid', 'list']);
+    assert.deepEqual(untouched, {});
+    assert.throws(() => takeProfile(['grid', 'list', '--profile'], {}), UsageError);
+    assert.throws(() => takeProfile(['--profile', '--json'], {}), UsageError);
   });
 });
