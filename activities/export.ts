@@ -40,7 +40,7 @@ export async function exportModel(input: ExportModelInput): Promise<ExportModelR
   const store = openStore(input.storeUrl);
   // An adapter's export logs with its run (`peftgrid logs`); a base model's export belongs to no run.
   const book = input.runKey
-    ? new RunLogBook({ store, trainingKey: input.runKey, activity: 'export', attempt: info.attempt, bindings })
+    ? new RunLogBook({ store, key: input.runKey, activity: 'export', attempt: info.attempt, bindings })
     : undefined;
   const log = book?.log ?? runLogger(bindings);
   const onnxPrefix = onnxPrefixFor(input);

@@ -18,7 +18,8 @@ const MAX_LINE_CHARS = 4000;
 
 export interface RunLogBookOptions {
   store: ObjectStore;
-  trainingKey: string;
+  /** The run's training key (train, export) or evaluation key (evaluate): where the log goes. */
+  key: string;
   activity: string;
   attempt: number;
   bindings: Record<string, unknown>;
@@ -38,7 +39,7 @@ export class RunLogBook {
   private readonly console: Logger;
 
   constructor(private readonly opts: RunLogBookOptions) {
-    this.key = runLogKey(opts.trainingKey, opts.activity, opts.attempt, Date.now());
+    this.key = runLogKey(opts.key, opts.activity, opts.attempt, Date.now());
     this.console = runLogger(opts.bindings);
     this.log = teeRunLogger(opts.bindings, (line) => this.push(line.trimEnd()));
   }

@@ -74,7 +74,7 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
   const store = openStore(input.storeUrl);
   const bindings = { runKey: input.runKey, activity: 'trainModel', attempt: info.attempt };
   // This attempt's log lines and the trainer's, for `peftgrid logs` (uploaded once training starts).
-  const book = new RunLogBook({ store, trainingKey: input.runKey, activity: 'train', attempt: info.attempt, bindings });
+  const book = new RunLogBook({ store, key: input.runKey, activity: 'train', attempt: info.attempt, bindings });
   const log = book.log;
   // When this attempt was scheduled vs started: after a lost worker, the gap between the kill and
   // `scheduledAt` is the heartbeat-timeout detection time (bench/recovery.ts reads it).

@@ -72,20 +72,34 @@ export async function runState(client: Client, runKey: string): Promise<RunState
 }
 
 /**
- * A run's training key: from its result when it completed, else from its live `progress` query
- * (needs a worker; known once its data is tokenized). undefined when not known (yet); null for runs
- * that train nothing.
+ * A run's content keys (where its files are): from its result when it completed, else from its live
+ * `progress` query (needs a worker; known once its data is tokenized). `trainingKey` is null for
+ * runs that train nothing; a key not known (yet) is absent.
  */
-export async function trainingKeyOf(client: Client, run: RunSpec, state: RunState): Promise<string | null | undefined> {
-  if (!run.trains) return null;
-  if (state.result) return state.result.provenance?.trainingKey;
-  if (state.status !== 'RUNNING') return undefined;
+export async function contentKeysOf(
+  client: Client,
+  run: RunSpec,
+  state: RunState,
+): Promise<{ trainingKey?: string | null; evalKey?: string }> {
+  const trains = run.trains ? {} : { trainingKey: null };
+  const p = state.result?.provenance;
+  if (p)
+    return {
+      ...(p.trainingKey !== undefined ? { trainingKey: p.trainingKey } : {}),
+      ...(p.evalKey ? { evalKey: p.evalKey } : {}),
+      ...trains,
+    };
+  if (state.status !== 'RUNNING') return trains;
   try {
-    const p = await client.withDeadline(Date.now() + 5000, () =>
+    const q = await client.withDeadline(Date.now() + 5000, () =>
       client.workflow.getHandle(runWorkflowId(run.runKey)).query<RunProgress>('progress'),
     );
-    return p.trainingKey ?? undefined;
+    return {
+      ...(q.trainingKey ? { trainingKey: q.trainingKey } : {}),
+      ...(q.evalKey ? { evalKey: q.evalKey } : {}),
+      ...trains,
+    };
   } catch {
-    return undefined;
+    return trains;
   }
 }

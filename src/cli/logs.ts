@@ -1,6 +1,7 @@
 /**
  * `peftgrid logs <grid> [--run RUN] [--follow]`: the persisted log lines of a grid's runs (the
- * train activity's own records and the trainer's stderr, src/contracts/run-logs.ts), oldest first.
+ * train, export and evaluate activities' own records and the trainer's stderr,
+ * src/contracts/run-logs.ts), oldest first.
  * `--follow` keeps polling the store while the runs are live and ends when they have closed.
  */
 import type { Client } from '@temporalio/client';
@@ -10,7 +11,7 @@ import type { RunLogRecord } from '../contracts';
 import { openStore, type ObjectStore } from '../store';
 import { parse, UsageError } from './args';
 import { connectClient } from './client';
-import { findRun, gridInput, runState, trainingKeyOf } from './grid-info';
+import { contentKeysOf, findRun, gridInput, runState } from './grid-info';
 import { OUTPUT_OPTIONS, outputMode, type OutputMode } from './output';
 
 const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
@@ -21,7 +22,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface LogLine {
   runKey: string;
-  trainingKey: string;
+  /** The content key (training or evaluation) whose logs/ the line is from. */
+  contentKey: string;
   /** The log object in the store the line came from. */
   key: string;
   record: RunLogRecord;
@@ -58,31 +60,32 @@ export function logLineText(l: LogLine, showRun: boolean): string {
 
 /**
  * A record for json/jsonl: the stored record with `runKey` the run's (the activity's own binding
- * of that name is the training key, which `trainingKey` carries).
+ * of that name is the training or evaluation key, which `contentKey` carries).
  */
-export function logRecordOut(l: LogLine): RunLogRecord & { runKey: string; trainingKey: string } {
-  return { ...l.record, runKey: l.runKey, trainingKey: l.trainingKey };
+export function logRecordOut(l: LogLine): RunLogRecord & { runKey: string; contentKey: string } {
+  return { ...l.record, runKey: l.runKey, contentKey: l.contentKey };
 }
 
 /** Per log object: how many of its lines were printed already (a re-upload only appends). */
 type Seen = Map<string, { bytes: number; lines: number }>;
 
 /** New lines of `runKey`'s log objects since `seen`, sorted by time. */
-async function newLines(store: ObjectStore, runKey: string, trainingKey: string, seen: Seen): Promise<LogLine[]> {
+async function newLines(store: ObjectStore, runKey: string, contentKey: string, seen: Seen): Promise<LogLine[]> {
   const out: LogLine[] = [];
-  for (const obj of await store.list(runLogsPrefix(trainingKey) + '/')) {
+  for (const obj of await store.list(runLogsPrefix(contentKey) + '/')) {
     const before = seen.get(obj.key);
     if (before && before.bytes === obj.bytes) continue;
     const records = parseLogText((await store.get(obj.key)).toString('utf8'));
     seen.set(obj.key, { bytes: obj.bytes, lines: records.length });
-    for (const record of records.slice(before?.lines ?? 0)) out.push({ runKey, trainingKey, key: obj.key, record });
+    for (const record of records.slice(before?.lines ?? 0)) out.push({ runKey, contentKey, key: obj.key, record });
   }
   return out;
 }
 
 interface Followed {
   run: RunSpec;
-  trainingKey?: string | null;
+  /** Its training and evaluation keys, as they become known. */
+  keys: string[];
   closed: boolean;
   /** Said once: why this run has no log lines (yet). */
   noted?: string;
@@ -115,7 +118,7 @@ async function printLogs(
   mode: OutputMode,
 ): Promise<number> {
   const store = openStore(runs[0]!.store);
-  const followed: Followed[] = runs.map((run) => ({ run, closed: false }));
+  const followed: Followed[] = runs.map((run) => ({ run, keys: [], closed: false }));
   const seen: Seen = new Map();
   const all: LogLine[] = [];
   const emit = (lines: LogLine[]) => {
@@ -129,22 +132,16 @@ async function printLogs(
   for (;;) {
     const batch: LogLine[] = [];
     for (const f of followed) {
-      if (f.closed && f.trainingKey !== undefined) continue;
+      if (f.closed) continue;
       const state = await runState(client, f.run.runKey);
-      // Read once more after the run closed: its attempt's last upload came before the close.
+      // Read once more after the run closed: its attempts' last uploads came before the close.
       const closedNow =
         CLOSED.has(state.status) || (state.status === 'NOT_STARTED' && !(await gridRunning(client, gridId)));
-      if (f.trainingKey === undefined) f.trainingKey = await trainingKeyOf(client, f.run, state);
-      if (f.trainingKey) batch.push(...(await newLines(store, f.run.runKey, f.trainingKey, seen)));
-      else
-        note(
-          f,
-          f.trainingKey === null
-            ? 'trains nothing (no training log)'
-            : `no training log yet (${state.status.toLowerCase()})`,
-        );
+      const { trainingKey, evalKey } = await contentKeysOf(client, f.run, state);
+      for (const k of [trainingKey, evalKey]) if (k && !f.keys.includes(k)) f.keys.push(k);
+      for (const k of f.keys) batch.push(...(await newLines(store, f.run.runKey, k, seen)));
+      if (!f.keys.length) note(f, `no log lines yet (${state.status.toLowerCase()})`);
       f.closed = closedNow;
-      if (closedNow && f.trainingKey === undefined) f.trainingKey = null;
     }
     emit(batch);
     if (!follow || followed.every((f) => f.closed)) break;

@@ -31,7 +31,7 @@ Commands:
   grid list [--limit N]                 recent grids: name, start/close time, status, run counts
   fetch <gridId> <run> --adapter DIR | --merged DIR | --onnx DIR
                                         a finished run's PEFT adapter, merged model or ONNX export
-  logs <gridId> [--run RUN] [--follow]  the trainer's and the train activity's log lines of runs
+  logs <gridId> [--run RUN] [--follow]  the trainer's and the activities' log lines of runs
   dev up | down | status                the embedded stack: Temporal dev server + a worker
   demo                                  fine-tune SmolLM2-135M with LoRA on the shipped samples and
                                         compare it with the zero-shot base model
@@ -113,8 +113,9 @@ nothing is written; files land in DIR.partial-<pid> first and are renamed to DIR
 `,
   logs: `Usage: peftgrid logs <gridId> [--run RUN] [--follow] [--output text|json|jsonl]
 
-The log lines the train activity stored for each run (runs/<trainingKey>/logs/ in the grid's store):
-the activity's own records and the trainer's stderr, every attempt, oldest first.
+The log lines the train, export and evaluate activities stored for each run (runs/<trainingKey>/logs/
+and runs/<evalKey>/logs/ in the grid's store): their own records and the trainer's stderr, every
+attempt, oldest first.
   --run RUN      one run (its key, or a part of it or of "<model> · <label>"); default every run
   -f, --follow   keep printing new lines while the runs are live; ends when they have closed
   -o, --output   jsonl: one record per line with its runKey; json: one array

@@ -1,6 +1,7 @@
 /**
  * A run's persisted log lines (docs/contracts.md §3): what `peftgrid logs` reads. Each attempt of
- * an activity that logs for a run writes one object, `runs/<trainingKey>/logs/<name>.jsonl`, one
+ * an activity that logs for a run writes one object, `runs/<key>/logs/<name>.jsonl` (the training
+ * key for train and export, the evaluation key for evaluate), one
  * record per line, re-uploaded whole every few seconds while the attempt runs and once at its end.
  * `<name>` is `<activity>-<start time, compact ISO>-attempt-<N>`, so keys sort by start and a
  * later grid's attempt 1 never overwrites an earlier one's.

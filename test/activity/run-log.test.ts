@@ -16,7 +16,7 @@ describe('RunLogBook', () => {
     const store = new FileObjectStore(join(scratchDir('run-log'), 'store'));
     const book = new RunLogBook({
       store,
-      trainingKey: 'tk1',
+      key: 'tk1',
       activity: 'train',
       attempt: 2,
       bindings: { runKey: 'tk1' },
@@ -55,7 +55,7 @@ describe('RunLogBook', () => {
       url: 'file:///broken',
       put: async () => Promise.reject(new Error('store down')),
     } as unknown as ObjectStore;
-    const book = new RunLogBook({ store: broken, trainingKey: 'tk2', activity: 'train', attempt: 1, bindings: {} });
+    const book = new RunLogBook({ store: broken, key: 'tk2', activity: 'train', attempt: 1, bindings: {} });
     book.start();
     book.trainer('line');
     await book.flush();

@@ -170,20 +170,20 @@ describe('logs lines', () => {
     const records = parseLogText(text);
     assert.equal(records.length, 3);
     assert.equal(records[2]!.msg, 'not json');
-    const lines = records.map((record) => logLineText({ runKey: 'k', trainingKey: 't', key: 'x', record }, false));
+    const lines = records.map((record) => logLineText({ runKey: 'k', contentKey: 't', key: 'x', record }, false));
     assert.deepEqual(lines, [
       '2025-12-02T06:01:02.000Z INFO train attempt started scheduledAt=5',
       '2025-12-02T06:01:03.000Z trainer: step 1 loss 2.0',
       '- INFO not json',
     ]);
     assert.match(
-      logLineText({ runKey: 'run-a', trainingKey: 't', key: 'x', record: records[1]! }, true),
+      logLineText({ runKey: 'run-a', contentKey: 't', key: 'x', record: records[1]! }, true),
       / run-a trainer: /,
     );
     // json/jsonl: the run's key wins over the activity's own runKey binding (the training key).
-    const out = logRecordOut({ runKey: 'run-a', trainingKey: 'k', key: 'x', record: records[0]! });
+    const out = logRecordOut({ runKey: 'run-a', contentKey: 'k', key: 'x', record: records[0]! });
     assert.equal(out.runKey, 'run-a');
-    assert.equal(out.trainingKey, 'k');
+    assert.equal(out.contentKey, 'k');
   });
 });
 

@@ -129,12 +129,13 @@ describe('results out: fetch, logs, grid list, non-TTY progress', { timeout: 15 
     for (let i = 1; i < records.length; i++) assert.ok(records[i]!.time >= records[i - 1]!.time - 5000);
   });
 
-  it('logs after the fact: text lines of the run (train and export), selected by a part of its label', async () => {
+  it('logs after the fact: text lines of the run (train, export, evaluate), selected by a part of its label', async () => {
     const r = await cli('logs', gridId, '--run', 'lora');
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /^\d{4}-\d\d-\d\dT[\d:.]+Z trainer: /m);
     assert.match(r.out, /INFO training finished; final adapter committed/);
     assert.match(r.out, /INFO ONNX export committed/, 'the export activity logs with its run');
+    assert.match(r.out, /INFO evaluation written/, 'and the evaluate activity, under the evaluation key');
   });
 
   it('fetch --adapter and --merged: PeftModel loads the adapter; the merged model has its logits', async () => {
