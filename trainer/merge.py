@@ -36,10 +36,9 @@ def adapter_kind(adapter_dir):
 
 
 def merge(base, adapter_dir, out, dtype="float32", revision=None):
-    """Writes the merged model (and the base's tokenizer files) to `out`; returns `out`."""
-    import torch
-    from transformers import AutoModelForCausalLM
+    """Writes the merged model (and the base's tokenizer files) to `out`; returns `out`.
 
+    Every refusal comes before torch is imported, so it takes well under a second."""
     if dtype not in DTYPES:
         raise InvalidSpec(f"--dtype: got {dtype!r}; expected one of {', '.join(DTYPES)}")
     out = os.path.abspath(out)
@@ -49,6 +48,9 @@ def merge(base, adapter_dir, out, dtype="float32", revision=None):
     if kind != "full" and kind not in MERGEABLE:
         raise InvalidSpec(f"adapter: got a {kind} adapter; it cannot be merged into the base weights "
                           "(prompt tuning's soft prompt is an input, not a weight delta): fetch --adapter instead")
+    import torch
+    from transformers import AutoModelForCausalLM
+
     torch_dtype = getattr(torch, dtype)
     try:
         if kind == "full":
