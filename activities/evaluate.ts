@@ -8,15 +8,16 @@
  * unmerged). Everything after it — scoring, metrics, throughput, the files — is shared, so the two
  * engines' results have one shape; they differ only in `engine` and `precision`.
  */
-import { Context } from '@temporalio/activity';
-import { runLogger } from '../src/common/logger';
+import { activityInfo, Context } from '@temporalio/activity';
+import type { Logger } from 'pino';
 import { loadTokenizer } from '../src/data';
-import { joinKey, openStore, readManifest } from '../src/store';
+import { joinKey, openStore, readManifest, type ObjectStore } from '../src/store';
 import { generateOnnx } from './evaluate-onnx';
 import { scorePredictions, summarizeEvaluation } from './evaluate-score';
 import { generateTorch } from './evaluate-torch';
 import { localModelDir, revisionOpt } from './model-source';
-import { activityHeartbeat } from './transfer-heartbeat';
+import { RunLogBook } from './run-log';
+import { activityHeartbeat, type ActivityHeartbeat } from './transfer-heartbeat';
 import { readTestItems } from './test-data';
 import type { EvaluateModelInput, EvaluateModelResult } from '../src/contracts';
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
@@ -27,8 +28,17 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
   // From the first line: a 7B export is tens of GB to fetch before the first prompt runs.
   const hb = activityHeartbeat(ctx);
   const engine = input.engine ?? 'onnx';
-  const log = runLogger({ runKey: input.runKey, activity: 'evaluateModel', engine });
   const store = openStore(input.storeUrl);
+  const bindings = { runKey: input.runKey, activity: 'evaluateModel', engine };
+  // Logs with its run (`peftgrid logs`), under the evaluation key; uploaded once work starts.
+  const book = new RunLogBook({
+    store,
+    key: input.runKey,
+    activity: 'evaluate',
+    attempt: activityInfo().attempt,
+    bindings,
+  });
+  const log = book.log;
   const evalPrefix = joinKey('runs', input.runKey, 'eval');
   const metricsKey = joinKey(evalPrefix, 'metrics.json');
   if (await store.head(metricsKey)) {
@@ -37,7 +47,27 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
     const inputsThere = engine === 'torch' || (input.onnxPrefix && (await readManifest(store, input.onnxPrefix)));
     if (saved.evalPrefix === evalPrefix && sameEngine && inputsThere) return saved;
   }
+  book.start();
+  try {
+    return await evaluateAttempt(ctx, input, store, log, hb, evalPrefix, metricsKey, engine);
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'evaluation attempt failed');
+    throw err;
+  } finally {
+    await book.close();
+  }
+}
 
+async function evaluateAttempt(
+  ctx: Context,
+  input: EvaluateModelInput,
+  store: ObjectStore,
+  log: Logger,
+  hb: ActivityHeartbeat,
+  evalPrefix: string,
+  metricsKey: string,
+  engine: NonNullable<EvaluateModelInput['engine']>,
+): Promise<EvaluateModelResult> {
   // Verified first: a test split that is not the planned one fails before any model is fetched.
   const items = await readTestItems(store, input.testData);
   const tokenizer = await loadTokenizer(

@@ -15,6 +15,7 @@ import { runTrainer, type TrainerEvent } from './trainer-process';
 import { localModelDir, revisionOpt } from './model-source';
 import { workDir } from './paths';
 import { activityHeartbeat } from './transfer-heartbeat';
+import { RunLogBook } from './run-log';
 import type { ExportModelInput, ExportModelResult } from '../src/contracts';
 // Contracts live in src/contracts; re-exported so callers can keep importing them from here.
 export type { ExportModelInput, ExportModelResult } from '../src/contracts';
@@ -35,13 +36,13 @@ export async function exportModel(input: ExportModelInput): Promise<ExportModelR
   // From the first line: the adapter, the base model and the export itself are GBs for a 7B model.
   const hb = activityHeartbeat(ctx);
   const info = activityInfo();
-  const log = runLogger({
-    runKey: input.runKey,
-    model: input.modelName,
-    activity: 'exportModel',
-    attempt: info.attempt,
-  });
+  const bindings = { runKey: input.runKey, model: input.modelName, activity: 'exportModel', attempt: info.attempt };
   const store = openStore(input.storeUrl);
+  // An adapter's export logs with its run (`peftgrid logs`); a base model's export belongs to no run.
+  const book = input.runKey
+    ? new RunLogBook({ store, key: input.runKey, activity: 'export', attempt: info.attempt, bindings })
+    : undefined;
+  const log = book?.log ?? runLogger(bindings);
   const onnxPrefix = onnxPrefixFor(input);
 
   const existing = await readManifest<{ maxAbsDiff: number | null }>(store, onnxPrefix);
@@ -50,65 +51,74 @@ export async function exportModel(input: ExportModelInput): Promise<ExportModelR
     return { onnxPrefix, maxAbsDiff: existing.meta.maxAbsDiff ?? null };
   }
 
-  const root = workDir(input.runKey ?? `base-${input.modelName}`, `export-${info.attempt}`);
-  await rm(root, { recursive: true, force: true });
-  await mkdir(root, { recursive: true });
-  let adapterDir: string | null = null;
-  if (input.adapterPrefix) {
-    adapterDir = join(root, 'adapter');
-    await getDirectory(store, input.adapterPrefix, adapterDir, hb.transfer('download-adapter'));
-  }
-  const outputDir = join(root, 'onnx');
-  const specPath = join(root, 'export.json');
-  await writeFile(
-    specPath,
-    JSON.stringify(
-      {
-        modelPath: await localModelDir(input.modelPath, { ...revisionOpt(input.revision), heartbeat: hb.details }),
-        adapterDir,
-        method: input.method,
-        outputDir,
-        dtype: 'auto', // float16 weights on a CUDA worker, float32 on CPU; float32 graph I/O either way
-      },
-      null,
-      1,
-    ),
-  );
+  book?.start();
+  try {
+    const root = workDir(input.runKey ?? `base-${input.modelName}`, `export-${info.attempt}`);
+    await rm(root, { recursive: true, force: true });
+    await mkdir(root, { recursive: true });
+    let adapterDir: string | null = null;
+    if (input.adapterPrefix) {
+      adapterDir = join(root, 'adapter');
+      await getDirectory(store, input.adapterPrefix, adapterDir, hb.transfer('download-adapter'));
+    }
+    const outputDir = join(root, 'onnx');
+    const specPath = join(root, 'export.json');
+    await writeFile(
+      specPath,
+      JSON.stringify(
+        {
+          modelPath: await localModelDir(input.modelPath, { ...revisionOpt(input.revision), heartbeat: hb.details }),
+          adapterDir,
+          method: input.method,
+          outputDir,
+          dtype: 'auto', // float16 weights on a CUDA worker, float32 on CPU; float32 graph I/O either way
+        },
+        null,
+        1,
+      ),
+    );
 
-  let maxAbsDiff: number | null = null;
-  const onEvent = (ev: TrainerEvent) => {
-    if (ev.event === 'export' && typeof ev.maxAbsDiff === 'number') maxAbsDiff = ev.maxAbsDiff;
-    hb.phase('exporting', { event: ev.event });
-  };
-  hb.phase('exporting');
-  const result = await runTrainer({
-    args: ['export', '--spec', specPath],
-    onEvent,
-    signal: ctx.cancellationSignal,
-    log,
-    heartbeat: hb.beat,
-  });
-  if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
-  if (result.code === TRAINER_EXIT.invalid) {
-    throw ApplicationFailure.nonRetryable(
-      result.error?.message ?? 'export rejected its spec',
-      result.error?.type ?? FailureType.InvalidSpec,
+    let maxAbsDiff: number | null = null;
+    const onEvent = (ev: TrainerEvent) => {
+      if (ev.event === 'export' && typeof ev.maxAbsDiff === 'number') maxAbsDiff = ev.maxAbsDiff;
+      hb.phase('exporting', { event: ev.event });
+    };
+    hb.phase('exporting');
+    const result = await runTrainer({
+      args: ['export', '--spec', specPath],
+      onEvent,
+      signal: ctx.cancellationSignal,
+      log,
+      heartbeat: hb.beat,
+      ...(book ? { onStderrLine: (line: string) => book.trainer(line) } : {}),
+    });
+    if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
+    if (result.code === TRAINER_EXIT.invalid) {
+      throw ApplicationFailure.nonRetryable(
+        result.error?.message ?? 'export rejected its spec',
+        result.error?.type ?? FailureType.InvalidSpec,
+      );
+    }
+    if (result.code !== TRAINER_EXIT.done) {
+      throw ApplicationFailure.retryable(
+        `export failed (${result.code ?? result.signal}): ${result.error?.message ?? result.stderrTail.slice(-800)}`,
+        result.error?.type ?? FailureType.ExportFailed,
+      );
+    }
+    await putDirectory(
+      store,
+      onnxPrefix,
+      outputDir,
+      { maxAbsDiff, runKey: input.runKey, modelPath: input.modelPath },
+      hb.transfer('upload-onnx'),
     );
+    log.info({ onnxPrefix, maxAbsDiff }, 'ONNX export committed');
+    await rm(root, { recursive: true, force: true });
+    return { onnxPrefix, maxAbsDiff };
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'export attempt failed');
+    throw err;
+  } finally {
+    await book?.close();
   }
-  if (result.code !== TRAINER_EXIT.done) {
-    throw ApplicationFailure.retryable(
-      `export failed (${result.code ?? result.signal}): ${result.error?.message ?? result.stderrTail.slice(-800)}`,
-      result.error?.type ?? FailureType.ExportFailed,
-    );
-  }
-  await putDirectory(
-    store,
-    onnxPrefix,
-    outputDir,
-    { maxAbsDiff, runKey: input.runKey, modelPath: input.modelPath },
-    hb.transfer('upload-onnx'),
-  );
-  log.info({ onnxPrefix, maxAbsDiff }, 'ONNX export committed');
-  await rm(root, { recursive: true, force: true });
-  return { onnxPrefix, maxAbsDiff };
 }

@@ -9,7 +9,6 @@ import { writeFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { activityInfo, ApplicationFailure, Context } from '@temporalio/activity';
 import type { Logger } from 'pino';
-import { runLogger } from '../src/common/logger';
 import { DEFAULT_RETENTION, joinKey, openStore, putDirectory, readManifest, type ObjectStore } from '../src/store';
 import { FailureType, TRAINER_EXIT } from '../src/contracts/failures';
 import type { TrainerEvent } from '../src/contracts/trainer-events';
@@ -32,6 +31,7 @@ import {
 } from './train-events';
 import { reportTrainingProgress } from '../src/common/progress';
 import { StepMetricsLogger } from '../src/tracking/step-metrics';
+import { RunLogBook } from './run-log';
 import { localModelDir, revisionOpt } from './model-source';
 import { workDir } from './paths';
 import { activityHeartbeat, type ActivityHeartbeat } from './transfer-heartbeat';
@@ -72,8 +72,11 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
   const info = activityInfo();
   // From the first line: checking the store and fetching the model can take minutes.
   const beats = trainBeats(input);
-  const log = runLogger({ runKey: input.runKey, activity: 'trainModel', attempt: info.attempt });
   const store = openStore(input.storeUrl);
+  const bindings = { runKey: input.runKey, activity: 'trainModel', attempt: info.attempt };
+  // This attempt's log lines and the trainer's, for `peftgrid logs` (uploaded once training starts).
+  const book = new RunLogBook({ store, key: input.runKey, activity: 'train', attempt: info.attempt, bindings });
+  const log = book.log;
   // When this attempt was scheduled vs started: after a lost worker, the gap between the kill and
   // `scheduledAt` is the heartbeat-timeout detection time (bench/recovery.ts reads it).
   log.info({ scheduledAt: info.currentAttemptScheduledTimestampMs, startedAt: Date.now() }, 'train attempt started');
@@ -85,14 +88,33 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
     log.info('final adapter already committed; nothing to train');
     return { finalPrefix, ...pickMeta(finished.meta), tokensPerSec: null, resumedFrom: null };
   }
-  const root = workDir(input.runKey, `attempt-${info.attempt}`);
+  book.start();
+  try {
+    return await trainAttempt(input, store, log, beats, book);
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'train attempt failed');
+    throw err;
+  } finally {
+    await book.close();
+  }
+}
+
+async function trainAttempt(
+  input: TrainModelInput,
+  store: ObjectStore,
+  log: Logger,
+  beats: TrainBeats,
+  book: RunLogBook,
+): Promise<TrainModelResult> {
+  const finalPrefix = joinKey('runs', input.runKey, 'final');
+  const root = workDir(input.runKey, `attempt-${activityInfo().attempt}`);
   const specPath = await prepareAttempt(input, store, root, beats.hb);
   // Step metrics go to the tracker in the background; a dead tracker costs a warning, not the run.
   const tracker = input.tracking ? new StepMetricsLogger(input.tracking, log) : null;
   tracker?.start();
   let attempt: Awaited<ReturnType<typeof runAttempt>>;
   try {
-    attempt = await runAttempt(input, store, root, specPath, log, beats, tracker);
+    attempt = await runAttempt(input, store, root, specPath, log, beats, tracker, book);
   } finally {
     // Bounded: a worker shutting down (SIGTERM) still has its checkpoint upload and report to do.
     await tracker?.close(5000);
@@ -162,6 +184,7 @@ async function runAttempt(
   log: Logger,
   beats: TrainBeats,
   tracker: StepMetricsLogger | null,
+  book: RunLogBook,
 ): Promise<{ state: TrainState; run: ResumeLoopResult }> {
   const ctx = Context.current();
   const hb = activityInfo().heartbeatDetails as TrainHeartbeat | undefined;
@@ -232,7 +255,14 @@ async function runAttempt(
         if (ev.event === 'step') tracker?.observe(ev);
         return apply(onTrainerEvent(state, ev, Date.now()));
       };
-      return runTrainer({ args, onEvent, signal: stop.signal, log, heartbeat: beat });
+      return runTrainer({
+        args,
+        onEvent,
+        signal: stop.signal,
+        log,
+        heartbeat: beat,
+        onStderrLine: (line) => book.trainer(line),
+      });
     },
   });
   ctx.cancellationSignal.removeEventListener('abort', forwardCancel);

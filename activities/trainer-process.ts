@@ -37,6 +37,8 @@ export interface TrainerRunOptions {
   heartbeat?: () => void;
   /** @default 10000 */
   heartbeatEveryMs?: number;
+  /** Called with each non-empty line of the trainer's stderr (its log), e.g. to persist it for `peftgrid logs`. */
+  onStderrLine?: (line: string) => void;
 }
 
 export interface TrainerRunResult {
@@ -72,10 +74,19 @@ export function runTrainer(opts: TrainerRunOptions): Promise<TrainerRunResult> {
   let stderrTail = '';
   let lastError: TrainerRunResult['error'];
   child.stderr.setEncoding('utf8');
+  let partial = ''; // a chunk can end mid-line; the rest comes with the next one
   child.stderr.on('data', (chunk: string) => {
     stderrTail = (stderrTail + chunk).slice(-4000);
-    for (const line of chunk.split('\n')) if (line.trim()) log.debug({ trainer: line.trimEnd() }, 'trainer stderr');
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop() ?? '';
+    for (const line of parts) stderrLine(line);
   });
+  const stderrLine = (line: string) => {
+    if (!line.trim()) return;
+    log.debug({ trainer: line.trimEnd() }, 'trainer stderr');
+    opts.onStderrLine?.(line.trimEnd());
+  };
+  child.stderr.on('end', () => stderrLine(partial));
 
   // Events are handled strictly in order (uploads of checkpoint N finish before N+1 starts), but
   // reading stdout never waits for them, so the trainer is not blocked by slow uploads.

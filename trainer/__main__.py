@@ -1,4 +1,4 @@
-"""CLI dispatch: `python -m trainer {train,export,generate,stage,tiny,materialize-gguf,export-dataset} ...` (docs/contracts.md §2).
+"""CLI dispatch: `python -m trainer {train,export,generate,merge,stage,tiny,materialize-gguf,export-dataset} ...` (docs/contracts.md §2).
 
 Specs are validated here, before torch is imported, so a bad spec fails in well under a second.
 Exit codes: 0 done, 2 a failure a retry would repeat (an `error` event precedes it), 3 the
@@ -64,6 +64,12 @@ def main(argv=None):
     c.add_argument("--src", required=True, help="HF model directory")
     c.add_argument("--out", required=True)
     c.add_argument("--layers", required=True, help="comma-separated decoder layer indices to keep, e.g. 0,1")
+    m = sub.add_parser("merge", help="merge a run's adapter into its base: a standalone safetensors model dir")
+    m.add_argument("--base", required=True, help="the base model: directory or hub id")
+    m.add_argument("--adapter", required=True, help="the run's final adapter directory")
+    m.add_argument("--out", required=True, help="a new directory (an existing one is refused)")
+    m.add_argument("--dtype", default="float32", help="float32 (default), bfloat16 or float16")
+    m.add_argument("--revision", default=None, help="a hub base: the commit the run trained on")
     s = sub.add_parser("stage", help="download a hub model (HF_TOKEN, HF_ENDPOINT) into a cache dir; JSON-lines events")
     s.add_argument("--spec", required=True)
     d = sub.add_parser("export-dataset", help="one split of a save_to_disk DatasetDict → JSON lines (hfDisk datasets)")
@@ -104,6 +110,10 @@ def main(argv=None):
             from .hf_data import export_split
             rows = export_split(args.path, args.split, args.out, files=args.files)
             log(f"exported {rows} rows of {args.split} to {args.out}")
+            return EXIT_DONE
+        if args.cmd == "merge":
+            from .merge import merge
+            merge(args.base, args.adapter, args.out, args.dtype, args.revision)
             return EXIT_DONE
         from . import models
         if args.cmd == "tiny" and args.preset == "tiny":

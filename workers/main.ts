@@ -40,6 +40,7 @@ async function main(): Promise<void> {
     address: settings.address,
     tls: settings.tls,
     apiKey: settings.apiKey,
+    metadata: settings.metadata,
   });
   const workers = await createWorkers({
     connection,

@@ -16,6 +16,7 @@ export async function connectClient(
       address: settings.address,
       tls: settings.tls,
       apiKey: settings.apiKey,
+      metadata: settings.metadata,
       connectTimeout: 5000,
     });
   } catch (err) {

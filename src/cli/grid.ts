@@ -7,15 +7,23 @@ import { renderCsv, toRows } from '../report/render';
 import type { GridResult } from '../contracts';
 import { parse, UsageError } from './args';
 import { connectClient, startGrid } from './client';
+import { gridListText, listGrids } from './grid-list';
+import { OUTPUT_OPTIONS, outputMode, writeRecords, type OutputMode } from './output';
+import { ChangeTracker, changeText } from './progress-lines';
 import { gridLines, ProgressMemory, renderLine } from './watch';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Follows a grid until it closes, redrawing one line per run; returns its result. */
+/**
+ * Follows a grid until it closes; returns its result. On a terminal the table of runs is redrawn
+ * in place; elsewhere (a pipe, a log, CI) one line per change (progress-lines.ts), as text or,
+ * with `jsonl`, one JSON object per change.
+ */
 export async function followGrid(
   client: Client,
   gridId: string,
   out: NodeJS.WriteStream = process.stderr,
+  mode: OutputMode = 'text',
 ): Promise<GridResult> {
   const handle = client.workflow.getHandle(gridId);
   const resultPromise = handle.result() as Promise<GridResult>;
@@ -29,31 +37,39 @@ export async function followGrid(
     },
   );
   let drawn = 0;
-  let lastText = '';
   const memory = new ProgressMemory(); // phases shown never go back (watch.ts)
+  const changes = new ChangeTracker(gridId);
+  const redraw = out.isTTY && mode === 'text';
   while (!done) {
     try {
       const { progress, lines } = await gridLines(client, gridId, memory);
-      const text = [`grid ${gridId}: ${progress.phase}`, ...lines.map(renderLine)].join('\n');
-      if (out.isTTY) {
+      if (redraw) {
+        const text = [`grid ${gridId}: ${progress.phase}`, ...lines.map(renderLine)].join('\n');
         if (drawn) out.write(`\x1b[${drawn}A\x1b[J`);
         out.write(text + '\n');
         drawn = text.split('\n').length;
-      } else if (text !== lastText) {
-        out.write(text.replace(/[█░]+ /g, '') + '\n');
+      } else if (mode !== 'json') {
+        for (const c of changes.next(progress.phase, lines))
+          out.write((mode === 'jsonl' ? JSON.stringify(c) : changeText(c)) + '\n');
       }
-      lastText = text;
     } catch {
       // The query can fail while the workflow is between tasks; the next poll will succeed.
     }
     await Promise.race([resultPromise.catch(() => undefined), sleep(2000)]);
   }
+  if (!redraw && mode !== 'json') {
+    // The last poll came before the end: how each run ended is the last change worth a line.
+    const result = await resultPromise.catch(() => undefined);
+    const ends = result?.runs.map((r) => ({ runKey: r.runKey, model: r.model, label: r.label, phase: r.status }));
+    for (const c of ends ? changes.next('completed', ends) : [])
+      out.write((mode === 'jsonl' ? JSON.stringify(c) : changeText(c)) + '\n');
+  }
   return resultPromise;
 }
 
-function printStarted(s: Awaited<ReturnType<typeof startGrid>>, storeUrl: string, json: boolean): void {
+function printStarted(s: Awaited<ReturnType<typeof startGrid>>, storeUrl: string, mode: OutputMode): void {
   const results = `${storeUrl}/${joinKey('grids', s.gridId)}/`;
-  if (json) {
+  if (mode !== 'text') {
     process.stdout.write(JSON.stringify({ ...s, results }) + '\n');
     return;
   }
@@ -73,8 +89,8 @@ export function summaryLine(result: GridResult): string {
   return `grid ${result.gridId}: ${n} run${n === 1 ? '' : 's'}: ${parts.join(', ')}; report in ${result.reportPrefix}`;
 }
 
-function printResult(result: GridResult, json: boolean): number {
-  if (json) process.stdout.write(JSON.stringify(result) + '\n');
+function printResult(result: GridResult, mode: OutputMode): number {
+  if (mode !== 'text') process.stdout.write(JSON.stringify(result) + '\n');
   else process.stdout.write('\n' + result.markdown + '\n' + summaryLine(result) + '\n');
   return result.runs.every((r) => r.status === 'completed') ? 0 : 1;
 }
@@ -82,9 +98,10 @@ function printResult(result: GridResult, json: boolean): number {
 export async function runCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     wait: { type: 'boolean' },
-    json: { type: 'boolean' },
     set: { type: 'string', multiple: true },
+    ...OUTPUT_OPTIONS,
   });
+  const mode = outputMode(values);
   const file = positionals[0];
   if (!file) throw new UsageError('run needs a config file: peftgrid run <grid.yaml>');
   const grid = loadGridConfig(file, process.cwd(), values.set ?? []); // throws ConfigError before anything starts
@@ -95,10 +112,12 @@ export async function runCommand(args: string[]): Promise<number> {
   const { client, close } = await connectClient();
   try {
     const started = await startGrid(client, grid);
-    printStarted(started, grid.store, Boolean(values.json));
+    printStarted(started, grid.store, mode);
     if (!values.wait) return 0;
     try {
-      return printResult(await followGrid(client, started.gridId), Boolean(values.json));
+      // jsonl: the changes and the result are one stream on stdout; otherwise progress is on stderr.
+      const progressOut = mode === 'jsonl' ? process.stdout : process.stderr;
+      return printResult(await followGrid(client, started.gridId, progressOut, mode), mode);
     } catch (err) {
       if (err instanceof WorkflowFailedError) {
         process.stderr.write(`grid failed: ${err.cause?.message ?? err.message}\n`);
@@ -116,31 +135,31 @@ export async function gridCommand(args: string[]): Promise<number> {
   if (sub === 'start') return runCommand(rest);
   const { values, positionals } = parse(rest, {
     watch: { type: 'boolean' },
-    json: { type: 'boolean' },
-    format: { type: 'string', default: 'md' },
+    format: { type: 'string' },
     run: { type: 'string' },
+    limit: { type: 'string', default: '20' },
+    ...OUTPUT_OPTIONS,
   });
+  const mode = outputMode(values);
   const { client, close } = await connectClient();
   try {
     switch (sub) {
       case 'list': {
-        const out: { gridId: string; status: string; started: string }[] = [];
-        for await (const wf of client.workflow.list({ query: `WorkflowType = 'experimentGridWorkflow'` })) {
-          out.push({ gridId: wf.workflowId, status: wf.status.name, started: wf.startTime.toISOString() });
-          if (out.length >= 50) break;
-        }
-        if (values.json) process.stdout.write(JSON.stringify(out) + '\n');
-        else if (out.length === 0)
-          process.stdout.write('no grids yet (start one with `peftgrid grid start <grid.yaml>`)\n');
-        else for (const g of out) process.stdout.write(`${g.started}  ${g.status.padEnd(11)} ${g.gridId}\n`);
+        const limit = Number(values.limit);
+        if (!Number.isInteger(limit) || limit < 1)
+          throw new UsageError(`--limit: got "${values.limit}", expected a positive integer`);
+        const rows = await listGrids(client, limit);
+        if (mode === 'text') process.stdout.write(gridListText(rows));
+        else writeRecords(mode, rows);
         return 0;
       }
       case 'status': {
         const gridId = positionals[0];
         if (!gridId) throw new UsageError('grid status needs a grid id');
-        if (values.watch) return printResult(await followGrid(client, gridId, process.stdout), Boolean(values.json));
+        if (values.watch) return printResult(await followGrid(client, gridId, process.stdout, mode), mode);
         const { progress, lines } = await gridLines(client, gridId);
-        if (values.json) process.stdout.write(JSON.stringify({ ...progress, runs: lines }) + '\n');
+        if (mode === 'json') process.stdout.write(JSON.stringify({ ...progress, runs: lines }) + '\n');
+        else if (mode === 'jsonl') writeRecords('jsonl', lines);
         else process.stdout.write([`grid ${gridId}: ${progress.phase}`, ...lines.map(renderLine)].join('\n') + '\n');
         return 0;
       }
@@ -155,11 +174,11 @@ export async function gridCommand(args: string[]): Promise<number> {
           return 1;
         }
         const result = (await client.workflow.getHandle(gridId).result()) as GridResult;
-        const format = String(values.format);
+        const format = resultsFormat(values.format, mode);
         if (format === 'json') process.stdout.write(JSON.stringify(result, null, 1) + '\n');
+        else if (format === 'jsonl') writeRecords('jsonl', result.runs);
         else if (format === 'md') process.stdout.write(result.markdown);
-        else if (format === 'csv') process.stdout.write(renderCsv(toRows(result.runs)));
-        else throw new UsageError(`--format: got "${format}", expected md, csv or json`);
+        else process.stdout.write(renderCsv(toRows(result.runs)));
         return 0;
       }
       case 'cancel': {
@@ -179,4 +198,17 @@ export async function gridCommand(args: string[]): Promise<number> {
   } finally {
     await close();
   }
+}
+
+/**
+ * `grid results`' format: `--format md|csv` are the text forms (md the default); `--format json` is
+ * the earlier spelling of `--output json`. Flags that disagree are a UsageError.
+ */
+export function resultsFormat(format: string | undefined, mode: OutputMode): 'md' | 'csv' | 'json' | 'jsonl' {
+  if (format === undefined) return mode === 'text' ? 'md' : mode;
+  if (format !== 'md' && format !== 'csv' && format !== 'json')
+    throw new UsageError(`--format: got "${format}", expected md, csv or json`);
+  if (mode !== 'text' && mode !== format)
+    throw new UsageError(`--format ${format} cannot be combined with --output ${mode}`);
+  return format;
 }

@@ -3,13 +3,17 @@ import { checkHubModels } from '../config/hub-check';
 import { ConfigError, loadGridConfig } from '../config/validate';
 import { planRuns } from '../config/plan';
 import { parse, UsageError } from './args';
+import { OUTPUT_OPTIONS, outputMode } from './output';
 
 export async function validateCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
-    json: { type: 'boolean' },
     offline: { type: 'boolean' },
     set: { type: 'string', multiple: true },
+    ...OUTPUT_OPTIONS,
   });
+  const mode = outputMode(values);
+  // jsonl: the same object on one line.
+  const json = (v: unknown) => (mode === 'jsonl' ? JSON.stringify(v) : JSON.stringify(v, null, 1)) + '\n';
   const file = positionals[0];
   if (!file) throw new UsageError('validate needs a config file: peftgrid validate <grid.yaml>');
   try {
@@ -20,13 +24,9 @@ export async function validateCommand(args: string[]): Promise<number> {
       if (hub.issues.length) throw new ConfigError(file, hub.issues);
     }
     const runs = planRuns(grid);
-    if (values.json)
+    if (mode !== 'text')
       process.stdout.write(
-        JSON.stringify(
-          { valid: true, runs: runs.map((r) => ({ runKey: r.runKey, model: r.model.name, method: r.label })) },
-          null,
-          1,
-        ) + '\n',
+        json({ valid: true, runs: runs.map((r) => ({ runKey: r.runKey, model: r.model.name, method: r.label })) }),
       );
     else {
       process.stdout.write(`${file}: valid — ${runs.length} run(s)\n`);
@@ -34,8 +34,8 @@ export async function validateCommand(args: string[]): Promise<number> {
     }
     return 0;
   } catch (err) {
-    if (err instanceof ConfigError && values.json) {
-      process.stdout.write(JSON.stringify({ valid: false, issues: err.issues }, null, 1) + '\n');
+    if (err instanceof ConfigError && mode !== 'text') {
+      process.stdout.write(json({ valid: false, issues: err.issues }));
       return 2;
     }
     throw err;

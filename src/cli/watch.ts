@@ -142,8 +142,10 @@ export function transferText(t: NonNullable<RunLine['transfer']>): string {
   return `${[verb, ...what].join(' ')} ${size(t.bytes)}${of}`;
 }
 
-export function renderLine(l: RunLine): string {
-  const name = `${l.model} · ${l.label}`.padEnd(40).slice(0, 40);
+/** One run's line; `nameWidth` pads or cuts `model · label` into a column (0: as it is). */
+export function renderLine(l: RunLine, nameWidth = 40): string {
+  const full = `${l.model} · ${l.label}`;
+  const name = nameWidth ? full.padEnd(nameWidth).slice(0, nameWidth) : full;
   const moving = l.transfer ? transferText(l.transfer) : undefined;
   if (l.phase === 'training' && l.step !== undefined && l.maxSteps) {
     const eta = l.etaSec !== undefined ? ` eta ${Math.round(l.etaSec)}s` : '';

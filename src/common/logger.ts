@@ -26,3 +26,29 @@ export function runLogger(bindings: Record<string, unknown>): Logger {
 export function safeUrl(url: string): string {
   return url.replace(/\/\/[^/@]*@/, '//[redacted]@');
 }
+
+/**
+ * `runLogger(bindings)` whose records (at info and above, whatever the console's level) also go
+ * to `sink`, one JSON line per call, redacted like the console's: how an activity persists its log
+ * lines for `peftgrid logs` (activities/run-log.ts).
+ */
+export function teeRunLogger(bindings: Record<string, unknown>, sink: (line: string) => void): Logger {
+  const console = logLevel();
+  const streams: pino.StreamEntry[] = [{ level: 'info', stream: { write: sink } }];
+  // Synchronous: several of these and the shared logger write to fd 1 at once; whole lines only.
+  if (console !== 'silent') streams.push({ level: console, stream: pino.destination({ fd: 1, sync: true }) });
+  const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+  const level = console === 'silent' || levels.indexOf(console) > levels.indexOf('info') ? 'info' : console;
+  return pino(
+    {
+      name: 'peftgrid',
+      level,
+      redact: {
+        paths: [...SECRET_KEYS, ...SECRET_KEYS.map((k) => `*.${k}`), ...SECRET_KEYS.map((k) => `*.*.${k}`)],
+        censor: '[redacted]',
+      },
+      base: { pid: process.pid },
+    },
+    pino.multistream(streams),
+  ).child(bindings);
+}

@@ -1,36 +1,82 @@
 /**
- * Temporal connection settings from the environment, shared by the CLI and the workers:
- * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, and for TLS / Temporal Cloud TEMPORAL_TLS_CERT and
- * TEMPORAL_TLS_KEY (paths to PEM files), TEMPORAL_TLS_CA, TEMPORAL_API_KEY.
+ * Temporal connection settings, shared by the CLI and the workers, resolved by
+ * `@temporalio/envconfig` as the Temporal CLI and SDKs resolve them, so one `temporal.toml` serves
+ * `temporal`, peftgrid and any other client. Each setting, first match wins:
+ *
+ * 1. the standard environment variables: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
+ *    TEMPORAL_TLS (true/false), TEMPORAL_TLS_CLIENT_CERT_PATH / _DATA, TEMPORAL_TLS_CLIENT_KEY_PATH
+ *    / _DATA, TEMPORAL_TLS_SERVER_CA_CERT_PATH / _DATA, TEMPORAL_TLS_SERVER_NAME, TEMPORAL_GRPC_META_*;
+ * 2. peftgrid's earlier names, kept working: TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, TEMPORAL_TLS_CA
+ *    (paths to PEM files; each only where its standard name is unset);
+ * 3. the profile TEMPORAL_PROFILE names (else `default`) in the config file: TEMPORAL_CONFIG_FILE,
+ *    else `$XDG_CONFIG_HOME/temporalio/temporal.toml` (`~/.config/temporalio/temporal.toml`);
+ * 4. the defaults: localhost:7233, namespace `default`, no TLS (TLS on when an API key is set).
+ *
+ * An empty variable counts as unset, as everywhere in peftgrid (src/common/env.ts).
  */
-import { readFileSync } from 'node:fs';
-import { temporalEnv, type Env } from './env';
+import { existsSync } from 'node:fs';
+import { loadClientConfigProfile, toClientOptions } from '@temporalio/envconfig';
+import type { TLSConfig } from '@temporalio/common/lib/internal-non-workflow';
+import { EnvError, temporalEnv, type Env } from './env';
 import { DEFAULT_NAMESPACE, DEFAULT_TEMPORAL_ADDRESS, DEFAULT_UI_URL } from './constants';
 
 export interface TemporalSettings {
   address: string;
   namespace: string;
-  tls?: { clientCertPair?: { crt: Buffer; key: Buffer }; serverRootCACertificate?: Buffer };
+  /** A TLS config, `true` (TLS with the system's roots), `false` (TEMPORAL_TLS=false) or unset (off). */
+  tls?: TLSConfig | boolean;
   apiKey?: string;
+  /** gRPC metadata from the profile's `grpc_meta` table or TEMPORAL_GRPC_META_*. */
+  metadata?: Record<string, string>;
   uiUrl: string;
+  /** The profile the settings came from (`default` unless TEMPORAL_PROFILE says otherwise). */
+  profile: string;
+}
+
+/** The environment as envconfig should see it: empty values dropped, the earlier TLS names mapped. */
+export function envconfigEnv(env: Env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') out[k] = v;
+  const legacy = temporalEnv(env);
+  const fill = (standard: string, path: string | undefined) => {
+    if (path !== undefined && out[standard] === undefined && out[standard.replace(/_PATH$/, '_DATA')] === undefined)
+      out[standard] = path;
+  };
+  fill('TEMPORAL_TLS_CLIENT_CERT_PATH', legacy.tlsCert);
+  fill('TEMPORAL_TLS_CLIENT_KEY_PATH', legacy.tlsKey);
+  fill('TEMPORAL_TLS_SERVER_CA_CERT_PATH', legacy.tlsCa);
+  return out;
 }
 
 export function temporalSettings(env: Env = process.env): TemporalSettings {
-  const t = temporalEnv(env);
-  const { tlsCert: cert, tlsKey: key, tlsCa: ca } = t;
-  const tls =
-    cert || key || ca || t.apiKey
-      ? {
-          ...(cert && key ? { clientCertPair: { crt: readFileSync(cert), key: readFileSync(key) } } : {}),
-          ...(ca ? { serverRootCACertificate: readFileSync(ca) } : {}),
-        }
-      : undefined;
+  const vars = envconfigEnv(env);
+  // envconfig ignores a missing file silently, which is right for the default path and wrong
+  // for one the user named.
+  const file = vars.TEMPORAL_CONFIG_FILE;
+  if (file !== undefined && !existsSync(file))
+    throw new EnvError('TEMPORAL_CONFIG_FILE', file, 'the path of an existing temporal.toml');
+  const profileName = vars.TEMPORAL_PROFILE ?? 'default';
+  let connect: ReturnType<typeof toClientOptions>;
+  try {
+    connect = toClientOptions(loadClientConfigProfile({ overrideEnvVars: vars }));
+  } catch (err) {
+    const where = file ?? 'the default temporal.toml';
+    throw new EnvError(
+      'TEMPORAL_PROFILE',
+      profileName,
+      `a profile that loads from ${where}`,
+      `Temporal connection settings (profile "${profileName}", ${where}): ${(err as Error).message}`,
+    );
+  }
+  const { address, tls, apiKey, metadata } = connect.connectionOptions;
   return {
-    address: t.address ?? DEFAULT_TEMPORAL_ADDRESS,
-    namespace: t.namespace ?? DEFAULT_NAMESPACE,
-    tls,
-    apiKey: t.apiKey,
-    uiUrl: t.uiUrl ?? DEFAULT_UI_URL,
+    address: address ?? DEFAULT_TEMPORAL_ADDRESS,
+    namespace: connect.namespace ?? DEFAULT_NAMESPACE,
+    ...(tls !== undefined && tls !== null ? { tls } : {}),
+    ...(typeof apiKey === 'string' ? { apiKey } : {}),
+    ...(metadata && Object.keys(metadata).length ? { metadata: metadata as Record<string, string> } : {}),
+    uiUrl: temporalEnv(env).uiUrl ?? DEFAULT_UI_URL,
+    profile: profileName,
   };
 }
 

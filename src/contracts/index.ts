@@ -14,5 +14,6 @@ export type * from './heartbeat';
 export type * from './model';
 export type * from './run';
 export type * from './tracking';
+export type * from './run-logs';
 export type * from './training';
 export type * from './workflows';

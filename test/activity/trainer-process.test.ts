@@ -22,3 +22,22 @@ test('heartbeats at spawn, before the first interval and before any event', asyn
   assert.deepEqual(events, []);
   assert.equal(beats, 1, 'one heartbeat at spawn');
 });
+
+test("hands every line of the trainer's stderr to onStderrLine, whole, the last one too", async () => {
+  const lines: string[] = [];
+  const result = await runTrainer({
+    args: ['no-such-command'],
+    log: pino({ level: 'silent' }),
+    onStderrLine: (l) => void lines.push(l),
+  });
+  assert.equal(result.code, 2);
+  // argparse's usage and its error line, exactly as stderr holds them, split at newlines only.
+  assert.deepEqual(
+    lines,
+    result.stderrTail
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => l.trimEnd()),
+  );
+  assert.match(lines.at(-1)!, /invalid choice: 'no-such-command'/);
+});
