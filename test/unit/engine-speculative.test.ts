@@ -204,7 +204,16 @@ test('drafts with another vocabulary or tokenizer are refused before any pass', 
   writeConfig(shaB, { tokenizerSha256: 'b'.repeat(64) });
   await assert.rejects(checkDraftPair(await side(shaA), await side(shaB)), /tokenizerSha256/);
   await checkDraftPair(await side(shaA), await side(shaA));
-  await checkDraftPair(await side(shaA), random); // no hash on one side: vocabSize decides
+  // An export from before engine.json carried the hash: vocabSize decides.
+  const noSha = join(scratch, 'no-sha');
+  writeConfig(noSha, { tokenizerSha256: undefined });
+  await checkDraftPair(await side(shaA), await side(noSha));
+  // Exports record it now: the fixture pair shares one tokenizer, so one hash.
+  assert.match(String(config.tokenizerSha256), /^[0-9a-f]{64}$/);
+  assert.equal(
+    JSON.parse(readFileSync(join(fixture.target, 'engine.json'), 'utf8')).tokenizerSha256,
+    config.tokenizerSha256,
+  );
 });
 
 test('invalid options are TypeErrors', async () => {
