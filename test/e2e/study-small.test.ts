@@ -73,8 +73,9 @@ describe('examples/study-small.yaml, CI-sized, through the CLI', { timeout: 30 *
     const [startedLine, resultLine] = first.out.trim().split('\n');
     const started = JSON.parse(startedLine!) as { gridId: string; runs: number };
     const result = JSON.parse(resultLine!) as GridResult;
-    // 2 models × (lora, qlora, adalora, ia3, prompt_tuning, icl 0, icl 3) + 1 speculative pair.
-    assert.equal(started.runs, 15);
+    // 2 models × (lora, qlora, adalora, ia3, prompt_tuning, icl 0, icl 3) + 2 speculative pairs
+    // (the small model drafting, and prompt lookup).
+    assert.equal(started.runs, 16);
     assert.deepEqual(
       result.runs.filter((r) => r.status !== 'completed').map((r) => `${r.runKey}: ${r.error}`),
       [],
@@ -91,8 +92,20 @@ describe('examples/study-small.yaml, CI-sized, through the CLI', { timeout: 30 *
     assert.equal(trained.length, 10);
     const pt = result.runs.find((r) => r.method === 'prompt_tuning')!;
     assert.match(pt.label, /lr=0\.03/, 'the per-method lr of the file is applied');
-    const spec = result.runs.find((r) => r.method === 'speculative')!;
-    assert.ok(spec.throughput?.speedup !== undefined && spec.throughput.acceptanceRate !== undefined);
+    const specs = result.runs.filter((r) => r.method === 'speculative');
+    assert.deepEqual(specs.map((r) => r.label).sort(), [
+      'speculative draft=smollm2-135m-l10 gamma=3',
+      'speculative prompt-lookup n=3 gamma=4',
+    ]);
+    for (const spec of specs) {
+      const t = spec.throughput!;
+      assert.ok(t.speedup !== undefined && t.acceptanceRate !== undefined, spec.label);
+      assert.ok(t.tokensPerTargetPass! >= 1, `${spec.label}: ${JSON.stringify(t)}`);
+    }
+    // Both return the target's own greedy tokens: the same predictions as its zero-shot run.
+    const zeroShot = result.runs.find((r) => r.model === 'smollm2-135m' && r.label === 'icl shots=0')!;
+    for (const spec of specs)
+      assert.deepEqual(spec.metrics?.overall.metrics, zeroShot.metrics?.overall.metrics, spec.label);
 
     // The report: one table per model with every method, and the figures as SVG files.
     for (const model of ['smollm2-135m', 'smollm2-135m-l10'])
@@ -123,6 +136,7 @@ describe('examples/study-small.yaml, CI-sized, through the CLI', { timeout: 30 *
     assert.match(result.markdown, /\| qlora [^|]* vs adalora [^|]* \| 8 \|/);
     assert.match(result.markdown, /after Holm's correction over the 21 comparisons of this model/);
     assert.match(result.markdown, /Not compared: speculative draft=smollm2-135m-l10 gamma=3/);
+    assert.match(result.markdown, /\| speculative prompt-lookup n=3 gamma=4 \| [0-9.]+ \| [0-9.]+ \|/);
     assert.match(result.markdown, /Exact-match intervals are 95% Wilson score intervals/);
     const significance = JSON.parse(readFileSync(join(reportDir, 'significance.json'), 'utf8')) as {
       model: string;
@@ -141,7 +155,7 @@ describe('examples/study-small.yaml, CI-sized, through the CLI', { timeout: 30 *
     try {
       const client = new Client({ connection });
       const count = async (query: string) => (await client.workflow.count(query)).count;
-      assert.equal(await count(`PeftgridGrid = 'study-small' AND WorkflowType = 'fineTuneRunWorkflow'`), 15);
+      assert.equal(await count(`PeftgridGrid = 'study-small' AND WorkflowType = 'fineTuneRunWorkflow'`), 16);
       assert.equal(await count(`PeftgridGrid = 'study-small' AND PeftgridMethod = 'qlora'`), 2);
       assert.equal(await count(`PeftgridModel = 'smollm2-135m-l10' AND PeftgridStatus = 'completed'`), 7);
 
@@ -149,12 +163,12 @@ describe('examples/study-small.yaml, CI-sized, through the CLI', { timeout: 30 *
       const gridHandle = client.workflow.getHandle(started.gridId);
       assert.match(
         (await (await gridHandle.describe()).staticSummary()) ?? '',
-        /^peftgrid grid study-small: 15 runs · smollm2-135m, smollm2-135m-l10 × lora, qlora/,
+        /^peftgrid grid study-small: 16 runs · smollm2-135m, smollm2-135m-l10 × lora, qlora/,
       );
       const meta = await gridHandle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
       assert.match(
         meta.currentDetails ?? '',
-        /\*\*completed\*\* · 15 of 15 runs finished \(15 completed, 0 failed, 0 cancelled\)/,
+        /\*\*completed\*\* · 16 of 16 runs finished \(16 completed, 0 failed, 0 cancelled\)/,
       );
       const qlora = result.runs.find((r) => r.method === 'qlora')!;
       const child = client.workflow.getHandle(`peftgrid-run-${qlora.runKey}`);
@@ -180,7 +194,7 @@ describe('examples/study-small.yaml, CI-sized, through the CLI', { timeout: 30 *
     // A second start of the same file: every run is reused, nothing is trained or evaluated again.
     const second = cli(['grid', 'start', cfg, '--wait'], 10 * 60_000);
     assert.equal(second.code, 0, second.out + second.err);
-    assert.match(second.out, /15 runs: 15 completed \(15 reused from an earlier start\)/);
+    assert.match(second.out, /16 runs: 16 completed \(16 reused from an earlier start\)/);
 
     const md = cli(['grid', 'results', started.gridId, '--format', 'md']);
     assert.equal(md.code, 0, md.err);
