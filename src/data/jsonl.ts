@@ -9,7 +9,7 @@
 // error (unusableSplit). Rows of an HF dataset (exported as JSON lines by the trainer) go through here too.
 import type { QaFormat } from './catalog';
 import type { SourceLine } from './lines';
-import { recordId, type ParseStats, type QaRecord } from './unifiedqa';
+import { countMalformed, recordId, type ParseStats, type QaRecord } from './unifiedqa';
 
 export const RECORD_LAYOUTS = ['qa', 'chat', 'alpaca'] as const;
 export type RecordLayout = (typeof RECORD_LAYOUTS)[number];
@@ -229,10 +229,7 @@ export class JsonlParser {
   }
 
   private malformed(line: number, reason: JsonlMalformedReason, detail: string): undefined {
-    this.stats.malformedCount++;
-    this.stats.malformedByReason[reason] = (this.stats.malformedByReason[reason] ?? 0) + 1;
-    if (this.stats.malformed.length < this.maxDetails) this.stats.malformed.push({ line, reason, detail });
-    return undefined;
+    return countMalformed(this.stats, this.maxDetails, line, reason, detail);
   }
 }
 

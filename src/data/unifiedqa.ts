@@ -220,10 +220,7 @@ export class UnifiedQaParser {
   }
 
   private malformed(line: number, reason: MalformedReason, detail: string): undefined {
-    this.stats.malformedCount++;
-    this.stats.malformedByReason[reason] = (this.stats.malformedByReason[reason] ?? 0) + 1;
-    if (this.stats.malformed.length < this.maxDetails) this.stats.malformed.push({ line, reason, detail });
-    return undefined;
+    return countMalformed(this.stats, this.maxDetails, line, reason, detail);
   }
 }
 
@@ -256,6 +253,20 @@ export function parseUnifiedQaStream(
  * format or encoding, an empty download), and a grid that went on with the other datasets would
  * quietly be another experiment. The reasons come ranked by count, with the first lines as examples.
  */
+/** Counts a bad line by reason, keeping the first `maxDetails` of them in full; returns no record. */
+export function countMalformed<R extends string>(
+  stats: ParseStats<R>,
+  maxDetails: number,
+  line: number,
+  reason: R,
+  detail: string,
+): undefined {
+  stats.malformedCount++;
+  stats.malformedByReason[reason] = (stats.malformedByReason[reason] ?? 0) + 1;
+  if (stats.malformed.length < maxDetails) stats.malformed.push({ line, reason, detail });
+  return undefined;
+}
+
 export function unusableSplit<R extends string>(stats: ParseStats<R>): string | undefined {
   if (stats.records > 0) return undefined;
   if (stats.total === 0) return 'the file is empty (0 lines)';

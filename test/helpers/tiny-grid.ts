@@ -3,9 +3,11 @@
  * peftgrid's search attributes, and a one-dataset LoRA grid on the tiny random-init Llama.
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
 import { SEARCH_ATTRIBUTE_KEYS } from '../../src/common/constants';
 import type { GridConfig } from '../../src/config/schema';
 import { validateGrid } from '../../src/config/validate';
+import { createWorkers } from '../../workers/create';
 import { REPO, SAMPLES, TEMPORAL_BIN, tinyModel } from './fixtures';
 
 /** A Temporal dev server (in memory) from the bootstrapped CLI, with the search attributes registered. */
@@ -69,4 +71,29 @@ export function tinyLoraGrid(o: TinyGridOptions): GridConfig {
     'test',
     REPO,
   );
+}
+
+/** A dev server and peftgrid's workers polling it: what every workflow-tier test starts. */
+export interface WorkflowStack {
+  env: TestWorkflowEnvironment;
+  workers: Worker[];
+  /** Shuts the workers down (waiting for them) and tears the server down. */
+  stop(): Promise<void>;
+}
+
+/** Starts {@link localTemporal} and the cpu + gpu workers, with PEFTGRID_DATA_DIR set to `dataDir`. */
+export async function startWorkflowStack(dataDir: string): Promise<WorkflowStack> {
+  const env = await localTemporal();
+  process.env.PEFTGRID_DATA_DIR = dataDir;
+  const workers = await createWorkers({ connection: env.nativeConnection, namespace: env.namespace ?? 'default' });
+  const running = Promise.all(workers.map((w) => w.run()));
+  return {
+    env,
+    workers,
+    async stop() {
+      for (const w of workers) w.shutdown();
+      await running.catch(() => undefined);
+      await env.teardown();
+    },
+  };
 }

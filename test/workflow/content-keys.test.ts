@@ -13,24 +13,22 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, write
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
+import { Runtime, DefaultLogger } from '@temporalio/worker';
 import { runWorkflowId, TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
 import type { GridConfigInput } from '../../src/config/schema';
 import { validateGrid } from '../../src/config/validate';
-import { createWorkers } from '../../workers/create';
 import type { TrainModelResult } from '../../activities';
 import type { GridResult, RunResult } from '../../src/contracts';
 import { PYTHON, REPO, SAMPLES, scratchDir, SMOLLM2, tinyModel } from '../helpers/fixtures';
 import { keysOf } from '../helpers/run-keys';
-import { localTemporal } from '../helpers/tiny-grid';
+import { startWorkflowStack, type WorkflowStack } from '../helpers/tiny-grid';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
 describe('content keys: what changed decides what is redone', { timeout: 20 * 60_000 }, () => {
   let env: TestWorkflowEnvironment;
-  let workers: Worker[];
-  let running: Promise<unknown>;
+  let stack: WorkflowStack;
   const dir = scratchDir('wf-content-keys');
   const samples = join(dir, 'samples');
   const model = join(dir, 'model');
@@ -41,16 +39,12 @@ describe('content keys: what changed decides what is redone', { timeout: 20 * 60
     mkdirSync(samples, { recursive: true });
     cpSync(join(SAMPLES, 'boolq'), join(samples, 'boolq'), { recursive: true });
     cpSync(tinyModel('llama'), model, { recursive: true });
-    env = await localTemporal();
-    process.env.PEFTGRID_DATA_DIR = join(dir, 'data');
-    workers = await createWorkers({ connection: env.nativeConnection, namespace: env.namespace ?? 'default' });
-    running = Promise.all(workers.map((w) => w.run()));
+    stack = await startWorkflowStack(join(dir, 'data'));
+    env = stack.env;
   });
 
   after(async () => {
-    for (const w of workers ?? []) w.shutdown();
-    await running?.catch(() => undefined);
-    await env?.teardown();
+    await stack?.stop();
   });
 
   const config = (evalPatch: Partial<NonNullable<GridConfigInput['eval']>> = {}): GridConfigInput => ({

@@ -15,7 +15,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { TASK_QUEUES } from '../../src/common/constants';
 import { contentHash } from '../../src/common/hash';
 import { validateGrid } from '../../src/config/validate';
@@ -24,11 +24,10 @@ import type { PreparedManifest } from '../../activities/prepare';
 import type { PreparedData, TestItem, TokenizeDataInput, TokenizeDataResult } from '../../src/contracts';
 import { readPgtok } from '../../src/data/pgtok';
 import { openStore } from '../../src/store';
-import { createWorkers } from '../../workers/create';
 import { prepareDataWorkflow } from '../../workflows';
 import { PYTHON, REPO, scratchDir, tinyModel } from '../helpers/fixtures';
 import { startHubServer, type HubServer } from '../helpers/hub-server';
-import { localTemporal } from '../helpers/tiny-grid';
+import { startWorkflowStack, type WorkflowStack } from '../helpers/tiny-grid';
 
 const HUB_DATASET = 'acme/chats';
 
@@ -40,8 +39,7 @@ const qa = (question: string, answer: string) => JSON.stringify({ question, answ
 describe('custom datasets: prepare and tokenize through prepareDataWorkflow', { timeout: 5 * 60_000 }, () => {
   let env: TestWorkflowEnvironment;
   let hub: HubServer;
-  let workers: Worker[];
-  let running: Promise<unknown>;
+  let stack: WorkflowStack;
   const dir = scratchDir('wf-custom-data');
   const storeUrl = `file://${join(dir, 'store')}`;
 
@@ -88,16 +86,12 @@ DatasetDict(train=Dataset.from_dict(train), validation=Dataset.from_dict(rows(3,
     writeFileSync(join(repo, 'data', 'test.jsonl'), [10, 11, 12].map(chat).join('\n') + '\n');
     hub = await startHubServer({ [HUB_DATASET]: { revisions: { main: repo }, type: 'dataset' } });
     Object.assign(process.env, { HF_ENDPOINT: hub.endpoint, HF_HOME: join(dir, 'hf-home') });
-    env = await localTemporal();
-    process.env.PEFTGRID_DATA_DIR = join(dir, 'data');
-    workers = await createWorkers({ connection: env.nativeConnection, namespace: env.namespace ?? 'default' });
-    running = Promise.all(workers.map((w) => w.run()));
+    stack = await startWorkflowStack(join(dir, 'data'));
+    env = stack.env;
   });
 
   after(async () => {
-    for (const w of workers ?? []) w.shutdown();
-    await running?.catch(() => undefined);
-    await env?.teardown();
+    await stack?.stop();
     await hub?.stop();
   });
 

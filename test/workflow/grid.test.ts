@@ -8,35 +8,29 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
+import { Runtime, DefaultLogger } from '@temporalio/worker';
 import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES } from '../../src/common/constants';
 import { validateGrid } from '../../src/config/validate';
 import { planRuns } from '../../src/config/plan';
-import { createWorkers } from '../../workers/create';
 import type { GridResult, RunResult } from '../../src/contracts';
 import { REPO, SAMPLES, scratchDir, tinyModel } from '../helpers/fixtures';
 import { keysOf } from '../helpers/run-keys';
-import { localTemporal } from '../helpers/tiny-grid';
+import { startWorkflowStack, type WorkflowStack } from '../helpers/tiny-grid';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
 describe('experimentGridWorkflow on a real dev server', { timeout: 15 * 60_000 }, () => {
   let env: TestWorkflowEnvironment;
-  let workers: Worker[];
-  let running: Promise<unknown>;
+  let stack: WorkflowStack;
   const dir = scratchDir('wf-grid');
 
   before(async () => {
-    env = await localTemporal();
-    process.env.PEFTGRID_DATA_DIR = join(dir, 'data');
-    workers = await createWorkers({ connection: env.nativeConnection, namespace: env.namespace ?? 'default' });
-    running = Promise.all(workers.map((w) => w.run()));
+    stack = await startWorkflowStack(join(dir, 'data'));
+    env = stack.env;
   });
 
   after(async () => {
-    for (const w of workers ?? []) w.shutdown();
-    await running?.catch(() => undefined);
-    await env?.teardown();
+    await stack?.stop();
   });
 
   const grid = () =>

@@ -9,15 +9,14 @@ import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
+import { Runtime, DefaultLogger } from '@temporalio/worker';
 import { runWorkflowId, TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
 import type { GridResult } from '../../src/contracts';
 import { modelFingerprint } from '../../activities/model-fingerprint';
-import { createWorkers } from '../../workers/create';
 import { scratchDir, tinyModel } from '../helpers/fixtures';
 import { startHubServer, type HubServer } from '../helpers/hub-server';
-import { localTemporal, tinyLoraGrid } from '../helpers/tiny-grid';
+import { tinyLoraGrid, startWorkflowStack, type WorkflowStack } from '../helpers/tiny-grid';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -25,23 +24,18 @@ const REPO_ID = 'meta-llama/Llama-2-7b-hf';
 
 describe('a grid with a hub model', { timeout: 20 * 60_000 }, () => {
   let env: TestWorkflowEnvironment;
-  let workers: Worker[];
-  let running: Promise<unknown>;
+  let stack: WorkflowStack;
   let hub: HubServer;
   const dir = scratchDir('wf-hub-models');
 
   before(async () => {
     hub = await startHubServer({ [REPO_ID]: { revisions: { main: tinyModel('llama') }, gated: true } });
     Object.assign(process.env, { HF_ENDPOINT: hub.endpoint, HF_HOME: join(dir, 'hf-home') });
-    process.env.PEFTGRID_DATA_DIR = join(dir, 'data');
-    env = await localTemporal();
-    workers = await createWorkers({ connection: env.nativeConnection, namespace: env.namespace ?? 'default' });
-    running = Promise.all(workers.map((w) => w.run()));
+    stack = await startWorkflowStack(join(dir, 'data'));
+    env = stack.env;
   });
   after(async () => {
-    for (const w of workers ?? []) w.shutdown();
-    await running?.catch(() => undefined);
-    await env?.teardown();
+    await stack?.stop();
     await hub?.stop();
   });
 

@@ -12,13 +12,12 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
+import { Runtime, DefaultLogger } from '@temporalio/worker';
 import { TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
-import { createWorkers } from '../../workers/create';
 import type { GridResult } from '../../src/contracts';
 import { PYTHON, REPO, scratchDir, tinyModel } from '../helpers/fixtures';
-import { localTemporal, tinyLoraGrid } from '../helpers/tiny-grid';
+import { tinyLoraGrid, startWorkflowStack, type WorkflowStack } from '../helpers/tiny-grid';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -30,8 +29,7 @@ interface CliResult {
 
 describe('results out: fetch, logs, grid list, non-TTY progress', { timeout: 15 * 60_000 }, () => {
   let env: TestWorkflowEnvironment;
-  let workers: Worker[];
-  let running: Promise<unknown>;
+  let stack: WorkflowStack;
   const dir = scratchDir('wf-results-out');
   const grid = tinyLoraGrid({
     name: 'wf-out',
@@ -69,16 +67,12 @@ describe('results out: fetch, logs, grid list, non-TTY progress', { timeout: 15 
     });
 
   before(async () => {
-    env = await localTemporal();
-    process.env.PEFTGRID_DATA_DIR = join(dir, 'data');
-    workers = await createWorkers({ connection: env.nativeConnection, namespace: env.namespace ?? 'default' });
-    running = Promise.all(workers.map((w) => w.run()));
+    stack = await startWorkflowStack(join(dir, 'data'));
+    env = stack.env;
   });
 
   after(async () => {
-    for (const w of workers ?? []) w.shutdown();
-    await running?.catch(() => undefined);
-    await env?.teardown();
+    await stack?.stop();
   });
 
   it('follows a live grid on a pipe: one line per change, and the logs as they come', async () => {

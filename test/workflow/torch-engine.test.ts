@@ -9,36 +9,30 @@ import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { runWorkflowId, TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
 import type { GridConfigInput } from '../../src/config/schema';
 import { validateGrid } from '../../src/config/validate';
 import type { GridResult, RunResult } from '../../src/contracts';
-import { createWorkers } from '../../workers/create';
 import { REPO, SAMPLES, scratchDir, tinyModel } from '../helpers/fixtures';
 import { keysOf } from '../helpers/run-keys';
-import { localTemporal } from '../helpers/tiny-grid';
+import { startWorkflowStack, type WorkflowStack } from '../helpers/tiny-grid';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
 describe('eval.engine torch: no export, evaluation on the gpu queue', { timeout: 20 * 60_000 }, () => {
   let env: TestWorkflowEnvironment;
-  let workers: Worker[];
-  let running: Promise<unknown>;
+  let stack: WorkflowStack;
   const dir = scratchDir('wf-torch-engine');
 
   before(async () => {
-    env = await localTemporal();
-    process.env.PEFTGRID_DATA_DIR = join(dir, 'data');
-    workers = await createWorkers({ connection: env.nativeConnection, namespace: env.namespace ?? 'default' });
-    running = Promise.all(workers.map((w) => w.run()));
+    stack = await startWorkflowStack(join(dir, 'data'));
+    env = stack.env;
   });
 
   after(async () => {
-    for (const w of workers ?? []) w.shutdown();
-    await running?.catch(() => undefined);
-    await env?.teardown();
+    await stack?.stop();
   });
 
   const config = (engine: 'torch' | 'onnx'): GridConfigInput => ({
