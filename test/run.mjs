@@ -3,6 +3,8 @@
 // `node test/run.mjs [tier ...]` runs only the named tiers. Exits non-zero if any tier fails.
 // `acceptance` is opt-in (never in the default run): examples/study.yaml end to end, 29 runs of 200
 // steps, hours on a laptop CPU (`npm run test:acceptance`; PEFTGRID_STUDY_SMOKE_STEPS=N shortens it).
+// `cluster` is opt-in too: the fault suite on a real temporal-server + PostgreSQL with mTLS
+// (`npm run test:cluster`; the first run builds the server, minutes).
 import { spawnSync } from 'node:child_process';
 import { readdirSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -10,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const all = ['unit', 'python', 'activity', 'workflow', 'e2e'];
-const optIn = ['acceptance'];
+const optIn = ['acceptance', 'cluster'];
 const tiers = process.argv.slice(2).length ? process.argv.slice(2) : all;
 
 function tsFiles(dir) {
