@@ -8,11 +8,13 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 QUIET=0
 WITH_S3=0
+WITH_CLUSTER=0
 for arg in "$@"; do
   case "$arg" in
     --quiet) QUIET=1 ;;
     --with-s3) WITH_S3=1 ;;  # the tests' S3-compatible server (SeaweedFS); the demo does not need it
-    *) echo "usage: bootstrap.sh [--quiet] [--with-s3]" >&2; exit 2 ;;
+    --with-cluster) WITH_CLUSTER=1 ;;  # temporal-server + temporal-sql-tool for `peftgrid cluster up` / test:cluster
+    *) echo "usage: bootstrap.sh [--quiet] [--with-s3] [--with-cluster]" >&2; exit 2 ;;
   esac
 done
 say() { [ "$QUIET" = 1 ] || echo "[bootstrap] $*"; }
@@ -75,5 +77,9 @@ if [ "$WITH_S3" = 1 ] && ! { [ -x "$WEED" ] && [ "$(cat "$WEED.version" 2>/dev/n
   echo "$WEED_VERSION" > "$WEED.version"
   rm -rf "$CACHE/src/seaweedfs"
 fi
+
+# 5. temporal-server and temporal-sql-tool (the local cluster, infra/cluster/): the same caching,
+#    in infra/cluster/build-server.sh, which `peftgrid cluster up` also calls.
+if [ "$WITH_CLUSTER" = 1 ]; then bash infra/cluster/build-server.sh; fi
 
 say "ready: node $(node --version), $(.venv/bin/python --version), temporal $(.venv/bin/temporal --version 2>/dev/null | head -1 | awk '{print $3}')"
