@@ -7,11 +7,12 @@
  *   SIGSTOP of the worker for 60 s (it cannot reach the frontend), then SIGCONT.
  * Each grid runs in a namespace of its own, so the run ids (content-derived) do not collide and
  * every run trains from scratch. Every run must complete; no committed checkpoint may be lost (a
- * retry resumes at or after the newest checkpoint committed before the fault); the final training
- * loss and eval metrics must equal the reference run's (tiny models on CPU are deterministic).
+ * retry resumes at or after the newest checkpoint committed before the fault); every step's training
+ * loss and the eval metrics must equal the reference run's (tiny models on CPU are deterministic).
  * Prints a FAULT line per case with the wall time.
  */
 import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@temporalio/client';
@@ -21,6 +22,7 @@ import { planRuns } from '../../src/config/plan';
 import type { GridResult, RunResult } from '../../src/contracts';
 import { clusterCtl, clusterWorker, ensureCluster, type ClusterHandle } from '../helpers/cluster';
 import { scratchDir } from '../helpers/fixtures';
+import { keysOf } from '../helpers/run-keys';
 import { tinyLoraGrid } from '../helpers/tiny-grid';
 import {
   lastTrainerStep,
@@ -47,7 +49,7 @@ describe('fault suite on the cluster', { timeout: 60 * 60_000 }, () => {
   const dir = scratchDir('cluster-faults');
   let h: ClusterHandle;
   const workers: WorkerProcess[] = [];
-  let reference: RunResult | undefined;
+  let reference: { run: RunResult; losses: number[] } | undefined;
   const table: string[] = [];
 
   before(async () => {
@@ -66,7 +68,10 @@ describe('fault suite on the cluster', { timeout: 60 * 60_000 }, () => {
   });
 
   /** Runs the one-run grid in namespace `<name>`; `inject` runs once training passed step 8. */
-  async function faultRun(name: string, inject?: (ctx: FaultContext) => Promise<string>): Promise<RunResult> {
+  async function faultRun(
+    name: string,
+    inject?: (ctx: FaultContext) => Promise<string>,
+  ): Promise<{ run: RunResult; losses: number[] }> {
     const namespace = `pg-${name}-${stamp}`;
     await registerNamespace({ ...h.settings, namespace }, (l) => console.log(`[cluster] ${l}`));
     const client = new Client({ connection: h.connection, namespace });
@@ -140,14 +145,21 @@ describe('fault suite on the cluster', { timeout: 60 * 60_000 }, () => {
       w.child.kill('SIGTERM');
     }
     await Promise.all(mine.map((w) => w.exited));
-    return run;
+    // The per-step loss history of the final adapter (docs/contracts.md §3).
+    const losses = (
+      JSON.parse(
+        readFileSync(join(dir, name, 'store', 'runs', keysOf(run).trainingKey!, 'final', 'training_log.json'), 'utf8'),
+      ) as { losses: number[] }
+    ).losses;
+    assert.equal(losses.length, MAX_STEPS, `${name}: a loss per step`);
+    return { run, losses };
   }
 
-  /** A faulted run lost nothing: the same final training loss and eval metrics as the reference. */
-  function sameAsReference(run: RunResult): void {
+  /** A faulted run lost nothing: every step's loss and the eval metrics equal the reference's, bit for bit. */
+  function sameAsReference(r: { run: RunResult; losses: number[] }): void {
     assert.ok(reference, 'the reference run ran first');
-    assert.equal(run.training?.trainLoss, reference.training?.trainLoss);
-    assert.deepEqual(run.metrics, reference.metrics);
+    assert.deepEqual(r.losses, reference.losses, "bit-exact: every step's loss equals the fault-free run's");
+    assert.deepEqual(r.run.metrics, reference.run.metrics);
   }
 
   it('reference: the grid without faults', async () => {
