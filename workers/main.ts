@@ -11,10 +11,11 @@ import {
   checkTarget,
   connectProblem,
   CONNECT_TIMEOUT_MS,
+  diagnoseConnect,
   TemporalConnectError,
   within,
 } from '../src/common/temporal-connect';
-import { temporalSettings, type TemporalSettings } from '../src/common/temporal-env';
+import { probeTlsOf, temporalSettings, type TemporalSettings } from '../src/common/temporal-env';
 import { type QueueKind } from '../src/common/constants';
 import { trainerKillGraceMs, workerShutdownMs } from '../src/common/shutdown';
 import { createWorkers } from './create';
@@ -39,7 +40,7 @@ async function connectChecked(settings: TemporalSettings): Promise<NativeConnect
   } catch (err) {
     // A connect that finishes after the timeout must not keep the process alive.
     connecting.then((c) => c.close()).catch(() => undefined);
-    throw err instanceof TemporalConnectError ? err : connectProblem(err, target);
+    throw await diagnoseConnect(err, target, probeTlsOf(settings));
   }
   try {
     await checkTarget(connection, target);

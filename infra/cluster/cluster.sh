@@ -220,7 +220,7 @@ server_stop() {
 
 print_env() {
   cat <<EOF
-export TEMPORAL_ADDRESS=127.0.0.1:$FE_PORT
+export TEMPORAL_ADDRESS=localhost:$FE_PORT
 export TEMPORAL_NAMESPACE=${PEFTGRID_CLUSTER_NAMESPACE:-peftgrid}
 export TEMPORAL_TLS_CERT=$DIR/tls/client.pem
 export TEMPORAL_TLS_KEY=$DIR/tls/client.key

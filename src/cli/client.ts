@@ -2,8 +2,8 @@
 import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { TASK_QUEUES } from '../common/constants';
 import { contentHash } from '../common/hash';
-import { checkTarget, connectProblem, CONNECT_TIMEOUT_MS } from '../common/temporal-connect';
-import { temporalSettings, workflowUrl, type TemporalSettings } from '../common/temporal-env';
+import { checkTarget, CONNECT_TIMEOUT_MS, diagnoseConnect } from '../common/temporal-connect';
+import { probeTlsOf, temporalSettings, workflowUrl, type TemporalSettings } from '../common/temporal-env';
 import { planRuns } from '../config/plan';
 import type { GridConfig } from '../config/schema';
 import type { ExperimentGridWorkflowInput, GridResult } from '../contracts';
@@ -21,7 +21,7 @@ export async function connectClient(
       connectTimeout: CONNECT_TIMEOUT_MS,
     });
   } catch (err) {
-    throw connectProblem(err, target);
+    throw await diagnoseConnect(err, target, probeTlsOf(settings));
   }
   try {
     // Namespace and search attributes now, not as a grid whose first workflow task fails forever.

@@ -4,6 +4,8 @@
  * peftgrid's search attributes are not registered. Shared by the CLI and the workers, so both
  * name the same address and namespace and neither hangs (every check has a bounded timeout).
  */
+import { isIP } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { SEARCH_ATTRIBUTES } from './constants';
 
 /** How long a connect (and the namespace check after it) may take before it is an error. */
@@ -147,4 +149,83 @@ export async function checkTarget(s: TemporalServices, t: Target, timeoutMs = CO
   }
   const missing = missingSearchAttributes(registered);
   if (missing.length) throw searchAttributeProblem(missing, t);
+}
+
+export interface ProbeTls {
+  cert?: Buffer;
+  key?: Buffer;
+  ca?: Buffer;
+}
+
+/**
+ * Why a connect failed, found out directly: the SDKs retry until their deadline and then say only
+ * "Failed to connect before the deadline", hiding a refused TLS handshake. One TCP connect and one
+ * TLS handshake (with the same certificate, key and CA) tell the three cases apart. Resolves null
+ * when the probe finds nothing wrong (the original error then stands).
+ */
+export function probeTarget(
+  address: string,
+  tlsSettings: ProbeTls | undefined,
+  timeoutMs = 3000,
+): Promise<string | null> {
+  const [host, portText] = splitHostPort(address);
+  const port = Number(portText);
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (v: string | null, sock?: { destroy(): void }) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock?.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => finish(null, sock), timeoutMs);
+    // The server asks for a client certificate after the handshake's first flight (TLS 1.3): a
+    // rejection arrives as an alert shortly after `secureConnect`, so wait a moment for it.
+    const sock = tlsConnect({
+      host,
+      port,
+      servername: isIP(host) ? undefined : host,
+      ca: tlsSettings?.ca,
+      cert: tlsSettings?.cert,
+      key: tlsSettings?.key,
+      ALPNProtocols: ['h2'],
+      // Without TLS settings the question is only whether the server speaks TLS at all.
+      rejectUnauthorized: tlsSettings !== undefined,
+    });
+    sock.once('secureConnect', () => {
+      if (!tlsSettings) return finish('the server speaks TLS, but no TLS settings were given', sock);
+      sock.once('close', () =>
+        finish('the server closed the connection after the TLS handshake (client certificate rejected?)'),
+      );
+      setTimeout(() => finish(null, sock), 1000);
+    });
+    sock.once('error', (err: NodeJS.ErrnoException) => {
+      if (['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'].includes(err.code ?? ''))
+        return finish(null, sock);
+      // A plaintext client that reached a TLS server is not this probe's case; a TLS client that
+      // reached a plaintext server gets "wrong version number".
+      finish(`TLS ${err.code ? `${err.code}: ` : ''}${err.message.trim()}`, sock);
+    });
+  });
+}
+
+function splitHostPort(address: string): [string, string] {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address);
+  return m ? [m[1]!, m[2]!] : [address, '7233'];
+}
+
+/**
+ * connectProblem, refined by a probe when the SDK's message is only about a deadline or an
+ * unavailable server: a TLS failure is then reported as one, with what the handshake said.
+ */
+export async function diagnoseConnect(
+  err: unknown,
+  t: Target,
+  tlsSettings: ProbeTls | undefined,
+): Promise<TemporalConnectError> {
+  const first = err instanceof TemporalConnectError ? err : connectProblem(err, t);
+  if (first.problem !== 'unreachable') return first;
+  const why = await probeTarget(t.address, tlsSettings).catch(() => null);
+  return why ? connectProblem(new Error(why), { ...t, tls: tlsSettings !== undefined }) : first;
 }

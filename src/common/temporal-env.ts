@@ -38,3 +38,10 @@ export function temporalSettings(env: Env = process.env): TemporalSettings {
 export function workflowUrl(settings: TemporalSettings, workflowId: string): string {
   return `${settings.uiUrl}/namespaces/${encodeURIComponent(settings.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
 }
+
+/** The TLS material of `settings` in node:tls terms (for the connect probe), or undefined without TLS. */
+export function probeTlsOf(settings: TemporalSettings): { cert?: Buffer; key?: Buffer; ca?: Buffer } | undefined {
+  const t = settings.tls;
+  if (!t) return undefined;
+  return { cert: t.clientCertPair?.crt, key: t.clientCertPair?.key, ca: t.serverRootCACertificate };
+}

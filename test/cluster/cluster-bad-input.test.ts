@@ -126,7 +126,7 @@ describe('bad connection input on the cluster', { timeout: 15 * 60_000 }, () => 
         `BAD INPUT wrong namespace (${who}): exit ${r.status} in ${r.ms} ms: ${r.out.trim().split('\n').at(-1)}`,
       );
       assert.equal(r.status, 1, r.out);
-      assert.match(r.out, new RegExp(`namespace "no-such-namespace" does not exist on ${at()}`));
+      assert.match(r.out, new RegExp(`namespace \\\\?"no-such-namespace\\\\?" does not exist on ${at()}`));
     }
   });
 

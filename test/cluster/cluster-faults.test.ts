@@ -32,7 +32,7 @@ import {
   type WorkerProcess,
 } from '../helpers/worker-process';
 
-const MAX_STEPS = 40;
+const MAX_STEPS = 30;
 const EVERY = 5;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const stamp = Date.now().toString(36);
