@@ -135,7 +135,7 @@ describe('fault suite on the cluster', { timeout: 60 * 60_000 }, () => {
     const attempts = Math.max(1, ...logRecords(log, 'train attempt started').map((r) => Number(r.attempt)));
     const line =
       `${name}: ${what}; completed=y, wall ${wall.toFixed(1)} s, fault at step ${before || '-'}, ` +
-      `train attempts ${attempts}, resumed from ${resumed ? `step ${resumed.step}` : '- (same attempt)'}, ` +
+      `train attempts ${attempts}, resumed from ${resumed ? `step ${resumed.step}` : attempts > 1 ? '- (no checkpoint needed)' : '- (same attempt)'}, ` +
       `newest checkpoint before the fault ${newestBefore}, trainer steps redone ${lost}, ` +
       `trainLoss ${run.training?.trainLoss}, metrics ${JSON.stringify(run.metrics)}`;
     console.log(`FAULT ${line}`);
