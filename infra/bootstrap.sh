@@ -9,12 +9,14 @@ ROOT=$PWD
 QUIET=0
 WITH_S3=0
 WITH_MLFLOW=0
+WITH_CLUSTER=0
 for arg in "$@"; do
   case "$arg" in
     --quiet) QUIET=1 ;;
     --with-s3) WITH_S3=1 ;;  # the tests' S3-compatible server (SeaweedFS); the demo does not need it
     --with-mlflow) WITH_MLFLOW=1 ;;  # the tests' MLflow tracking server, in its own virtualenv
-    *) echo "usage: bootstrap.sh [--quiet] [--with-s3] [--with-mlflow]" >&2; exit 2 ;;
+    --with-cluster) WITH_CLUSTER=1 ;;  # temporal-server + temporal-sql-tool for `peftgrid cluster up` / test:cluster
+    *) echo "usage: bootstrap.sh [--quiet] [--with-s3] [--with-mlflow] [--with-cluster]" >&2; exit 2 ;;
   esac
 done
 say() { [ "$QUIET" = 1 ] || echo "[bootstrap] $*"; }
@@ -89,5 +91,8 @@ if [ "$WITH_MLFLOW" = 1 ] && ! { [ -x "$MLFLOW_VENV/bin/mlflow" ] && [ "$(cat "$
   "$MLFLOW_VENV/bin/python" -m pip install -q -r infra/mlflow-requirements.txt
   echo "$MLFLOW_KEY" > "$MLFLOW_VENV/.key"
 fi
+# 6. temporal-server and temporal-sql-tool (the local cluster, infra/cluster/): the same caching,
+#    in infra/cluster/build-server.sh, which `peftgrid cluster up` also calls.
+if [ "$WITH_CLUSTER" = 1 ]; then bash infra/cluster/build-server.sh; fi
 
 say "ready: node $(node --version), $(.venv/bin/python --version), temporal $(.venv/bin/temporal --version 2>/dev/null | head -1 | awk '{print $3}')"

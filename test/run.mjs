@@ -5,6 +5,8 @@
 // steps, hours on a laptop CPU (`npm run test:acceptance`; PEFTGRID_STUDY_SMOKE_STEPS=N shortens it).
 // `tracking` is opt-in: a real MLflow server (`bootstrap.sh --with-mlflow`, ~800 MB) and two tiny
 // trainings, one killed and resumed, 2-5 min (`npm run test:tracking`).
+// `cluster` is opt-in too: the fault suite on a real temporal-server + PostgreSQL with mTLS
+// (`npm run test:cluster`; the first run builds the server, minutes).
 import { spawnSync } from 'node:child_process';
 import { readdirSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -12,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const all = ['unit', 'python', 'activity', 'workflow', 'e2e'];
-const optIn = ['acceptance', 'tracking'];
+const optIn = ['acceptance', 'tracking', 'cluster'];
 const tiers = process.argv.slice(2).length ? process.argv.slice(2) : all;
 
 function tsFiles(dir) {

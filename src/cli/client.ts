@@ -2,7 +2,8 @@
 import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { TASK_QUEUES } from '../common/constants';
 import { contentHash } from '../common/hash';
-import { temporalSettings, workflowUrl, type TemporalSettings } from '../common/temporal-env';
+import { checkTarget, CONNECT_TIMEOUT_MS, diagnoseConnect } from '../common/temporal-connect';
+import { probeTlsOf, temporalSettings, workflowUrl, type TemporalSettings } from '../common/temporal-env';
 import { planRuns } from '../config/plan';
 import type { GridConfig } from '../config/schema';
 import type { ExperimentGridWorkflowInput, GridResult } from '../contracts';
@@ -10,6 +11,7 @@ import type { ExperimentGridWorkflowInput, GridResult } from '../contracts';
 export async function connectClient(
   settings: TemporalSettings = temporalSettings(),
 ): Promise<{ client: Client; close: () => Promise<void> }> {
+  const target = { address: settings.address, namespace: settings.namespace, tls: settings.tls !== undefined };
   let connection: Connection;
   try {
     connection = await Connection.connect({
@@ -17,12 +19,17 @@ export async function connectClient(
       tls: settings.tls,
       apiKey: settings.apiKey,
       metadata: settings.metadata,
-      connectTimeout: 5000,
+      connectTimeout: CONNECT_TIMEOUT_MS,
     });
   } catch (err) {
-    throw new Error(
-      `cannot reach Temporal at ${settings.address} (${(err as Error).message}); start the embedded stack with \`npx peftgrid dev up\` or set TEMPORAL_ADDRESS`,
-    );
+    throw await diagnoseConnect(err, target, probeTlsOf(settings));
+  }
+  try {
+    // Namespace and search attributes now, not as a grid whose first workflow task fails forever.
+    await checkTarget(connection, target);
+  } catch (err) {
+    await connection.close();
+    throw err;
   }
   return { client: new Client({ connection, namespace: settings.namespace }), close: () => connection.close() };
 }

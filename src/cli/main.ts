@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from '../config/validate';
+import { clusterCommand } from './cluster';
 import { devCommand } from './dev';
 import { gridCommand, runCommand } from './grid';
 import { demoCommand } from './demo';
@@ -35,6 +36,7 @@ Commands:
                                         a finished run's PEFT adapter, merged model or ONNX export
   logs <gridId> [--run RUN] [--follow]  the trainer's and the activities' log lines of runs
   dev up | down | status                the embedded stack: Temporal dev server + a worker
+  cluster up | down | status | env      a local production-shaped Temporal (PostgreSQL, mTLS)
   demo                                  fine-tune SmolLM2-135M with LoRA on the shipped samples and
                                         compare it with the zero-shot base model
   schema                                print the grid config's JSON Schema
@@ -84,6 +86,17 @@ HF_TOKEN: a gated, missing or unknown-revision model is an error; an unreachable
   down     stop exactly the processes \`up\` started
   status   show what is running and which queues have pollers
 Ports: PEFTGRID_TEMPORAL_PORT (7233), PEFTGRID_UI_PORT (8233).
+`,
+  cluster: `Usage: peftgrid cluster up|down|status|env
+
+  up       build temporal-server once (Go, cached in ~/.cache/peftgrid/bin), start PostgreSQL and the
+           server with mTLS under .data/cluster, create namespace peftgrid and its search
+           attributes, and print the TEMPORAL_* variables to export; idempotent
+  down     stop the server and PostgreSQL (data and certificates are kept)
+  status   what is running, and whether the namespace and search attributes are there
+  env      print the TEMPORAL_* variables only
+Ports: PEFTGRID_CLUSTER_PORT (frontend 27233, services the next 8), PEFTGRID_CLUSTER_PG_PORT (27432),
+PEFTGRID_CLUSTER_METRICS_PORT (27290); state dir PEFTGRID_CLUSTER_DIR (.data/cluster).
 `,
   demo: `Usage: peftgrid demo [--config FILE]
 
@@ -164,6 +177,8 @@ export async function main(argv: string[]): Promise<number> {
       return gridCommand(rest);
     case 'dev':
       return devCommand(rest);
+    case 'cluster':
+      return clusterCommand(rest);
     case 'demo':
       return demoCommand(rest);
     case 'schema':

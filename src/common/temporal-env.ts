@@ -84,3 +84,12 @@ export function temporalSettings(env: Env = process.env): TemporalSettings {
 export function workflowUrl(settings: TemporalSettings, workflowId: string): string {
   return `${settings.uiUrl}/namespaces/${encodeURIComponent(settings.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
 }
+
+/** The TLS material of `settings` in node:tls terms (for the connect probe), or undefined without TLS. */
+export function probeTlsOf(settings: TemporalSettings): { cert?: Buffer; key?: Buffer; ca?: Buffer } | undefined {
+  const t = settings.tls;
+  if (!t) return undefined;
+  if (t === true) return {}; // TLS with the system's roots and no client certificate
+  const buf = (u: Uint8Array | undefined) => (u ? Buffer.from(u) : undefined);
+  return { cert: buf(t.clientCertPair?.crt), key: buf(t.clientCertPair?.key), ca: buf(t.serverRootCACertificate) };
+}

@@ -36,7 +36,12 @@ export function weedAvailable(): boolean {
 }
 
 /** Starts `weed mini` with every port derived from `base` (base+0 = S3), data under `dir`. */
-export async function startS3Server(dir: string, base = 28000 + (process.pid % 50) * 20): Promise<S3Server> {
+export async function startS3Server(
+  dir: string,
+  base = 28000 + (process.pid % 50) * 20,
+  /** Other credentials than the defaults (the secret-scan test uses distinctive ones). */
+  keys: { AWS_ACCESS_KEY_ID?: string; AWS_SECRET_ACCESS_KEY?: string } = {},
+): Promise<S3Server> {
   if (!weedAvailable())
     throw new Error(`SeaweedFS not found at ${WEED_BIN}: run \`bash infra/bootstrap.sh --with-s3\``);
   mkdirSync(dir, { recursive: true });
@@ -46,6 +51,7 @@ export async function startS3Server(dir: string, base = 28000 + (process.pid % 5
     AWS_SECRET_ACCESS_KEY: 'peftgrid-test-secret',
     AWS_REGION: 'us-east-1',
     AWS_ENDPOINT_URL: `http://127.0.0.1:${base}`,
+    ...keys,
   };
   const ports = {
     's3.port': base,

@@ -38,18 +38,22 @@ export function startWorkerProcess(
   return { child, log, exited, output: () => readFileSync(log, 'utf8') };
 }
 
-/** Waits until some worker polls both task queues. */
-export async function waitForPollers(client: Client, timeoutMs = 60_000): Promise<void> {
+/** Waits until some worker polls both task queues (of `namespace`: the client's by default). */
+export async function waitForPollers(
+  client: Client,
+  timeoutMs = 60_000,
+  namespace = client.options.namespace,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const counts = await Promise.all([
       client.workflowService.describeTaskQueue({
-        namespace: 'default',
+        namespace,
         taskQueue: { name: TASK_QUEUES.cpu },
         taskQueueType: 1,
       }),
       client.workflowService.describeTaskQueue({
-        namespace: 'default',
+        namespace,
         taskQueue: { name: TASK_QUEUES.gpu },
         taskQueueType: 2,
       }),
