@@ -195,7 +195,7 @@ export class MlflowClient {
     }
   }
 
-  async setStatus(runId: string, status: 'RUNNING' | 'FINISHED' | 'FAILED'): Promise<void> {
+  async setStatus(runId: string, status: 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED'): Promise<void> {
     await this.request('POST', '/api/2.0/mlflow/runs/update', {
       run_id: runId,
       status,
