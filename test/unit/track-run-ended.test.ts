@@ -9,8 +9,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import pino from 'pino';
 import { trackRunEnded } from '../../activities/track';
-import type { TrackingTarget } from '../../src/contracts';
+import type { TrackingTarget, TrackRunEndedInput } from '../../src/contracts';
+import { StepMetricsLogger } from '../../src/tracking/step-metrics';
+
+const end = (input: TrackRunEndedInput) => new MockActivityEnvironment().run(trackRunEnded, input);
 
 // Nothing listens here: in the tracking suites' port range (27500-27509), never started by a test.
 const CLOSED = 'http://127.0.0.1:27509';
@@ -29,8 +33,11 @@ interface Request {
   body: Record<string, unknown>;
 }
 
-/** The endpoints trackRunEnded uses; `refuseUpdate` answers runs/update with MLflow's 400. */
-async function fakeMlflow(refuseUpdate = false) {
+/**
+ * The endpoints trackRunEnded and the step logger use; `refuseUpdate` answers runs/update with
+ * MLflow's 400; `status` is the found run's.
+ */
+async function fakeMlflow(refuseUpdate = false, status = 'RUNNING') {
   const requests: Request[] = [];
   const server: Server = createServer((req, res) => {
     let body = '';
@@ -45,7 +52,7 @@ async function fakeMlflow(refuseUpdate = false) {
         return send(200, { experiment: { experiment_id: '7' } });
       if (req.url === '/api/2.0/mlflow/runs/search')
         return send(200, {
-          runs: [{ info: { run_id: 'run-a', artifact_uri: 'mlflow-artifacts:/7/run-a/artifacts' } }],
+          runs: [{ info: { run_id: 'run-a', artifact_uri: 'mlflow-artifacts:/7/run-a/artifacts', status } }],
         });
       if (req.url === '/api/2.0/mlflow/runs/log-batch') return send(200, {});
       if (req.url === '/api/2.0/mlflow/runs/update') {
@@ -69,7 +76,7 @@ describe('trackRunEnded', () => {
   it('a failed run: params, the failure as tags (the message cut to MLflow’s limit), then FAILED with an end time', async () => {
     const fake = await fakeMlflow();
     const long = `method.targetModules: got ['no_such_proj'] ${'x'.repeat(6000)}`;
-    const out = await new MockActivityEnvironment().run(trackRunEnded, {
+    const out = await end({
       tracking: target(fake.uri),
       status: 'FAILED',
       error: long,
@@ -95,7 +102,7 @@ describe('trackRunEnded', () => {
 
   it('a cancelled run: KILLED, and no failure tags', async () => {
     const fake = await fakeMlflow();
-    const out = await new MockActivityEnvironment().run(trackRunEnded, {
+    const out = await end({
       tracking: target(fake.uri),
       status: 'KILLED',
     });
@@ -107,7 +114,7 @@ describe('trackRunEnded', () => {
 
   it('a tracker that refuses the status: returns, naming the run status as skipped', async () => {
     const fake = await fakeMlflow(true);
-    const out = await new MockActivityEnvironment().run(trackRunEnded, {
+    const out = await end({
       tracking: target(fake.uri),
       status: 'FAILED',
       error: 'boom',
@@ -118,7 +125,7 @@ describe('trackRunEnded', () => {
 
   it('a tracker that is down: returns in bounded time, skipping the whole run', async () => {
     const t0 = Date.now();
-    const out = await new MockActivityEnvironment().run(trackRunEnded, {
+    const out = await end({
       tracking: target(CLOSED),
       status: 'FAILED',
       error: 'boom',
@@ -126,4 +133,26 @@ describe('trackRunEnded', () => {
     assert.deepEqual(out, { mlflowRunId: null, skipped: ['the whole run'] });
     assert.ok(Date.now() - t0 < 5000, `${Date.now() - t0} ms`);
   });
+});
+
+describe('a run trained again after its MLflow run was closed', () => {
+  const step = (s: number) => ({ step: s, loss: 1, lr: 1e-3, tokensPerSec: 100, gradNorm: null });
+  for (const [status, reopens] of [
+    ['FAILED', true],
+    ['KILLED', true],
+    ['RUNNING', false],
+  ] as const) {
+    it(`found ${status}: the step logger ${reopens ? 'sets it RUNNING again' : 'leaves its status'}, and logs the steps`, async () => {
+      const fake = await fakeMlflow(false, status);
+      const tracker = new StepMetricsLogger(target(fake.uri), pino({ level: 'silent' }), { flushMs: 10_000 });
+      tracker.start();
+      for (let s = 1; s <= 3; s++) tracker.observe(step(s));
+      await tracker.close();
+      await fake.close();
+      const updates = fake.requests.filter((r) => r.url === '/api/2.0/mlflow/runs/update').map((r) => r.body.status);
+      assert.deepEqual(updates, reopens ? ['RUNNING'] : []);
+      const logged = fake.requests.filter((r) => r.url === '/api/2.0/mlflow/runs/log-batch' && r.body.metrics);
+      assert.equal(logged.length, 1);
+    });
+  }
 });
