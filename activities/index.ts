@@ -23,8 +23,14 @@ export { deriveRunKeys } from './run-keys';
 export type { DeriveRunKeysInput, DeriveRunKeysResult } from './run-keys';
 export { lookupRunResult, saveRunResult } from './results';
 export type { LookupRunResultInput, SaveRunResultInput, SaveRunResultResult } from './results';
-export { trackGridReport, trackRunResult } from './track';
-export type { TrackGridReportInput, TrackGridReportResult, TrackRunResultInput, TrackRunResultResult } from './track';
+export { trackGridReport, trackRunEnded, trackRunResult } from './track';
+export type {
+  TrackGridReportInput,
+  TrackGridReportResult,
+  TrackRunEndedInput,
+  TrackRunResultInput,
+  TrackRunResultResult,
+} from './track';
 export { writeReport } from './report';
 export type { WriteReportInput, WriteReportResult } from './report';
 export { awaitWorkflowClosed } from './await-workflow';

@@ -1,8 +1,11 @@
 /**
  * trackRunResult: a finished run's params, final metrics and artifacts to its MLflow run (the
  * one trainModel logged step metrics to, found by its key; created here for runs that do not
- * train); trackGridReport: the grid's report files to an MLflow run of the grid's own. A tracker that is down or refuses something never fails the run: each part that could
- * not be logged is named in one warning and in the result's `skipped`, and the activity returns.
+ * train); trackRunEnded: a run that failed or was cancelled closes its MLflow run as FAILED or
+ * KILLED instead of leaving it RUNNING; trackGridReport: the grid's report files to an MLflow run
+ * of the grid's own. A tracker that is down or refuses something never fails the run: each part
+ * that could not be logged is named in one warning and in the result's `skipped`, and the
+ * activity returns.
  */
 import { activityInfo } from '@temporalio/activity';
 import { runLogger } from '../src/common/logger';
@@ -12,6 +15,7 @@ import type {
   RunResult,
   TrackGridReportInput,
   TrackGridReportResult,
+  TrackRunEndedInput,
   TrackRunResultInput,
   TrackRunResultResult,
 } from '../src/contracts';
@@ -19,6 +23,7 @@ import type {
 export type {
   TrackGridReportInput,
   TrackGridReportResult,
+  TrackRunEndedInput,
   TrackRunResultInput,
   TrackRunResultResult,
 } from '../src/contracts';
@@ -79,6 +84,48 @@ export async function trackRunResult({
     log.info({ trackingUri: tracking.uri, mlflowRunId: runId }, 'run logged to MLflow');
   }
   return { mlflowRunId: runId, skipped };
+}
+
+/** MLflow refuses tag values longer than this (5000 before MLflow 2.x raised it): cut to fit. */
+const MAX_TAG_LENGTH = 5000;
+
+/**
+ * Closes the run's MLflow run as FAILED (or KILLED) with the failure as tags. The run is found by
+ * its key like trainModel's, so a training that logged steps before it failed keeps them; a run
+ * that failed before any step was logged gets an MLflow run of its own (with its params), so the
+ * failure is visible in the tracker at all. Re-starting the grid later trains under the same key
+ * and the same MLflow run ends FINISHED. Never fails for the tracker's sake, as trackRunResult.
+ */
+export async function trackRunEnded({
+  tracking,
+  status,
+  error,
+  errorType,
+}: TrackRunEndedInput): Promise<TrackRunResultResult> {
+  const log = runLogger({ runKey: tracking.runName, activity: 'trackRunEnded', attempt: activityInfo().attempt });
+  const client = new MlflowClient(tracking.uri);
+  let runId: string | null = null;
+  let step = 'the whole run';
+  try {
+    runId = (await client.openRun(tracking)).runId;
+    step = 'params';
+    await client.logBatch(runId, { params: tracking.params });
+    step = 'failure tags';
+    const tags: Record<string, string> = {};
+    if (error !== undefined) tags['peftgrid.error'] = error.slice(0, MAX_TAG_LENGTH);
+    if (errorType !== undefined) tags['peftgrid.errorType'] = errorType;
+    if (Object.keys(tags).length > 0) await client.logBatch(runId, { tags });
+    step = 'run status';
+    await client.setStatus(runId, status);
+  } catch (err) {
+    log.warn(
+      { trackingUri: tracking.uri, mlflowKey: tracking.key, skipped: [step], errors: [(err as Error).message] },
+      `MLflow tracker ${tracking.uri}: could not close the MLflow run as ${status} (${step} failed); it may still show RUNNING`,
+    );
+    return { mlflowRunId: runId, skipped: [step] };
+  }
+  log.info({ trackingUri: tracking.uri, mlflowRunId: runId, status }, `MLflow run closed as ${status}`);
+  return { mlflowRunId: runId, skipped: [] };
 }
 
 /**

@@ -13,6 +13,7 @@
  */
 import {
   ApplicationFailure,
+  CancellationScope,
   defineQuery,
   isCancellation,
   log,
@@ -28,7 +29,14 @@ import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES, TIMEOUTS } from '../src/common/cons
 import { FailureType, nonRetryableTypes } from '../src/contracts/failures';
 import { looksLikeHubId } from '../src/common/hub-id';
 import { trackingTarget } from '../src/tracking/target';
-import type { FineTuneRunWorkflowInput, RunIdentity, RunPhase, RunProgress, RunResult } from '../src/contracts';
+import type {
+  FineTuneRunWorkflowInput,
+  RunIdentity,
+  RunPhase,
+  RunProgress,
+  RunResult,
+  TrackingTarget,
+} from '../src/contracts';
 
 // From the registry, like prepare-data.ts's: the two hand-written lists this replaced each named
 // the types their own activities happened to throw, so a type is now permanent in every proxy,
@@ -138,6 +146,8 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
     if (previous) return reuse(previous);
   }
 
+  // Set once the run's keys are known; a failure after that closes its MLflow run (see catch).
+  let tracking: TrackingTarget | undefined;
   try {
     setPhase('tokenizing');
     // Hub models are staged first and pinned: the configured revision (a branch by default) resolves
@@ -183,8 +193,7 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
     const trainingKey = identity?.trainingKey ?? run.runKey;
     const evalKey = identity?.evalKey ?? run.runKey;
     // Only runs with tracking on reach the marker: histories without it replay unchanged.
-    const tracking =
-      run.tracking && patched('mlflow-tracking') ? trackingTarget(run, { trainingKey, evalKey }) : undefined;
+    tracking = run.tracking && patched('mlflow-tracking') ? trackingTarget(run, { trainingKey, evalKey }) : undefined;
     // Histories recorded before the torch engine replay the onnx path (export, cpu evaluation).
     const torchEngine = patched('torch-engine') && identity?.engine === 'torch';
 
@@ -365,13 +374,42 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
     );
     return result;
   } catch (err) {
-    if (isCancellation(err)) {
-      setPhase('cancelled');
-      throw err;
-    }
+    const cancelled = isCancellation(err);
+    if (cancelled) setPhase('cancelled');
     // A failure is not saved as the run's result: re-starting the grid tries the run again.
-    setPhase('failed', (err as Error).message);
+    else setPhase('failed', (err as Error).message);
+    // Its MLflow run would stay RUNNING forever: close it. A new marker, reached only by runs with
+    // tracking that end here, so histories recorded before it replay without the extra activity.
+    if (tracking && patched('mlflow-run-ended')) await closeTrackedRun(tracking, err, cancelled);
     throw err;
+  }
+}
+
+/**
+ * trackRunEnded for a run that failed (FAILED, with the failure's type and message) or was
+ * cancelled (KILLED; non-cancellable, or the cancelled workflow could not schedule it). The run's
+ * own error is what the workflow throws: a tracker activity that fails too is only logged.
+ */
+async function closeTrackedRun(tracking: TrackingTarget, err: unknown, cancelled: boolean): Promise<void> {
+  let cause: unknown = err;
+  while (cause instanceof Error && !(cause instanceof ApplicationFailure) && cause.cause) cause = cause.cause;
+  const app = cause instanceof ApplicationFailure ? cause : undefined;
+  const input = cancelled
+    ? { tracking, status: 'KILLED' as const }
+    : {
+        tracking,
+        status: 'FAILED' as const,
+        error: app?.message ?? (err as Error).message,
+        ...(app?.type ? { errorType: app.type } : {}),
+      };
+  try {
+    await CancellationScope.nonCancellable(() =>
+      tracker.trackRunEnded.executeWithOptions({ summary: `close ${tracking.runName} in MLflow as ${input.status}` }, [
+        input,
+      ]),
+    );
+  } catch (trackErr) {
+    log.warn('could not close the MLflow run', { runKey: tracking.runName, error: (trackErr as Error).message });
   }
 }
 

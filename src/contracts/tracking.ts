@@ -37,6 +37,17 @@ export interface TrackRunResultResult {
   skipped: string[];
 }
 
+/** A run that ended without a result: its MLflow run is closed with this status instead of left RUNNING. */
+export interface TrackRunEndedInput {
+  tracking: TrackingTarget;
+  /** FAILED for a failed run, KILLED for a cancelled one (MLflow's RunStatus names). */
+  status: 'FAILED' | 'KILLED';
+  /** The failure's message (kept as the tag `peftgrid.error`); absent for a cancellation. */
+  error?: string;
+  /** The failure's type (`InvalidSpec`, `TrainerCrashed`, …), kept as the tag `peftgrid.errorType`. */
+  errorType?: string;
+}
+
 export interface TrackGridReportInput {
   storeUrl: string;
   /** The grid's tracker: its report goes to an MLflow run of its own, keyed `grid:<gridId>`. */

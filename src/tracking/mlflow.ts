@@ -47,6 +47,8 @@ export interface OpenedRun {
   artifactUri: string;
   /** The highest step of the `loss` metric already logged (-1 when none): a resumed attempt logs after it. */
   lastLossStep: number;
+  /** MLflow's run status (RUNNING, FINISHED, FAILED, KILLED); FAILED/KILLED: an earlier execution ended so. */
+  status: string;
 }
 
 /** MLflow's log-batch limits: 1000 metrics, 100 params, 100 tags, 1000 entries in all per request. */
@@ -195,7 +197,7 @@ export class MlflowClient {
     }
   }
 
-  async setStatus(runId: string, status: 'RUNNING' | 'FINISHED' | 'FAILED'): Promise<void> {
+  async setStatus(runId: string, status: 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED'): Promise<void> {
     await this.request('POST', '/api/2.0/mlflow/runs/update', {
       run_id: runId,
       status,
@@ -226,7 +228,7 @@ export class MlflowClient {
 }
 
 interface MlflowRunJson {
-  info: { run_id: string; artifact_uri: string };
+  info: { run_id: string; artifact_uri: string; status?: string };
   data?: { metrics?: { key: string; step?: number | string }[] };
 }
 
@@ -237,6 +239,7 @@ function opened(run: MlflowRunJson, experimentId: string): OpenedRun {
     experimentId,
     artifactUri: run.info.artifact_uri,
     lastLossStep: loss ? Number(loss.step ?? 0) : -1,
+    status: run.info.status ?? 'RUNNING',
   };
 }
 

@@ -128,7 +128,16 @@ export class StepMetricsLogger {
     if (this.run) return Promise.resolve();
     this.opening ??= this.client
       .openRun(this.target)
-      .then((run) => {
+      .then(async (run) => {
+        // A run re-started after it failed or was cancelled (trackRunEnded closed its MLflow run)
+        // trains again into the same MLflow run: show it RUNNING until trackRunResult closes it.
+        // Best effort: a refused status change must not hold back the step metrics.
+        if (run.status === 'FAILED' || run.status === 'KILLED') {
+          await this.client.setStatus(run.runId, 'RUNNING').then(
+            () => this.log.info({ mlflowRunId: run.runId, was: run.status }, 'reopened the MLflow run (RUNNING again)'),
+            (err: unknown) => this.onError(err, 'reopening the MLflow run'),
+          );
+        }
         this.run = run;
         if (run.lastLossStep >= 0) {
           this.log.info(

@@ -34,6 +34,8 @@ export interface TinyGridOptions {
   model?: { name: string; path: string; family: 'llama' | 'gemma' | 'mistral' | 'template' };
   /** training.device. @default auto */
   device?: 'auto' | 'cpu' | 'cuda';
+  /** data.datasets: UnifiedQA names and custom dataset entries. @default ['boolq'] */
+  datasets?: unknown[];
   /** Extra top-level config (concurrency, retention, …). */
   extra?: Record<string, unknown>;
 }
@@ -46,7 +48,7 @@ export function tinyLoraGrid(o: TinyGridOptions): GridConfig {
       store: o.store,
       data: {
         baseUrl: `file://${SAMPLES}`,
-        datasets: ['boolq'],
+        datasets: o.datasets ?? ['boolq'],
         testSplit: 'test',
         maxTrainPerDataset: 64,
         testSamples: 4,

@@ -1,10 +1,12 @@
 /**
  * Experiment tracking against a real MLflow server (`mlflow server`, SQLite backend, artifacts
- * served) and a real dev Temporal: a tiny LoRA grid with `tracking.mlflow` logs one MLflow run per
- * grid run, with its params, per-step metrics, final metrics and artifacts; the worker training it
- * is SIGKILLed mid-run and a fresh one resumes, and the MLflow run stays one run whose step
- * metrics continue (each step once, equal to the store's loss history). A tracker on a closed port
- * costs a warning, never the run.
+ * served) and a real dev Temporal: a tiny LoRA grid on UnifiedQA's boolq sample plus the shipped
+ * JSONL dataset datasets/samples/custom/category_mc (multiple choice) with `tracking.mlflow` logs
+ * one MLflow run per grid run, with its params, per-step metrics, final metrics and artifacts
+ * (predictions of both datasets); the worker training it is SIGKILLed mid-run and a fresh one
+ * resumes, and the MLflow run stays one run whose step metrics continue (each step once, equal to
+ * the store's loss history). A run that fails closes its MLflow run as FAILED with the failure.
+ * A tracker on a closed port costs a warning, never the run.
  */
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
@@ -15,7 +17,7 @@ import { runWorkflowId, TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
 import type { GridConfig } from '../../src/config/schema';
 import type { GridResult } from '../../src/contracts';
-import { scratchDir } from '../helpers/fixtures';
+import { REPO, scratchDir } from '../helpers/fixtures';
 import {
   experimentRuns,
   listArtifacts,
@@ -36,6 +38,14 @@ import {
 } from '../helpers/worker-process';
 
 const MAX_STEPS = 24;
+// A shipped JSONL sample in the qa layout (the config shape of examples/custom-jsonl.yaml).
+const CUSTOM = {
+  name: 'category_mc',
+  format: 'multiple_choice',
+  layout: 'qa',
+  train: 'datasets/samples/custom/category_mc/train.jsonl',
+  test: 'datasets/samples/custom/category_mc/test.jsonl',
+} as const;
 const EVERY = 4;
 // Nothing listens here (this suite's range is 27500-27509; the server takes 27500).
 const CLOSED_URI = 'http://127.0.0.1:27509';
@@ -73,6 +83,7 @@ describe('MLflow tracking on a real server', { timeout: 20 * 60_000 }, () => {
       store: `file://${join(dir, 'store')}`,
       maxSteps: MAX_STEPS,
       checkpointEverySteps: EVERY,
+      datasets: ['boolq', CUSTOM],
       extra: { tracking: { mlflow: { uri: mlflow.uri, experiment: 'peftgrid-acceptance' } } },
     });
     const a = startWorkerProcess(address(), join(dir, 'worker-a'), 'a', 'cpu,gpu', 'debug');
@@ -125,7 +136,14 @@ describe('MLflow tracking on a real server', { timeout: 20 * 60_000 }, () => {
     assert.equal(params['method.r'], '4');
     assert.equal(params['training.maxSteps'], String(MAX_STEPS));
     assert.equal(params['training.lr'], '0.001');
-    assert.equal(params['data.datasets'], '["boolq"]');
+    const datasets = JSON.parse(params['data.datasets']!) as (
+      string | { name: string; format: string; train: string }
+    )[];
+    assert.equal(datasets[0], 'boolq');
+    const custom = datasets[1] as { name: string; format: string; train: string };
+    assert.equal(custom.name, 'category_mc');
+    assert.equal(custom.format, 'multiple_choice');
+    assert.match(custom.train, /datasets\/samples\/custom\/category_mc\/train\.jsonl$/);
     assert.equal(params['model.name'], 'tiny-llama');
 
     // Step metrics continue across the kill: every step exactly once, and equal to the store's
@@ -164,6 +182,23 @@ describe('MLflow tracking on a real server', { timeout: 20 * 60_000 }, () => {
       .trim()
       .split('\n');
     assert.equal(predictions.length, overall.n);
+    // The custom dataset's test items, scored as multiple choice: each prediction's references are
+    // its line's answer in the shipped test file.
+    const shipped = new Map(
+      readFileSync(join(REPO, CUSTOM.test), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { question: string; answer: string })
+        .map((r) => [r.answer, r]),
+    );
+    const items = predictions.map((l) => JSON.parse(l) as { dataset: string; format: string; references: string[] });
+    const customItems = items.filter((p) => p.dataset === 'category_mc');
+    assert.ok(customItems.length > 0 && customItems.length < items.length, `both datasets: ${JSON.stringify(items)}`);
+    for (const p of customItems) {
+      assert.equal(p.format, 'multiple_choice');
+      assert.ok(shipped.has(p.references[0]!), `reference ${p.references[0]} is an answer of ${CUSTOM.test}`);
+    }
+    assert.ok(items.some((p) => p.dataset === 'boolq'));
     // The grid's report: an MLflow run of its own with the report's files.
     const gridRuns = all.filter((r) => kind(r) === 'grid');
     assert.equal(gridRuns.length, 1);
@@ -181,6 +216,47 @@ describe('MLflow tracking on a real server', { timeout: 20 * 60_000 }, () => {
     );
     b.child.kill('SIGTERM');
     await b.exited;
+  });
+
+  it('a run that fails closes its MLflow run as FAILED, with the failure as tags', async () => {
+    // LoRA on a module the model does not have: the trainer refuses it (InvalidSpec, not retried)
+    // right after loading the model, which is the cheapest failure after the run has its keys.
+    const g = tinyLoraGrid({
+      name: 'mlflow-failed',
+      store: `file://${join(dir, 'store-failed')}`,
+      maxSteps: 4,
+      checkpointEverySteps: 2,
+      datasets: [CUSTOM],
+      extra: {
+        methods: [{ method: 'lora', r: 4, targetModules: ['no_such_proj'] }],
+        tracking: { mlflow: { uri: mlflow.uri, experiment: 'peftgrid-failed' } },
+      },
+    });
+    const d = startWorkerProcess(address(), join(dir, 'worker-d'), 'd', 'cpu,gpu', 'info');
+    workers.push(d);
+    await waitForPollers(env.client);
+    const t0 = Date.now();
+    const result = (await (await startGrid(g, 'mlflow-failed').handle).result()) as GridResult;
+    const run = result.runs[0]!;
+    assert.equal(run.status, 'failed');
+    const runs = (await experimentRuns(mlflow.uri, 'peftgrid-failed')).filter(
+      (r) => !r.data.tags?.some((t) => t.key === 'peftgrid.kind' && t.value === 'grid'),
+    );
+    assert.equal(runs.length, 1);
+    const mr = runs[0]!;
+    assert.equal(mr.info.status, 'FAILED');
+    const tags = Object.fromEntries((mr.data.tags ?? []).map((t) => [t.key, t.value]));
+    assert.equal(tags['mlflow.runName'], run.runKey);
+    assert.equal(tags['peftgrid.errorType'], 'InvalidSpec');
+    assert.match(tags['peftgrid.error'] ?? '', /method\.targetModules: got \['no_such_proj'\]/);
+    const params = Object.fromEntries((mr.data.params ?? []).map((p) => [p.key, p.value]));
+    assert.equal(params['method.targetModules'], '["no_such_proj"]');
+    console.log(
+      `failed run: MLflow run ${mr.info.run_id} ${mr.info.status} (${tags['peftgrid.errorType']}) ` +
+        `in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+    );
+    d.child.kill('SIGTERM');
+    await d.exited;
   });
 
   it('a tracking server that cannot be reached: the run completes and the worker warns, naming the uri', async () => {
