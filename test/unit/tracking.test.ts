@@ -3,7 +3,7 @@
  * two promises that must hold whatever the server does — a tracker that is down never fails or
  * stalls training (bounded time, one warning naming the uri and the steps skipped), and a resumed
  * attempt does not log the steps its killed predecessor already logged. The real MLflow server is
- * in test/workflow/mlflow-tracking.test.ts.
+ * in test/tracking/mlflow-tracking.test.ts.
  */
 import { strict as assert } from 'node:assert';
 import { createServer, type Server } from 'node:http';
