@@ -196,6 +196,7 @@ export function finalMetrics(result: RunResult, timestamp: number): MlflowMetric
     add('eval.hit_limit_fraction', t.hitLimitFraction);
     add('eval.acceptance_rate', t.acceptanceRate);
     add('eval.speedup', t.speedup);
+    add('eval.tokens_per_target_pass', t.tokensPerTargetPass);
   }
   const tr = result.training;
   if (tr) {
