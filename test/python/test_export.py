@@ -81,6 +81,12 @@ def check_graph_io(sess, engine):
     assert keep.type == "tensor(int64)" and keep.shape == []
 
 
+def sha256_of(path):
+    import hashlib
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
 @pytest.mark.parametrize("family", ["llama", "gemma", "mistral"])
 def test_base_model_parity_and_greedy_decode(tiny, tmp_path, events, family):
     from transformers import AutoModelForCausalLM
@@ -92,7 +98,7 @@ def test_base_model_parity_and_greedy_decode(tiny, tmp_path, events, family):
     assert engine == {"numLayers": 2, "numKvHeads": 2, "headDim": 16, "vocabSize": 49152, "bosTokenId": 1,
                       "eosTokenIds": [2], "padTokenId": 2, "maxPositions": config["max_position_embeddings"],
                       "dtype": "float32", "numVirtualTokens": 0, "method": "base", "modelType": family,
-                          "weightDtype": "float32"}
+                      "weightDtype": "float32", "tokenizerSha256": sha256_of(os.path.join(tiny[family], "tokenizer.json"))}
     sess = session(tmp_path / "onnx")
     check_graph_io(sess, engine)
 
