@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { checkpointKey } from '../../activities/checkpoints';
 import { committedCheckpoints } from '../../activities/train';
-import { runWorkflowId, TASK_QUEUES } from '../../src/common/constants';
+import { TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
 import { FileObjectStore, manifestFileKey, readManifest } from '../../src/store';
 import type { GridResult } from '../../src/contracts';
@@ -19,7 +19,6 @@ import { scratchDir } from '../helpers/fixtures';
 import {
   lastTrainerStep,
   logRecords,
-  pendingHeartbeat,
   startWorkerProcess,
   waitForPollers,
   type WorkerProcess,
@@ -27,7 +26,8 @@ import {
 import { trainingKeyOf } from '../helpers/run-keys';
 import { localTemporal, tinyLoraGrid } from '../helpers/tiny-grid';
 
-const MAX_STEPS = 20;
+// Long enough that training is still going when the second checkpoint commits, at any load.
+const MAX_STEPS = 32;
 const EVERY = 4;
 
 describe('corrupt newest checkpoint + worker loss', { timeout: 10 * 60_000 }, () => {
@@ -64,13 +64,17 @@ describe('corrupt newest checkpoint + worker loss', { timeout: 10 * 60_000 }, ()
     // Checkpoints live under the run's training key (docs/contracts.md §3); asked while worker a can answer.
     const trainingKey = await trainingKeyOf(env.client, runKey);
 
-    // Two committed checkpoints are needed: one to damage, one to fall back to.
-    let killStep = 0;
-    for (;;) {
-      const hb = await pendingHeartbeat<{ step?: number; checkpointKey?: string }>(env.client, runWorkflowId(runKey));
-      if (Number(/step-(\d+)$/.exec(hb?.details.checkpointKey ?? '')?.[1] ?? 0) >= 2 * EVERY) break;
+    // Two committed checkpoints are needed: one to damage, one to fall back to. Watched in the
+    // store, where a commit shows at once: the heartbeat that carries it reaches the server only
+    // once per throttle interval, and a rehearsal of CI saw training finish before it did (the
+    // loop then waited for a heartbeat that never came, until the test timed out).
+    const store = new FileObjectStore(storeDir);
+    const deadline = Date.now() + 5 * 60_000;
+    while ((await committedCheckpoints(store, trainingKey)).length < 2) {
+      assert.ok(Date.now() < deadline, 'no second committed checkpoint within 5 min');
       await new Promise((r) => setTimeout(r, 100));
     }
+    let killStep = 0;
     // Freeze the worker first so no newer checkpoint can commit between choosing the victim and
     // the kill: the damaged one is then guaranteed to be the newest the next attempt sees.
     a.child.kill('SIGSTOP');
@@ -78,7 +82,6 @@ describe('corrupt newest checkpoint + worker loss', { timeout: 10 * 60_000 }, ()
     // not from the heartbeat, which is throttled to 5 s. (A step the trainer finished between the
     // SIGSTOP and the SIGKILL, a few ms, is never reported and not counted.)
     killStep = lastTrainerStep(a.output());
-    const store = new FileObjectStore(storeDir);
     const committed = await committedCheckpoints(store, trainingKey);
     assert.ok(committed.length >= 2, `two committed checkpoints before the damage: ${committed.join(',')}`);
     const [newest, previous] = committed as [number, number];
