@@ -52,6 +52,17 @@ interface Expectation {
   timeoutMs?: number;
 }
 
+/**
+ * README lines this test knows but does not run, with why. The "Run on a real cluster" block
+ * needs temporal-server built from its Go module (tens of minutes on a fresh machine, so it is
+ * opt-in: `bash infra/bootstrap.sh --with-cluster`); `npm run test:cluster` runs that path.
+ */
+const NOT_RUN_HERE: Record<string, string> = {
+  'cluster up': 'the local cluster (npm run test:cluster)',
+  'run examples/demo.yaml --wait': 'it runs against the local cluster of the line before',
+  'cluster down': 'the local cluster (npm run test:cluster)',
+};
+
 /** Every README line, by what follows `npx peftgrid `. */
 const EXPECTED: Record<string, Expectation> = {
   '--help': { code: 0, out: /^peftgrid — durable PEFT[\s\S]*Usage: peftgrid <command>/ },
@@ -110,8 +121,9 @@ describe('README.md commands on a fresh clone', { timeout: 25 * 60_000 }, () => 
       );
     }
     for (const line of lines) {
+      const args = line.replace(/^npx peftgrid /, '');
       assert.ok(
-        EXPECTED[line.replace(/^npx peftgrid /, '')],
+        EXPECTED[args] || NOT_RUN_HERE[args],
         `README line \`${line}\` has no expectation in this test: add one`,
       );
     }
@@ -131,7 +143,12 @@ describe('README.md commands on a fresh clone', { timeout: 25 * 60_000 }, () => 
 
     const lines = readmeCommands(readFileSync(join(clone, 'README.md'), 'utf8'));
     for (const line of lines) {
-      const want = EXPECTED[line.replace(/^npx peftgrid /, '')]!;
+      const args = line.replace(/^npx peftgrid /, '');
+      if (NOT_RUN_HERE[args] && !EXPECTED[args]) {
+        t.diagnostic(`not run here: \`${line}\` (${NOT_RUN_HERE[args]})`);
+        continue;
+      }
+      const want = EXPECTED[args]!;
       const res = spawnSync('bash', ['-c', line], {
         cwd: clone,
         env,
