@@ -7,50 +7,12 @@ import { parseArgs } from 'node:util';
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
 import { cpuSlots as envCpuSlots, gpuSlots as envGpuSlots, queuesEnv, sdkLogLevel } from '../src/common/env';
 import { logger } from '../src/common/logger';
-import {
-  checkTarget,
-  connectProblem,
-  CONNECT_TIMEOUT_MS,
-  diagnoseConnect,
-  TemporalConnectError,
-  within,
-} from '../src/common/temporal-connect';
-import { probeTlsOf, temporalSettings, type TemporalSettings } from '../src/common/temporal-env';
+import { connectChecked, TemporalConnectError } from '../src/common/temporal-connect';
+import { probeTlsOf, temporalSettings } from '../src/common/temporal-env';
 import { type QueueKind } from '../src/common/constants';
 import { trainerKillGraceMs, workerShutdownMs } from '../src/common/shutdown';
 import { createWorkers } from './create';
 import { metricsSettings, sdkTelemetryOptions, startMetricsServer } from './metrics';
-
-/**
- * Connects and checks namespace + search attributes, within a bounded time: a worker pointed at
- * the wrong place exits 1 saying why instead of retrying silently for ever.
- */
-async function connectChecked(settings: TemporalSettings): Promise<NativeConnection> {
-  const target = { address: settings.address, namespace: settings.namespace, tls: settings.tls !== undefined };
-  const connecting = NativeConnection.connect({
-    address: settings.address,
-    tls: settings.tls,
-    apiKey: settings.apiKey,
-    metadata: settings.metadata,
-  });
-  let connection: NativeConnection;
-  try {
-    connection = await within(connecting, CONNECT_TIMEOUT_MS, () =>
-      connectProblem(new Error(`no connection within ${CONNECT_TIMEOUT_MS / 1000} s`), target),
-    );
-  } catch (err) {
-    // A connect that finishes after the timeout must not keep the process alive.
-    connecting.then((c) => c.close()).catch(() => undefined);
-    throw await diagnoseConnect(err, target, probeTlsOf(settings));
-  }
-  try {
-    await checkTarget(connection, target);
-  } catch (err) {
-    await connection.close();
-    throw err;
-  }
-  return connection;
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { queues: { type: 'string', default: queuesEnv() } } });
@@ -75,7 +37,16 @@ async function main(): Promise<void> {
     ? await startMetricsServer({ port: metrics.port, host: metrics.host, sdkAddress: metrics.sdkBindAddress })
     : null;
   const settings = temporalSettings();
-  const connection = await connectChecked(settings);
+  const target = { address: settings.address, namespace: settings.namespace, tls: settings.tls !== undefined };
+  // Bounded: a worker pointed at the wrong place exits 1 saying why, not retrying for ever.
+  const connection = await connectChecked(target, probeTlsOf(settings), () =>
+    NativeConnection.connect({
+      address: settings.address,
+      tls: settings.tls,
+      apiKey: settings.apiKey,
+      metadata: settings.metadata,
+    }),
+  );
   const workers = await createWorkers({
     connection,
     namespace: settings.namespace,

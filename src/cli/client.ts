@@ -2,7 +2,7 @@
 import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { TASK_QUEUES } from '../common/constants';
 import { contentHash } from '../common/hash';
-import { checkTarget, CONNECT_TIMEOUT_MS, diagnoseConnect } from '../common/temporal-connect';
+import { connectChecked, CONNECT_TIMEOUT_MS } from '../common/temporal-connect';
 import { probeTlsOf, temporalSettings, workflowUrl, type TemporalSettings } from '../common/temporal-env';
 import { planRuns } from '../config/plan';
 import type { GridConfig } from '../config/schema';
@@ -12,25 +12,16 @@ export async function connectClient(
   settings: TemporalSettings = temporalSettings(),
 ): Promise<{ client: Client; close: () => Promise<void> }> {
   const target = { address: settings.address, namespace: settings.namespace, tls: settings.tls !== undefined };
-  let connection: Connection;
-  try {
-    connection = await Connection.connect({
+  // Namespace and search attributes now, not as a grid whose first workflow task fails forever.
+  const connection = await connectChecked(target, probeTlsOf(settings), () =>
+    Connection.connect({
       address: settings.address,
       tls: settings.tls,
       apiKey: settings.apiKey,
       metadata: settings.metadata,
       connectTimeout: CONNECT_TIMEOUT_MS,
-    });
-  } catch (err) {
-    throw await diagnoseConnect(err, target, probeTlsOf(settings));
-  }
-  try {
-    // Namespace and search attributes now, not as a grid whose first workflow task fails forever.
-    await checkTarget(connection, target);
-  } catch (err) {
-    await connection.close();
-    throw err;
-  }
+    }),
+  );
   return { client: new Client({ connection, namespace: settings.namespace }), close: () => connection.close() };
 }
 

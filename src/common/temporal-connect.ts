@@ -229,3 +229,38 @@ export async function diagnoseConnect(
   const why = await probeTarget(t.address, tlsSettings).catch(() => null);
   return why ? connectProblem(new Error(why), { ...t, tls: tlsSettings !== undefined }) : first;
 }
+
+/** What {@link connectChecked} needs of a connection: the checks' services and a close. */
+export interface CheckableConnection extends TemporalServices {
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a connection with `open` and checks namespace + search attributes on it, all within
+ * bounded time: the CLI (client Connection) and the workers (NativeConnection) both fail fast,
+ * saying what is wrong, instead of retrying silently for ever. A connect that finishes after the
+ * timeout, or a connection whose checks fail, is closed so it cannot keep the process alive.
+ */
+export async function connectChecked<C extends CheckableConnection>(
+  t: Target,
+  tlsSettings: ProbeTls | undefined,
+  open: () => Promise<C>,
+): Promise<C> {
+  const connecting = open();
+  let connection: C;
+  try {
+    connection = await within(connecting, CONNECT_TIMEOUT_MS, () =>
+      connectProblem(new Error(`no connection within ${CONNECT_TIMEOUT_MS / 1000} s`), t),
+    );
+  } catch (err) {
+    connecting.then((c) => c.close()).catch(() => undefined);
+    throw await diagnoseConnect(err, t, tlsSettings);
+  }
+  try {
+    await checkTarget(connection, t);
+  } catch (err) {
+    await connection.close();
+    throw err;
+  }
+  return connection;
+}
