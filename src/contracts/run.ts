@@ -99,6 +99,8 @@ export interface RunIdentity {
   modelHashBasis: 'content' | 'name';
   /** Speculative runs: the draft model's fingerprint. */
   draftModelHash?: string;
+  /** `drafting: distilled`: where the distilled draft lives, `runs/<distillKey>/` (identity.ts distillKey). */
+  distillKey?: string;
   /** The engine `eval.engine` resolved to (src/config/engine.ts); absent in identities derived before it: onnx. */
   engine?: EvalEngine;
   /** Why that engine, in words. */
