@@ -1,7 +1,9 @@
 /**
  * One run: tokenize → derive keys → [reuse a saved result] → [train → export adapter | export
  * base] → evaluate → result. Runs evaluated by the torch engine (eval.engine, resolved in
- * deriveRunKeys) skip the export and evaluate on the gpu queue with the adapter unmerged. Every
+ * deriveRunKeys) skip the export and evaluate on the gpu queue with the adapter unmerged. A
+ * `drafting: distilled` pair first distills its draft on the target's outputs over the training
+ * prompts (distillDraft, under its distill key), then exports and drafts with that. Every
  * step is an idempotent activity keyed by content, so a retried or re-started run skips what is
  * already committed in the store.
  *
