@@ -102,6 +102,11 @@ export async function generateTorch(
     adapterDir = join(root, 'adapter');
     await getDirectory(store, torch.adapterPrefix, adapterDir, hb.transfer('download-adapter'));
   }
+  let draftDir: string | null = null;
+  if (input.speculative?.draftPrefix) {
+    draftDir = join(root, 'draft');
+    await getDirectory(store, input.speculative.draftPrefix, draftDir, hb.transfer('download-adapter'));
+  }
   const itemsPath = join(root, 'items.jsonl');
   await writeFile(
     itemsPath,
@@ -117,12 +122,14 @@ export async function generateTorch(
         itemsPath,
         adapterDir,
         method: adapterDir ? torch.method : null,
-        draftModelPath: draftPath
-          ? await localModelDir(draftPath, {
-              ...revisionOpt(input.speculative?.draftRevision),
-              heartbeat: hb.details,
-            })
-          : null,
+        draftModelPath: draftDir
+          ? draftDir
+          : draftPath
+            ? await localModelDir(draftPath, {
+                ...revisionOpt(input.speculative?.draftRevision),
+                heartbeat: hb.details,
+              })
+            : null,
         gamma: input.speculative?.gamma ?? 4,
         promptLookupNgram: input.speculative?.promptLookup?.maxNgram ?? null,
         device: torch.device,
@@ -167,7 +174,7 @@ export async function generateTorch(
   }
   await rm(root, { recursive: true, force: true });
   return {
-    gen: torchGeneration(outcome, items.length, Boolean(draftPath || input.speculative?.promptLookup)),
+    gen: torchGeneration(outcome, items.length, Boolean(draftDir || draftPath || input.speculative?.promptLookup)),
     precision: outcome.precision ?? 'fp32',
   };
 }

@@ -1,6 +1,6 @@
 /**
  * Every activity, re-exported for the workers (as values) and the workflows (as types only).
- * cpu queue: data, evaluation, results, tracking, report. gpu queue: trainModel, exportModel, evaluateModel
+ * cpu queue: data, evaluation, results, tracking, report. gpu queue: trainModel, distillDraft, exportModel, evaluateModel
  * (the torch engine). Both: stageModel.
  */
 export { downloadDataset } from './download';
@@ -15,6 +15,8 @@ export { tokenizeData } from './tokenize';
 export type { TokenizeDataInput, TokenizeDataResult } from './tokenize';
 export { trainModel } from './train';
 export type { TrainModelInput, TrainModelResult, TrainHeartbeat } from './train';
+export { distillDraft } from './distill';
+export type { DistillDraftInput } from './distill';
 export { exportModel } from './export';
 export type { ExportModelInput, ExportModelResult } from './export';
 export { evaluateModel } from './evaluate';

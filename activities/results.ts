@@ -83,6 +83,7 @@ export async function saveRunResult(input: SaveRunResultInput): Promise<SaveRunR
           evalKey: identity.evalKey,
           modelHashBasis: identity.modelHashBasis,
           ...(identity.draftModelHash ? { draftModelHash: identity.draftModelHash } : {}),
+          ...(identity.distillKey ? { distillKey: identity.distillKey } : {}),
           ...(input.prepared
             ? { data: { preparedTrain: input.prepared.train, preparedTest: input.prepared.test, ...identity.data } }
             : {}),

@@ -5,7 +5,7 @@
  * because the workflow can neither read the model directory nor hash; it is cheap and pure over
  * its inputs (the fingerprint is cached per worker), so a retry returns the same keys.
  */
-import { evaluationKey, trainingKey } from '../src/config/identity';
+import { distillKey, evaluationKey, trainingKey } from '../src/config/identity';
 import { resolveRunEngine } from './eval-engine';
 import { modelFingerprint } from './model-fingerprint';
 import { localModelDir, revisionOpt } from './model-source';
@@ -28,12 +28,15 @@ export async function deriveRunKeys({ run, trainData, testData }: DeriveRunKeysI
   const content = {
     engine: choice.engine,
     model: model.sha256,
-    trainData: run.trains ? (trainData?.sha256 ?? null) : null,
+    // A distilled draft learns from the training prompts: they are part of what it evaluates.
+    trainData: run.trains || run.distill ? (trainData?.sha256 ?? null) : null,
     testData: testData.sha256,
     ...(draft ? { draft: draft.sha256 } : {}),
   };
+  const distilled = distillKey(run, content);
   return {
     trainingKey: trainingKey(run, content),
+    ...(distilled ? { distillKey: distilled } : {}),
     evalKey: evaluationKey(run, content),
     modelHash: model.sha256,
     modelHashBasis: model.basis,

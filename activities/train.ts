@@ -68,14 +68,35 @@ function trainBeats(input: TrainModelInput): TrainBeats {
   return { hb, setBase: (next) => void (base = next) };
 }
 
+/**
+ * What a durable trainer activity runs: trainModel (`trainer train`) and distillDraft
+ * (`trainer distill`, activities/distill.ts) share everything else: checkpoints, resume, heartbeats.
+ */
+export interface TrainerJob {
+  /** The trainer subcommand; it takes `--spec` and `--resume-from` and speaks the train protocol. */
+  command: 'train' | 'distill';
+  /** The activity's name in log bindings, and the log book's activity (`peftgrid logs`). */
+  activity: string;
+  logAs: string;
+  /** Spec fields on top of the train spec, resolved on this worker (a model staged here, heartbeating). */
+  extraSpec?: (hb: ActivityHeartbeat) => Promise<Record<string, unknown>>;
+}
+
+const TRAIN: TrainerJob = { command: 'train', activity: 'trainModel', logAs: 'train' };
+
 export async function trainModel(input: TrainModelInput): Promise<TrainModelResult> {
+  return runTrainerJob(input, TRAIN);
+}
+
+/** The durable training protocol for `job`: idempotent on a committed final, resumes from checkpoints. */
+export async function runTrainerJob(input: TrainModelInput, job: TrainerJob): Promise<TrainModelResult> {
   const info = activityInfo();
   // From the first line: checking the store and fetching the model can take minutes.
   const beats = trainBeats(input);
   const store = openStore(input.storeUrl);
-  const bindings = { runKey: input.runKey, activity: 'trainModel', attempt: info.attempt };
+  const bindings = { runKey: input.runKey, activity: job.activity, attempt: info.attempt };
   // This attempt's log lines and the trainer's, for `peftgrid logs` (uploaded once training starts).
-  const book = new RunLogBook({ store, key: input.runKey, activity: 'train', attempt: info.attempt, bindings });
+  const book = new RunLogBook({ store, key: input.runKey, activity: job.logAs, attempt: info.attempt, bindings });
   const log = book.log;
   // When this attempt was scheduled vs started: after a lost worker, the gap between the kill and
   // `scheduledAt` is the heartbeat-timeout detection time (bench/recovery.ts reads it).
@@ -90,7 +111,7 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
   }
   book.start();
   try {
-    return await trainAttempt(input, store, log, beats, book);
+    return await trainAttempt(input, job, store, log, beats, book);
   } catch (err) {
     log.error({ err: (err as Error).message }, 'train attempt failed');
     throw err;
@@ -101,6 +122,7 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
 
 async function trainAttempt(
   input: TrainModelInput,
+  job: TrainerJob,
   store: ObjectStore,
   log: Logger,
   beats: TrainBeats,
@@ -108,13 +130,13 @@ async function trainAttempt(
 ): Promise<TrainModelResult> {
   const finalPrefix = joinKey('runs', input.runKey, 'final');
   const root = workDir(input.runKey, `attempt-${activityInfo().attempt}`);
-  const specPath = await prepareAttempt(input, store, root, beats.hb);
+  const specPath = await prepareAttempt(input, job, store, root, beats.hb);
   // Step metrics go to the tracker in the background; a dead tracker costs a warning, not the run.
   const tracker = input.tracking ? new StepMetricsLogger(input.tracking, log) : null;
   tracker?.start();
   let attempt: Awaited<ReturnType<typeof runAttempt>>;
   try {
-    attempt = await runAttempt(input, store, root, specPath, log, beats, tracker, book);
+    attempt = await runAttempt(input, job, store, root, specPath, log, beats, tracker, book);
   } finally {
     // Bounded: a worker shutting down (SIGTERM) still has its checkpoint upload and report to do.
     await tracker?.close(5000);
@@ -147,6 +169,7 @@ const pickMeta = (m: FinalMeta): FinalMeta => ({
 /** A clean work directory with the training data and the trainer's spec; returns the spec's path. */
 async function prepareAttempt(
   input: TrainModelInput,
+  job: TrainerJob,
   store: ObjectStore,
   root: string,
   hb: ActivityHeartbeat,
@@ -166,6 +189,7 @@ async function prepareAttempt(
     // Inputs recorded before gradientCheckpointing existed lack it: the schema's default.
     training: { gradientCheckpointing: 'auto', ...input.training },
     device: input.training.device,
+    ...(await job.extraSpec?.(hb)),
   };
   const specPath = join(root, 'spec.json');
   await writeFile(specPath, JSON.stringify(spec, null, 1));
@@ -178,6 +202,7 @@ async function prepareAttempt(
  */
 async function runAttempt(
   input: TrainModelInput,
+  job: TrainerJob,
   store: ObjectStore,
   root: string,
   specPath: string,
@@ -250,7 +275,7 @@ async function runAttempt(
       // From here on heartbeats carry this attempt's own step and checkpoint.
       beats.setBase(() => state.heartbeat);
       await apply(onTrainerSpawn(state, from, Date.now()));
-      const args = ['train', '--spec', specPath, ...(from ? ['--resume-from', from.dir] : [])];
+      const args = [job.command, '--spec', specPath, ...(from ? ['--resume-from', from.dir] : [])];
       const onEvent = (ev: TrainerEvent) => {
         if (ev.event === 'step') tracker?.observe(ev);
         return apply(onTrainerEvent(state, ev, Date.now()));

@@ -1,4 +1,4 @@
-"""CLI dispatch: `python -m trainer {train,export,generate,merge,stage,tiny,materialize-gguf,export-dataset} ...` (docs/contracts.md §2).
+"""CLI dispatch: `python -m trainer {train,distill,export,generate,merge,stage,tiny,materialize-gguf,export-dataset} ...` (docs/contracts.md §2).
 
 Specs are validated here, before torch is imported, so a bad spec fails in well under a second.
 Exit codes: 0 done, 2 a failure a retry would repeat (an `error` event precedes it), 3 the
@@ -42,6 +42,9 @@ def main(argv=None):
     t = sub.add_parser("train", help="fine-tune from a JSON spec; JSON-lines events on stdout")
     t.add_argument("--spec", required=True)
     t.add_argument("--resume-from", default=None, help="a checkpoints/step-<N> directory")
+    dd = sub.add_parser("distill", help="train a speculative draft on the target's greedy outputs; events as train")
+    dd.add_argument("--spec", required=True, help="a train spec for the draft plus a `distill` object naming the target")
+    dd.add_argument("--resume-from", default=None, help="a checkpoints/step-<N> directory of an earlier distill")
     e = sub.add_parser("export", help="export base model or merged adapter to ONNX with KV cache")
     e.add_argument("--spec", required=True)
     n = sub.add_parser("generate", help="evaluate with the torch engine: greedy tokens + answer scores as events")
@@ -81,7 +84,7 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     claim_stdout()
-    if args.cmd in ("train", "export", "generate"):
+    if args.cmd in ("train", "distill", "export", "generate"):
         die_with_parent()
     try:
         if args.cmd == "train":
@@ -89,6 +92,11 @@ def main(argv=None):
             spec = parse_train_spec(load_json(args.spec))
             from .train import train
             return train(spec, resume_from=args.resume_from)
+        if args.cmd == "distill":
+            from .spec import load_json, parse_distill_spec
+            spec, target = parse_distill_spec(load_json(args.spec, "distill spec"))
+            from .distill import distill
+            return distill(spec, target, resume_from=args.resume_from)
         if args.cmd == "export":
             from .spec import load_json, parse_export_spec
             spec = parse_export_spec(load_json(args.spec, "export spec"))

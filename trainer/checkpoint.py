@@ -10,6 +10,7 @@ A checkpoint holds:
   optimizer.safetensors, scheduler.safetensors, rng.safetensors (python/numpy/torch/cuda),
   adalora.safetensors     (rank allocator): nested state without pickle, see statefile.py
   trainer_state.json      step, data position (examples consumed), loss history, run identity
+  + carried inputs        files the caller asks to travel with it (distill.py: the target's outputs)
 
 Nothing here unpickles: a checkpoint comes from a shared bucket, and anyone who can write there must
 not be able to run code on the workers that resume it.
@@ -80,8 +81,9 @@ def set_rng_state(state):
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(output_dir, model, optimizer, scheduler, state, extra=None):
-    """Write `output_dir/checkpoints/step-<state.step>/` atomically; returns its path."""
+def save_checkpoint(output_dir, model, optimizer, scheduler, state, extra=None, carry=()):
+    """Write `output_dir/checkpoints/step-<state.step>/` atomically; returns its path. `carry`: files
+    copied in as they are (inputs a resume elsewhere needs, e.g. distill.py's generated targets)."""
     final = os.path.join(output_dir, "checkpoints", f"step-{state['step']}")
     os.makedirs(os.path.dirname(final), exist_ok=True)
     tmp = _atomic_dir(final)
@@ -92,6 +94,8 @@ def save_checkpoint(output_dir, model, optimizer, scheduler, state, extra=None):
              **(extra or {})}
     for name, tree in trees.items():
         save_tree(os.path.join(tmp, state_file(name)), tree)
+    for path in carry:
+        shutil.copy2(path, tmp)
     with open(os.path.join(tmp, "trainer_state.json"), "w") as f:
         json.dump({"version": STATE_VERSION, **state}, f, indent=1)
     return _commit(tmp, final)

@@ -155,6 +155,19 @@ class GenerateSpec:
     score: bool = _f(True, "true or false (score the reference answers' perplexity)")
 
 
+@dataclass
+class DistillTargetSpec:
+    """The `distill` object of a distill spec: the target whose greedy outputs the draft learns."""
+    modelPath: str = _f(help="an existing model directory (the target's base)", kind="str", nonempty=True)
+    maxNewTokens: int = _f(help="an integer >= 1 (target tokens generated per prompt)", kind="int", min=1)
+    adapterDir: str = _f(None, "the target's adapter directory or null (base model)", kind="str", nullable=True)
+    method: str = _f(None, "the method that trained adapterDir, or null", kind="str", nullable=True)
+    batchSize: int = _f(8, "an integer >= 1 (prompts per target generate call)", kind="int", min=1)
+
+
+# The draft ends as a plain model directory: a full fine-tune is one, LoRA is merged into it.
+DISTILL_METHODS = ("lora", "full")
+
 _METHOD_NAMES = {cls: name for name, cls in METHODS.items()}
 
 
@@ -277,6 +290,30 @@ def parse_export_spec(data):
             raise ModelNotFound(f"adapterDir: got {_show(spec.adapterDir)}; expected a directory with {marker} "
                                 f"(the final/ directory of a {spec.method} run)")
     return spec
+
+
+def parse_distill_spec(data):
+    """dict → (TrainSpec of the draft, DistillTargetSpec). A distill spec is a train spec whose
+    `modelPath` is the draft and whose `trainData` holds the training prompts (their answers are
+    replaced by the target's outputs), plus a `distill` object naming the target."""
+    if not isinstance(data, dict):
+        raise InvalidSpec(f"spec: got {_show(data)}; expected an object")
+    if "distill" not in data:
+        raise InvalidSpec("distill: missing; expected an object naming the target (modelPath, maxNewTokens)")
+    rest = {k: v for k, v in data.items() if k != "distill"}
+    target = _build(DistillTargetSpec, data["distill"], "distill")
+    spec = parse_train_spec(rest)
+    if spec.method_name not in DISTILL_METHODS:
+        raise UnsupportedMethod(f"method.method: got {_show(spec.method_name)}; expected one of "
+                                f"{', '.join(DISTILL_METHODS)} (a distilled draft ends as a plain model)")
+    _require_model_dir(target.modelPath, "distill.modelPath")
+    if target.adapterDir is not None:
+        if not os.path.isdir(target.adapterDir):
+            raise ModelNotFound(f"distill.adapterDir: got {_show(target.adapterDir)}; expected an existing directory")
+        if target.method not in METHODS:
+            raise InvalidSpec(f"distill.method: got {_show(target.method)} with an adapterDir; expected the method "
+                              "that trained it")
+    return spec, target
 
 
 def load_json(path, what="spec"):

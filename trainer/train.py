@@ -66,12 +66,18 @@ def causal_lm_loss(logits, labels):
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=IGNORE_INDEX)
 
 
-def train(spec, resume_from=None):
+def train(spec, resume_from=None, carry=(), finalize=None):
+    """Run `spec` to its final directory; returns the exit code (EXIT_DONE or EXIT_PREEMPTED).
+
+    `carry`: files copied into every checkpoint, so a resume on another machine finds them there
+    (distill.py's generated targets). `finalize(model) -> model`: applied before the final save
+    (distill.py merges a LoRA draft into a plain model).
+    """
     with Preemption() as stop:
-        return _train(spec, resume_from, stop)
+        return _train(spec, resume_from, stop, tuple(carry), finalize)
 
 
-def _train(spec, resume_from, stop):
+def _train(spec, resume_from, stop, carry, finalize):
     t = spec.training
     shard = Shard(spec.trainData)
     adalora = is_adalora(spec)
@@ -117,7 +123,7 @@ def _train(spec, resume_from, stop):
     def save(loss):
         state = {**identity, "step": step, "position": position, "losses": losses, "lrs": lrs, "runKey": spec.runKey}
         extra = {"adalora": adalora_state(model)} if adalora else None
-        path = ckpt.save_checkpoint(spec.outputDir, model, optimizer, scheduler, state, extra)
+        path = ckpt.save_checkpoint(spec.outputDir, model, optimizer, scheduler, state, extra, carry)
         emit("checkpoint", step=step, dir=os.path.abspath(path), loss=loss)
         return step
 
@@ -180,7 +186,7 @@ def _train(spec, resume_from, stop):
     if adalora:
         record["rankPattern"] = {k: int(sum(v)) for k, v in (adalora_state(model)["rank_pattern"] or {}).items()}
     record["gradientCheckpointing"] = checkpointing
-    final = ckpt.save_final(spec.outputDir, model, record, spec.modelPath)
+    final = ckpt.save_final(spec.outputDir, finalize(model) if finalize else model, record, spec.modelPath)
     emit("resources", **resources.run_resources(device, dtype, total, trainable, loop_tokens, loop_seconds,
                                                 checkpointing))
     emit("done", step=step, finalDir=os.path.abspath(final), trainLoss=train_loss, trainPerplexity=perplexity)

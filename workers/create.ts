@@ -23,6 +23,7 @@ export interface WorkerSetOptions {
 // evaluateModel too: the torch engine (eval.engine) evaluates on the gpu queue, where the model fits.
 const gpuActivities = {
   trainModel: activities.trainModel,
+  distillDraft: activities.distillDraft,
   exportModel: activities.exportModel,
   evaluateModel: activities.evaluateModel,
   // A gpu-only worker stages its own copy of a hub model (its cache is per worker).

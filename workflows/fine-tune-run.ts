@@ -1,7 +1,9 @@
 /**
  * One run: tokenize → derive keys → [reuse a saved result] → [train → export adapter | export
  * base] → evaluate → result. Runs evaluated by the torch engine (eval.engine, resolved in
- * deriveRunKeys) skip the export and evaluate on the gpu queue with the adapter unmerged. Every
+ * deriveRunKeys) skip the export and evaluate on the gpu queue with the adapter unmerged. A
+ * `drafting: distilled` pair first distills its draft on the target's outputs over the training
+ * prompts (distillDraft, under its distill key), then exports and drafts with that. Every
  * step is an idempotent activity keyed by content, so a retried or re-started run skips what is
  * already committed in the store.
  *
@@ -37,6 +39,7 @@ import type {
   RunResult,
   TrackingTarget,
 } from '../src/contracts';
+import type { ObjectRef } from '../src/store/object-store';
 
 // From the registry, like prepare-data.ts's: the two hand-written lists this replaced each named
 // the types their own activities happened to throw, so a type is now permanent in every proxy,
@@ -153,6 +156,9 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
     // Hub models are staged first and pinned: the configured revision (a branch by default) resolves
     // to one commit here, and every later activity, on any worker, stages exactly that commit.
     if (patched('stage-model')) run = await pinHubRevisions(run);
+    // Only distilled pairs reach the marker (their drafts train on the training prompts): every
+    // other history replays unchanged.
+    const distilled = run.distill !== undefined && patched('distilled-draft');
     const rev = (m: { revision?: string } | undefined) => (m?.revision ? { revision: m.revision } : {});
     const tokenized = await cpu.tokenizeData.executeWithOptions(
       { summary: `tokenize for ${run.model.name}${run.shots ? ` (${run.shots}-shot prompts)` : ''}` },
@@ -166,7 +172,7 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
           maxLength: run.training.maxLength,
           shots: run.shots,
           seed: run.data.seed,
-          withTrain: run.trains,
+          withTrain: run.trains || distilled,
         },
       ],
     );
@@ -201,6 +207,12 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
     let adapterPrefix: string | null = null;
     let draftOnnxPrefix: string | undefined;
     let training: RunResult['training'];
+    // A distilled pair's draft: distilled before the draft's export (or the torch evaluation).
+    let draft: DistilledDraft | undefined;
+    if (distilled) {
+      draft = await distillDraft(run, identity?.distillKey, tokenized.train, setPhase);
+      training = draft.training;
+    }
     if (run.trains) {
       if (!tokenized.train)
         throw ApplicationFailure.nonRetryable('tokenizeData returned no training split', FailureType.InvalidData);
@@ -274,7 +286,24 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
           },
         ],
       ));
-      if (run.draft) {
+      if (draft) {
+        setPhase('exporting', `distilled draft ${run.draft!.name}`);
+        ({ onnxPrefix: draftOnnxPrefix } = await exporter.exportModel.executeWithOptions(
+          { summary: `export distilled draft ${run.draft!.name} to ONNX` },
+          [
+            {
+              storeUrl: run.store,
+              runKey: draft.distillKey,
+              modelName: run.draft!.name,
+              modelPath: run.draft!.path,
+              ...rev(run.draft),
+              // A plain model directory, exported as a full fine-tune's final is.
+              method: { method: 'full' },
+              adapterPrefix: draft.finalPrefix,
+            },
+          ],
+        ));
+      } else if (run.draft) {
         // Base-model exports are content-addressed: the draft's is shared with its own ICL runs.
         ({ onnxPrefix: draftOnnxPrefix } = await exporter.exportModel.executeWithOptions(
           { summary: `export draft ${run.draft.name} to ONNX` },
@@ -314,6 +343,7 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
                     speculative: {
                       draftModelPath: run.draft.path,
                       ...(run.draft.revision ? { draftRevision: run.draft.revision } : {}),
+                      ...(draft ? { draftPrefix: draft.finalPrefix } : {}),
                       gamma: speculative.gamma,
                     },
                   }
@@ -411,6 +441,65 @@ async function closeTrackedRun(tracking: TrackingTarget, err: unknown, cancelled
   } catch (trackErr) {
     log.warn('could not close the MLflow run', { runKey: tracking.runName, error: (trackErr as Error).message });
   }
+}
+
+/** A distilled draft as committed: its store prefix (a plain model directory) and how it trained. */
+interface DistilledDraft {
+  distillKey: string;
+  finalPrefix: string;
+  training: NonNullable<RunResult['training']>;
+}
+
+/**
+ * distillDraft on the gpu queue (the trainer proxy: retried like training, each attempt resuming
+ * from the newest committed checkpoint). Content-keyed by `distillKey`: a re-run, or another pair
+ * that differs only in gamma or eval settings, gets the committed draft back without training.
+ */
+async function distillDraft(
+  run: FineTuneRunWorkflowInput['run'],
+  distillKey: string | undefined,
+  trainData: ObjectRef | undefined,
+  setPhase: (p: RunPhase, note?: string) => void,
+): Promise<DistilledDraft> {
+  const { distill, draft } = run;
+  if (!distill || !draft || !distillKey || !trainData)
+    throw ApplicationFailure.nonRetryable(
+      `a distilled draft needs its draft, distill key and training split (got ${[draft?.name, distillKey, trainData?.key].join(', ')})`,
+      FailureType.InvalidData,
+    );
+  const t = distill.training;
+  setPhase(
+    'training',
+    `distilling ${draft.name} on ${run.model.name}'s greedy outputs: ${t.maxSteps} steps, lr ${t.lr}`,
+  );
+  const trained = await trainer.distillDraft.executeWithOptions(
+    { summary: `distill ${draft.name} on ${run.model.name}'s outputs · ${t.maxSteps} steps` },
+    [
+      {
+        storeUrl: run.store,
+        runKey: distillKey,
+        modelPath: draft.path,
+        ...(draft.revision ? { revision: draft.revision } : {}),
+        family: draft.family,
+        method: distill.method,
+        training: t,
+        trainData,
+        retention: run.retention,
+        target: { modelPath: run.model.path, ...(run.model.revision ? { revision: run.model.revision } : {}) },
+        maxNewTokens: distill.maxNewTokens,
+      },
+    ],
+  );
+  return {
+    distillKey,
+    finalPrefix: trained.finalPrefix,
+    training: {
+      steps: trained.steps,
+      trainLoss: trained.trainLoss,
+      trainPerplexity: trained.trainPerplexity,
+      tokensPerSec: trained.tokensPerSec,
+    },
+  };
 }
 
 /** The run with its hub models' revisions resolved to commit shas (stageModel on the cpu queue). */

@@ -78,18 +78,55 @@ export function trainingKey(run: RunSpec, content: RunContent): string | null {
 }
 
 /**
+ * `<target>__spec-distill-<draft>__d<16 hex>`: where a distilled draft's checkpoints, final model
+ * and ONNX export live; null unless the pair drafts with `distilled`. It hashes what the distilled
+ * weights are a function of: the target's and the draft's bytes, the tokenized training prompts, the
+ * draft's method and training settings (less what trainingSettings leaves out, for the same
+ * reasons) and maxNewTokens. Not gamma nor any eval setting: a pair that changes only those
+ * reuses the distilled draft.
+ */
+export function distillKey(run: RunSpec, content: RunContent): string | null {
+  if (!run.distill || !run.draft) return null;
+  if (!content.trainData || !content.draft)
+    throw new TypeError(
+      `distillKey(${run.runKey}): a distilled draft needs the draft's fingerprint and the training data's sha256`,
+    );
+  const {
+    checkpointEverySteps: _every,
+    device: _device,
+    gradientCheckpointing: _recompute,
+    ...training
+  } = run.distill.training;
+  const settings = {
+    family: run.draft.family,
+    method: run.distill.method,
+    training,
+    maxNewTokens: run.distill.maxNewTokens,
+  };
+  return `${run.model.name}__spec-distill-${run.draft.name}__d${contentHash({
+    v: IDENTITY_VERSION,
+    settings,
+    target: content.model,
+    draft: content.draft,
+    trainData: content.trainData,
+  })}`;
+}
+
+/**
  * `<model>__<method>__e<16 hex>`. The torch engine is in the hash (its bf16/NF4 numbers are other
  * numbers: switching engines re-evaluates); onnx is left out, so ONNX evaluations keep the keys
  * they had before the torch engine existed and their saved results stay reusable.
  */
 export function evaluationKey(run: RunSpec, content: RunContent): string {
+  const distilled = distillKey(run, content);
   const trained = trainingKey(run, content);
   return `${readable(run)}__e${contentHash({
     v: IDENTITY_VERSION,
     settings: evaluationSettings(run),
     testData: content.testData,
     // A trained run's training key already holds the model; an untrained run is its base model.
-    evaluated: trained ?? { model: content.model, draft: content.draft ?? null },
+    // A distilled pair evaluates the distilled draft: its key stands for it (and for the draft's bytes).
+    evaluated: trained ?? { model: content.model, draft: content.draft ?? null, ...(distilled ? { distilled } : {}) },
     ...(content.engine === 'torch' ? { engine: 'torch' } : {}),
   })}`;
 }

@@ -3,7 +3,13 @@
  * become child workflow ids, so re-starting a grid never redoes a finished run.
  */
 import { contentHash } from '../common/hash';
-import { speculativeSlug, type ExpandedMethod, type MethodSpec, type SpeculativeMethodSpec } from '../contracts/method';
+import {
+  speculativeSlug,
+  type DistillSettings,
+  type ExpandedMethod,
+  type MethodSpec,
+  type SpeculativeMethodSpec,
+} from '../contracts/method';
 import type {
   DataConfig,
   EvalConfig,
@@ -14,7 +20,7 @@ import type {
   TrackingConfig,
   TrainingConfig,
 } from './schema';
-import { DEFAULT_MAX_NGRAM } from './schema';
+import { DEFAULT_DISTILL, DEFAULT_MAX_NGRAM, methodSchemas, type SpeculativeConfig } from './schema';
 
 export type { ExpandedMethod, MethodSpec, MethodSpecOf, SpeculativeMethodSpec } from '../contracts/method';
 
@@ -41,11 +47,23 @@ export interface RunSpec {
   dataKey: string;
   /** Speculative-decoding runs: the draft model that proposes tokens for `model` (the target). */
   draft?: ModelConfig;
+  /** `drafting: distilled`: how `draft` is fine-tuned on the target's outputs before it drafts. */
+  distill?: DistillPlan;
   store: string;
   /** Checkpoint retention (not part of the run key: it does not change the result). */
   retention?: RetentionConfig;
   /** Experiment tracking (not part of the run key: it does not change the result). */
   tracking?: TrackingConfig;
+}
+
+/**
+ * The distillDraft activity's settings for a distilled pair: the draft's method (the schema's
+ * defaults applied) and the grid's training settings with the distill steps and lr in them.
+ */
+export interface DistillPlan {
+  method: MethodSpec;
+  training: TrainingConfig;
+  maxNewTokens: number;
 }
 
 /**
@@ -148,19 +166,31 @@ export function planRuns(grid: GridConfig): RunSpec[] {
     const draft = lookup ? undefined : grid.models.find((m) => m.name === pair.draft);
     if (!model || (!lookup && !draft))
       throw new TypeError(`speculative pair ${pair.target}/${pair.draft ?? '-'} names an unknown model`);
+    const settings = pair.drafting === 'distilled' ? distillSettings(pair, grid.eval) : undefined;
+    const distill = settings ? distillPlan(settings, grid.training) : undefined;
     const method: SpeculativeMethodSpec = draft
-      ? { method: 'speculative', draft: draft.name, gamma: pair.gamma }
+      ? { method: 'speculative', draft: draft.name, gamma: pair.gamma, ...(settings ? { distill: settings } : {}) }
       : { method: 'speculative', gamma: pair.gamma, promptLookup: { maxNgram: pair.maxNgram ?? DEFAULT_MAX_NGRAM } };
-    // Model drafts hash what they always hashed (`draft` is their model config), so keys stay.
-    const identity = { model, ...(draft ? { draft } : {}), method, data: grid.data, eval: planEvalIdentity(grid.eval) };
+    // Model drafts hash what they always hashed (`draft` is their model config), so keys stay;
+    // a distilled draft also hashes the training settings it is distilled with.
+    const identity = {
+      model,
+      ...(draft ? { draft } : {}),
+      method,
+      data: grid.data,
+      eval: planEvalIdentity(grid.eval),
+      ...(distill ? { training: keyed(distill.training) } : {}),
+    };
     runs.push({
       runKey: `${model.name}__${speculativeSlug(method)}__${contentHash(identity).slice(0, 8)}`,
       grid: grid.name,
       model,
       method,
-      label: draft
-        ? `speculative draft=${draft.name} gamma=${pair.gamma}`
-        : `speculative prompt-lookup n=${method.promptLookup!.maxNgram} gamma=${pair.gamma}`,
+      label: settings
+        ? `speculative distilled draft=${draft!.name} ${settings.method} steps=${settings.steps} gamma=${pair.gamma}`
+        : draft
+          ? `speculative draft=${draft.name} gamma=${pair.gamma}`
+          : `speculative prompt-lookup n=${method.promptLookup!.maxNgram} gamma=${pair.gamma}`,
       trains: false,
       shots: 0,
       training: grid.training,
@@ -169,6 +199,7 @@ export function planRuns(grid: GridConfig): RunSpec[] {
       dataKey,
       store: grid.store,
       ...(draft ? { draft } : {}),
+      ...(distill ? { distill, retention: grid.retention } : {}),
       ...(grid.tracking ? { tracking: grid.tracking } : {}),
     });
   }
@@ -176,6 +207,38 @@ export function planRuns(grid: GridConfig): RunSpec[] {
   if (keys.size !== runs.length)
     throw new TypeError('duplicate runs in grid: two method entries expand to the same configuration');
   return runs;
+}
+
+/** A pair's `distill` object with the defaults applied (DEFAULT_DISTILL; maxNewTokens: the evaluation's). */
+export function distillSettings(pair: SpeculativeConfig, evalConfig: EvalConfig): DistillSettings {
+  const d = pair.distill ?? {};
+  const method = d.method ?? DEFAULT_DISTILL.method;
+  return {
+    steps: d.steps ?? DEFAULT_DISTILL.steps,
+    lr: d.lr ?? DEFAULT_DISTILL.lr[method],
+    maxNewTokens: d.maxNewTokens ?? evalConfig.maxNewTokens,
+    method,
+  };
+}
+
+/**
+ * What the distillDraft activity trains with. Warm-up and the checkpoint cadence are capped at the
+ * distill steps: the grid's are sized for its own runs, and a cadence above maxSteps never checkpoints.
+ */
+function distillPlan(settings: DistillSettings, training: TrainingConfig): DistillPlan {
+  const method: MethodSpec =
+    settings.method === 'lora' ? (methodSchemas.lora.parse({ method: 'lora' }) as MethodSpec) : { method: 'full' };
+  return {
+    method,
+    training: {
+      ...training,
+      maxSteps: settings.steps,
+      lr: settings.lr,
+      warmupSteps: Math.min(training.warmupSteps, settings.steps),
+      checkpointEverySteps: Math.min(training.checkpointEverySteps, settings.steps),
+    },
+    maxNewTokens: settings.maxNewTokens,
+  };
 }
 
 /**

@@ -221,10 +221,36 @@ export const retentionSchema = z.strictObject({
 });
 
 /** How a speculative pair gets its proposals. */
-export const DRAFTING_METHODS = ['model', 'prompt-lookup'] as const;
+export const DRAFTING_METHODS = ['model', 'prompt-lookup', 'distilled'] as const;
 export type DraftingMethod = (typeof DRAFTING_METHODS)[number];
 /** Prompt lookup's longest n-gram when `maxNgram` is not set. */
 export const DEFAULT_MAX_NGRAM = 3;
+/** How a distilled draft trains: `full` fine-tunes every weight, `lora` trains an adapter merged at the end. */
+export const DISTILL_METHODS = ['lora', 'full'] as const;
+/**
+ * `drafting: distilled` settings left unset (applied by the plan, not the parser: a default in the
+ * parsed config would change the grid id of every config written before distillation existed).
+ * The learning rate depends on the method: an adapter trains at a rate that would wreck a full fine-tune.
+ */
+export const DEFAULT_DISTILL = { steps: 200, method: 'lora', lr: { lora: 2e-4, full: 5e-5 } } as const;
+
+const distillSchema = z
+  .strictObject({
+    steps: posInt.optional().describe(`optimizer steps of the draft; default ${DEFAULT_DISTILL.steps}`),
+    lr: z
+      .number()
+      .positive()
+      .optional()
+      .describe(`default ${DEFAULT_DISTILL.lr.lora} (lora), ${DEFAULT_DISTILL.lr.full} (full)`),
+    maxNewTokens: posInt
+      .optional()
+      .describe("target tokens generated per training prompt (the draft's answers); default eval.maxNewTokens"),
+    method: z.enum(DISTILL_METHODS).optional().describe(`lora (default; merged into the draft at the end) or full`),
+  })
+  .describe(
+    "drafting: distilled: the draft is fine-tuned on the target's greedy outputs over the training prompts; " +
+      'batch size, optimizer, schedule and seed come from training',
+  );
 
 /**
  * Experiment tracking (off unless given). Only the MLflow REST API is spoken: a tracker that is
@@ -266,16 +292,18 @@ export const gridSchema = z.strictObject({
           .optional()
           .describe(
             'model (default): `draft` proposes tokens; prompt-lookup: the n-gram that followed the latest match in ' +
-              'the prompt and output so far is proposed, no draft model (suits extractive QA)',
+              'the prompt and output so far is proposed, no draft model (suits extractive QA); distilled: `draft` ' +
+              "fine-tuned on the target's own greedy outputs first (python -m trainer distill), then proposes",
           ),
         draft: z
           .string()
           .optional()
-          .describe("model name from models (drafting: model); must share the target's tokenizer"),
+          .describe("model name from models (drafting: model or distilled); must share the target's tokenizer"),
         maxNgram: posInt
           .max(16)
           .optional()
           .describe(`prompt-lookup: longest n-gram looked up; default ${DEFAULT_MAX_NGRAM}`),
+        distill: distillSchema.optional(),
         gamma: posInt.max(64).default(4).describe('tokens proposed per target pass'),
       }),
     )
@@ -303,6 +331,8 @@ export type DataConfig = z.output<typeof dataSchema>;
 export type CustomDatasetConfig = z.output<typeof customDatasetSchema>;
 export type RetentionConfig = z.output<typeof retentionSchema>;
 export type TrackingConfig = z.output<typeof trackingSchema>;
+/** One `speculative[]` pair as parsed. */
+export type SpeculativeConfig = GridConfig['speculative'][number];
 
 /** JSON Schema (draft 2020-12) for editors: `# yaml-language-server: $schema=…`. */
 export function gridJsonSchema(): unknown {

@@ -156,6 +156,12 @@ function crossChecks(grid: GridConfig, cwd: string): ConfigIssue[] {
         value: 'undefined',
         expected: 'a model name from models, or drafting: prompt-lookup (no draft model)',
       });
+    if (s.distill !== undefined && s.drafting !== 'distilled')
+      issues.push({
+        path: `speculative[${i}].distill`,
+        value: show(s.distill),
+        expected: `no distill with drafting: ${s.drafting ?? 'model'} (it applies to drafting: distilled only)`,
+      });
     if (!lookup && s.maxNgram !== undefined)
       issues.push({
         path: `speculative[${i}].maxNgram`,

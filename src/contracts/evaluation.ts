@@ -34,6 +34,8 @@ export interface EvaluateModelInput {
     draftOnnxPrefix?: string;
     draftModelPath?: string;
     draftRevision?: string;
+    /** Torch engine, `drafting: distilled`: the distilled draft's committed model directory in the store (it replaces draftModelPath). */
+    draftPrefix?: string;
     gamma: number;
     /** Prompt-lookup drafting (no draft model): the longest n-gram looked up. */
     promptLookup?: { maxNgram: number };

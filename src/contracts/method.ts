@@ -30,11 +30,25 @@ export interface SpeculativeMethodSpec {
   gamma: number;
   /** Prompt-lookup drafting: the longest n-gram looked up. */
   promptLookup?: { maxNgram: number };
+  /** Distilled drafting: `draft` fine-tuned on the target's greedy outputs first (every setting resolved). */
+  distill?: DistillSettings;
 }
 
-/** `spec-<draft>-g<γ>` or `spec-lookup-n<n>-g<γ>`: the readable part of a speculative run's keys. */
+/** `drafting: distilled` as planned: the grid's `distill` object with every default applied. */
+export interface DistillSettings {
+  steps: number;
+  lr: number;
+  maxNewTokens: number;
+  method: 'lora' | 'full';
+}
+
+/**
+ * `spec-<draft>-g<γ>`, `spec-lookup-n<n>-g<γ>` or `spec-distill-<draft>-g<γ>`: the readable part
+ * of a speculative run's keys.
+ */
 export function speculativeSlug(m: SpeculativeMethodSpec): string {
-  return m.promptLookup ? `spec-lookup-n${m.promptLookup.maxNgram}-g${m.gamma}` : `spec-${m.draft}-g${m.gamma}`;
+  if (m.promptLookup) return `spec-lookup-n${m.promptLookup.maxNgram}-g${m.gamma}`;
+  return m.distill ? `spec-distill-${m.draft}-g${m.gamma}` : `spec-${m.draft}-g${m.gamma}`;
 }
 
 /** One concrete method configuration of a run (a method's own lr lives in the run's training config). */

@@ -78,6 +78,8 @@ export interface Provenance {
   evalKey?: string;
   modelHashBasis?: RunIdentity['modelHashBasis'];
   draftModelHash?: string;
+  /** `drafting: distilled`: the distilled draft's content key (its files are under `runs/<distillKey>/`). */
+  distillKey?: string;
   /** Hub models: the commit sha the run's model files came from (stageModel). */
   modelRevision?: string;
   /** sha256 of every split the run read: prepared (JSONL) and tokenized (what trained and was evaluated). */
@@ -99,6 +101,8 @@ export interface RunIdentity {
   modelHashBasis: 'content' | 'name';
   /** Speculative runs: the draft model's fingerprint. */
   draftModelHash?: string;
+  /** `drafting: distilled`: where the distilled draft lives, `runs/<distillKey>/` (identity.ts distillKey). */
+  distillKey?: string;
   /** The engine `eval.engine` resolved to (src/config/engine.ts); absent in identities derived before it: onnx. */
   engine?: EvalEngine;
   /** Why that engine, in words. */

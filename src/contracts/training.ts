@@ -27,6 +27,19 @@ export interface TrainModelInput {
 }
 
 /**
+ * distillDraft: trainModel's input for the draft (`modelPath`, `family`, `method`, `training`,
+ * `trainData`: the tokenized training split, whose prompts the target answers), plus the target.
+ * `runKey` is the distill key (identity.ts distillKey); the result is trainModel's, its
+ * `finalPrefix` a plain model directory (a LoRA draft is merged).
+ */
+export interface DistillDraftInput extends TrainModelInput {
+  /** The target whose greedy outputs the draft learns: a base model, as the speculative pair names it. */
+  target: { modelPath: string; revision?: string };
+  /** Target tokens generated per training prompt. */
+  maxNewTokens: number;
+}
+
+/**
  * What training cost, measured by the trainer (trainer/resources.py) in the attempt that finished.
  * Absent in results of adapters committed before these were measured.
  */

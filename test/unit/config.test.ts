@@ -155,6 +155,72 @@ speculative: [${pair}]
     assert.equal(unknown[0]!.path, 'speculative[0].drafting');
   });
 
+  it('plans a distilled pair with its defaults resolved at plan time, and rejects distill on other drafting', () => {
+    const yaml = (pair: string) => `
+name: t
+models:
+  - {name: a, path: ./model, family: llama}
+  - {name: b, path: ./model, family: llama}
+methods: [{method: icl}]
+training: {warmupSteps: 30, checkpointEverySteps: 25}
+eval: {maxNewTokens: 12}
+speculative: [${pair}]
+`;
+    const grid = parseGridYaml(
+      yaml('{target: a, draft: b, drafting: distilled, distill: {steps: 20}}'),
+      'test.yaml',
+      cwd,
+    );
+    // The parsed config gains no defaults (they would change every older grid's id).
+    assert.deepEqual(grid.speculative[0], {
+      target: 'a',
+      draft: 'b',
+      drafting: 'distilled',
+      distill: { steps: 20 },
+      gamma: 4,
+    });
+    const run = planRuns(grid).find((r) => r.method.method === 'speculative')!;
+    assert.deepEqual(run.method, {
+      method: 'speculative',
+      draft: 'b',
+      gamma: 4,
+      distill: { steps: 20, lr: 2e-4, maxNewTokens: 12, method: 'lora' },
+    });
+    assert.match(run.runKey, /^a__spec-distill-b-g4__[0-9a-f]{8}$/);
+    assert.equal(run.label, 'speculative distilled draft=b lora steps=20 gamma=4');
+    assert.equal(run.trains, false);
+    assert.deepEqual(run.distill!.method, { method: 'lora', r: 8, alpha: 16, dropout: 0.05 });
+    // Warm-up and cadence capped at the distill steps; the rest is the grid's training.
+    assert.deepEqual(
+      { ...run.distill!.training },
+      { ...grid.training, maxSteps: 20, lr: 2e-4, warmupSteps: 20, checkpointEverySteps: 20 },
+    );
+    const full = planRuns(
+      parseGridYaml(
+        yaml('{target: a, draft: b, drafting: distilled, distill: {method: full, maxNewTokens: 3}}'),
+        'test.yaml',
+        cwd,
+      ),
+    ).find((r) => r.method.method === 'speculative')!;
+    assert.deepEqual(full.distill!.method, { method: 'full' });
+    assert.equal(full.distill!.training.lr, 5e-5);
+    assert.equal(full.distill!.maxNewTokens, 3);
+    assert.notEqual(full.runKey, run.runKey);
+    // A plain model pair keeps the key it had: no distill in its method, no training in its identity.
+    const plain = planRuns(parseGridYaml(yaml('{target: a, draft: b}'), 'test.yaml', cwd)).find(
+      (r) => r.method.method === 'speculative',
+    )!;
+    assert.deepEqual(plain.method, { method: 'speculative', draft: 'b', gamma: 4 });
+    assert.equal(plain.distill, undefined);
+    const stray = issuesOf(yaml('{target: a, draft: b, distill: {steps: 5}}'));
+    assert.equal(stray[0]!.path, 'speculative[0].distill');
+    assert.match(stray[0]!.expected, /no distill with drafting: model/);
+    const noDraft = issuesOf(yaml('{target: a, drafting: distilled}'));
+    assert.equal(noDraft[0]!.path, 'speculative[0].draft');
+    const badMethod = issuesOf(yaml('{target: a, draft: b, drafting: distilled, distill: {method: ia3}}'));
+    assert.equal(badMethod[0]!.path, 'speculative[0].distill.method');
+  });
+
   describe('rejects what the trainer would reject later, naming path, value and expectation', () => {
     const grid = (extra: string, methods = '[{method: lora}]') =>
       `name: t\nmodels: [{name: tiny, path: ./model, family: llama}]\nmethods: ${methods}\n${extra}\n`;

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { evaluationKey, trainingKey, type RunContent } from '../../src/config/identity';
+import { distillKey, evaluationKey, trainingKey, type RunContent } from '../../src/config/identity';
 import { planRuns, type RunSpec } from '../../src/config/plan';
 import { validateGrid } from '../../src/config/validate';
 import type { GridConfigInput } from '../../src/config/schema';
@@ -46,6 +46,45 @@ const content: RunContent = {
 const lora = (runs: RunSpec[]) => runs.find((r) => r.method.method === 'lora')!;
 const icl = (runs: RunSpec[]) => runs.find((r) => r.method.method === 'icl')!;
 const spec = (runs: RunSpec[]) => runs.find((r) => r.method.method === 'speculative')!;
+
+describe('run identity: a distilled draft', () => {
+  const distilled = (pair: Record<string, unknown> = {}, patch: Partial<GridConfigInput> = {}) =>
+    spec(plan({ speculative: [{ target: 'm', draft: 'd', gamma: 3, drafting: 'distilled', ...pair }], ...patch }));
+
+  it('is keyed by what the distilled weights depend on, not by gamma or eval settings', () => {
+    const k0 = distillKey(distilled(), content)!;
+    assert.match(k0, /^m__spec-distill-d__d[0-9a-f]{16}$/);
+    assert.equal(distillKey(distilled({ gamma: 5 }), content), k0);
+    assert.equal(distillKey(distilled({}, { eval: { maxNewTokens: 8, batchSize: 2 } }), content), k0);
+    assert.equal(
+      distillKey(distilled({ distill: { maxNewTokens: 8 } }), content),
+      k0,
+      'eval.maxNewTokens is the default',
+    );
+    assert.equal(distillKey(distilled({}, { training: { ...base.training, checkpointEverySteps: 1 } }), content), k0);
+    for (const d of [{ steps: 50 }, { lr: 1e-3 }, { method: 'full' }, { maxNewTokens: 4 }])
+      assert.notEqual(distillKey(distilled({ distill: d }), content), k0, JSON.stringify(d));
+    assert.notEqual(distillKey(distilled({}, { training: { ...base.training, seed: 1 } }), content), k0);
+    for (const c of [{ model: 'e'.repeat(64) }, { draft: 'e'.repeat(64) }, { trainData: 'e'.repeat(64) }])
+      assert.notEqual(distillKey(distilled(), { ...content, ...c }), k0, JSON.stringify(c));
+    assert.equal(distillKey(spec(plan()), content), null, 'a plain model pair has none');
+    assert.throws(() => distillKey(distilled(), { ...content, trainData: null }), /needs the draft's fingerprint/);
+  });
+
+  it('evaluates under a key of its own, which follows the distilled draft', () => {
+    const e0 = evaluationKey(distilled(), content);
+    assert.match(e0, /^m__spec-distill-d-g3__e[0-9a-f]{16}$/);
+    assert.notEqual(e0, evaluationKey(spec(plan()), content), 'not the undistilled pair');
+    assert.notEqual(evaluationKey(distilled(), { ...content, trainData: 'e'.repeat(64) }), e0);
+    assert.notEqual(evaluationKey(distilled({ distill: { steps: 9 } }), content), e0);
+    assert.equal(trainingKey(distilled(), content), null, 'the pair itself does not train');
+    // The undistilled pair's evaluation key ignores the training data, as it always did.
+    assert.equal(
+      evaluationKey(spec(plan()), { ...content, trainData: 'e'.repeat(64) }),
+      evaluationKey(spec(plan()), content),
+    );
+  });
+});
 
 describe('run identity: training key and evaluation key', () => {
   it('changing eval.* leaves the training key unchanged and changes the evaluation key', () => {
