@@ -14,7 +14,13 @@ import type {
   TrackingConfig,
   TrainingConfig,
 } from './schema';
-import { DEFAULT_MAX_NGRAM } from './schema';
+import { DEFAULT_MAX_NGRAM, type EvalPrecision } from './schema';
+
+/**
+ * One run's eval settings: the grid's, with `precision` narrowed to the run's own. fp32 is never
+ * written here (absent means fp32), so an fp32 run's keys are those of a config without the option.
+ */
+export type RunEvalConfig = Omit<EvalConfig, 'precision'> & { precision?: Exclude<EvalPrecision, 'fp32'> };
 
 export type { ExpandedMethod, MethodSpec, MethodSpecOf, SpeculativeMethodSpec } from '../contracts/method';
 
@@ -35,7 +41,7 @@ export interface RunSpec {
   /** ICL examples in each test prompt (0 for fine-tuned runs: they answer zero-shot). */
   shots: number;
   training: TrainingConfig;
-  eval: EvalConfig;
+  eval: RunEvalConfig;
   data: DataConfig;
   /** Content hash of `data`: runs with the same data share one preparation. */
   dataKey: string;
@@ -102,12 +108,30 @@ function keyed(training: TrainingConfig): Omit<TrainingConfig, 'gradientCheckpoi
   return rest;
 }
 
+/** The precisions `eval.precision` asks for, in order, each once; absent: fp32 only. */
+export function evalPrecisions(evalConfig: Pick<EvalConfig, 'precision'>): EvalPrecision[] {
+  const p = evalConfig.precision ?? 'fp32';
+  return [...new Set(Array.isArray(p) ? p : [p])];
+}
+
+/** The grid's eval settings for a run at `precision` (see {@link RunEvalConfig}). */
+function runEval(evalConfig: EvalConfig, precision: EvalPrecision): RunEvalConfig {
+  const { precision: _all, ...rest } = evalConfig;
+  return precision === 'fp32' ? rest : { ...rest, precision };
+}
+
+/** ` · int8` after the label of an int8 run; fp32 labels are what they were. */
+const precisionLabel = (label: string, e: RunEvalConfig) => (e.precision ? `${label} · ${e.precision}` : label);
+
 export function planRuns(grid: GridConfig): RunSpec[] {
   const runs: RunSpec[] = [];
   const dataKey = contentHash(grid.data);
+  const evals = evalPrecisions(grid.eval).map((p) => runEval(grid.eval, p));
   for (const model of grid.models) {
     for (const entry of grid.methods) {
-      for (const { lr, method } of expandMethod(entry).map(splitLr)) {
+      for (const [{ lr, method }, evalConfig] of expandMethod(entry)
+        .map(splitLr)
+        .flatMap((m) => evals.map((e) => [m, e] as const))) {
         const trains = method.method !== 'icl';
         const shots = method.method === 'icl' ? method.shots : 0;
         // A method's own lr replaces training.lr; the trainer sees it as training.lr, not a method field.
@@ -119,10 +143,13 @@ export function planRuns(grid: GridConfig): RunSpec[] {
           method,
           data: grid.data,
           training: trains ? keyed(training) : null,
-          eval: planEvalIdentity(grid.eval),
+          eval: planEvalIdentity(evalConfig),
         };
         const runKey = `${model.name}__${methodSlug(method)}__${contentHash(identity).slice(0, 8)}`;
-        const label = lr === undefined ? methodLabel(method) : `${methodLabel(method)} lr=${lr}`;
+        const label = precisionLabel(
+          lr === undefined ? methodLabel(method) : `${methodLabel(method)} lr=${lr}`,
+          evalConfig,
+        );
         runs.push({
           runKey,
           grid: grid.name,
@@ -132,7 +159,7 @@ export function planRuns(grid: GridConfig): RunSpec[] {
           trains,
           shots,
           training,
-          eval: grid.eval,
+          eval: evalConfig,
           data: grid.data,
           dataKey,
           store: grid.store,
@@ -142,7 +169,7 @@ export function planRuns(grid: GridConfig): RunSpec[] {
       }
     }
   }
-  for (const pair of grid.speculative) {
+  for (const [pair, evalConfig] of grid.speculative.flatMap((p) => evals.map((e) => [p, e] as const))) {
     const model = grid.models.find((m) => m.name === pair.target);
     const lookup = pair.drafting === 'prompt-lookup';
     const draft = lookup ? undefined : grid.models.find((m) => m.name === pair.draft);
@@ -152,19 +179,22 @@ export function planRuns(grid: GridConfig): RunSpec[] {
       ? { method: 'speculative', draft: draft.name, gamma: pair.gamma }
       : { method: 'speculative', gamma: pair.gamma, promptLookup: { maxNgram: pair.maxNgram ?? DEFAULT_MAX_NGRAM } };
     // Model drafts hash what they always hashed (`draft` is their model config), so keys stay.
-    const identity = { model, ...(draft ? { draft } : {}), method, data: grid.data, eval: planEvalIdentity(grid.eval) };
+    const identity = { model, ...(draft ? { draft } : {}), method, data: grid.data, eval: planEvalIdentity(evalConfig) };
     runs.push({
       runKey: `${model.name}__${speculativeSlug(method)}__${contentHash(identity).slice(0, 8)}`,
       grid: grid.name,
       model,
       method,
-      label: draft
-        ? `speculative draft=${draft.name} gamma=${pair.gamma}`
-        : `speculative prompt-lookup n=${method.promptLookup!.maxNgram} gamma=${pair.gamma}`,
+      label: precisionLabel(
+        draft
+          ? `speculative draft=${draft.name} gamma=${pair.gamma}`
+          : `speculative prompt-lookup n=${method.promptLookup!.maxNgram} gamma=${pair.gamma}`,
+        evalConfig,
+      ),
       trains: false,
       shots: 0,
       training: grid.training,
-      eval: grid.eval,
+      eval: evalConfig,
       data: grid.data,
       dataKey,
       store: grid.store,
@@ -184,8 +214,8 @@ export function planRuns(grid: GridConfig): RunSpec[] {
  * explicit engine is in. The evaluation key holds the engine that `auto` resolved to (identity.ts).
  */
 export function planEvalIdentity(
-  evalConfig: EvalConfig,
-): Omit<EvalConfig, 'engine'> & { engine?: EvalConfig['engine'] } {
+  evalConfig: RunEvalConfig,
+): Omit<RunEvalConfig, 'engine'> & { engine?: EvalConfig['engine'] } {
   const { engine, ...rest } = evalConfig;
   return engine === 'auto' || engine === undefined ? rest : { ...rest, engine };
 }
