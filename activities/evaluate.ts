@@ -106,7 +106,12 @@ async function evaluateAttempt(
     ),
   );
   log.info(
-    { em: metrics.overall.metrics.exactMatch?.estimate, tokensPerSec: throughput.tokensPerSec, precision, precisionParity },
+    {
+      em: metrics.overall.metrics.exactMatch?.estimate,
+      tokensPerSec: throughput.tokensPerSec,
+      precision,
+      precisionParity,
+    },
     precisionParity?.belowThreshold
       ? 'evaluation written (int8 export below its token-agreement threshold with fp32: marked in the result)'
       : 'evaluation written',

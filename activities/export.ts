@@ -159,7 +159,8 @@ async function quantizeExport(
       };
     hb.phase('quantizing', { event: ev.event });
   });
-  if (!parity) throw ApplicationFailure.retryable('quantize ended without its quantize event', FailureType.ExportFailed);
+  if (!parity)
+    throw ApplicationFailure.retryable('quantize ended without its quantize event', FailureType.ExportFailed);
   await putDirectory(
     store,
     int8Prefix,

@@ -179,7 +179,13 @@ export function planRuns(grid: GridConfig): RunSpec[] {
       ? { method: 'speculative', draft: draft.name, gamma: pair.gamma }
       : { method: 'speculative', gamma: pair.gamma, promptLookup: { maxNgram: pair.maxNgram ?? DEFAULT_MAX_NGRAM } };
     // Model drafts hash what they always hashed (`draft` is their model config), so keys stay.
-    const identity = { model, ...(draft ? { draft } : {}), method, data: grid.data, eval: planEvalIdentity(evalConfig) };
+    const identity = {
+      model,
+      ...(draft ? { draft } : {}),
+      method,
+      data: grid.data,
+      eval: planEvalIdentity(evalConfig),
+    };
     runs.push({
       runKey: `${model.name}__${speculativeSlug(method)}__${contentHash(identity).slice(0, 8)}`,
       grid: grid.name,
