@@ -8,7 +8,7 @@ import type { Context } from '@temporalio/activity';
 import { contentHash } from '../src/common/hash';
 import { FailureType } from '../src/contracts/failures';
 import { getDirectory, type ObjectStore } from '../src/store';
-import type { EvaluateModelInput, TestItem } from '../src/contracts';
+import type { EvaluateModelInput, PrecisionParity, TestItem } from '../src/contracts';
 import { generateAll, type Generation } from './evaluate-generate';
 import { failure } from './failure';
 import { workDir } from './paths';
@@ -17,6 +17,8 @@ import type { ActivityHeartbeat } from './transfer-heartbeat';
 export interface EngineGeneration {
   gen: Generation;
   precision: string;
+  /** int8 exports: their greedy-token agreement with fp32, recorded at quantization. */
+  precisionParity?: PrecisionParity;
 }
 
 export async function generateOnnx(
@@ -31,14 +33,32 @@ export async function generateOnnx(
   const onnxDir = workDir('onnx', contentHash({ store: input.storeUrl, prefix: input.onnxPrefix }));
   await getDirectory(store, input.onnxPrefix, onnxDir, hb.transfer('download-onnx'));
   const gen = await generateAll(ctx, { input, store, items, onnxDir, transfer: hb.transfer('download-onnx') });
-  return { gen, precision: await exportPrecision(onnxDir) };
+  return { gen, ...(await exportPrecision(onnxDir)) };
 }
+
+const PRECISIONS: Record<string, string> = { float16: 'fp16', int8: 'int8' };
 
 /**
  * The export's weight precision (engine.json `weightDtype`, written since float16 exports on GPU):
  * graph inputs and outputs are float32 either way, the weights are what the row's numbers came from.
+ * An int8 export also carries its parity against fp32 (trainer/quantize.py), passed on to the result.
  */
-async function exportPrecision(onnxDir: string): Promise<string> {
-  const engine = JSON.parse(await readFile(join(onnxDir, 'engine.json'), 'utf8')) as { weightDtype?: string };
-  return engine.weightDtype === 'float16' ? 'fp16' : 'fp32';
+async function exportPrecision(onnxDir: string): Promise<Omit<EngineGeneration, 'gen'>> {
+  const engine = JSON.parse(await readFile(join(onnxDir, 'engine.json'), 'utf8')) as {
+    weightDtype?: string;
+    precisionParity?: PrecisionParity;
+  };
+  const precision = PRECISIONS[engine.weightDtype ?? ''] ?? 'fp32';
+  const p = engine.precisionParity;
+  return p
+    ? {
+        precision,
+        precisionParity: {
+          agreement: p.agreement,
+          threshold: p.threshold,
+          belowThreshold: p.belowThreshold,
+          tokens: p.tokens,
+        },
+      }
+    : { precision };
 }

@@ -77,9 +77,9 @@ async function evaluateAttempt(
       heartbeat: hb.details,
     }),
   );
-  const { gen, precision } =
+  const { gen, precision, precisionParity } =
     engine === 'torch'
-      ? await generateTorch(ctx, input, store, items, log, hb)
+      ? { ...(await generateTorch(ctx, input, store, items, log, hb)), precisionParity: undefined }
       : await generateOnnx(ctx, input, store, items, hb);
   const predictions = scorePredictions(items, gen, tokenizer);
   const { metrics, throughput } = summarizeEvaluation(predictions, gen);
@@ -89,7 +89,14 @@ async function evaluateAttempt(
     joinKey(evalPrefix, 'predictions.jsonl'),
     predictions.map((p) => JSON.stringify(p)).join('\n') + '\n',
   );
-  const result: EvaluateModelResult = { evalPrefix, metrics, throughput, engine, precision };
+  const result: EvaluateModelResult = {
+    evalPrefix,
+    metrics,
+    throughput,
+    engine,
+    precision,
+    ...(precisionParity ? { precisionParity } : {}),
+  };
   await store.put(
     metricsKey,
     JSON.stringify(
@@ -99,8 +106,15 @@ async function evaluateAttempt(
     ),
   );
   log.info(
-    { em: metrics.overall.metrics.exactMatch?.estimate, tokensPerSec: throughput.tokensPerSec, precision },
-    'evaluation written',
+    {
+      em: metrics.overall.metrics.exactMatch?.estimate,
+      tokensPerSec: throughput.tokensPerSec,
+      precision,
+      precisionParity,
+    },
+    precisionParity?.belowThreshold
+      ? 'evaluation written (int8 export below its token-agreement threshold with fp32: marked in the result)'
+      : 'evaluation written',
   );
   return result;
 }

@@ -5,6 +5,7 @@
  *
  *   node --import tsx bench/eval-qa.ts [--quick] [--prompts TEST.jsonl] [--model HF_DIR] [--onnx DIR]
  *        [--engine MODULE] [--threads 2] [--batch 16] [--new 24] [--long 32] [--hf yes|no] [--count N]
+ *        [--precision fp32,int8] [--scheme dynamic|matmul-nbits] [--reps N]
  *
  * --prompts: a tokenized test split (`test-<k>shot.jsonl` of a run; default: the newest one under
  * .data/store/datasets/tokenized/, which is the demo's after `peftgrid` ran examples/demo.yaml).
@@ -19,9 +20,14 @@
  * the engine, and the share of items whose greedy tokens equal the engine's. `evaluate ÷ generate`
  * is the activity's engine work (generation + perplexity) over generation alone (target ≤ 1.15).
  * --count N: N of the prompts, evenly spread. --quick: 16 demo prompts, 4 long ones, 8 new tokens, a 1024² peak (under a minute).
- * TODO(issue #15 item 6): llama.cpp (llama-cpp-python, F32 and Q8_0) and int8 rows are not here yet.
+ * --precision fp32,int8 adds an `engine int8` row: the export's int8 variant (`python -m trainer
+ * quantize`, --scheme, cached next to the export as `<onnx>-int8-<scheme>`), run alternately with
+ * fp32 --reps times (default 2) on the loaded, shared machine, each side's fastest pass counted,
+ * so the ratio is fair; its `greedy = engine` column is the share of items whose greedy tokens
+ * equal fp32's.
+ * TODO(issue #15 item 6): llama.cpp (llama-cpp-python, F32 and Q8_0) rows are not here yet.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -102,6 +108,7 @@ async function engineSide(
   items: readonly TestItem[],
   o: { maxNewTokens: number; batchSize: number },
   dims: ModelDims,
+  side = 'engine',
 ): Promise<SideResult> {
   const chunks = chunksFor(engine, items);
   const pass = async (score: boolean) => {
@@ -127,7 +134,7 @@ async function engineSide(
   const generatedTokens = gen.generated.reduce((a, b) => a + b, 0);
   const flops = items.reduce((f, t, i) => f + itemFlops(dims, t.promptIds.length, gen.generated[i]!), 0);
   return {
-    side: 'engine',
+    side,
     wallMs: gen.wallMs,
     generatedTokens,
     tokens: gen.tokens,
@@ -160,6 +167,28 @@ async function hfSide(
   }
 }
 
+/** `onnxDir`'s int8 variant (`python -m trainer quantize`), built once per scheme. */
+async function ensureInt8(onnxDir: string, hfDir: string, scheme: string): Promise<string> {
+  const out = `${onnxDir}-int8-${scheme}`;
+  if (existsSync(join(out, 'engine.json'))) return out;
+  const spec = `${out}.quantize.json`;
+  writeFileSync(spec, JSON.stringify({ onnxDir, outputDir: out, tokenizerDir: hfDir, scheme }));
+  await runPython(['-m', 'trainer', 'quantize', '--spec', spec], `python -m trainer quantize ${onnxDir}`);
+  rmSync(spec, { force: true });
+  return out;
+}
+
+/** `sides` run in turn `reps` times; each side's fastest pass (the least disturbed by other load). */
+async function alternate(reps: number, sides: (() => Promise<SideResult>)[]): Promise<SideResult[]> {
+  const best: (SideResult | undefined)[] = sides.map(() => undefined);
+  for (let r = 0; r < reps; r++)
+    for (const [i, run] of sides.entries()) {
+      const s = await run();
+      if (!best[i] || s.wallMs < best[i]!.wallMs) best[i] = s;
+    }
+  return best as SideResult[];
+}
+
 const PEAK = `
 import sys, time, torch
 n, threads = int(sys.argv[1]), int(sys.argv[2])
@@ -186,6 +215,9 @@ async function main(): Promise<void> {
     'long',
     'hf',
     'count',
+    'precision',
+    'scheme',
+    'reps',
   ]);
   const hfDir = values.model ?? SMOLLM2_HF;
   const threads = intArg(values.threads, 2, 'threads');
@@ -193,6 +225,11 @@ async function main(): Promise<void> {
   const maxNewTokens = intArg(values.new, quick ? 8 : 24, 'new');
   const longCount = values.long === '0' ? 0 : intArg(values.long, quick ? 4 : 32, 'long');
   const withHf = (values.hf ?? 'yes') !== 'no';
+  const precisions = (values.precision ?? 'fp32').split(',');
+  if (precisions.some((p) => p !== 'fp32' && p !== 'int8') || !precisions.includes('fp32'))
+    throw new TypeError(`--precision: got ${values.precision}; expected fp32 or fp32,int8`);
+  const scheme = values.scheme ?? 'dynamic';
+  const reps = intArg(values.reps, precisions.length > 1 ? 2 : 1, 'reps');
   const engineModule = resolve(values.engine ?? join(REPO_ROOT, 'src', 'engine'));
   const engine = (await import(engineModule)) as typeof Engine;
   const onnxDir = values.onnx ?? (await ensureBenchOnnx(hfDir));
@@ -209,7 +246,9 @@ async function main(): Promise<void> {
     (await runPython(['-c', PEAK, String(quick ? 1024 : 2048), String(threads)], 'matmul peak')).trim(),
   );
 
+  const int8Dir = precisions.includes('int8') ? await ensureInt8(onnxDir, hfDir, scheme) : undefined;
   const model = await engine.loadModel(onnxDir, { intraOpNumThreads: threads });
+  const int8 = int8Dir ? await engine.loadModel(int8Dir, { intraOpNumThreads: threads }) : undefined;
   const keeps = model.inputNames.includes('num_logits_to_keep');
   console.log(
     `model ${hfDir}; ONNX ${onnxDir} (${keeps ? 'keeps only the logits it is asked for' : 'returns every position’s logits'}); ` +
@@ -222,24 +261,28 @@ async function main(): Promise<void> {
       const lengths = items.map((t) => t.promptIds.length);
       const promptTokens = lengths.reduce((a, b) => a + b, 0);
       const o = { maxNewTokens, batchSize };
-      const mine = await engineSide(engine, model, items, o, dims);
-      const sides = [mine];
+      const [mine, ...quantized] = await alternate(reps, [
+        () => engineSide(engine, model, items, o, dims),
+        ...(int8 ? [() => engineSide(engine, int8, items, o, dims, `engine int8 (${scheme})`)] : []),
+      ]);
+      const sides = [mine!, ...quantized];
       if (withHf)
         sides.push(await hfSide(hfDir, items, { ...o, threads, eosTokenIds: model.config.eosTokenIds }, dims));
       const label = `${name} (${items.length} prompts, ${Math.min(...lengths)}–${Math.max(...lengths)} tokens, ${promptTokens} in all)`;
       for (const s of sides) {
         const ips = items.length / (s.wallMs / 1000);
         const gflops = s.flops / (s.wallMs / 1000) / 1e9;
-        const match = s.tokens.filter((t, i) => JSON.stringify(t) === JSON.stringify(mine.tokens[i])).length;
+        const match = s.tokens.filter((t, i) => JSON.stringify(t) === JSON.stringify(mine!.tokens[i])).length;
         rows.push(
           `| ${label} | ${s.side} | ${ips.toFixed(2)} | ${(s.generatedTokens / (s.wallMs / 1000)).toFixed(1)} | ` +
-            `${gflops.toFixed(1)} (${((100 * gflops) / peak).toFixed(0)}%) | ${(mine.wallMs / s.wallMs).toFixed(2)}× | ` +
+            `${gflops.toFixed(1)} (${((100 * gflops) / peak).toFixed(0)}%) | ${(mine!.wallMs / s.wallMs).toFixed(2)}× | ` +
             `${s === mine ? '—' : `${match}/${items.length}`} | ${s.evaluateMs ? `${(s.evaluateMs / s.wallMs).toFixed(2)}` : ''} |`,
         );
       }
     }
   } finally {
     await model.release();
+    await int8?.release();
   }
   console.log(
     '\n| set | side | items/s | generated tok/s | useful GFLOP/s (of peak) | items/s ÷ engine’s | greedy = engine | evaluate ÷ generate |',

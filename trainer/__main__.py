@@ -1,4 +1,4 @@
-"""CLI dispatch: `python -m trainer {train,distill,export,generate,merge,stage,tiny,materialize-gguf,export-dataset} ...` (docs/contracts.md §2).
+"""CLI dispatch: `python -m trainer {train,distill,export,quantize,generate,merge,stage,tiny,materialize-gguf,export-dataset} ...` (docs/contracts.md §2).
 
 Specs are validated here, before torch is imported, so a bad spec fails in well under a second.
 Exit codes: 0 done, 2 a failure a retry would repeat (an `error` event precedes it), 3 the
@@ -47,6 +47,8 @@ def main(argv=None):
     dd.add_argument("--resume-from", default=None, help="a checkpoints/step-<N> directory of an earlier distill")
     e = sub.add_parser("export", help="export base model or merged adapter to ONNX with KV cache")
     e.add_argument("--spec", required=True)
+    q = sub.add_parser("quantize", help="an fp32 ONNX export → its int8 variant, with token parity against fp32")
+    q.add_argument("--spec", required=True)
     n = sub.add_parser("generate", help="evaluate with the torch engine: greedy tokens + answer scores as events")
     n.add_argument("--spec", required=True)
     y = sub.add_parser("tiny", help="write a random-init model: tiny (tests, offline demos) or Llama-shaped 1b/7b")
@@ -84,7 +86,7 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     claim_stdout()
-    if args.cmd in ("train", "distill", "export", "generate"):
+    if args.cmd in ("train", "distill", "export", "quantize", "generate"):
         die_with_parent()
     try:
         if args.cmd == "train":
@@ -102,6 +104,12 @@ def main(argv=None):
             spec = parse_export_spec(load_json(args.spec, "export spec"))
             from .export import export
             export(spec)
+            return EXIT_DONE
+        if args.cmd == "quantize":
+            from .spec import load_json, parse_quantize_spec
+            spec = parse_quantize_spec(load_json(args.spec, "quantize spec"))
+            from .quantize import quantize
+            quantize(spec)
             return EXIT_DONE
         if args.cmd == "generate":
             from .spec import load_json, parse_generate_spec

@@ -39,6 +39,10 @@ EVENTS = {
                   "targetOnlyTokensPerSec": "float"},
     "export": {"outputDir": "str", "maxAbsDiff": "float", "prefillMaxAbsDiff": "float", "decodeMaxAbsDiff": "float",
                "maxRelDiff": "float", "weightDtype": "str", "bytes": "int", "exportSeconds": "float", "seconds": "float"},
+    # `quantize` (trainer/quantize.py): the int8 variant of an export and its greedy-token agreement with fp32.
+    "quantize": {"outputDir": "str", "scheme": "str", "agreement": "float", "threshold": "float",
+                 "belowThreshold": "bool", "parityTokens": "int", "bytes": "int", "quantizeSeconds": "float",
+                 "seconds": "float"},
     # `stage` (trainer/stage.py): bytes on disk so far while a hub model downloads, then where it landed.
     "staging": {"repoId": "str", "bytes": "int", "totalBytes": "int"},
     "staged": {"repoId": "str", "revision": "str", "dir": "str", "bytes": "int", "files": "int"},

@@ -136,6 +136,18 @@ class ExportSpec:
 
 
 @dataclass
+class QuantizeSpec:
+    """`python -m trainer quantize`: an fp32 export → its int8 variant (trainer/quantize.py)."""
+    onnxDir: str = _f(help="a float32 export directory (model.onnx + engine.json)", kind="str", nonempty=True)
+    outputDir: str = _f(help="a directory path", kind="str", nonempty=True)
+    tokenizerDir: str = _f(help="the exported model's directory (its tokenizer encodes the parity prompts)",
+                           kind="str", nonempty=True)
+    scheme: str = _f("dynamic", "one of dynamic, matmul-nbits", kind="str", choices=("dynamic", "matmul-nbits"))
+    minAgreement: float = _f(None, "a number in (0, 1] (int8 vs fp32 greedy-token agreement) or null (0.9)",
+                             kind="number", gt=0, max=1, nullable=True)
+
+
+@dataclass
 class GenerateSpec:
     """`python -m trainer generate`: the torch evaluation engine (trainer/generate.py)."""
     modelPath: str = _f(help="an existing model directory", kind="str", nonempty=True)
@@ -314,6 +326,18 @@ def parse_distill_spec(data):
             raise InvalidSpec(f"distill.method: got {_show(target.method)} with an adapterDir; expected the method "
                               "that trained it")
     return spec, target
+
+
+def parse_quantize_spec(data):
+    spec = _build(QuantizeSpec, data, "")
+    for name in ("model.onnx", "engine.json"):
+        if not os.path.isfile(os.path.join(spec.onnxDir, name)):
+            raise ModelNotFound(f"onnxDir: got {_show(spec.onnxDir)}; expected a directory with {name} "
+                                "(the output of `python -m trainer export`)")
+    if not os.path.isfile(os.path.join(spec.tokenizerDir, "tokenizer_config.json")):
+        raise ModelNotFound(f"tokenizerDir: got {_show(spec.tokenizerDir)}; expected a directory with "
+                            "tokenizer_config.json")
+    return spec
 
 
 def load_json(path, what="spec"):

@@ -203,6 +203,8 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
     // Histories recorded before the torch engine replay the onnx path (export, cpu evaluation).
     const torchEngine = patched('torch-engine') && identity?.engine === 'torch';
 
+    // eval.precision int8 changes only the exportModel input (same activity, same order), so
+    // recorded histories replay unchanged without a patch marker.
     let onnxPrefix: string | undefined;
     let adapterPrefix: string | null = null;
     let draftOnnxPrefix: string | undefined;
@@ -265,6 +267,7 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
               ...rev(run.model),
               method: run.method,
               adapterPrefix: trained.finalPrefix,
+              ...(run.eval.precision ? { precision: run.eval.precision } : {}),
             },
           ],
         ));
@@ -283,6 +286,8 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
             method: run.method,
             adapterPrefix: null,
             ...(identity ? { modelHash: identity.modelHash } : {}),
+            // The speculative draft stays fp32: greedy speculative output is the target's tokens.
+            ...(run.eval.precision ? { precision: run.eval.precision } : {}),
           },
         ],
       ));
@@ -380,6 +385,7 @@ export async function fineTuneRunWorkflow({ run, prepared }: FineTuneRunWorkflow
       // Recorded onnx evaluations before the torch engine returned neither field: onnx, fp32.
       engine: evaluated.engine ?? 'onnx',
       precision: evaluated.precision ?? 'fp32',
+      ...(evaluated.precisionParity ? { precisionParity: evaluated.precisionParity } : {}),
     };
     const { provenance } = await cpu.saveRunResult({
       storeUrl: run.store,

@@ -57,12 +57,14 @@ export interface EngineChoice {
 
 /** `eval.engine` → the engine, given where the run trains and the model's size (null: unknown). */
 export function chooseEvalEngine(
-  evalConfig: Pick<EvalConfig, 'engine'>,
+  evalConfig: Pick<EvalConfig, 'engine'> & { precision?: unknown },
   training: Pick<TrainingConfig, 'device'>,
   parameters: number | null,
 ): EngineChoice {
   const requested = evalConfig.engine ?? 'auto';
   if (requested !== 'auto') return { engine: requested, reason: `eval.engine is ${requested}` };
+  // int8 is an export of the onnx engine (validate.ts refuses it with engine: torch).
+  if (evalConfig.precision === 'int8') return { engine: 'onnx', reason: 'auto: eval.precision int8 is an onnx export' };
   if (training.device === 'cuda') return { engine: 'torch', reason: 'auto: training.device is cuda' };
   if (parameters !== null && parameters > TORCH_ENGINE_MIN_PARAMETERS) {
     return {

@@ -57,6 +57,8 @@ export function trainingSettings(run: RunSpec): Record<string, unknown> | null {
  * What evaluation adds on top of the model it evaluates: every `eval.*` setting, shots, method (ICL,
  * speculative). `eval.engine` as written is left out: what counts is the engine it resolved to, which
  * evaluationKey adds (so `auto` and an explicit choice of the same engine share one evaluation).
+ * `eval.precision` is the run's own (plan.ts RunEvalConfig): present only for int8, so int8 is
+ * another evaluation and fp32 keeps the key it had before the option existed.
  */
 export function evaluationSettings(run: RunSpec): Record<string, unknown> {
   const { engine: _engine, ...evalSettings } = run.eval;

@@ -20,7 +20,19 @@ import type {
   TrackingConfig,
   TrainingConfig,
 } from './schema';
-import { DEFAULT_DISTILL, DEFAULT_MAX_NGRAM, methodSchemas, type SpeculativeConfig } from './schema';
+import {
+  DEFAULT_DISTILL,
+  DEFAULT_MAX_NGRAM,
+  methodSchemas,
+  type EvalPrecision,
+  type SpeculativeConfig,
+} from './schema';
+
+/**
+ * One run's eval settings: the grid's, with `precision` narrowed to the run's own. fp32 is never
+ * written here (absent means fp32), so an fp32 run's keys are those of a config without the option.
+ */
+export type RunEvalConfig = Omit<EvalConfig, 'precision'> & { precision?: Exclude<EvalPrecision, 'fp32'> };
 
 export type { ExpandedMethod, MethodSpec, MethodSpecOf, SpeculativeMethodSpec } from '../contracts/method';
 
@@ -41,7 +53,7 @@ export interface RunSpec {
   /** ICL examples in each test prompt (0 for fine-tuned runs: they answer zero-shot). */
   shots: number;
   training: TrainingConfig;
-  eval: EvalConfig;
+  eval: RunEvalConfig;
   data: DataConfig;
   /** Content hash of `data`: runs with the same data share one preparation. */
   dataKey: string;
@@ -120,12 +132,30 @@ function keyed(training: TrainingConfig): Omit<TrainingConfig, 'gradientCheckpoi
   return rest;
 }
 
+/** The precisions `eval.precision` asks for, in order, each once; absent: fp32 only. */
+export function evalPrecisions(evalConfig: Pick<EvalConfig, 'precision'>): EvalPrecision[] {
+  const p = evalConfig.precision ?? 'fp32';
+  return [...new Set(Array.isArray(p) ? p : [p])];
+}
+
+/** The grid's eval settings for a run at `precision` (see {@link RunEvalConfig}). */
+function runEval(evalConfig: EvalConfig, precision: EvalPrecision): RunEvalConfig {
+  const { precision: _all, ...rest } = evalConfig;
+  return precision === 'fp32' ? rest : { ...rest, precision };
+}
+
+/** ` · int8` after the label of an int8 run; fp32 labels are what they were. */
+const precisionLabel = (label: string, e: RunEvalConfig) => (e.precision ? `${label} · ${e.precision}` : label);
+
 export function planRuns(grid: GridConfig): RunSpec[] {
   const runs: RunSpec[] = [];
   const dataKey = contentHash(grid.data);
+  const evals = evalPrecisions(grid.eval).map((p) => runEval(grid.eval, p));
   for (const model of grid.models) {
     for (const entry of grid.methods) {
-      for (const { lr, method } of expandMethod(entry).map(splitLr)) {
+      for (const [{ lr, method }, evalConfig] of expandMethod(entry)
+        .map(splitLr)
+        .flatMap((m) => evals.map((e) => [m, e] as const))) {
         const trains = method.method !== 'icl';
         const shots = method.method === 'icl' ? method.shots : 0;
         // A method's own lr replaces training.lr; the trainer sees it as training.lr, not a method field.
@@ -137,10 +167,13 @@ export function planRuns(grid: GridConfig): RunSpec[] {
           method,
           data: grid.data,
           training: trains ? keyed(training) : null,
-          eval: planEvalIdentity(grid.eval),
+          eval: planEvalIdentity(evalConfig),
         };
         const runKey = `${model.name}__${methodSlug(method)}__${contentHash(identity).slice(0, 8)}`;
-        const label = lr === undefined ? methodLabel(method) : `${methodLabel(method)} lr=${lr}`;
+        const label = precisionLabel(
+          lr === undefined ? methodLabel(method) : `${methodLabel(method)} lr=${lr}`,
+          evalConfig,
+        );
         runs.push({
           runKey,
           grid: grid.name,
@@ -150,7 +183,7 @@ export function planRuns(grid: GridConfig): RunSpec[] {
           trains,
           shots,
           training,
-          eval: grid.eval,
+          eval: evalConfig,
           data: grid.data,
           dataKey,
           store: grid.store,
@@ -160,7 +193,7 @@ export function planRuns(grid: GridConfig): RunSpec[] {
       }
     }
   }
-  for (const pair of grid.speculative) {
+  for (const [pair, evalConfig] of grid.speculative.flatMap((p) => evals.map((e) => [p, e] as const))) {
     const model = grid.models.find((m) => m.name === pair.target);
     const lookup = pair.drafting === 'prompt-lookup';
     const draft = lookup ? undefined : grid.models.find((m) => m.name === pair.draft);
@@ -178,7 +211,7 @@ export function planRuns(grid: GridConfig): RunSpec[] {
       ...(draft ? { draft } : {}),
       method,
       data: grid.data,
-      eval: planEvalIdentity(grid.eval),
+      eval: planEvalIdentity(evalConfig),
       ...(distill ? { training: keyed(distill.training) } : {}),
     };
     runs.push({
@@ -186,15 +219,18 @@ export function planRuns(grid: GridConfig): RunSpec[] {
       grid: grid.name,
       model,
       method,
-      label: settings
-        ? `speculative distilled draft=${draft!.name} ${settings.method} steps=${settings.steps} gamma=${pair.gamma}`
-        : draft
-          ? `speculative draft=${draft.name} gamma=${pair.gamma}`
-          : `speculative prompt-lookup n=${method.promptLookup!.maxNgram} gamma=${pair.gamma}`,
+      label: precisionLabel(
+        settings
+          ? `speculative distilled draft=${draft!.name} ${settings.method} steps=${settings.steps} gamma=${pair.gamma}`
+          : draft
+            ? `speculative draft=${draft.name} gamma=${pair.gamma}`
+            : `speculative prompt-lookup n=${method.promptLookup!.maxNgram} gamma=${pair.gamma}`,
+        evalConfig,
+      ),
       trains: false,
       shots: 0,
       training: grid.training,
-      eval: grid.eval,
+      eval: evalConfig,
       data: grid.data,
       dataKey,
       store: grid.store,
@@ -247,8 +283,8 @@ function distillPlan(settings: DistillSettings, training: TrainingConfig): Disti
  * explicit engine is in. The evaluation key holds the engine that `auto` resolved to (identity.ts).
  */
 export function planEvalIdentity(
-  evalConfig: EvalConfig,
-): Omit<EvalConfig, 'engine'> & { engine?: EvalConfig['engine'] } {
+  evalConfig: RunEvalConfig,
+): Omit<RunEvalConfig, 'engine'> & { engine?: EvalConfig['engine'] } {
   const { engine, ...rest } = evalConfig;
   return engine === 'auto' || engine === undefined ? rest : { ...rest, engine };
 }

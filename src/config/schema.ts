@@ -193,6 +193,10 @@ export const trainingSchema = z.strictObject({
 
 export const EVAL_ENGINES = ['auto', 'onnx', 'torch'] as const;
 
+/** Weights the onnx engine evaluates with: the fp32 export, or its int8 variant (trainer/quantize.py). */
+export const EVAL_PRECISIONS = ['fp32', 'int8'] as const;
+export type EvalPrecision = (typeof EVAL_PRECISIONS)[number];
+
 export const evalSchema = z.strictObject({
   maxNewTokens: posInt.default(32),
   batchSize: posInt.default(8),
@@ -206,6 +210,16 @@ export const evalSchema = z.strictObject({
         'both are counted in the run result',
     ),
   threads: posInt.optional().describe('ONNX Runtime intra-op threads; default: all cores'),
+  // No default, like longPrompt: absent is fp32, and fp32 (absent or written) stays out of every key
+  // (plan.ts), so configs written before int8 existed keep their run and evaluation keys.
+  precision: z
+    .union([z.enum(EVAL_PRECISIONS), z.array(z.enum(EVAL_PRECISIONS)).min(1)])
+    .optional()
+    .describe(
+      'onnx engine weights: fp32 (default) or int8 (ORT dynamic int8 quantization of the export, lm_head and embeddings kept fp32; ' +
+        'its greedy-token agreement with fp32 is checked at export and marked in the result when low); ' +
+        'a list such as [fp32, int8] evaluates every run in each, and the report shows the exact-match delta',
+    ),
   engine: z
     .enum(EVAL_ENGINES)
     .default('auto')

@@ -208,6 +208,13 @@ function crossChecks(grid: GridConfig, cwd: string): ConfigIssue[] {
   issues.push(...customDatasetChecks(grid.data, cwd));
   grid.methods.forEach((m, i) => issues.push(...methodChecks(m, `methods[${i}]`, grid.training.maxSteps)));
   issues.push(...memoryChecks(grid, cwd));
+  const precisions = grid.eval.precision === undefined ? [] : [grid.eval.precision].flat();
+  if (grid.eval.engine === 'torch' && precisions.includes('int8'))
+    issues.push({
+      path: 'eval.precision',
+      value: show(grid.eval.precision),
+      expected: 'fp32 with eval.engine torch (int8 is a quantized ONNX export: eval.engine onnx or auto)',
+    });
   const { warmupSteps, checkpointEverySteps, maxSteps } = grid.training;
   if (warmupSteps > maxSteps) {
     issues.push({

@@ -2,10 +2,11 @@
  * Evaluation contracts: the input and result of the evaluateModel activity.
  */
 import type { EvalEngine } from '../config/engine';
-import type { EvalConfig } from '../config/schema';
+import type { RunEvalConfig } from '../config/plan';
 import type { Summary } from '../metrics/summarize';
 import type { ObjectRef } from '../store/object-store';
 import type { RunResult } from './run';
+import type { PrecisionParity } from './training';
 
 export interface EvaluateModelInput {
   storeUrl: string;
@@ -25,7 +26,7 @@ export interface EvaluateModelInput {
   modelPath: string;
   /** Hub models: the commit sha stageModel pinned (activities/model-source.ts stages exactly it). */
   revision?: string;
-  eval: EvalConfig;
+  eval: RunEvalConfig;
   /**
    * Decode with a draft model proposing `gamma` tokens per target pass (greedy: same output): its
    * export (onnx engine) or its model directory (torch engine).
@@ -48,6 +49,8 @@ export interface EvaluateModelResult {
   throughput: NonNullable<RunResult['throughput']>;
   /** Absent in results saved before the torch engine: onnx. */
   engine?: EvalEngine;
-  /** 'fp32', 'bf16' or 'nf4-base' (RunResult.precision). */
+  /** 'fp32', 'int8', 'bf16' or 'nf4-base' (RunResult.precision). */
   precision?: string;
+  /** int8 evaluations: the export's parity against fp32 (RunResult.precisionParity). */
+  precisionParity?: PrecisionParity;
 }

@@ -23,6 +23,8 @@ export type ActivityPhase =
   | 'upload-onnx'
   /** The trainer's child process is exporting (no bytes; the trainer's own event in `event`). */
   | 'exporting'
+  /** The trainer's child process is quantizing an fp32 export to int8 (`python -m trainer quantize`). */
+  | 'quantizing'
   /** writeReport reads the runs' predictions and training logs and renders the figures. */
   | 'rendering-report';
 

@@ -9,6 +9,7 @@ import type { EvalEngine } from '../config/engine';
 import type { RunSpec } from '../config/plan';
 import type { Summary } from '../metrics/summarize';
 import type { ObjectRef } from '../store/object-store';
+import type { PrecisionParity } from './training';
 
 export type RunPhase =
   'pending' | 'tokenizing' | 'training' | 'exporting' | 'evaluating' | 'completed' | 'failed' | 'cancelled';
@@ -57,8 +58,10 @@ export interface RunResult {
   evalPrefix?: string;
   /** The engine that produced the predictions; absent in results saved before the torch engine (onnx). */
   engine?: EvalEngine;
-  /** The numbers it computed in: 'fp32' (onnx, torch on CPU), 'bf16' (torch on CUDA), 'nf4-base' (QLoRA on its 4-bit base). */
+  /** The numbers it computed in: 'fp32' (onnx, torch on CPU), 'int8' (onnx, eval.precision), 'bf16' (torch on CUDA), 'nf4-base' (QLoRA on its 4-bit base). */
   precision?: string;
+  /** int8 runs: the export's greedy-token agreement with fp32; `belowThreshold` marks a result not to be read as fp32's. */
+  precisionParity?: PrecisionParity;
   /** What produced this result, so numbers can be traced and reproduced. */
   provenance?: Provenance;
 }

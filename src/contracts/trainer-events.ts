@@ -74,6 +74,20 @@ export const TRAINER_EVENTS = {
     exportSeconds: 'float',
     seconds: 'float',
   },
+  // `quantize` (trainer/quantize.py): the int8 variant of an export and its greedy-token agreement with fp32.
+  quantize: {
+    outputDir: 'str',
+    /** matmul-nbits (MatMulNBits, 8 bits) or dynamic (quantize_dynamic). */
+    scheme: 'str',
+    /** Share of fp32 greedy tokens that the int8 graph also predicts (teacher-forced) on the fixed parity prompts. */
+    agreement: 'float',
+    threshold: 'float',
+    belowThreshold: 'bool',
+    parityTokens: 'int',
+    bytes: 'int',
+    quantizeSeconds: 'float',
+    seconds: 'float',
+  },
   // `stage` (trainer/stage.py): bytes on disk so far while a hub model downloads, then where it landed.
   staging: { repoId: 'str', bytes: 'int', totalBytes: 'int' },
   staged: { repoId: 'str', revision: 'str', dir: 'str', bytes: 'int', files: 'int' },

@@ -97,11 +97,30 @@ export interface ExportModelInput {
    * content keys) by the path. An adapter export lives under its run key (the training key).
    */
   modelHash?: string;
+  /**
+   * int8: also (once) the int8 variant of the export, committed next to the fp32 one under
+   * `<onnx prefix>-int8` (trainer/quantize.py), and that is the prefix returned. Absent: fp32.
+   */
+  precision?: 'int8';
+}
+
+/** An int8 export's greedy-token agreement with its fp32 export (engine.json `precisionParity`). */
+export interface PrecisionParity {
+  /** Share of the fp32 greedy tokens that the int8 graph also predicts, teacher-forced, on fixed prompts. */
+  agreement: number;
+  /** The bound it was held to (trainer/quantize.py MIN_AGREEMENT unless the spec set one). */
+  threshold: number;
+  /** agreement < threshold: the int8 numbers are not to be trusted as fp32's; the report marks them. */
+  belowThreshold: boolean;
+  /** Greedy tokens compared. */
+  tokens: number;
 }
 
 export interface ExportModelResult {
   /** Store prefix holding model.onnx (+ data) and engine.json. */
   onnxPrefix: string;
-  /** Max |logits(onnx) − logits(pytorch)| measured by the exporter. */
+  /** Max |logits(onnx) − logits(pytorch)| measured by the exporter (of the fp32 export). */
   maxAbsDiff: number | null;
+  /** int8 exports: the parity against fp32 recorded at quantization. */
+  precisionParity?: PrecisionParity;
 }

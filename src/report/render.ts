@@ -53,6 +53,9 @@ export interface ResultRow {
   /** The engine that produced the predictions (onnx, torch) and the precision it ran in; null: not evaluated. */
   engine: string | null;
   precision: string | null;
+  /** int8 runs: the export's greedy-token agreement with fp32, and whether it fell below the threshold. */
+  precisionAgreement: number | null;
+  precisionBelowThreshold: boolean | null;
 }
 
 /** One run's scores on one dataset of the test split. */
@@ -167,8 +170,42 @@ export function toRows(results: RunResult[]): ResultRow[] {
       // Results saved before the torch engine were all evaluated by onnx in fp32.
       engine: r.metrics ? (r.engine ?? 'onnx') : null,
       precision: r.metrics ? (r.precision ?? 'fp32') : null,
+      precisionAgreement: r.precisionParity?.agreement ?? null,
+      precisionBelowThreshold: r.precisionParity?.belowThreshold ?? null,
     };
   });
+}
+
+/** `onnx · int8`, flagged where the int8 export fell below its token-agreement threshold. */
+function engineCell(r: ResultRow): string {
+  if (!r.engine) return '–';
+  return `${r.engine} · ${r.precision}${r.precisionBelowThreshold ? ' (below parity)' : ''}`;
+}
+
+/**
+ * int8 runs next to their fp32 twin (the same label without ` · int8`: same run, same test items):
+ * exact match of each and the delta int8 − fp32, with the export's token agreement.
+ */
+function precisionTable(model: string, rows: readonly ResultRow[]): string[] {
+  const pairs = rows
+    .filter((r) => r.precision === 'int8')
+    .map((q) => [rows.find((f) => f.precision === 'fp32' && `${f.label} · int8` === q.label), q] as const)
+    .filter((p): p is readonly [ResultRow, ResultRow] => p[0] !== undefined);
+  if (!pairs.length) return [];
+  const delta = (a: number | null, b: number | null) => (a === null || b === null ? '–' : pp(b - a));
+  return [
+    `### ${model}: int8 vs fp32`,
+    '',
+    '| run | n | exact match % fp32 | exact match % int8 | Δ exact match pp (int8 − fp32) | tokens/s fp32 | tokens/s int8 | token agreement at export |',
+    '| --- | --: | --: | --: | --: | --: | --: | --- |',
+    ...pairs.map(
+      ([f, q]) =>
+        `| ${cell(f.label)} | ${q.n ?? '–'} | ${pct(f.exactMatch)} | ${pct(q.exactMatch)} | ${delta(f.exactMatch, q.exactMatch)} | ${num(f.tokensPerSec, 1)} | ${num(q.tokensPerSec, 1)} | ${q.precisionAgreement === null ? '–' : `${pct(q.precisionAgreement)}%${q.precisionBelowThreshold ? ' **below threshold**' : ''}`} |`,
+    ),
+    '',
+    "Both rows evaluate the same test items. Token agreement: the share of fp32 greedy tokens the int8 export also predicts on fixed prompts, measured when it was quantized; below the threshold (0.9 unless set) its numbers are not fp32's.",
+    '',
+  ];
 }
 
 /** One row per run and dataset, in run order and then dataset order; runs without metrics add none. */
@@ -317,7 +354,7 @@ export function renderMarkdown(gridName: string, rows: ResultRow[], extras: Mark
     for (const r of modelRows) {
       const pplCell = ppl ? ` ${withCi((v) => num(v), r.perplexity, r.perplexityLow, r.perplexityHigh)} |` : '';
       lines.push(
-        `| ${cell(r.label)} | ${r.status} | ${r.engine ? `${r.engine} · ${r.precision}` : '–'} | ${r.n ?? '–'} | ${withCi(pct, r.exactMatch, r.exactMatchLow, r.exactMatchHigh)} | ${withCi(pct, r.jaccard, r.jaccardLow, r.jaccardHigh)} | ${pct(r.jaccardSet)} | ${pct(r.tokenF1)} | ${pct(r.official)} | ${num(r.tokensPerSec, 1)} | ${pct(r.hitLimitFraction)} | ${num(r.trainLoss, 3)} | ${num(r.trainPerplexity)} |${pplCell}`,
+        `| ${cell(r.label)} | ${r.status} | ${engineCell(r)} | ${r.n ?? '–'} | ${withCi(pct, r.exactMatch, r.exactMatchLow, r.exactMatchHigh)} | ${withCi(pct, r.jaccard, r.jaccardLow, r.jaccardHigh)} | ${pct(r.jaccardSet)} | ${pct(r.tokenF1)} | ${pct(r.official)} | ${num(r.tokensPerSec, 1)} | ${pct(r.hitLimitFraction)} | ${num(r.trainLoss, 3)} | ${num(r.trainPerplexity)} |${pplCell}`,
       );
     }
     lines.push('');
@@ -333,6 +370,7 @@ export function renderMarkdown(gridName: string, rows: ResultRow[], extras: Mark
         '',
       );
     }
+    lines.push(...precisionTable(model, modelRows));
     const speculative = modelRows.filter((r) => r.speedup !== null);
     if (speculative.length) {
       lines.push(

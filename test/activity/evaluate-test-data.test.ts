@@ -16,7 +16,6 @@ import {
   type TestItem,
 } from '../../activities/evaluate';
 import { readTestItems } from '../../activities/test-data';
-import { evalSchema } from '../../src/config/schema';
 import { FileObjectStore, type ObjectRef } from '../../src/store';
 import { scratchDir } from '../helpers/fixtures';
 
@@ -65,7 +64,7 @@ describe('the test split evaluation reads', () => {
       onnxPrefix: 'runs/corrupt-test-split/onnx',
       testData: ref,
       modelPath: join(dir, 'no-model'),
-      eval: evalSchema.parse({}),
+      eval: { maxNewTokens: 32, batchSize: 8, engine: 'auto' },
     };
     const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
     await assert.rejects(

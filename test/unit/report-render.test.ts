@@ -211,7 +211,10 @@ test('renderCsv: the run columns start as before; per-dataset rows render with t
     /^model,method,label,runKey,status,n,exactMatch,exactMatchLow,exactMatchHigh,jaccard,jaccardLow,jaccardHigh,/,
   );
   // engine and precision are appended, so columns read by position before them keep their place.
-  assert.match(csv[0]!, /,perplexity,perplexityLow,perplexityHigh,error,engine,precision$/);
+  assert.match(
+    csv[0]!,
+    /,perplexity,perplexityLow,perplexityHigh,error,engine,precision,precisionAgreement,precisionBelowThreshold$/,
+  );
   const ds = renderCsv(toDatasetRows(results)).split('\n');
   assert.equal(
     ds[0],
@@ -257,4 +260,33 @@ test('renderMarkdown: speculative runs get their own table with acceptance, both
     'no table without speculative runs',
   );
   assert.match(renderCsv(toRows([spec])).split('\n')[1]!, /,0\.625,20,1\.5,2\.25,/);
+});
+
+test('renderMarkdown: an int8 run next to its fp32 twin shows the exact-match delta; low parity is marked', () => {
+  const fp32 = results.find((r) => r.status === 'completed')!;
+  const em = fp32.metrics!.overall.metrics.exactMatch!;
+  const int8: RunResult = {
+    ...fp32,
+    runKey: `${fp32.runKey}-int8`,
+    label: `${fp32.label} · int8`,
+    precision: 'int8',
+    precisionParity: { agreement: 0.75, threshold: 0.9, belowThreshold: true, tokens: 64 },
+    metrics: {
+      ...fp32.metrics!,
+      overall: {
+        ...fp32.metrics!.overall,
+        metrics: { ...fp32.metrics!.overall.metrics, exactMatch: { ...em, estimate: em.estimate - 0.05 } },
+      },
+    },
+  };
+  const md = renderMarkdown('g', toRows([fp32, int8]));
+  assert.match(md, /\| onnx · int8 \(below parity\) \|/);
+  assert.match(md, /### tiny: int8 vs fp32/);
+  const row = md.split('\n').find((l) => l.startsWith(`| ${fp32.label} | 30 |`))!;
+  assert.match(row, /\| −5\.0 \|/, row);
+  assert.match(row, /\| 75\.0% \*\*below threshold\*\* \|$/, row);
+  // Without its fp32 twin there is no delta to show; without parity trouble, no mark.
+  assert.doesNotMatch(renderMarkdown('g', toRows([int8])), /int8 vs fp32/);
+  const fine = { ...int8, precisionParity: { ...int8.precisionParity!, agreement: 0.95, belowThreshold: false } };
+  assert.doesNotMatch(renderMarkdown('g', toRows([fp32, fine])), /below parity|below threshold\*\*/);
 });

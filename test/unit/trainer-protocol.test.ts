@@ -37,6 +37,7 @@ describe('trainer protocol', () => {
       'score',
       'generated',
       'export',
+      'quantize',
       'staging',
       'staged',
     ]);

@@ -1,0 +1,77 @@
+"""int8 variant of an export (trainer/quantize.py): a valid int8 graph with the export's I/O, the
+lm_head kept float32, and the greedy-token parity against fp32 recorded in engine.json."""
+import json
+import os
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from trainer.events import InvalidSpec, ModelNotFound
+from trainer.export import export
+from trainer.onnx_graph import graph_inputs, io_names
+from trainer.quantize import MIN_AGREEMENT, PARITY_NEW_TOKENS, PARITY_PROMPTS, quantize
+from trainer.spec import parse_export_spec, parse_quantize_spec
+
+
+@pytest.fixture(scope="module")
+def fp32_export(tiny, tmp_path_factory):
+    out = tmp_path_factory.mktemp("fp32") / "onnx"
+    export(parse_export_spec({"modelPath": tiny["llama"], "outputDir": str(out), "dtype": "float32"}))
+    return str(out)
+
+
+def do_quantize(fp32_dir, tokenizer_dir, out, **extra):
+    return quantize(parse_quantize_spec({"onnxDir": fp32_dir, "outputDir": str(out), "tokenizerDir": tokenizer_dir,
+                                         **extra}))
+
+
+@pytest.mark.parametrize("scheme,op", [("dynamic", "MatMulInteger"), ("matmul-nbits", "MatMulNBits")])
+def test_int8_graph_keeps_the_io_and_the_lm_head_and_records_parity(fp32_export, tiny, tmp_path, events, scheme, op):
+    engine = do_quantize(fp32_export, tiny["llama"], tmp_path / "int8", scheme=scheme)
+    graph = onnx.load(str(tmp_path / "int8" / "model.onnx"))
+    ops = [n.op_type for n in graph.graph.node]
+    assert op in ops
+    lm_head = [n for n in graph.graph.node if n.name in engine["quantization"]["nodesKept"]]
+    assert [n.op_type for n in lm_head] == ["MatMul"]  # the lm_head stays a float32 MatMul
+    sess = ort.InferenceSession(str(tmp_path / "int8" / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in sess.get_inputs()] == graph_inputs(engine["numLayers"])
+    assert [o.name for o in sess.get_outputs()] == io_names(engine["numLayers"])[1]
+    with open(tmp_path / "int8" / "engine.json") as f:
+        saved = json.load(f)
+    assert saved == engine and saved["weightDtype"] == "int8" and saved["quantization"]["scheme"] == scheme
+    parity = saved["precisionParity"]
+    assert parity["tokens"] == len(PARITY_PROMPTS) * PARITY_NEW_TOKENS and parity["threshold"] == MIN_AGREEMENT
+    assert 0 <= parity["agreement"] <= 1 and parity["belowThreshold"] == (parity["agreement"] < MIN_AGREEMENT)
+    ev = events.read()[-1]
+    assert ev["event"] == "quantize" and ev["agreement"] == parity["agreement"] and ev["scheme"] == scheme
+    assert ev["bytes"] < os.path.getsize(os.path.join(fp32_export, "model.onnx"))
+
+
+def test_below_the_threshold_is_marked_not_refused(fp32_export, tiny, tmp_path, events):
+    engine = do_quantize(fp32_export, tiny["llama"], tmp_path / "int8", minAgreement=1.0)
+    parity = engine["precisionParity"]
+    assert parity["threshold"] == 1.0 and parity["belowThreshold"] == (parity["agreement"] < 1.0)
+    assert os.path.isfile(tmp_path / "int8" / "model.onnx")
+
+
+def test_agreement_is_one_against_itself(fp32_export, tiny):
+    from trainer.quantize import parity_prompts, token_parity
+    with open(os.path.join(fp32_export, "engine.json")) as f:
+        engine = json.load(f)
+    prompts = parity_prompts(tiny["llama"], engine["vocabSize"])
+    path = os.path.join(fp32_export, "model.onnx")
+    assert token_parity(path, path, engine, prompts, MIN_AGREEMENT)["agreement"] == 1.0
+    assert all(np.array(p).min() >= 0 for p in prompts)
+
+
+def test_spec_errors_name_the_field(fp32_export, tiny, tmp_path):
+    with pytest.raises(ModelNotFound, match=r"onnxDir: got .*; expected a directory with model.onnx"):
+        parse_quantize_spec({"onnxDir": str(tmp_path), "outputDir": str(tmp_path / "o"), "tokenizerDir": tiny["llama"]})
+    with pytest.raises(InvalidSpec, match=r'scheme: got "int4"; expected one of dynamic, matmul-nbits'):
+        parse_quantize_spec({"onnxDir": fp32_export, "outputDir": str(tmp_path / "o"), "tokenizerDir": tiny["llama"],
+                             "scheme": "int4"})
+    with pytest.raises(InvalidSpec, match=r"minAgreement"):
+        parse_quantize_spec({"onnxDir": fp32_export, "outputDir": str(tmp_path / "o"), "tokenizerDir": tiny["llama"],
+                             "minAgreement": 1.5})
