@@ -1,11 +1,18 @@
 /**
- * Worker process: `node --import tsx workers/main.ts [--queues cpu,gpu]`. Configured purely by
- * environment (see src/common/temporal-env.ts), so the same process runs on a laptop or a cluster.
+ * Worker process: `node --import tsx workers/main.ts [--queues cpu,gpu] [--deployment NAME
+ * [--build-id ID]]`. Configured purely by environment (see src/common/temporal-env.ts; each flag
+ * defaults to its variable), so the same process runs on a laptop or a cluster.
  * SIGINT/SIGTERM shut it down gracefully: running training checkpoints before the process exits.
  */
 import { parseArgs } from 'node:util';
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
-import { cpuSlots as envCpuSlots, gpuSlots as envGpuSlots, queuesEnv, sdkLogLevel } from '../src/common/env';
+import {
+  cpuSlots as envCpuSlots,
+  deploymentEnv,
+  gpuSlots as envGpuSlots,
+  queuesEnv,
+  sdkLogLevel,
+} from '../src/common/env';
 import { logger } from '../src/common/logger';
 import {
   checkTarget,
@@ -20,6 +27,7 @@ import { type QueueKind } from '../src/common/constants';
 import { trainerKillGraceMs, workerShutdownMs } from '../src/common/shutdown';
 import { createWorkers } from './create';
 import { metricsSettings, sdkTelemetryOptions, startMetricsServer } from './metrics';
+import { resolveDeployment } from './versioning';
 
 /**
  * Connects and checks namespace + search attributes, within a bounded time: a worker pointed at
@@ -53,7 +61,13 @@ async function connectChecked(settings: TemporalSettings): Promise<NativeConnect
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { queues: { type: 'string', default: queuesEnv() } } });
+  const { values } = parseArgs({
+    options: {
+      queues: { type: 'string', default: queuesEnv() },
+      deployment: { type: 'string' },
+      'build-id': { type: 'string' },
+    },
+  });
   const queues = String(values.queues)
     .split(',')
     .map((q) => q.trim())
@@ -64,6 +78,12 @@ async function main(): Promise<void> {
   const shutdownMs = workerShutdownMs();
   const gpuSlots = envGpuSlots();
   const cpuSlots = envCpuSlots();
+  // A flag overrides its variable; both go through the same checks (errors name the variable).
+  const deployment = deploymentEnv({
+    ...process.env,
+    ...(values.deployment !== undefined ? { PEFTGRID_DEPLOYMENT: values.deployment } : {}),
+    ...(values['build-id'] !== undefined ? { PEFTGRID_BUILD_ID: values['build-id'] } : {}),
+  });
   // The SDK's own log lines are noisy at INFO; peftgrid logs what matters through pino.
   // PEFTGRID_METRICS_PORT turns on /metrics (run progress + the SDK's own metrics); off by default.
   const metrics = metricsSettings();
@@ -76,18 +96,22 @@ async function main(): Promise<void> {
     : null;
   const settings = temporalSettings();
   const connection = await connectChecked(settings);
+  const resolved = deployment ? await resolveDeployment(deployment) : undefined;
   const workers = await createWorkers({
     connection,
     namespace: settings.namespace,
     queues: queues as QueueKind[],
     gpuSlots,
     cpuSlots,
+    deployment: resolved,
   });
   logger.info(
     {
       address: settings.address,
       namespace: settings.namespace,
       queues,
+      deployment: resolved?.version.deploymentName,
+      buildId: resolved?.version.buildId,
       metricsPort: metricsServer?.port,
       shutdownMs,
       trainerKillGraceMs: trainerKillGraceMs(shutdownMs),
