@@ -5,12 +5,11 @@
  * it asserts: test/helpers/versioning-scenario.ts; the cluster tier runs the same on PostgreSQL.
  */
 import { after, before, describe, it } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { SEARCH_ATTRIBUTE_KEYS } from '../../src/common/constants';
 import { TEMPORAL_BIN, scratchDir } from '../helpers/fixtures';
 import { runVersioningScenario } from '../helpers/versioning-scenario';
 import { startWorkerProcess } from '../helpers/worker-process';
-import { TestWorkflowEnvironment as Env } from '@temporalio/testing';
 
 /** The server re-checks a draining version's pinned workflows every 3 min by default. */
 const DRAINAGE_DYNAMIC_CONFIG = [
@@ -25,7 +24,7 @@ describe('worker versioning on the dev server', { timeout: 20 * 60_000 }, () => 
   let env: TestWorkflowEnvironment;
 
   before(async () => {
-    env = await Env.createLocal({
+    env = await TestWorkflowEnvironment.createLocal({
       server: {
         executable: { type: 'existing-path', path: TEMPORAL_BIN },
         searchAttributes: Object.values(SEARCH_ATTRIBUTE_KEYS),
