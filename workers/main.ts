@@ -118,6 +118,15 @@ async function main(): Promise<void> {
     },
     'worker started',
   );
+  // Until its version is the deployment's current one, a versioned worker gets only the tasks of
+  // workflows pinned to it: on a first deployment, none. Say how to switch (docs/operations.md).
+  if (resolved) {
+    const { deploymentName, buildId } = resolved.version;
+    logger.info(
+      { deployment: deploymentName, buildId },
+      `new grids reach this version once it is current: temporal worker deployment set-current-version --deployment-name ${deploymentName} --build-id ${buildId}`,
+    );
+  }
   try {
     await Promise.all(workers.map((w) => w.run()));
   } finally {
