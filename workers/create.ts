@@ -6,6 +6,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import * as activities from '../activities';
 import { TASK_QUEUES, type QueueKind } from '../src/common/constants';
 import { workerShutdownMs } from '../src/common/shutdown';
+import { deploymentOptions, type ResolvedDeployment } from './versioning';
 
 export interface WorkerSetOptions {
   connection: NativeConnection;
@@ -16,6 +17,13 @@ export interface WorkerSetOptions {
   gpuSlots?: number;
   /** Concurrent cpu activities. @default 4 */
   cpuSlots?: number;
+  /**
+   * Worker Deployment Versioning (workers/versioning.ts `resolveDeployment`): both workers announce
+   * this version and workflows are pinned to it. @default unversioned
+   */
+  deployment?: ResolvedDeployment;
+  /** The workflow code of the cpu worker (ignored when `deployment` carries its bundle). @default workflows/ */
+  workflowsPath?: string;
   /** Extra options for every worker (tests pass shorter shutdown times). */
   overrides?: Partial<WorkerOptions>;
 }
@@ -34,6 +42,10 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
   const queues = opts.queues ?? ['cpu', 'gpu'];
   // Read (and validated) before any worker exists: a bad PEFTGRID_WORKER_SHUTDOWN_MS fails start-up.
   const shutdownMs = workerShutdownMs();
+  const versioned = opts.deployment ? deploymentOptions(opts.deployment.version) : {};
+  const workflowCode = opts.deployment?.workflowBundle
+    ? { workflowBundle: opts.deployment.workflowBundle }
+    : { workflowsPath: opts.workflowsPath ?? require.resolve('../workflows') };
   const workers: Worker[] = [];
   if (queues.includes('cpu')) {
     workers.push(
@@ -41,9 +53,10 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
         connection: opts.connection,
         namespace: opts.namespace,
         taskQueue: TASK_QUEUES.cpu,
-        workflowsPath: require.resolve('../workflows'),
+        ...workflowCode,
         activities,
         maxConcurrentActivityTaskExecutions: opts.cpuSlots ?? 4,
+        ...versioned,
         ...opts.overrides,
       }),
     );
@@ -68,6 +81,9 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
         // batch them for up to 80% of the heartbeat timeout.
         maxHeartbeatThrottleInterval: '5s',
         defaultHeartbeatThrottleInterval: '5s',
+        // The same version as the workflows: a pinned grid's training goes to its own release's gpu
+        // workers, whose activities take the inputs that release's workflows send.
+        ...versioned,
         ...opts.overrides,
       }),
     );

@@ -106,6 +106,14 @@ config() {
   cat > "$DIR/config/dynamicconfig/cluster.yaml" <<EOF
 system.forceSearchAttributesCacheRefreshOnRead:
   - value: true
+# Worker Deployment Versioning is on by default in v1.32 (system.enableDeploymentVersions,
+# frontend.workerVersioningWorkflowAPIs). A version that stopped being current is re-checked for
+# open pinned workflows every 3 min, after a 3 min visibility grace: on one host with SQL
+# visibility (no indexing lag) 10 s each, so "drained, safe to stop" shows within ~20 s.
+matching.wv.VersionDrainageStatusVisibilityGracePeriod:
+  - value: 10s
+matching.wv.VersionDrainageStatusRefreshInterval:
+  - value: 10s
 EOF
   cat > "$DIR/config/cluster.yaml" <<EOF
 # Written by infra/cluster/cluster.sh: a single-host Temporal cluster on PostgreSQL with mTLS.

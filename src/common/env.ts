@@ -126,6 +126,47 @@ export function metricsEnv(env: Env = process.env): { port: number; host: string
   };
 }
 
+/**
+ * PEFTGRID_DEPLOYMENT / PEFTGRID_BUILD_ID: Worker Deployment Versioning (workers/versioning.ts).
+ * Null, an unversioned worker (the default), unless the deployment name is set; the build id is
+ * then optional (the default is derived from the workflow code). The server's own rules are
+ * checked here, so a bad name fails start-up instead of every poll: a deployment name without
+ * `.` or `:`, neither value starting with `__`, each at most {@link DEPLOYMENT_FIELD_MAX} chars.
+ */
+export function deploymentEnv(env: Env = process.env): { deploymentName: string; buildId?: string } | null {
+  const field = z
+    .string()
+    .trim()
+    .min(1)
+    .max(DEPLOYMENT_FIELD_MAX)
+    .refine((v) => !v.startsWith('__'));
+  const deploymentName = parse(
+    'PEFTGRID_DEPLOYMENT',
+    env.PEFTGRID_DEPLOYMENT,
+    field.refine((v) => !/[.:]/.test(v)),
+    `a worker deployment name without '.' or ':', not starting with '__', at most ${DEPLOYMENT_FIELD_MAX} characters`,
+  );
+  const buildId = parse(
+    'PEFTGRID_BUILD_ID',
+    env.PEFTGRID_BUILD_ID,
+    field,
+    `a build id not starting with '__', at most ${DEPLOYMENT_FIELD_MAX} characters`,
+  );
+  if (deploymentName === undefined) {
+    if (buildId !== undefined)
+      throw new EnvError(
+        'PEFTGRID_BUILD_ID',
+        buildId,
+        'PEFTGRID_DEPLOYMENT to be set too (a build id versions a worker only within a deployment)',
+      );
+    return null;
+  }
+  return buildId === undefined ? { deploymentName } : { deploymentName, buildId };
+}
+
+/** Longest deployment name or build id accepted: the server's id limit (1000) halved, with room for its prefix. */
+export const DEPLOYMENT_FIELD_MAX = 255;
+
 // ---------- activities ----------
 
 /** PEFTGRID_DATA_DIR: local scratch and dev-stack state (relative to the repo root). @default .data */

@@ -16,7 +16,8 @@ export interface WorkerProcess {
 
 /**
  * `logLevel` 'debug' adds a `trainer step` line per training step (activities/train.ts): what
- * the fault tests count lost steps from (heartbeats are throttled to 5 s).
+ * the fault tests count lost steps from (heartbeats are throttled to 5 s). `env` is added to the
+ * inherited environment (PEFTGRID_DEPLOYMENT, a namespace …).
  */
 export function startWorkerProcess(
   address: string,
@@ -24,6 +25,7 @@ export function startWorkerProcess(
   name: string,
   queues = 'cpu,gpu',
   logLevel = 'info',
+  env: Record<string, string> = {},
 ): WorkerProcess {
   mkdirSync(dataDir, { recursive: true });
   const log = join(dataDir, `${name}.log`);
@@ -31,7 +33,13 @@ export function startWorkerProcess(
   const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'workers', 'main.ts'), '--queues', queues], {
     cwd: REPO,
     stdio: ['ignore', fd, fd],
-    env: { ...process.env, TEMPORAL_ADDRESS: address, PEFTGRID_DATA_DIR: dataDir, PEFTGRID_LOG_LEVEL: logLevel },
+    env: {
+      ...process.env,
+      ...env,
+      TEMPORAL_ADDRESS: address,
+      PEFTGRID_DATA_DIR: dataDir,
+      PEFTGRID_LOG_LEVEL: logLevel,
+    },
   });
   closeSync(fd);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

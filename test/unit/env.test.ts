@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import {
   checkpointRetryMsEnv,
   cpuSlots,
+  deploymentEnv,
   devStackEnv,
   EnvError,
   engineRunIn,
@@ -37,6 +38,13 @@ const BAD: Array<[string, string, (env: Env) => unknown]> = [
   ['LOG_LEVEL', 'chatty', logLevel],
   ['PEFTGRID_TEMPORAL_PORT', '7233x', devStackEnv],
   ['PEFTGRID_UI_PORT', '0', devStackEnv],
+  ['PEFTGRID_DEPLOYMENT', 'peftgrid.prod', deploymentEnv],
+  ['PEFTGRID_DEPLOYMENT', 'peftgrid:prod', deploymentEnv],
+  ['PEFTGRID_DEPLOYMENT', '__peftgrid', deploymentEnv],
+  ['PEFTGRID_DEPLOYMENT', 'x'.repeat(256), deploymentEnv],
+  ['PEFTGRID_BUILD_ID', '__unversioned__', (env) => deploymentEnv({ PEFTGRID_DEPLOYMENT: 'peftgrid', ...env })],
+  // A build id alone versions nothing: an error, not a silently unversioned worker.
+  ['PEFTGRID_BUILD_ID', 'v2', deploymentEnv],
 ];
 
 describe('environment variables', () => {
@@ -62,6 +70,7 @@ describe('environment variables', () => {
       assert.equal(engineRunIn(env), 'process');
       assert.equal(logLevel(env), 'info');
       assert.equal(metricsEnv(env), null);
+      assert.equal(deploymentEnv(env), null);
       assert.equal(checkpointRetryMsEnv(env), undefined);
       assert.deepEqual(s3Env(env), { region: 'us-east-1', maxAttempts: 5 });
     }
@@ -77,6 +86,11 @@ describe('environment variables', () => {
       s3Env({ AWS_ENDPOINT_URL: 'http://127.0.0.1:8333', AWS_REGION: 'eu-west-1', PEFTGRID_S3_MAX_ATTEMPTS: '2' }),
       { endpoint: 'http://127.0.0.1:8333', region: 'eu-west-1', maxAttempts: 2 },
     );
+    assert.deepEqual(deploymentEnv({ PEFTGRID_DEPLOYMENT: 'peftgrid' }), { deploymentName: 'peftgrid' });
+    assert.deepEqual(deploymentEnv({ PEFTGRID_DEPLOYMENT: ' peftgrid ', PEFTGRID_BUILD_ID: '0.2.0-rc.1' }), {
+      deploymentName: 'peftgrid',
+      buildId: '0.2.0-rc.1',
+    });
     assert.deepEqual(devStackEnv({ PEFTGRID_TEMPORAL_PORT: '7300' }), {
       temporalPort: 7300,
       uiPort: undefined,
