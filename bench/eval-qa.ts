@@ -5,7 +5,7 @@
  *
  *   node --import tsx bench/eval-qa.ts [--quick] [--prompts TEST.jsonl] [--model HF_DIR] [--onnx DIR]
  *        [--engine MODULE] [--threads 2] [--batch 16] [--new 24] [--long 32] [--hf yes|no] [--count N]
- *        [--llamacpp f32,q8_0|no]
+ *        [--llamacpp f32,q8_0,f32-batch,q8_0-batch|no]
  *
  * --prompts: a tokenized test split (`test-<k>shot.jsonl` of a run; default: the newest one under
  * .data/store/datasets/tokenized/, which is the demo's after `peftgrid` ran examples/demo.yaml).
@@ -21,8 +21,9 @@
  * is the activity's engine work (generation + perplexity) over generation alone (target ≤ 1.15).
  * --count N: N of the prompts, evenly spread. --quick: 16 demo prompts, 4 long ones, 8 new tokens, a 1024² peak (under a minute).
  * --llamacpp: llama.cpp sides at these GGUF types (bench/llamacpp-side.ts: llama-cpp-python built
- * from its PyPI source, one prompt at a time, same threads, greedy, EOS on); skipped with a printed
- * line saying how to build it when its virtualenv is missing.
+ * from its PyPI source, same threads, greedy, EOS on), one prompt at a time through its simple API,
+ * or `-batch`: --batch sequences at a time through llama_batch; skipped with a printed line saying
+ * how to build it when its virtualenv is missing.
  * TODO(issue #15 item 6): the int8 engine row is not here yet.
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,7 +34,7 @@ import { loadTokenizer } from '../src/data';
 import type { TestItem } from '../src/contracts';
 import type * as Engine from '../src/engine';
 import { benchArgs, ensureBenchOnnx, intArg, REPO_ROOT, runPython, SMOLLM2_HF } from './engine-models';
-import { llamacppMissing, llamacppSide, parseLlamacppFlag } from './llamacpp-side';
+import { LLAMACPP_DEFAULT, llamacppMissing, llamacppSide, parseLlamacppFlag } from './llamacpp-side';
 import { longContextItems } from './long-context';
 import { defaultTestPrompts, readTestItems } from './qa-prompts';
 
@@ -199,10 +200,10 @@ async function main(): Promise<void> {
   const maxNewTokens = intArg(values.new, quick ? 8 : 24, 'new');
   const longCount = values.long === '0' ? 0 : intArg(values.long, quick ? 4 : 32, 'long');
   const withHf = (values.hf ?? 'yes') !== 'no';
-  const requested = parseLlamacppFlag(values.llamacpp ?? 'f32,q8_0');
+  const requested = parseLlamacppFlag(values.llamacpp ?? LLAMACPP_DEFAULT);
   const missing = requested.length > 0 ? llamacppMissing() : null;
   if (missing) console.log(missing);
-  const llamacppTypes = missing ? [] : requested;
+  const llamacppSides = missing ? [] : requested;
   const engineModule = resolve(values.engine ?? join(REPO_ROOT, 'src', 'engine'));
   const engine = (await import(engineModule)) as typeof Engine;
   const onnxDir = values.onnx ?? (await ensureBenchOnnx(hfDir));
@@ -236,14 +237,10 @@ async function main(): Promise<void> {
       const sides = [mine];
       if (withHf)
         sides.push(await hfSide(hfDir, items, { ...o, threads, eosTokenIds: model.config.eosTokenIds }, dims));
-      for (const type of llamacppTypes)
+      for (const spec of llamacppSides)
         sides.push(
-          await llamacppSide(
-            hfDir,
-            type,
-            items,
-            { maxNewTokens, threads, eosTokenIds: model.config.eosTokenIds },
-            (i, g) => itemFlops(dims, items[i]!.promptIds.length, g),
+          await llamacppSide(hfDir, spec, items, { ...o, threads, eosTokenIds: model.config.eosTokenIds }, (i, g) =>
+            itemFlops(dims, items[i]!.promptIds.length, g),
           ),
         );
       const label = `${name} (${items.length} prompts, ${Math.min(...lengths)}–${Math.max(...lengths)} tokens, ${promptTokens} in all)`;

@@ -2,7 +2,8 @@
  * The llama.cpp sides of bench/eval-qa.ts: llama-cpp-python built from its PyPI source into its own
  * virtualenv (infra/llamacpp-build.sh, `bash infra/bootstrap.sh --with-llamacpp`), the model
  * converted to GGUF by the `convert_hf_to_gguf.py` of that same source, and bench/eval_llamacpp.py
- * running the prompts one at a time through llama-cpp-python's simple API.
+ * running the prompts one at a time through llama-cpp-python's simple API, or batched through its
+ * low-level llama_batch API (the `-batch` sides).
  */
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
@@ -15,6 +16,15 @@ import { BENCH_ROOT, REPO_ROOT, runPython, sourceKey } from './engine-models';
 export const LLAMACPP_TYPES = ['f32', 'q8_0'] as const;
 export type LlamacppType = (typeof LLAMACPP_TYPES)[number];
 
+/** One llama.cpp side: a GGUF type, run one prompt at a time or batched (at eval-qa's --batch). */
+export interface LlamacppSpec {
+  type: LlamacppType;
+  batched: boolean;
+}
+
+/** The `--llamacpp` default: every type, both ways. */
+export const LLAMACPP_DEFAULT = LLAMACPP_TYPES.flatMap((t) => [t, `${t}-batch`]).join(',');
+
 /** The virtualenv infra/llamacpp-build.sh writes (outside the clone, per machine). */
 export const LLAMACPP_VENV = join(process.env.PEFTGRID_CACHE ?? join(homedir(), '.cache', 'peftgrid'), 'llamacpp-venv');
 const LLAMACPP_PYTHON = join(LLAMACPP_VENV, 'bin', 'python');
@@ -23,18 +33,21 @@ const CONVERTER = join(LLAMACPP_VENV, 'convert', 'convert_hf_to_gguf.py');
 export const LLAMACPP_BUILD_COMMAND = 'bash infra/bootstrap.sh --with-llamacpp';
 
 /**
- * The `--llamacpp` flag's types: `no` for none, else a comma list of {@link LLAMACPP_TYPES}.
+ * The `--llamacpp` flag's sides: `no` for none, else a comma list of {@link LLAMACPP_TYPES}, each
+ * optionally suffixed `-batch` (e.g. `f32,q8_0-batch`).
  * @throws TypeError naming the value and the expected ones.
  */
-export function parseLlamacppFlag(value: string): LlamacppType[] {
+export function parseLlamacppFlag(value: string): LlamacppSpec[] {
   if (value === 'no') return [];
-  const types = value.split(',').map((t) => t.trim());
-  for (const t of types)
-    if (!(LLAMACPP_TYPES as readonly string[]).includes(t))
+  return value.split(',').map((raw) => {
+    const name = raw.trim();
+    const type = name.replace(/-batch$/, '');
+    if (!(LLAMACPP_TYPES as readonly string[]).includes(type))
       throw new TypeError(
-        `--llamacpp: got ${JSON.stringify(t)}; expected "no" or a comma list of ${LLAMACPP_TYPES.join(', ')}`,
+        `--llamacpp: got ${JSON.stringify(name)}; expected "no" or a comma list of ${LLAMACPP_DEFAULT.replaceAll(',', ', ')}`,
       );
-  return types as LlamacppType[];
+    return { type: type as LlamacppType, batched: name.endsWith('-batch') };
+  });
 }
 
 /** Why the llama.cpp sides cannot run here (the virtualenv is absent or unfinished), or null when they can. */
@@ -81,36 +94,39 @@ export interface LlamacppResult {
 }
 
 /**
- * Runs `items` through llama.cpp one prompt at a time (bench/eval_llamacpp.py): greedy, stops at
- * the first of `eosTokenIds` or after `maxNewTokens`, KV cleared between prompts, `threads`
- * threads; only the pass over the prompts is timed (model load and one warm-up prompt are not).
+ * Runs `items` through llama.cpp (bench/eval_llamacpp.py): one prompt at a time, or with
+ * `spec.batched` `batchSize` sequences at a time; greedy, stops at the first of `eosTokenIds` or
+ * after `maxNewTokens`, KV cleared between prompts (batches), `threads` threads; only the pass over
+ * the prompts is timed (model load and one warm-up prompt or batch are not).
  * `flopsOf(i, generated)` is the useful FLOPs of item i with that many generated tokens.
  */
 export async function llamacppSide(
   hfDir: string,
-  type: LlamacppType,
+  spec: LlamacppSpec,
   items: readonly TestItem[],
-  o: { maxNewTokens: number; threads: number; eosTokenIds: number[] },
+  o: { maxNewTokens: number; batchSize: number; threads: number; eosTokenIds: number[] },
   flopsOf: (index: number, generated: number) => number,
 ): Promise<LlamacppResult> {
-  const ggufPath = await ensureGguf(hfDir, type);
+  const ggufPath = await ensureGguf(hfDir, spec.type);
   const prompts = items.map((t) => t.promptIds);
   const longest = Math.max(...prompts.map((p) => p.length));
-  const nCtx = Math.ceil((longest + o.maxNewTokens + 1) / 256) * 256;
+  const nCtx = Math.ceil((longest + o.maxNewTokens + 1) / 256) * 256; // per sequence
+  const batchSize = spec.batched ? o.batchSize : 1;
   const request = join(tmpdir(), `eval-llamacpp-${process.pid}.json`);
-  writeFileSync(request, JSON.stringify({ ggufPath, prompts, nCtx, ...o }));
+  writeFileSync(request, JSON.stringify({ ggufPath, prompts, nCtx, ...o, batchSize }));
   try {
     const out = JSON.parse(
       await runPython(
         [join(REPO_ROOT, 'bench', 'eval_llamacpp.py'), request],
-        `llama.cpp ${type}`,
+        `llama.cpp ${spec.type}`,
         {},
         LLAMACPP_PYTHON,
       ),
     ) as { tokens: number[][]; wallMs: number; generatedTokens: number; llamaCpp: string };
     const eos = new Set(o.eosTokenIds);
+    const how = spec.batched ? `batch ${batchSize}, llama_batch` : 'one prompt at a time';
     return {
-      side: `llama.cpp ${type.toUpperCase()} (llama-cpp-python ${out.llamaCpp}, one prompt at a time)`,
+      side: `llama.cpp ${spec.type.toUpperCase()} (llama-cpp-python ${out.llamaCpp}, ${how})`,
       wallMs: out.wallMs,
       generatedTokens: out.generatedTokens,
       tokens: out.tokens.map((t) => (t.length > 0 && eos.has(t.at(-1)!) ? t.slice(0, -1) : t)),
