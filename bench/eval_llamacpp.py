@@ -58,7 +58,7 @@ class Batched:
         params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED  # as Llama() by default
         self.ctx = llama_cpp.llama_init_from_model(self.model, params)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(self.model))
-        self.batch = llama_cpp.llama_batch_init(self.PACK, 0, batch_size)
+        self.batch = llama_cpp.llama_batch_init(self.PACK, 0, 1)  # one sequence id per token
         self.size = batch_size
 
     def _decode(self, entries):

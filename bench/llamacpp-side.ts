@@ -54,7 +54,7 @@ export function parseLlamacppFlag(value: string): LlamacppSpec[] {
 export function llamacppMissing(): string | null {
   const key = join(LLAMACPP_VENV, '.key');
   if (existsSync(LLAMACPP_PYTHON) && existsSync(CONVERTER) && existsSync(key)) return null;
-  return `llama.cpp sides skipped: no llama-cpp-python build in ${LLAMACPP_VENV}; build it (once, ~10 min on 2 cores) with \`${LLAMACPP_BUILD_COMMAND}\``;
+  return `llama.cpp sides skipped: no llama-cpp-python build in ${LLAMACPP_VENV}; build it (once, 20+ min on 2 cores) with \`${LLAMACPP_BUILD_COMMAND}\``;
 }
 
 /**
@@ -119,7 +119,9 @@ export async function llamacppSide(
       await runPython(
         [join(REPO_ROOT, 'bench', 'eval_llamacpp.py'), request],
         `llama.cpp ${spec.type}`,
-        {},
+        // The build uses OpenMP: its default spin-wait starved the threads on this shared machine
+        // (111 s instead of 3.3 s for four prompts at load 19); the other sides get the same policy.
+        { OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' },
         LLAMACPP_PYTHON,
       ),
     ) as { tokens: number[][]; wallMs: number; generatedTokens: number; llamaCpp: string };
