@@ -24,7 +24,7 @@
  * from its PyPI source, same threads, greedy, EOS on), one prompt at a time through its simple API,
  * or `-batch`: --batch sequences at a time through llama_batch; skipped with a printed line saying
  * how to build it when its virtualenv is missing.
- * TODO(issue #15 item 6): the int8 engine row is not here yet.
+ * TODO(issue #15 item 4): the int8 engine row is not here yet.
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
