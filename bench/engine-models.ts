@@ -22,15 +22,19 @@ export const BENCH_ROOT = join(REPO_ROOT, '.data', 'bench');
 /** Exports and truncations take minutes on a loaded 2-core machine; more means a hung process. */
 const PYTHON_TIMEOUT_MS = 20 * 60_000;
 
-/** Runs the venv's Python in the repo root; `env` adds variables; the error carries the tail of stderr. */
+/**
+ * Runs the venv's Python (or `python`) in the repo root; `env` adds variables; the error carries
+ * the tail of stderr.
+ */
 export async function runPython(
   args: readonly string[],
   what: string,
   env: Record<string, string> = {},
+  python: string = PYTHON,
 ): Promise<string> {
-  if (!existsSync(PYTHON)) throw new Error(`${PYTHON} missing; run \`npm run setup\` first`);
+  if (!existsSync(python)) throw new Error(`${python} missing; run \`npm run setup\` first`);
   try {
-    const { stdout } = await execFileAsync(PYTHON, [...args], {
+    const { stdout } = await execFileAsync(python, [...args], {
       cwd: REPO_ROOT,
       timeout: PYTHON_TIMEOUT_MS,
       maxBuffer: 64 << 20,
@@ -47,7 +51,7 @@ const isExported = (dir: string) => existsSync(join(dir, 'engine.json')) && exis
 const isHfDir = (dir: string) => existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'tokenizer.json'));
 
 /** What an export was made from: the HF directory's config and the size and mtime of its weights. */
-function sourceKey(hfDir: string): string {
+export function sourceKey(hfDir: string): string {
   const hash = createHash('sha256').update(readFileSync(join(hfDir, 'config.json')));
   for (const file of readdirSync(hfDir)
     .filter((f) => f.endsWith('.safetensors'))

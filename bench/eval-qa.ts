@@ -6,6 +6,7 @@
  *   node --import tsx bench/eval-qa.ts [--quick] [--prompts TEST.jsonl] [--model HF_DIR] [--onnx DIR]
  *        [--engine MODULE] [--threads 2] [--batch 16] [--new 24] [--long 32] [--hf yes|no] [--count N]
  *        [--precision fp32,int8] [--scheme dynamic|matmul-nbits] [--reps N]
+ *        [--llamacpp f32,q8_0,f32-batch,q8_0-batch|no]
  *
  * --prompts: a tokenized test split (`test-<k>shot.jsonl` of a run; default: the newest one under
  * .data/store/datasets/tokenized/, which is the demo's after `peftgrid` ran examples/demo.yaml).
@@ -25,7 +26,10 @@
  * fp32 --reps times (default 2) on the loaded, shared machine, each side's fastest pass counted,
  * so the ratio is fair; its `greedy = engine` column is the share of items whose greedy tokens
  * equal fp32's.
- * TODO(issue #15 item 6): llama.cpp (llama-cpp-python, F32 and Q8_0) rows are not here yet.
+ * --llamacpp: llama.cpp sides at these GGUF types (bench/llamacpp-side.ts: llama-cpp-python built
+ * from its PyPI source, same threads, greedy, EOS on), one prompt at a time through its simple API,
+ * or `-batch`: --batch sequences at a time through llama_batch; skipped with a printed line saying
+ * how to build it when its virtualenv is missing.
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,6 +39,7 @@ import { loadTokenizer } from '../src/data';
 import type { TestItem } from '../src/contracts';
 import type * as Engine from '../src/engine';
 import { benchArgs, ensureBenchOnnx, intArg, REPO_ROOT, runPython, SMOLLM2_HF } from './engine-models';
+import { LLAMACPP_DEFAULT, llamacppMissing, llamacppSide, parseLlamacppFlag } from './llamacpp-side';
 import { longContextItems } from './long-context';
 import { defaultTestPrompts, readTestItems } from './qa-prompts';
 
@@ -218,6 +223,7 @@ async function main(): Promise<void> {
     'precision',
     'scheme',
     'reps',
+    'llamacpp',
   ]);
   const hfDir = values.model ?? SMOLLM2_HF;
   const threads = intArg(values.threads, 2, 'threads');
@@ -230,6 +236,10 @@ async function main(): Promise<void> {
     throw new TypeError(`--precision: got ${values.precision}; expected fp32 or fp32,int8`);
   const scheme = values.scheme ?? 'dynamic';
   const reps = intArg(values.reps, precisions.length > 1 ? 2 : 1, 'reps');
+  const requested = parseLlamacppFlag(values.llamacpp ?? LLAMACPP_DEFAULT);
+  const missing = requested.length > 0 ? llamacppMissing() : null;
+  if (missing) console.log(missing);
+  const llamacppSides = missing ? [] : requested;
   const engineModule = resolve(values.engine ?? join(REPO_ROOT, 'src', 'engine'));
   const engine = (await import(engineModule)) as typeof Engine;
   const onnxDir = values.onnx ?? (await ensureBenchOnnx(hfDir));
@@ -268,6 +278,12 @@ async function main(): Promise<void> {
       const sides = [mine!, ...quantized];
       if (withHf)
         sides.push(await hfSide(hfDir, items, { ...o, threads, eosTokenIds: model.config.eosTokenIds }, dims));
+      for (const spec of llamacppSides)
+        sides.push(
+          await llamacppSide(hfDir, spec, items, { ...o, threads, eosTokenIds: model.config.eosTokenIds }, (i, g) =>
+            itemFlops(dims, items[i]!.promptIds.length, g),
+          ),
+        );
       const label = `${name} (${items.length} prompts, ${Math.min(...lengths)}–${Math.max(...lengths)} tokens, ${promptTokens} in all)`;
       for (const s of sides) {
         const ips = items.length / (s.wallMs / 1000);

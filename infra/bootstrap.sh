@@ -10,13 +10,15 @@ QUIET=0
 WITH_S3=0
 WITH_MLFLOW=0
 WITH_CLUSTER=0
+WITH_LLAMACPP=0
 for arg in "$@"; do
   case "$arg" in
     --quiet) QUIET=1 ;;
     --with-s3) WITH_S3=1 ;;  # the tests' S3-compatible server (SeaweedFS); the demo does not need it
     --with-mlflow) WITH_MLFLOW=1 ;;  # the tests' MLflow tracking server, in its own virtualenv
     --with-cluster) WITH_CLUSTER=1 ;;  # temporal-server + temporal-sql-tool for `peftgrid cluster up` / test:cluster
-    *) echo "usage: bootstrap.sh [--quiet] [--with-s3] [--with-mlflow] [--with-cluster]" >&2; exit 2 ;;
+    --with-llamacpp) WITH_LLAMACPP=1 ;;  # llama-cpp-python from source, for bench/eval-qa.ts's llama.cpp sides
+    *) echo "usage: bootstrap.sh [--quiet] [--with-s3] [--with-mlflow] [--with-cluster] [--with-llamacpp]" >&2; exit 2 ;;
   esac
 done
 say() { [ "$QUIET" = 1 ] || echo "[bootstrap] $*"; }
@@ -94,5 +96,9 @@ fi
 # 6. temporal-server and temporal-sql-tool (the local cluster, infra/cluster/): the same caching,
 #    in infra/cluster/build-server.sh, which `peftgrid cluster up` also calls.
 if [ "$WITH_CLUSTER" = 1 ]; then bash infra/cluster/build-server.sh; fi
+# 7. llama-cpp-python compiled from its PyPI sdist for this CPU, in its own virtualenv
+#    ($CACHE/llamacpp-venv, keyed by infra/llamacpp-requirements.txt), with the sdist's GGUF
+#    converter: the llama.cpp sides of bench/eval-qa.ts. Only the benchmark uses it.
+if [ "$WITH_LLAMACPP" = 1 ]; then bash infra/llamacpp-build.sh; fi
 
 say "ready: node $(node --version), $(.venv/bin/python --version), temporal $(.venv/bin/temporal --version 2>/dev/null | head -1 | awk '{print $3}')"
