@@ -100,6 +100,8 @@ interface PassReport {
   failed: { runKey: string; status: string; error?: string }[];
   kills: Kill[];
   workerStarts: Record<string, number>;
+  /** Worker exits the bench did not cause, by worker. */
+  workerCrashes: Record<string, number>;
   histories: GridHistories;
   results: RunResult[];
 }
@@ -125,7 +127,7 @@ async function runPass(
   });
   const runs = planRuns(grid).slice(0, RUNS);
   const client = new Client({ connection: target.connection, namespace });
-  const fleet = startFleet(target, namespace, join(dir, 'workers'));
+  const fleet = startFleet(target, namespace, join(dir, 'workers'), (l) => console.log(l));
   try {
     await waitForPollers(client, 180_000);
     const gridId = `soak-${STAMP}-p${index}`;
@@ -178,6 +180,7 @@ async function runPass(
       failed,
       kills: chaos?.kills ?? [],
       workerStarts: Object.fromEntries(fleet.members.map((m) => [m.name, m.starts])),
+      workerCrashes: Object.fromEntries(fleet.members.map((m) => [m.name, m.crashes])),
       histories,
       results: result.runs,
     };

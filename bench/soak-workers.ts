@@ -17,6 +17,8 @@ export interface FleetMember {
   queues: 'cpu' | 'gpu';
   proc: WorkerProcess;
   starts: number;
+  /** Exits the fleet did not cause (a worker that failed at start-up, say): restarted after 1 s. */
+  crashes: number;
 }
 
 export interface Fleet {
@@ -34,22 +36,47 @@ export const FLEET: readonly { name: string; queues: 'cpu' | 'gpu' }[] = [
   { name: 'cpu', queues: 'cpu' },
 ];
 
-/** Starts the fleet on `target` (its TEMPORAL_* variables) in namespace `namespace`, logs under `dir`. */
-export function startFleet(target: ClusterHandle, namespace: string, dir: string): Fleet {
-  const spawnOne = (name: string, queues: string) =>
-    clusterWorker(target, join(dir, name), name, { queues, logLevel: 'info', env: { TEMPORAL_NAMESPACE: namespace } });
-  const members: FleetMember[] = FLEET.map((f) => ({ ...f, proc: spawnOne(f.name, f.queues), starts: 1 }));
+/**
+ * Starts the fleet on `target` (its TEMPORAL_* variables) in namespace `namespace`, logs under
+ * `dir`. Like a process supervisor, it restarts a worker that exits on its own (`log` says so).
+ */
+export function startFleet(target: ClusterHandle, namespace: string, dir: string, log: (l: string) => void): Fleet {
+  let stopping = false;
+  const killedByUs = new Set<WorkerProcess>();
+  const launch = (m: FleetMember) => {
+    const proc = clusterWorker(target, join(dir, m.name), m.name, {
+      queues: m.queues,
+      logLevel: 'info',
+      env: { TEMPORAL_NAMESPACE: namespace },
+    });
+    m.proc = proc;
+    m.starts++;
+    void proc.exited.then((code) => {
+      if (stopping || m.proc !== proc || killedByUs.has(proc)) return;
+      m.crashes++;
+      log(`[fleet] ${m.name} exited by itself (code ${code}); restarting in 1 s`);
+      setTimeout(() => {
+        if (!stopping && m.proc === proc) launch(m);
+      }, 1000);
+    });
+  };
+  const members = FLEET.map((f) => {
+    const m = { ...f, starts: 0, crashes: 0 } as FleetMember;
+    launch(m);
+    return m;
+  });
   return {
     members,
     async killAndRestart(m) {
       const pid = m.proc.child.pid ?? -1;
+      killedByUs.add(m.proc);
       m.proc.child.kill('SIGKILL');
       await m.proc.exited;
-      m.proc = spawnOne(m.name, m.queues);
-      m.starts++;
+      launch(m);
       return pid;
     },
     async stop(graceMs = 30_000) {
+      stopping = true;
       await Promise.all(
         members.map(async (m) => {
           if (m.proc.child.exitCode !== null || m.proc.child.signalCode !== null) return;
