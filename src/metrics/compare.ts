@@ -50,10 +50,15 @@ export interface Comparison {
   metrics: Partial<Record<ComparedMetric, MetricComparison>>;
 }
 
+/** Above this many compared runs of one model, the report tests comparisons with one reference run only. */
+export const MAX_PAIRWISE_RUNS = 12;
+
 /** Options of {@link comparePaired}. */
 export interface CompareOptions extends BootstrapOptions {
   /** Label of the zero-shot baseline; its comparisons come first. Omitted: only the pairs. */
   baseline?: string;
+  /** Also every pair of the other runs (O(runs²) tests). @default true */
+  pairs?: boolean;
 }
 
 /**
@@ -67,8 +72,9 @@ export function comparePaired(runs: readonly PairedRun[], options: CompareOption
   const others = runs.filter((r) => r !== base);
   const pairs: [PairedRun, PairedRun, boolean][] = [];
   if (base) for (const r of others) pairs.push([r, base, true]);
-  for (let i = 0; i < others.length; i++)
-    for (let j = i + 1; j < others.length; j++) pairs.push([others[i]!, others[j]!, false]);
+  if (options.pairs ?? true)
+    for (let i = 0; i < others.length; i++)
+      for (let j = i + 1; j < others.length; j++) pairs.push([others[i]!, others[j]!, false]);
   const out: Comparison[] = [];
   for (const [a, b, vsBaseline] of pairs) {
     const ids = [...a.items.keys()].filter((id) => b.items.has(id)).sort();

@@ -4,7 +4,7 @@
  * significance tests, and links to the figures, rendered as markdown and CSV from run results.
  */
 import type { ConfidenceInterval } from '../metrics/bootstrap';
-import type { Comparison, MetricComparison } from '../metrics/compare';
+import { MAX_PAIRWISE_RUNS, type Comparison, type MetricComparison } from '../metrics/compare';
 import { wilsonInterval } from '../metrics/wilson';
 import type { RunResult } from '../contracts';
 
@@ -97,6 +97,8 @@ export interface ModelComparisons {
   comparisons: readonly Comparison[];
   /** Runs left out of the comparisons, with why (e.g. speculative: the target's own outputs). */
   excluded?: readonly string[];
+  /** Set when the model has too many runs for every pair: each run is compared with this one only. */
+  reference?: string;
 }
 
 /** Optional sections of {@link renderMarkdown}. */
@@ -322,7 +324,7 @@ export function significanceTable(mc: ModelComparisons): string[] {
   for (const c of mc.comparisons) {
     const m = c.metrics;
     lines.push(
-      `| ${cell(c.a)} vs ${c.vsBaseline ? '**' + cell(c.b) + '** (baseline)' : cell(c.b)} | ${c.n} | ${diffCell(m.exactMatch)} | ${pCell(m.exactMatch)} | ${diffCell(m.jaccardStudy)} | ${pCell(m.jaccardStudy)} | ${diffCell(m.tokenF1)} | ${pCell(m.tokenF1)} |`,
+      `| ${cell(c.a)} vs ${c.vsBaseline ? `**${cell(c.b)}** (${mc.baseline ? 'baseline' : 'best exact match'})` : cell(c.b)} | ${c.n} | ${diffCell(m.exactMatch)} | ${pCell(m.exactMatch)} | ${diffCell(m.jaccardStudy)} | ${pCell(m.jaccardStudy)} | ${diffCell(m.tokenF1)} | ${pCell(m.tokenF1)} |`,
     );
   }
   const family = mc.comparisons.length;
@@ -330,7 +332,11 @@ export function significanceTable(mc: ModelComparisons): string[] {
     '',
     `Δ = A − B on the same test items, in percentage points. * : significant at 5% after Holm's correction over the ${family} comparisons of this model, separately per metric; ` +
       `the p-value in parentheses is the adjusted one. Exact match: McNemar's exact test on the items only one of the two got right; Jaccard and token F1: paired bootstrap of the per-item differences (1000 resamples, seed 42).` +
-      (mc.baseline ? '' : ' No zero-shot run (icl shots=0) for this model: pairs only.') +
+      (mc.reference
+        ? ` Over ${MAX_PAIRWISE_RUNS} runs of this model: each run is compared with ${mc.baseline ? 'the zero-shot baseline' : `the run of the highest exact match (${cell(mc.reference)}; no zero-shot run)`} only, not every pair.`
+        : mc.baseline
+          ? ''
+          : ' No zero-shot run (icl shots=0) for this model: pairs only.') +
       (mc.excluded?.length ? ` Not compared: ${mc.excluded.map(cell).join('; ')}.` : ''),
     '',
   );

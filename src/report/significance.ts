@@ -2,9 +2,12 @@
  * Which runs of a grid are compared with which: per model, every completed run with per-item
  * scores, against that model's zero-shot run (`icl shots=0`) and each other. Speculative runs are
  * left out: greedy speculative decoding returns the target's own tokens, so they would only repeat
- * the zero-shot run's predictions.
+ * the zero-shot run's predictions. Every pair is tested up to {@link MAX_PAIRWISE_RUNS} runs per
+ * model; beyond that the pairs grow as runs² (4,950 at 100 runs: a report of megabytes, carried in
+ * workflow history, and minutes of bootstrap), so each run is compared with one reference only:
+ * the zero-shot baseline, or, without one, the run with the highest exact match.
  */
-import { comparePaired, type PairedRun } from '../metrics/compare';
+import { comparePaired, MAX_PAIRWISE_RUNS, type PairedRun } from '../metrics/compare';
 import type { RunResult } from '../contracts';
 import type { ModelComparisons } from './render';
 
@@ -34,12 +37,24 @@ export function modelComparisons(results: readonly RunResult[], scores: ScoresBy
     });
     const base = compared.findIndex(isZeroShot);
     const baseline = base >= 0 ? paired[base]!.label : null;
+    const pairs = compared.length <= MAX_PAIRWISE_RUNS;
+    const reference = baseline ?? (pairs ? null : bestExactMatch(paired));
     out.push({
       model,
       baseline,
-      comparisons: comparePaired(paired, { seed: 42, ...(baseline ? { baseline } : {}) }),
+      comparisons: comparePaired(paired, { seed: 42, pairs, ...(reference ? { baseline: reference } : {}) }),
+      ...(pairs ? {} : { reference: reference! }),
       ...(excluded.length ? { excluded } : {}),
     });
   }
   return out;
+}
+
+/** The label of the run with the highest mean exact match over its items (the first on a tie). */
+function bestExactMatch(runs: readonly PairedRun[]): string {
+  const mean = (r: PairedRun) => {
+    const xs = [...r.items.values()].map((m) => m.exactMatch ?? 0);
+    return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
+  };
+  return runs.reduce((best, r) => (mean(r) > mean(best) ? r : best)).label;
 }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { studyPlotSpecs, wrapWords, type TrainingCurve } from '../../src/report/charts';
 import { renderSvg } from '../../src/report/vega-svg';
 import { modelComparisons, isZeroShot } from '../../src/report/significance';
+import { MAX_PAIRWISE_RUNS } from '../../src/metrics/compare';
 import { renderMarkdown, significanceTable, toRows } from '../../src/report/render';
 import type { RunResult } from '../../src/contracts';
 
@@ -101,6 +102,44 @@ test('modelComparisons: against the zero-shot run and pairwise, speculative left
   const md = renderMarkdown('g', toRows(rs), { comparisons: [mc!] });
   assert.ok(md.indexOf('### a: paired significance') > md.indexOf('## a'));
   assert.deepEqual(modelComparisons(results.slice(2), new Map()), [], 'one run: nothing to compare');
+});
+
+test('modelComparisons: over MAX_PAIRWISE_RUNS runs, each run against one reference (baseline, else the best), not every pair', () => {
+  const items = (v: number) =>
+    new Map(
+      Array.from(
+        { length: 6 },
+        (_, i) => [`q${i}`, { exactMatch: i < v ? 1 : 0, jaccardStudy: 0, tokenF1: 0 }] as const,
+      ),
+    );
+  const many = (n: number, zeroShot: boolean) => {
+    const rs = Array.from({ length: n }, (_, i) => ({ ...run('m', 'lora', `lora lr=${i}`, 0, 1), runKey: `m__${i}` }));
+    if (zeroShot) rs[0] = { ...run('m', 'icl', 'icl shots=0', 0, 1), runKey: 'm__0' };
+    const scores = new Map(rs.map((r, i) => [r.runKey, items(i === 5 ? 6 : i % 5)] as const));
+    return modelComparisons(rs, scores)[0]!;
+  };
+  const small = many(MAX_PAIRWISE_RUNS, true);
+  assert.equal(
+    small.comparisons.length,
+    ((MAX_PAIRWISE_RUNS - 1) * MAX_PAIRWISE_RUNS) / 2,
+    'every pair up to the limit',
+  );
+  assert.equal(small.reference, undefined);
+  const n = 100;
+  const withBase = many(n, true);
+  assert.equal(withBase.comparisons.length, n - 1, 'one test per run, not n(n−1)/2 = 4950');
+  assert.ok(withBase.comparisons.every((c) => c.vsBaseline && c.b === 'icl shots=0'));
+  assert.match(
+    significanceTable(withBase).join('\n'),
+    /Over 12 runs of this model: each run is compared with the zero-shot baseline only/,
+  );
+  const noBase = many(n, false);
+  assert.equal(noBase.reference, 'lora lr=5', 'the run with the highest exact match');
+  assert.ok(noBase.comparisons.every((c) => c.b === 'lora lr=5'));
+  assert.equal(noBase.comparisons.length, n - 1);
+  const table = significanceTable(noBase).join('\n');
+  assert.match(table, /\| lora lr=0 vs \*\*lora lr=5\*\* \(best exact match\) \|/);
+  assert.ok(table.length < 40_000, `table of ${table.length} chars`);
 });
 
 test('wrapWords: lines of at most the width, a long word on a line of its own', () => {
