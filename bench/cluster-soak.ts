@@ -9,7 +9,7 @@
  * (bench/soak-compare.ts says what is compared); the table (runs, wall times, kills, activity
  * retries, largest history, continue-as-new count) is printed and written to `--out`/soak.json.
  *
- *   node --import tsx bench/cluster-soak.ts [--runs 100] [--steps 2] [--target cluster|dev]
+ *   node --import tsx bench/cluster-soak.ts [--runs 100] [--trained N] [--steps 2] [--target cluster|dev]
  *     [--store file|s3] [--seed N] [--runs-per-execution ⌈runs/3⌉] [--out DIR] [--quick]
  *
  * --target cluster (default) uses the local cluster (infra/cluster: PEFTGRID_CLUSTER_* pick its
@@ -21,7 +21,7 @@
 import './quiet-logs';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { registerNamespace } from '../infra/cluster-stack';
@@ -41,6 +41,7 @@ import { FLEET, startChaos, startFleet, type Kill } from './soak-workers';
 const { values } = parseArgs({
   options: {
     runs: { type: 'string' },
+    trained: { type: 'string' },
     steps: { type: 'string', default: '2' },
     target: { type: 'string', default: 'cluster' },
     store: { type: 'string', default: 'file' },
@@ -75,17 +76,38 @@ if (values.target !== 'cluster' && values.target !== 'dev')
 if (values.store !== 'file' && values.store !== 's3')
   throw new TypeError(`--store: got ${values.store}, expected file or s3`);
 const STAMP = Date.now().toString(36);
-const OUT = values.out ?? join(REPO, '.data', 'bench', `cluster-soak-${STAMP}`);
+// Absolute: the store URL is built from it (`file://<OUT>/…`), and a relative path would read as a host.
+const OUT = resolve(values.out ?? join(REPO, '.data', 'bench', `cluster-soak-${STAMP}`));
 // SeaweedFS takes S3_BASE..S3_BASE+15 (test/helpers/s3-server.ts).
 const S3_BASE = intArg('s3-port', values['s3-port'], 28333);
 
-/** Learning rates that make RUNS distinct runs with four ranks: runs differ in what they learn. */
+// --trained N: N of the runs fine-tune (train, export, evaluate); the rest evaluate only, as a
+// study's baselines and speculative pairs do: zero- and one-shot ICL, then prompt-lookup pairs
+// (gamma × maxNgram), all on the base model's one export. Default: every run trains.
+const TRAINED = Math.min(RUNS, intArg('trained', values.trained, RUNS));
+const ICL_SHOTS = [0, 1].slice(0, RUNS - TRAINED);
+const LOOKUP = RUNS - TRAINED - ICL_SHOTS.length;
+
+/** Learning rates that make TRAINED distinct runs with four ranks: runs differ in what they learn. */
 function gridMethods(): Record<string, unknown>[] {
   const ranks = [2, 4, 8, 16];
-  const lrs = Array.from({ length: Math.ceil(RUNS / ranks.length) }, (_, i) =>
+  const lrs = Array.from({ length: Math.ceil(TRAINED / ranks.length) }, (_, i) =>
     Number((1e-3 * (1 + i / 10)).toFixed(6)),
   );
-  return [{ method: 'lora', r: ranks, alpha: 8, lr: lrs }];
+  return [
+    ...(TRAINED ? [{ method: 'lora', r: ranks, alpha: 8, lr: lrs }] : []),
+    ...(ICL_SHOTS.length ? [{ method: 'icl', shots: ICL_SHOTS }] : []),
+  ];
+}
+
+/** LOOKUP distinct prompt-lookup pairs on the tiny model: gamma 1…8, then maxNgram 1, 2, …. */
+function gridSpeculative(): Record<string, unknown>[] {
+  return Array.from({ length: LOOKUP }, (_, i) => ({
+    target: 'tiny-llama',
+    drafting: 'prompt-lookup',
+    gamma: 1 + (i % 8),
+    maxNgram: 1 + Math.floor(i / 8),
+  }));
 }
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(0)} s`;
@@ -123,9 +145,14 @@ async function runPass(
     // One checkpoint mid-run when there is a mid-run: a kill during training resumes from it.
     checkpointEverySteps: Math.max(1, Math.floor(STEPS / 2)),
     device: 'cpu',
-    extra: { methods: gridMethods(), concurrency: { gpu: 2, cpu: 2 } },
+    extra: {
+      methods: gridMethods(),
+      ...(LOOKUP ? { speculative: gridSpeculative() } : {}),
+      concurrency: { gpu: 2, cpu: 2 },
+    },
   });
-  const runs = planRuns(grid).slice(0, RUNS);
+  const all = planRuns(grid);
+  const runs = [...all.filter((r) => r.trains).slice(0, TRAINED), ...all.filter((r) => !r.trains)];
   const client = new Client({ connection: target.connection, namespace });
   const fleet = startFleet(target, namespace, join(dir, 'workers'), (l) => console.log(l));
   try {
@@ -264,6 +291,7 @@ function writeSummary(passes: PassReport[], cmp?: PassComparison, md?: string): 
   const summary = {
     seed: SEED,
     runs: RUNS,
+    trained: TRAINED,
     steps: STEPS,
     runsPerExecution: PER_EXECUTION,
     target: values.target,
@@ -280,7 +308,7 @@ function writeSummary(passes: PassReport[], cmp?: PassComparison, md?: string): 
 async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   console.log(
-    `[soak] seed ${SEED}; ${RUNS} runs × ${STEPS} steps, ${PER_EXECUTION} runs per execution, target ${values.target}, ` +
+    `[soak] seed ${SEED}; ${RUNS} runs (${TRAINED} fine-tuned × ${STEPS} steps, ${ICL_SHOTS.length} ICL, ${LOOKUP} prompt-lookup), ${PER_EXECUTION} runs per execution, target ${values.target}, ` +
       `store ${values.store}, kills every ${KILL_MIN_MS / 1000}–${KILL_MAX_MS / 1000} s; out ${OUT}`,
   );
   const s3 = values.store === 's3' ? await startS3Server(join(OUT, 's3'), S3_BASE) : undefined;
