@@ -15,11 +15,10 @@ import { contentHash } from '../src/common/hash';
 import { runLogger } from '../src/common/logger';
 import {
   createShotPool,
-  encodePrompt,
   formatExample,
   loadTokenizer,
   pgtokManifest,
-  tokenizeForTraining,
+  testItem,
   tokenizeTrainingParallel,
   TokenizerConfigError,
   writePgtokFile,
@@ -143,24 +142,16 @@ export async function tokenizeData(input: TokenizeDataInput): Promise<TokenizeDa
     const test = await readRecords(store, input.prepared.test);
     // Examples come from the train split only (createShotPool refuses any other split).
     const pool = input.shots > 0 ? createShotPool(train, 'train') : undefined;
-    const items: TestItem[] = test.map((record) => {
-      const formatted = formatExample(record, family, {
-        tokenizerInfo: tok,
-        ...(pool ? { shots: { pool, k: input.shots, seed: input.seed } } : {}),
-      });
-      const promptIds = encodePrompt(tok, formatted.prompt);
-      // The answer's ids in context (+ EOS), for held-out perplexity of the reference answer.
-      const full = tokenizeForTraining(tok, formatted, promptIds.length + 4096);
-      return {
-        id: record.id,
-        dataset: record.dataset,
-        format: record.format,
-        promptIds,
-        answers: record.answers,
-        ...(record.choices ? { choices: record.choices } : {}),
-        answerIds: full.ids.slice(full.promptLength),
-      };
-    });
+    const items: TestItem[] = test.map((record) =>
+      testItem(
+        tok,
+        record,
+        formatExample(record, family, {
+          tokenizerInfo: tok,
+          ...(pool ? { shots: { pool, k: input.shots, seed: input.seed } } : {}),
+        }),
+      ),
+    );
     testRef = await store.put(testKey, items.map((t) => JSON.stringify(t)).join('\n') + '\n');
     await store.put(testMetaKey, JSON.stringify(testRef));
     log.info({ items: items.length }, 'test prompts written');

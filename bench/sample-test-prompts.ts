@@ -12,15 +12,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import {
-  SAMPLES_DIR,
-  encodePrompt,
-  formatExample,
-  loadTokenizer,
-  parseUnifiedQa,
-  tokenizeForTraining,
-  type DatasetName,
-} from '../src/data';
+import { SAMPLES_DIR, formatExample, loadTokenizer, parseUnifiedQa, testItem, type DatasetName } from '../src/data';
 import type { TestItem } from '../src/contracts';
 import { benchArgs, BENCH_ROOT, intArg, SMOLLM2_HF } from './engine-models';
 
@@ -35,18 +27,7 @@ async function main(): Promise<void> {
   for (const dataset of DEMO_DATASETS) {
     const { records } = parseUnifiedQa(readFileSync(join(SAMPLES_DIR, dataset, 'test.tsv'), 'utf8'), dataset);
     for (const record of records.slice(0, perDataset)) {
-      const formatted = formatExample(record, 'template', { tokenizerInfo: tok });
-      const promptIds = encodePrompt(tok, formatted.prompt);
-      const full = tokenizeForTraining(tok, formatted, promptIds.length + 4096);
-      items.push({
-        id: record.id,
-        dataset: record.dataset,
-        format: record.format,
-        promptIds,
-        answers: record.answers,
-        ...(record.choices ? { choices: record.choices } : {}),
-        answerIds: full.ids.slice(full.promptLength),
-      });
+      items.push(testItem(tok, record, formatExample(record, 'template', { tokenizerInfo: tok })));
     }
   }
   const out = resolve(values.out ?? join(BENCH_ROOT, 'samples-test-0shot.jsonl'));

@@ -67,6 +67,7 @@ export {
   AnswerTooLongError,
   DoubleBosError,
   encodePrompt,
+  testItem,
   tokenizeForTraining,
   type TrainingExample,
   type TrainingTokenization,

@@ -1,7 +1,9 @@
 // Prompt + answer → token ids for training (with the loss-mask boundary) and prompt → ids for
 // evaluation. Both apply the same BOS check and the same left truncation, so a prompt is tokenized
 // identically when the model learns from it and when it is asked to answer it.
+import type { TestItem } from '../contracts';
 import type { FormattedExample } from './formats';
+import type { QaRecord } from './unifiedqa';
 import type { TokenizerWrapper } from './tokenizer';
 
 export interface TrainingExample {
@@ -86,4 +88,22 @@ export function encodePrompt(tok: Tok, prompt: string, maxLength?: number): numb
   if (maxLength === undefined) return ids;
   if (maxLength < (keepBos ? 2 : 1)) throw new RangeError(`maxLength ${maxLength} leaves no room for the prompt`);
   return truncateLeft(ids, maxLength, keepBos);
+}
+
+/**
+ * A test split's item: the prompt's ids for generation and the reference answer's ids in context
+ * (+ EOS) for its held-out perplexity, tokenized as training would tokenize the pair.
+ */
+export function testItem(tok: Tok, record: QaRecord, formatted: FormattedExample): TestItem {
+  const promptIds = encodePrompt(tok, formatted.prompt);
+  const full = tokenizeForTraining(tok, formatted, promptIds.length + 4096);
+  return {
+    id: record.id,
+    dataset: record.dataset,
+    format: record.format,
+    promptIds,
+    answers: record.answers,
+    ...(record.choices ? { choices: record.choices } : {}),
+    answerIds: full.ids.slice(full.promptLength),
+  };
 }

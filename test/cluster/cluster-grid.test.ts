@@ -18,7 +18,7 @@ import { TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
 import type { GridResult } from '../../src/contracts';
 import { openStore } from '../../src/store';
-import { clusterWorker, ensureCluster, type ClusterHandle } from '../helpers/cluster';
+import { clusterCliArgs, clusterWorker, ensureCluster, type ClusterHandle } from '../helpers/cluster';
 import { scratchDir, TEMPORAL_BIN } from '../helpers/fixtures';
 import { startS3Server, weedAvailable, type S3Server } from '../helpers/s3-server';
 import { tinyLoraGrid } from '../helpers/tiny-grid';
@@ -135,18 +135,7 @@ describe('a grid on the cluster: Prometheus series and no secret anywhere', { ti
     console.log(`CLUSTER GRID completed in ${wall.toFixed(1)} s (store ${s3 ? 's3' : 'file'})`);
 
     // The secret scan: every execution of every workflow in the namespace.
-    const tlsArgs = [
-      '--address',
-      h.env.TEMPORAL_ADDRESS!,
-      '--namespace',
-      namespace,
-      '--tls-cert-path',
-      h.env.TEMPORAL_TLS_CERT!,
-      '--tls-key-path',
-      h.env.TEMPORAL_TLS_KEY!,
-      '--tls-ca-path',
-      h.env.TEMPORAL_TLS_CA!,
-    ];
+    const tlsArgs = clusterCliArgs(h, namespace);
     let histories = 0;
     const found: string[] = [];
     for await (const wf of client.workflow.list()) {

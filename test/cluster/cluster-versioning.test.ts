@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { registerNamespace } from '../../infra/cluster-stack';
-import { clusterWorker, ensureCluster, type ClusterHandle } from '../helpers/cluster';
+import { clusterCliArgs, clusterWorker, ensureCluster, type ClusterHandle } from '../helpers/cluster';
 import { scratchDir } from '../helpers/fixtures';
 import { runVersioningScenario } from '../helpers/versioning-scenario';
 
@@ -36,18 +36,7 @@ describe('worker versioning on the cluster', { timeout: 20 * 60_000 }, () => {
     const report = await runVersioningScenario({
       client: new Client({ connection: h.connection, namespace }),
       nativeConnection: native!,
-      cliArgs: [
-        '--address',
-        h.env.TEMPORAL_ADDRESS!,
-        '--namespace',
-        namespace,
-        '--tls-cert-path',
-        h.env.TEMPORAL_TLS_CERT!,
-        '--tls-key-path',
-        h.env.TEMPORAL_TLS_KEY!,
-        '--tls-ca-path',
-        h.env.TEMPORAL_TLS_CA!,
-      ],
+      cliArgs: clusterCliArgs(h, namespace),
       startWorker: (dataDir, name, env) =>
         clusterWorker(h, dataDir, name, { env: { ...env, TEMPORAL_NAMESPACE: namespace } }),
       dir,

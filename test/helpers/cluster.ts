@@ -53,3 +53,19 @@ export const clusterCtl = {
   stopPostgres: () => clusterScript('pg-stop'),
   startPostgres: () => clusterScript('pg-start'),
 };
+
+/** The temporal CLI's flags for the cluster (address, namespace, the client certificate over mTLS). */
+export function clusterCliArgs(h: ClusterHandle, namespace: string): string[] {
+  return [
+    '--address',
+    h.env.TEMPORAL_ADDRESS!,
+    '--namespace',
+    namespace,
+    '--tls-cert-path',
+    h.env.TEMPORAL_TLS_CERT!,
+    '--tls-key-path',
+    h.env.TEMPORAL_TLS_KEY!,
+    '--tls-ca-path',
+    h.env.TEMPORAL_TLS_CA!,
+  ];
+}
