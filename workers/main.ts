@@ -15,7 +15,7 @@ import {
 } from '../src/common/env';
 import { logger } from '../src/common/logger';
 import { connectChecked, TemporalConnectError } from '../src/common/temporal-connect';
-import { probeTlsOf, temporalSettings } from '../src/common/temporal-env';
+import { temporalSettings } from '../src/common/temporal-env';
 import { type QueueKind } from '../src/common/constants';
 import { trainerKillGraceMs, workerShutdownMs } from '../src/common/shutdown';
 import { createWorkers } from './create';
@@ -57,16 +57,8 @@ async function main(): Promise<void> {
     ? await startMetricsServer({ port: metrics.port, host: metrics.host, sdkAddress: metrics.sdkBindAddress })
     : null;
   const settings = temporalSettings();
-  const target = { address: settings.address, namespace: settings.namespace, tls: settings.tls !== undefined };
   // Bounded: a worker pointed at the wrong place exits 1 saying why, not retrying for ever.
-  const connection = await connectChecked(target, probeTlsOf(settings), () =>
-    NativeConnection.connect({
-      address: settings.address,
-      tls: settings.tls,
-      apiKey: settings.apiKey,
-      metadata: settings.metadata,
-    }),
-  );
+  const connection = await connectChecked(settings, (options) => NativeConnection.connect(options));
   const resolved = deployment ? await resolveDeployment(deployment) : undefined;
   const workers = await createWorkers({
     connection,

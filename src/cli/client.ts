@@ -3,7 +3,7 @@ import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@tempo
 import { TASK_QUEUES } from '../common/constants';
 import { contentHash } from '../common/hash';
 import { connectChecked, CONNECT_TIMEOUT_MS } from '../common/temporal-connect';
-import { probeTlsOf, temporalSettings, workflowUrl, type TemporalSettings } from '../common/temporal-env';
+import { temporalSettings, workflowUrl, type TemporalSettings } from '../common/temporal-env';
 import { planRuns } from '../config/plan';
 import type { GridConfig } from '../config/schema';
 import type { ExperimentGridWorkflowInput, GridResult } from '../contracts';
@@ -11,16 +11,9 @@ import type { ExperimentGridWorkflowInput, GridResult } from '../contracts';
 export async function connectClient(
   settings: TemporalSettings = temporalSettings(),
 ): Promise<{ client: Client; close: () => Promise<void> }> {
-  const target = { address: settings.address, namespace: settings.namespace, tls: settings.tls !== undefined };
   // Namespace and search attributes now, not as a grid whose first workflow task fails forever.
-  const connection = await connectChecked(target, probeTlsOf(settings), () =>
-    Connection.connect({
-      address: settings.address,
-      tls: settings.tls,
-      apiKey: settings.apiKey,
-      metadata: settings.metadata,
-      connectTimeout: CONNECT_TIMEOUT_MS,
-    }),
+  const connection = await connectChecked(settings, (options) =>
+    Connection.connect({ ...options, connectTimeout: CONNECT_TIMEOUT_MS }),
   );
   return { client: new Client({ connection, namespace: settings.namespace }), close: () => connection.close() };
 }

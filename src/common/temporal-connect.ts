@@ -7,6 +7,7 @@
 import { isIP } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { SEARCH_ATTRIBUTES } from './constants';
+import { probeTlsOf, type TemporalSettings } from './temporal-env';
 
 /** How long a connect (and the namespace check after it) may take before it is an error. */
 export const CONNECT_TIMEOUT_MS = 10_000;
@@ -235,6 +236,9 @@ export interface CheckableConnection extends TemporalServices {
   close(): Promise<void>;
 }
 
+/** The connection options both SDK connections take from the settings. */
+export type ConnectOptions = Pick<TemporalSettings, 'address' | 'tls' | 'apiKey' | 'metadata'>;
+
 /**
  * Opens a connection with `open` and checks namespace + search attributes on it, all within
  * bounded time: the CLI (client Connection) and the workers (NativeConnection) both fail fast,
@@ -242,11 +246,12 @@ export interface CheckableConnection extends TemporalServices {
  * timeout, or a connection whose checks fail, is closed so it cannot keep the process alive.
  */
 export async function connectChecked<C extends CheckableConnection>(
-  t: Target,
-  tlsSettings: ProbeTls | undefined,
-  open: () => Promise<C>,
+  settings: TemporalSettings,
+  open: (options: ConnectOptions) => Promise<C>,
 ): Promise<C> {
-  const connecting = open();
+  const t: Target = { address: settings.address, namespace: settings.namespace, tls: settings.tls !== undefined };
+  const { address, tls, apiKey, metadata } = settings;
+  const connecting = open({ address, tls, apiKey, metadata });
   let connection: C;
   try {
     connection = await within(connecting, CONNECT_TIMEOUT_MS, () =>
@@ -254,7 +259,7 @@ export async function connectChecked<C extends CheckableConnection>(
     );
   } catch (err) {
     connecting.then((c) => c.close()).catch(() => undefined);
-    throw await diagnoseConnect(err, t, tlsSettings);
+    throw await diagnoseConnect(err, t, probeTlsOf(settings));
   }
   try {
     await checkTarget(connection, t);
