@@ -5,7 +5,7 @@
  *
  *   node --import tsx bench/eval-qa.ts [--quick] [--prompts TEST.jsonl] [--model HF_DIR] [--onnx DIR]
  *        [--engine MODULE] [--threads 2] [--batch 16] [--new 24] [--long 32] [--hf yes|no] [--count N]
- *        [--precision fp32,int8] [--scheme dynamic|matmul-nbits] [--reps N]
+ *        [--precision fp32,int8] [--scheme dynamic|smoothquant|matmul-nbits] [--reps N]
  *        [--llamacpp f32,q8_0,f32-batch,q8_0-batch|no]
  *
  * --prompts: a tokenized test split (`test-<k>shot.jsonl` of a run; default: the newest one under

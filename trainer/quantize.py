@@ -31,7 +31,7 @@ import numpy as np
 
 from .events import InvalidSpec, emit, log
 
-SCHEMES = ("dynamic", "matmul-nbits")
+SCHEMES = ("dynamic", "smoothquant", "matmul-nbits")
 BLOCK_SIZE = 32  # MatMulNBits' quantization block along K; 32 is its finest, the closest to fp32
 # Token agreement below which an int8 export is marked: 0.9 is one greedy flip in ten positions,
 # about where SmolLM2-135M's extractive answers start to change (docs/contracts.md §2).
@@ -65,11 +65,32 @@ def lm_head_nodes(model):
     return out
 
 
-def quantize_graph(src, dst, scheme, exclude):
-    """Writes the int8 graph of `src` to `dst` (one file, or + dst.data over EXTERNAL_DATA_BYTES)."""
+def prompt_feed(engine, prompt):
+    """One prompt's full-prompt pass (empty past), as the engine's prefill feeds it."""
+    from .onnx_graph import LOGITS_TO_KEEP, io_names
+    past_names = io_names(engine["numLayers"])[0][3:]
+    return {"input_ids": np.array([prompt], np.int64), "attention_mask": np.ones((1, len(prompt)), np.int64),
+            "position_ids": np.arange(len(prompt), dtype=np.int64)[None], LOGITS_TO_KEEP: np.array(1, np.int64),
+            **{p: np.zeros((1, engine["numKvHeads"], 0, engine["headDim"]), np.float32) for p in past_names}}
+
+
+def quantize_graph(src, dst, scheme, exclude, calibration=None):
+    """Writes the int8 graph of `src` to `dst` (one file, or + dst.data over EXTERNAL_DATA_BYTES).
+
+    `calibration`: the feeds SmoothQuant takes its activation maxima from (scheme smoothquant)."""
     import onnx
     large = os.path.getsize(src) + sum(os.path.getsize(os.path.join(os.path.dirname(src), f))
                                        for f in os.listdir(os.path.dirname(src)) if f.endswith(".data")) > EXTERNAL_DATA_BYTES
+    if scheme == "smoothquant":
+        from .smoothquant import smooth
+        smoothed = os.path.join(os.path.dirname(dst), "smoothed.onnx")
+        done = smooth(src, smoothed, exclude, calibration, large)
+        log(f"smoothed {done['groups']} MatMul inputs ({done.get('norm', 0)} after a norm, {done.get('mlp', 0)} MLP)")
+        quantize_graph(smoothed, dst, "dynamic", exclude)
+        for f in (smoothed, f"{smoothed}.data"):
+            if os.path.exists(f):
+                os.remove(f)
+        return done
     if scheme == "dynamic":
         from onnxruntime.quantization import QuantType, quantize_dynamic
         quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"],
@@ -132,10 +153,10 @@ def token_parity(fp32_path, int8_path, engine, prompts, min_agreement):
             "tokens": total, "prompts": len(prompts)}
 
 
-def parity_prompts(tokenizer_dir, vocab):
+def parity_prompts(tokenizer_dir, vocab, texts=PARITY_PROMPTS):
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
-    prompts = [tok(text)["input_ids"] for text in PARITY_PROMPTS]
+    prompts = [tok(text)["input_ids"] for text in texts]
     if any(max(p) >= vocab for p in prompts):
         raise InvalidSpec(f"tokenizerDir: {tokenizer_dir}'s ids reach past the export's vocabSize {vocab}; "
                           "expected the tokenizer of the exported model")
@@ -157,16 +178,22 @@ def quantize(spec):
     os.makedirs(work)
     try:
         log(f"quantizing {src} to int8 ({spec.scheme}; float32 kept for {', '.join(exclude)} and the embeddings)")
-        quantize_graph(src, os.path.join(work, "model.onnx"), spec.scheme, exclude)
-        t_quant = time.perf_counter() - t0
         prompts = parity_prompts(spec.tokenizerDir, engine["vocabSize"])
+        calibration = None
+        if spec.scheme == "smoothquant":
+            from .smoothquant import CALIBRATION_TEXTS
+            calibration = [prompt_feed(engine, p)
+                           for p in parity_prompts(spec.tokenizerDir, engine["vocabSize"], CALIBRATION_TEXTS)]
+        smoothing = quantize_graph(src, os.path.join(work, "model.onnx"), spec.scheme, exclude, calibration)
+        t_quant = time.perf_counter() - t0
         threshold = spec.minAgreement if spec.minAgreement is not None else MIN_AGREEMENT
         parity = token_parity(src, os.path.join(work, "model.onnx"), engine, prompts, threshold)
         log(f"int8 token agreement with fp32: {parity['agreement']:.3f} over {parity['tokens']} greedy tokens "
             f"(threshold {threshold:g}{', BELOW' if parity['belowThreshold'] else ''})")
         engine.update(weightDtype="int8", precisionParity=parity,
                       quantization={"scheme": spec.scheme, "float32": ["lm_head", "embeddings"], "nodesKept": exclude,
-                                    **({"blockSize": BLOCK_SIZE} if spec.scheme == "matmul-nbits" else {})})
+                                    **({"blockSize": BLOCK_SIZE} if spec.scheme == "matmul-nbits" else {}),
+                                    **({"smoothing": smoothing} if smoothing else {})})
         with open(os.path.join(work, "engine.json"), "w") as f:
             json.dump(engine, f, indent=1)
         if os.path.exists(out):

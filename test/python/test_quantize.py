@@ -7,11 +7,14 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from onnx import numpy_helper
 
 from trainer.events import InvalidSpec, ModelNotFound
 from trainer.export import export
 from trainer.onnx_graph import graph_inputs, io_names
-from trainer.quantize import MIN_AGREEMENT, PARITY_NEW_TOKENS, PARITY_PROMPTS, quantize
+from trainer.quantize import (MIN_AGREEMENT, PARITY_NEW_TOKENS, PARITY_PROMPTS, lm_head_nodes, parity_prompts,
+                              prompt_feed, quantize)
+from trainer.smoothquant import CALIBRATION_TEXTS, smooth
 from trainer.spec import parse_export_spec, parse_quantize_spec
 
 
@@ -27,7 +30,8 @@ def do_quantize(fp32_dir, tokenizer_dir, out, **extra):
                                          **extra}))
 
 
-@pytest.mark.parametrize("scheme,op", [("dynamic", "MatMulInteger"), ("matmul-nbits", "MatMulNBits")])
+@pytest.mark.parametrize("scheme,op", [("dynamic", "MatMulInteger"), ("smoothquant", "MatMulInteger"),
+                                       ("matmul-nbits", "MatMulNBits")])
 def test_int8_graph_keeps_the_io_and_the_lm_head_and_records_parity(fp32_export, tiny, tmp_path, events, scheme, op):
     engine = do_quantize(fp32_export, tiny["llama"], tmp_path / "int8", scheme=scheme)
     graph = onnx.load(str(tmp_path / "int8" / "model.onnx"))
@@ -69,9 +73,33 @@ def test_agreement_is_one_against_itself(fp32_export, tiny):
 def test_spec_errors_name_the_field(fp32_export, tiny, tmp_path):
     with pytest.raises(ModelNotFound, match=r"onnxDir: got .*; expected a directory with model.onnx"):
         parse_quantize_spec({"onnxDir": str(tmp_path), "outputDir": str(tmp_path / "o"), "tokenizerDir": tiny["llama"]})
-    with pytest.raises(InvalidSpec, match=r'scheme: got "int4"; expected one of dynamic, matmul-nbits'):
+    with pytest.raises(InvalidSpec, match=r'scheme: got "int4"; expected one of dynamic, smoothquant, matmul-nbits'):
         parse_quantize_spec({"onnxDir": fp32_export, "outputDir": str(tmp_path / "o"), "tokenizerDir": tiny["llama"],
                              "scheme": "int4"})
     with pytest.raises(InvalidSpec, match=r"minAgreement"):
         parse_quantize_spec({"onnxDir": fp32_export, "outputDir": str(tmp_path / "o"), "tokenizerDir": tiny["llama"],
                              "minAgreement": 1.5})
+
+
+def test_smoothing_keeps_the_fp32_function_and_finds_every_norm_and_mlp_input(fp32_export, tiny, tmp_path):
+    """SmoothQuant's rescaling is exact in fp32: the smoothed graph's logits equal the export's, and
+    each layer's q/k/v and gate/up inputs (after a norm) and down_proj input (the MLP) are smoothed."""
+    src = os.path.join(fp32_export, "model.onnx")
+    with open(os.path.join(fp32_export, "engine.json")) as f:
+        engine = json.load(f)
+    calibration = [prompt_feed(engine, p) for p in parity_prompts(tiny["llama"], engine["vocabSize"], CALIBRATION_TEXTS)]
+    dst = str(tmp_path / "smoothed.onnx")
+    done = smooth(src, dst, lm_head_nodes(onnx.load(src)), calibration, large=False)
+    layers = engine["numLayers"]
+    assert done["groups"] == 3 * layers and done["norm"] == 2 * layers and done["mlp"] == layers
+    before = ort.InferenceSession(src, providers=["CPUExecutionProvider"])
+    after = ort.InferenceSession(dst, providers=["CPUExecutionProvider"])
+    feed = prompt_feed(engine, parity_prompts(tiny["llama"], engine["vocabSize"])[0])
+    a, b = before.run(["logits"], feed)[0], after.run(["logits"], feed)[0]
+    np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4 * float(np.abs(a).max()))
+    smoothed = onnx.load(dst).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in smoothed.initializer}
+    q_proj = next(n for n in smoothed.node if n.op_type == "MatMul" and "layers.0/self_attn/q_proj" in n.name)
+    norm = next(n for n in smoothed.node if q_proj.input[0] in n.output)
+    gamma = next(inits[i] for i in norm.input if i in inits)
+    assert not np.allclose(gamma, 1.0)  # the rescaling happened (the random-init γ is all ones); the function did not change
