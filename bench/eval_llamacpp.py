@@ -25,8 +25,25 @@ import sys
 import time
 
 import llama_cpp
+import llama_cpp.llama_cpp as llama_c_api
 import numpy as np
 from llama_cpp import Llama
+
+_default_model_params = llama_c_api.llama_model_default_params
+
+
+def model_params():
+    """llama.cpp's default model parameters without its extra CPU buffer types (weight repacking
+    into the AMX tile layout on CPUs with AMX_INT8): with them, loading a Q8_0 GGUF segfaulted on
+    this machine's Xeon (AMX_INT8 = 1 in the system info) while F32 ran. Q8_0 then runs on ggml's
+    AVX-512 VNNI kernels, the same instruction set the int8 engine side uses. Llama() reads the
+    defaults through llama_cpp.llama_cpp's function, so it is replaced there for both paths."""
+    params = _default_model_params()
+    params.use_extra_bufts = False
+    return params
+
+
+llama_c_api.llama_model_default_params = model_params
 
 
 def generate(llm, prompt, max_new, eos):
@@ -47,7 +64,7 @@ class Batched:
 
     def __init__(self, gguf_path, n_ctx_seq, batch_size, threads):
         llama_cpp.llama_backend_init()
-        self.model = llama_cpp.llama_model_load_from_file(gguf_path.encode(), llama_cpp.llama_model_default_params())
+        self.model = llama_cpp.llama_model_load_from_file(gguf_path.encode(), model_params())
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = n_ctx_seq * batch_size
         params.n_batch = self.PACK
