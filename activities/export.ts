@@ -4,7 +4,7 @@
  * models (by the model's fingerprint: every ICL run of one model shares one export); under the
  * training key for adapters (runs with the same trained adapter share it). `precision: int8` also
  * quantizes that fp32 export (`python -m trainer quantize`) into its own committed directory next
- * to it, `<prefix>-int8`, so fp32 and int8 runs of one model share both.
+ * to it, `<prefix>-int8-<INT8_SCHEME>`, so fp32 and int8 runs of one model share both.
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { FailureType, TRAINER_EXIT } from '../src/contracts/failures';
 import { runTrainer, type TrainerEvent, type TrainerRunResult as TrainerResult } from './trainer-process';
 import { localModelDir, revisionOpt } from './model-source';
 import { workDir } from './paths';
+import { INT8_SCHEME } from '../src/config/schema';
 import { activityHeartbeat } from './transfer-heartbeat';
 import { RunLogBook } from './run-log';
 import type { ExportModelInput, ExportModelResult, PrecisionParity } from '../src/contracts';
@@ -33,9 +34,9 @@ export function onnxPrefixFor(
   );
 }
 
-/** Where the int8 variant of the export at `onnxPrefix` is committed. */
+/** Where the int8 variant (INT8_SCHEME) of the export at `onnxPrefix` is committed. */
 export function int8PrefixFor(onnxPrefix: string): string {
-  return `${onnxPrefix}-int8`;
+  return `${onnxPrefix}-int8-${INT8_SCHEME}`;
 }
 
 interface ExportMeta {
@@ -146,7 +147,7 @@ async function quantizeExport(
 ): Promise<PrecisionParity> {
   const int8Dir = join(root, 'onnx-int8');
   const specPath = join(root, 'quantize.json');
-  await writeFile(specPath, JSON.stringify({ onnxDir: fp32Dir, outputDir: int8Dir, tokenizerDir: modelPath }));
+  await writeFile(specPath, JSON.stringify({ onnxDir: fp32Dir, outputDir: int8Dir, tokenizerDir: modelPath, scheme: INT8_SCHEME }));
   let parity: PrecisionParity | undefined;
   hb.phase('quantizing');
   await trainer(['quantize', '--spec', specPath], 'quantize', (ev) => {

@@ -5,7 +5,7 @@
  *
  *   node --import tsx bench/eval-qa.ts [--quick] [--prompts TEST.jsonl] [--model HF_DIR] [--onnx DIR]
  *        [--engine MODULE] [--threads 2] [--batch 16] [--new 24] [--long 32] [--hf yes|no] [--count N]
- *        [--precision fp32,int8] [--scheme dynamic|smoothquant|matmul-nbits] [--reps N]
+ *        [--precision fp32,int8] [--scheme dynamic|smoothquant|per-token|matmul-nbits] [--reps N]
  *        [--llamacpp f32,q8_0,f32-batch,q8_0-batch|no]
  *
  * --prompts: a tokenized test split (`test-<k>shot.jsonl` of a run; default: the newest one under
@@ -38,6 +38,7 @@ import { performance } from 'node:perf_hooks';
 import { loadTokenizer } from '../src/data';
 import type { TestItem } from '../src/contracts';
 import type * as Engine from '../src/engine';
+import { INT8_SCHEME } from '../src/config/schema';
 import { benchArgs, ensureBenchOnnx, intArg, REPO_ROOT, runPython, SMOLLM2_HF } from './engine-models';
 import { LLAMACPP_DEFAULT, llamacppMissing, llamacppSide, parseLlamacppFlag } from './llamacpp-side';
 import { longContextItems } from './long-context';
@@ -234,7 +235,7 @@ async function main(): Promise<void> {
   const precisions = (values.precision ?? 'fp32').split(',');
   if (precisions.some((p) => p !== 'fp32' && p !== 'int8') || !precisions.includes('fp32'))
     throw new TypeError(`--precision: got ${values.precision}; expected fp32 or fp32,int8`);
-  const scheme = values.scheme ?? 'dynamic';
+  const scheme = values.scheme ?? INT8_SCHEME; // what the exportModel activity quantizes with
   const reps = intArg(values.reps, precisions.length > 1 ? 2 : 1, 'reps');
   const requested = parseLlamacppFlag(values.llamacpp ?? LLAMACPP_DEFAULT);
   const missing = requested.length > 0 ? llamacppMissing() : null;

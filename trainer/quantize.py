@@ -1,13 +1,17 @@
 """`python -m trainer quantize`: an fp32 export (model.onnx + engine.json) → its int8 variant, with parity.
 
-Two ONNX Runtime schemes, both int8 weights on the constant MatMul weights, measured on
-onnxruntime-node 1.30 with SmolLM2-135M on the demo's QA prompts (docs/contracts.md §2, "int8
-exports"):
-- `dynamic` (default, the faster: about 2× fp32 there): quantize_dynamic, per-channel int8
-  weights; ORT fuses the result into DynamicQuantizeMatMul (activations quantized per tensor to
-  uint8 at run time). Per-tensor activations are also why its agreement with fp32 is the lower.
+Four schemes, all int8 weights on the constant MatMul weights, measured on onnxruntime-node 1.30
+with SmolLM2-135M on the demo's QA prompts (docs/contracts.md §2, "int8 exports"):
+- `per-token` (default; pertoken.py): SmoothQuant rescaling (smoothquant.py), int8 weights per
+  output channel, activations quantized per token at run time (MatMulIntegerToFloat). The closest
+  to fp32 of the fast ones, at about the speed of `dynamic`.
+- `dynamic`: quantize_dynamic, per-channel int8 weights; ORT fuses the result into
+  DynamicQuantizeMatMul (activations quantized per tensor to uint8 at run time). Per-tensor
+  activations: in a batch, the largest value anywhere sets every position's step, so its tokens
+  drift most.
+- `smoothquant`: SmoothQuant rescaling, then `dynamic`.
 - `matmul-nbits`: MatMulNBits with bits=8, symmetric blocks of BLOCK_SIZE, accuracy_level 4
-  (activations quantized per block). Closer to fp32, but slower than fp32 itself in that ORT.
+  (activations quantized per block). Closest to fp32, but slower than fp32 itself in that ORT.
 
 What stays float32, on purpose: the lm_head (the last MatMul before `logits`: every token's
 distribution goes through it, so it moves greedy tokens most, and with num_logits_to_keep it runs on
@@ -31,7 +35,8 @@ import numpy as np
 
 from .events import InvalidSpec, emit, log
 
-SCHEMES = ("dynamic", "smoothquant", "matmul-nbits")
+SCHEMES = ("dynamic", "smoothquant", "per-token", "matmul-nbits")
+SMOOTHED = ("smoothquant", "per-token")  # the schemes that smooth the fp32 graph first (smoothquant.py)
 BLOCK_SIZE = 32  # MatMulNBits' quantization block along K; 32 is its finest, the closest to fp32
 # Token agreement below which an int8 export is marked: 0.9 is one greedy flip in ten positions,
 # about where SmolLM2-135M's extractive answers start to change (docs/contracts.md §2).
@@ -81,12 +86,16 @@ def quantize_graph(src, dst, scheme, exclude, calibration=None):
     import onnx
     large = os.path.getsize(src) + sum(os.path.getsize(os.path.join(os.path.dirname(src), f))
                                        for f in os.listdir(os.path.dirname(src)) if f.endswith(".data")) > EXTERNAL_DATA_BYTES
-    if scheme == "smoothquant":
+    if scheme in SMOOTHED:
         from .smoothquant import smooth
         smoothed = os.path.join(os.path.dirname(dst), "smoothed.onnx")
         done = smooth(src, smoothed, exclude, calibration, large)
         log(f"smoothed {done['groups']} MatMul inputs ({done.get('norm', 0)} after a norm, {done.get('mlp', 0)} MLP)")
-        quantize_graph(smoothed, dst, "dynamic", exclude)
+        if scheme == "per-token":
+            from .pertoken import quantize_per_token
+            done = {**done, "perToken": quantize_per_token(smoothed, dst, exclude, large)}
+        else:
+            quantize_graph(smoothed, dst, "dynamic", exclude)
         for f in (smoothed, f"{smoothed}.data"):
             if os.path.exists(f):
                 os.remove(f)
@@ -180,7 +189,7 @@ def quantize(spec):
         log(f"quantizing {src} to int8 ({spec.scheme}; float32 kept for {', '.join(exclude)} and the embeddings)")
         prompts = parity_prompts(spec.tokenizerDir, engine["vocabSize"])
         calibration = None
-        if spec.scheme == "smoothquant":
+        if spec.scheme in SMOOTHED:
             from .smoothquant import CALIBRATION_TEXTS
             calibration = [prompt_feed(engine, p)
                            for p in parity_prompts(spec.tokenizerDir, engine["vocabSize"], CALIBRATION_TEXTS)]

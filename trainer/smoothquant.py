@@ -99,6 +99,8 @@ def _channel_maxima(model, work, names, feeds_list, large):
     model.graph.output.extend(added)
     path = os.path.join(work, "calibrate.onnx")
     _save(model, path, large)
+    if large:  # saving moved the weights out to calibrate.onnx.data, deleted below: read them back in
+        onnx.load_external_data_for_model(model, work)
     for _ in added:
         model.graph.output.pop()
     opts = ort.SessionOptions()

@@ -142,8 +142,8 @@ class QuantizeSpec:
     outputDir: str = _f(help="a directory path", kind="str", nonempty=True)
     tokenizerDir: str = _f(help="the exported model's directory (its tokenizer encodes the parity prompts)",
                            kind="str", nonempty=True)
-    scheme: str = _f("dynamic", "one of dynamic, smoothquant, matmul-nbits", kind="str",
-                     choices=("dynamic", "smoothquant", "matmul-nbits"))
+    scheme: str = _f("per-token", "one of dynamic, smoothquant, per-token, matmul-nbits", kind="str",
+                     choices=("dynamic", "smoothquant", "per-token", "matmul-nbits"))
     minAgreement: float = _f(None, "a number in (0, 1] (int8 vs fp32 greedy-token agreement) or null (0.9)",
                              kind="number", gt=0, max=1, nullable=True)
 

@@ -196,6 +196,12 @@ export const EVAL_ENGINES = ['auto', 'onnx', 'torch'] as const;
 /** Weights the onnx engine evaluates with: the fp32 export, or its int8 variant (trainer/quantize.py). */
 export const EVAL_PRECISIONS = ['fp32', 'int8'] as const;
 export type EvalPrecision = (typeof EVAL_PRECISIONS)[number];
+/**
+ * How int8 exports are quantized (trainer/quantize.py `scheme`): SmoothQuant rescaling, then int8
+ * weights per output channel and activations per token. It is in the int8 export's prefix and in
+ * every int8 evaluation key, so another scheme is another export and another evaluation.
+ */
+export const INT8_SCHEME = 'per-token';
 
 export const evalSchema = z.strictObject({
   maxNewTokens: posInt.default(32),
@@ -216,7 +222,7 @@ export const evalSchema = z.strictObject({
     .union([z.enum(EVAL_PRECISIONS), z.array(z.enum(EVAL_PRECISIONS)).min(1)])
     .optional()
     .describe(
-      'onnx engine weights: fp32 (default) or int8 (ORT dynamic int8 quantization of the export, lm_head and embeddings kept fp32; ' +
+      'onnx engine weights: fp32 (default) or int8 (the export with SmoothQuant rescaling, int8 weights per channel and activations per token, lm_head and embeddings kept fp32; ' +
         'its greedy-token agreement with fp32 is checked at export and marked in the result when low); ' +
         'a list such as [fp32, int8] evaluates every run in each, and the report shows the exact-match delta',
     ),

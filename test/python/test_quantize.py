@@ -31,7 +31,7 @@ def do_quantize(fp32_dir, tokenizer_dir, out, **extra):
 
 
 @pytest.mark.parametrize("scheme,op", [("dynamic", "MatMulInteger"), ("smoothquant", "MatMulInteger"),
-                                       ("matmul-nbits", "MatMulNBits")])
+                                       ("per-token", "MatMulIntegerToFloat"), ("matmul-nbits", "MatMulNBits")])
 def test_int8_graph_keeps_the_io_and_the_lm_head_and_records_parity(fp32_export, tiny, tmp_path, events, scheme, op):
     engine = do_quantize(fp32_export, tiny["llama"], tmp_path / "int8", scheme=scheme)
     graph = onnx.load(str(tmp_path / "int8" / "model.onnx"))
@@ -73,7 +73,7 @@ def test_agreement_is_one_against_itself(fp32_export, tiny):
 def test_spec_errors_name_the_field(fp32_export, tiny, tmp_path):
     with pytest.raises(ModelNotFound, match=r"onnxDir: got .*; expected a directory with model.onnx"):
         parse_quantize_spec({"onnxDir": str(tmp_path), "outputDir": str(tmp_path / "o"), "tokenizerDir": tiny["llama"]})
-    with pytest.raises(InvalidSpec, match=r'scheme: got "int4"; expected one of dynamic, smoothquant, matmul-nbits'):
+    with pytest.raises(InvalidSpec, match=r'scheme: got "int4"; expected one of dynamic, smoothquant, per-token, matmul-nbits'):
         parse_quantize_spec({"onnxDir": fp32_export, "outputDir": str(tmp_path / "o"), "tokenizerDir": tiny["llama"],
                              "scheme": "int4"})
     with pytest.raises(InvalidSpec, match=r"minAgreement"):
@@ -81,7 +81,8 @@ def test_spec_errors_name_the_field(fp32_export, tiny, tmp_path):
                              "minAgreement": 1.5})
 
 
-def test_smoothing_keeps_the_fp32_function_and_finds_every_norm_and_mlp_input(fp32_export, tiny, tmp_path):
+@pytest.mark.parametrize("large", [False, True])  # True: weights saved as external data (a 7B export's path)
+def test_smoothing_keeps_the_fp32_function_and_finds_every_norm_and_mlp_input(fp32_export, tiny, tmp_path, large):
     """SmoothQuant's rescaling is exact in fp32: the smoothed graph's logits equal the export's, and
     each layer's q/k/v and gate/up inputs (after a norm) and down_proj input (the MLP) are smoothed."""
     src = os.path.join(fp32_export, "model.onnx")
@@ -89,7 +90,8 @@ def test_smoothing_keeps_the_fp32_function_and_finds_every_norm_and_mlp_input(fp
         engine = json.load(f)
     calibration = [prompt_feed(engine, p) for p in parity_prompts(tiny["llama"], engine["vocabSize"], CALIBRATION_TEXTS)]
     dst = str(tmp_path / "smoothed.onnx")
-    done = smooth(src, dst, lm_head_nodes(onnx.load(src)), calibration, large=False)
+    done = smooth(src, dst, lm_head_nodes(onnx.load(src)), calibration, large=large)
+    assert os.path.exists(f"{dst}.data") == large
     layers = engine["numLayers"]
     assert done["groups"] == 3 * layers and done["norm"] == 2 * layers and done["mlp"] == layers
     before = ort.InferenceSession(src, providers=["CPUExecutionProvider"])
@@ -103,3 +105,27 @@ def test_smoothing_keeps_the_fp32_function_and_finds_every_norm_and_mlp_input(fp
     norm = next(n for n in smoothed.node if q_proj.input[0] in n.output)
     gamma = next(inits[i] for i in norm.input if i in inits)
     assert not np.allclose(gamma, 1.0)  # the rescaling happened (the random-init γ is all ones); the function did not change
+
+
+def test_per_token_scales_each_row_by_its_own_range(tmp_path):
+    """One MatMul, a batch whose second row is 1000x the others: each row keeps ~1% error (its own
+    scale), where one scale per tensor would leave the small rows a single quantization level."""
+    from onnx import TensorProto, helper
+    from trainer.pertoken import quantize_per_token
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((64, 48)).astype(np.float32)
+    x = rng.standard_normal((1, 5, 64)).astype(np.float32)
+    x[0, 1] *= 1000
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, None, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None, 48])],
+                              [numpy_helper.from_array(w, "w")])
+    src, dst = str(tmp_path / "fp32.onnx"), str(tmp_path / "int8.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), src)
+    assert quantize_per_token(src, dst, [], large=False) == {"matmuls": 1, "inputs": 1}
+    assert "MatMul" not in [n.op_type for n in onnx.load(dst).graph.node]
+    y = ort.InferenceSession(dst, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    ref = x @ w
+    assert y.shape == ref.shape
+    rel = np.linalg.norm(y - ref, axis=-1) / np.linalg.norm(ref, axis=-1)
+    assert rel.max() < 0.02, rel
