@@ -147,7 +147,10 @@ async function quantizeExport(
 ): Promise<PrecisionParity> {
   const int8Dir = join(root, 'onnx-int8');
   const specPath = join(root, 'quantize.json');
-  await writeFile(specPath, JSON.stringify({ onnxDir: fp32Dir, outputDir: int8Dir, tokenizerDir: modelPath, scheme: INT8_SCHEME }));
+  await writeFile(
+    specPath,
+    JSON.stringify({ onnxDir: fp32Dir, outputDir: int8Dir, tokenizerDir: modelPath, scheme: INT8_SCHEME }),
+  );
   let parity: PrecisionParity | undefined;
   hb.phase('quantizing');
   await trainer(['quantize', '--spec', specPath], 'quantize', (ev) => {

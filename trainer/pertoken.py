@@ -100,29 +100,25 @@ def quantize_per_token(src, dst, exclude, large):
     del graph.node[:]
     graph.node.extend(kept)
     graph.initializer.extend(inits)
-    # fp32 weights no longer read by any node (a shared one may still be: keep those)
-    used = {i for n in graph.node for i in n.input}
-    live = [i for i in graph.initializer if i.name in used or i.name in {o.name for o in graph.output}]
-    del graph.initializer[:]
-    graph.initializer.extend(live)
-    _drop_dead_identities(graph)
+    _prune(graph)
     if not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     _save(model, dst, large)
     return {"matmuls": len(replaced), "inputs": len(quantized)}
 
 
-def _drop_dead_identities(graph):
-    """Identity nodes (the exporter's shared-initializer aliases) whose output nothing reads now."""
+def _prune(graph):
+    """Drops what no node reads now: the replaced fp32 weights (a shared one still read elsewhere
+    stays) and the exporter's Identity aliases of them, until nothing more goes."""
     outputs = {o.name for o in graph.output}
     while True:
         used = {i for n in graph.node for i in n.input} | outputs
         dead = [n for n in graph.node if n.op_type == "Identity" and n.output[0] not in used]
-        if not dead:
-            return
         for n in dead:
             graph.node.remove(n)
-        live_inputs = {i for n in graph.node for i in n.input} | outputs
-        keep = [i for i in graph.initializer if i.name in live_inputs]
+        if dead:
+            continue
+        keep = [i for i in graph.initializer if i.name in used]
         del graph.initializer[:]
         graph.initializer.extend(keep)
+        return

@@ -77,7 +77,7 @@ export const TRAINER_EVENTS = {
   // `quantize` (trainer/quantize.py): the int8 variant of an export and its greedy-token agreement with fp32.
   quantize: {
     outputDir: 'str',
-    /** dynamic (quantize_dynamic), smoothquant (SmoothQuant rescaling, then quantize_dynamic), per-token (SmoothQuant rescaling, then MatMulInteger with per-token activation scales) or matmul-nbits (MatMulNBits, 8 bits). */
+    /** dynamic (quantize_dynamic), smoothquant (SmoothQuant rescaling, then quantize_dynamic), per-token (SmoothQuant rescaling, then MatMulIntegerToFloat with per-token activation scales) or matmul-nbits (MatMulNBits, 8 bits). */
     scheme: 'str',
     /** Share of fp32 greedy tokens that the int8 graph also predicts (teacher-forced) on the fixed parity prompts. */
     agreement: 'float',
