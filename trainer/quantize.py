@@ -35,7 +35,6 @@ import numpy as np
 
 from .events import InvalidSpec, emit, log
 
-SCHEMES = ("dynamic", "smoothquant", "per-token", "matmul-nbits")
 SMOOTHED = ("smoothquant", "per-token")  # the schemes that smooth the fp32 graph first (smoothquant.py)
 BLOCK_SIZE = 32  # MatMulNBits' quantization block along K; 32 is its finest, the closest to fp32
 # Token agreement below which an int8 export is marked: 0.9 is one greedy flip in ten positions,

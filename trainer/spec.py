@@ -14,6 +14,9 @@ from dataclasses import MISSING, dataclass, field, fields
 
 from .events import InvalidSpec, ModelNotFound, UnsupportedMethod
 
+# `python -m trainer quantize`'s schemes (trainer/quantize.py has what each one does)
+QUANTIZE_SCHEMES = ("dynamic", "smoothquant", "per-token", "matmul-nbits")
+
 FAMILIES = ("llama", "gemma", "mistral", "template")
 OPTIMIZERS = ("adamw_8bit", "adamw", "sgd")
 SCHEDULERS = ("linear", "cosine", "constant")
@@ -142,8 +145,7 @@ class QuantizeSpec:
     outputDir: str = _f(help="a directory path", kind="str", nonempty=True)
     tokenizerDir: str = _f(help="the exported model's directory (its tokenizer encodes the parity prompts)",
                            kind="str", nonempty=True)
-    scheme: str = _f("per-token", "one of dynamic, smoothquant, per-token, matmul-nbits", kind="str",
-                     choices=("dynamic", "smoothquant", "per-token", "matmul-nbits"))
+    scheme: str = _f("per-token", f"one of {', '.join(QUANTIZE_SCHEMES)}", kind="str", choices=QUANTIZE_SCHEMES)
     minAgreement: float = _f(None, "a number in (0, 1] (int8 vs fp32 greedy-token agreement) or null (0.9)",
                              kind="number", gt=0, max=1, nullable=True)
 
