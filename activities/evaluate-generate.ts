@@ -154,6 +154,8 @@ export async function generateAll(
               maxNewTokens: input.eval.maxNewTokens,
               gamma: input.speculative!.gamma,
               maxNgram: lookup.maxNgram,
+              // the outputs of the earlier chunks: a test set's answers share phrasing
+              history: chunkSequences.flat().map((q) => q.tokens),
               ...longPrompt,
             })
           : await generate(model!, prompts, {

@@ -12,6 +12,9 @@
  * study-small's, its 10-layer cut (.data/models/smollm2-135m-l10), --draft-layers makes another cut.
  * --new defaults to study-small's eval.maxNewTokens (24): the zero-shot base model runs to it.
  * Prints, per side: items/s, tokens/s, acceptance, tokens per target pass, speedup, same tokens.
+ * Prompt lookup searches each row's own sequence, then the outputs the side has already produced
+ * (earlier groups, passed as history as the evaluate activity passes its earlier chunks, and the
+ * rows of the same call that finished first).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -68,13 +71,17 @@ async function main(): Promise<void> {
     // (a shared machine) slows every side alike instead of skewing one ratio.
     type Side = {
       name: string;
-      run: (p: number[][]) => Promise<SpeculativeResult | Awaited<ReturnType<typeof generate>>>;
+      /** `history`: this side's outputs for the earlier groups (prompt lookup searches them, as the evaluate activity does across its chunks). */
+      run: (
+        p: number[][],
+        history: readonly number[][],
+      ) => Promise<SpeculativeResult | Awaited<ReturnType<typeof generate>>>;
     };
     const sides: Side[] = [{ name: 'target only', run: (p) => generate(target, p, { maxNewTokens, batchSize: 1 }) }];
     for (const gamma of gammas) {
       sides.push({
         name: `prompt lookup n≤${maxNgram} γ=${gamma}`,
-        run: (p) => generatePromptLookup(target, p, { maxNewTokens, gamma, maxNgram }),
+        run: (p, history) => generatePromptLookup(target, p, { maxNewTokens, gamma, maxNgram, history }),
       });
       if (draft)
         sides.push({
@@ -93,7 +100,7 @@ async function main(): Promise<void> {
     for (let g = 0; g < prompts.length; g += 8) {
       const group = prompts.slice(g, g + 8);
       for (const [k, side] of sides.entries()) {
-        const r = await side.run(group);
+        const r = await side.run(group, totals[k]!.out);
         const t = totals[k]!;
         t.wallMs += r.stats.wallMs;
         t.tokens += r.stats.generatedTokens;

@@ -48,6 +48,24 @@ test('lookupProposal: the tokens after the latest earlier match of the longest s
   assert.deepEqual(lookupProposal([7], 3, 2), []);
 });
 
+test('lookupProposal: earlier outputs are searched at each n after the sequence itself, newest first', () => {
+  const corpus = [
+    [40, 41, 42, 43],
+    [50, 7, 8, 60, 61],
+    [70, 7, 8, 80, 81, 82],
+  ];
+  // [7, 8] is not earlier in the sequence: the newest output with it proposes what followed there.
+  assert.deepEqual(lookupProposal([1, 2, 7, 8], 3, 2, corpus), [80, 81]);
+  // The sequence's own 2-gram match wins over the outputs' at the same n …
+  assert.deepEqual(lookupProposal([7, 8, 5, 7, 8], 3, 2, corpus), [5, 7]);
+  // … and a longer match in the outputs wins over a shorter one in the sequence.
+  assert.deepEqual(lookupProposal([3, 8, 4, 42], 3, 1, [[1, 3, 8, 9, 4, 42, 43]]), [43]);
+  assert.deepEqual(lookupProposal([4, 41, 42], 3, 3, corpus), [43]);
+  // A match at an output's very end has nothing after it.
+  assert.deepEqual(lookupProposal([9, 43], 3, 2, corpus), []);
+  assert.deepEqual(lookupProposal([1, 2, 3], 3, 2, []), []);
+});
+
 function assertAccounting(result: SpeculativeResult): void {
   for (const [i, s] of result.sequences.entries()) {
     assert.ok(s.acceptedTokens >= 0 && s.acceptedTokens <= s.proposedTokens, `prompt ${i}`);
@@ -87,6 +105,23 @@ test('identical to target-only greedy decoding for γ = 1, 4 and batches of 1 an
     );
     if (batchSize === 1) assert.ok(result.stats.targetPasses < result.stats.generatedTokens, label);
   }
+});
+
+test('history: earlier outputs cut target passes, and the tokens stay the target-only ones', async () => {
+  const options = { maxNewTokens: MAX_NEW, gamma: 4 };
+  const alone = await generatePromptLookup(target, prompts, options);
+  // Each prompt again, with every output (its own among them) as history: its own output is the
+  // longest match there is, so far fewer passes are needed; the tokens cannot change.
+  const withHistory = await generatePromptLookup(target, prompts, { ...options, history: reference });
+  assert.deepEqual(
+    withHistory.sequences.map((s) => s.tokens),
+    reference,
+  );
+  assertAccounting(withHistory);
+  assert.ok(
+    withHistory.stats.targetPasses < alone.stats.targetPasses,
+    `${withHistory.stats.targetPasses} passes with history vs ${alone.stats.targetPasses} without`,
+  );
 });
 
 test('runs in the calling thread as in the engine process, and rejects bad options', async () => {
