@@ -11,14 +11,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { runWorkflowId, TASK_QUEUES } from '../../src/common/constants';
+import { TASK_QUEUES } from '../../src/common/constants';
 import { planRuns } from '../../src/config/plan';
 import type { GridResult } from '../../src/contracts';
 import { scratchDir } from '../helpers/fixtures';
 import {
   lastTrainerStep,
   logRecords,
-  pendingHeartbeat,
   startWorkerProcess,
   waitForPollers,
   type WorkerProcess,
@@ -53,21 +52,22 @@ describe('durable training under worker loss', { timeout: 20 * 60_000 }, () => {
 
   async function startGrid(store: string, id: string) {
     const g = grid(store);
-    const runs = planRuns(g);
     const handle = await env.client.workflow.start('experimentGridWorkflow', {
       taskQueue: TASK_QUEUES.cpu,
       workflowId: id,
-      args: [{ gridId: id, grid: g, runs }],
+      args: [{ gridId: id, grid: g, runs: planRuns(g) }],
     });
-    return { handle, runKey: runs[0]!.runKey };
+    return { handle };
   }
 
-  async function waitForStep(runKey: string, atLeast: number): Promise<number> {
+  // Waits on the worker's own log, not on the server's heartbeat details: heartbeats are throttled,
+  // and a tiny run can reach its last step before the server sees step `atLeast` (CI 2026-12-04:
+  // the SIGTERM landed after step 40 of 40). The log line arrives within milliseconds of the step.
+  async function waitForStep(worker: WorkerProcess, atLeast: number): Promise<number> {
     for (;;) {
-      const hb = await pendingHeartbeat<{ step?: number; checkpointKey?: string }>(env.client, runWorkflowId(runKey));
-      if (hb?.details.step !== undefined && hb.details.step >= atLeast && hb.details.checkpointKey)
-        return hb.details.step;
-      await new Promise((r) => setTimeout(r, 100));
+      const step = lastTrainerStep(worker.output());
+      if (step >= atLeast && logRecords(worker.output(), 'checkpoint committed').length > 0) return step;
+      await new Promise((r) => setTimeout(r, 20));
     }
   }
 
@@ -98,8 +98,8 @@ describe('durable training under worker loss', { timeout: 20 * 60_000 }, () => {
     const a = startWorkerProcess(address(), join(dir, 'kill-a'), 'a', 'cpu,gpu', 'debug');
     workers.push(a);
     await waitForPollers(env.client);
-    const { handle, runKey } = await startGrid('store-kill', 'durability-kill');
-    await waitForStep(runKey, 8 + Math.floor(Math.random() * 12));
+    const { handle } = await startGrid('store-kill', 'durability-kill');
+    await waitForStep(a, 8 + Math.floor(Math.random() * 12));
     a.child.kill('SIGKILL');
     await a.exited;
     // The last step the trainer reported before its worker died (it dies with it: PDEATHSIG).
@@ -134,8 +134,8 @@ describe('durable training under worker loss', { timeout: 20 * 60_000 }, () => {
     const a = startWorkerProcess(address(), join(dir, 'term-a'), 'a', 'cpu,gpu', 'debug');
     workers.push(a);
     await waitForPollers(env.client);
-    const { handle, runKey } = await startGrid('store-term', 'durability-term');
-    await waitForStep(runKey, 6);
+    const { handle } = await startGrid('store-term', 'durability-term');
+    await waitForStep(a, 6);
     a.child.kill('SIGTERM');
     await a.exited;
     // The step at which the trainer itself received SIGTERM (recorded by its signal handler).
