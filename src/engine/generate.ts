@@ -4,7 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { decodeBatch } from './decode-batch';
-import { planBatches, preparePrompts, type LongPromptPolicy, type PreparedPrompt } from './prompts';
+import { generationPlan, planBatches, preparePrompts, type LongPromptPolicy, type PreparedPrompt } from './prompts';
 import { scoreContinuation, type ContinuationScore } from './score';
 import type { FinishReason, StopRules } from './sequence-state';
 import type { EngineModel } from './session';
@@ -169,8 +169,9 @@ function scorableInPrefill(p: PreparedPrompt, continuation: readonly number[], m
 }
 
 /**
- * Greedy decoding of token-id prompts. Prompts are sorted by length into batches of `batchSize`,
- * left-padded, prefilled, then decoded one token per step; results come back in input order.
+ * Greedy decoding of token-id prompts. Prompts are sorted by length into batches of at most
+ * `batchSize` (cut where padding would cost more than another batch: planBatches), left-padded,
+ * prefilled, then decoded one token per step; results come back in input order.
  * Empty prompts and out-of-vocabulary ids give per-item errors instead of throwing.
  * @throws TypeError on invalid options; FeedError / SessionRunError when ORT fails.
  */
@@ -204,6 +205,7 @@ export async function generate(
   for (const batch of planBatches(
     prepared.filter((p) => p.error === undefined),
     batchSize,
+    generationPlan(rules.maxNewTokens),
   )) {
     const outcome = await decodeBatch(
       model,

@@ -6,7 +6,7 @@ import { LOGITS } from './contract';
 import { fullInputs, leftPad, logitsToKeep } from './feeds';
 import { KvCache } from './kv-cache';
 import { logitsData, logProbAt } from './logits';
-import { planBatches, preparePrompts } from './prompts';
+import { BATCH_COST_TOKENS, BATCH_TOKEN_BUDGET, planBatches, preparePrompts } from './prompts';
 import type { EngineModel } from './session';
 
 /** Options of {@link scoreContinuation}. */
@@ -80,7 +80,10 @@ export async function scoreContinuation(
       items.push({ index, tokens: [...checked!.tokens, ...continuation], promptLength: checked!.tokens.length });
     }
   });
-  for (const batch of planBatches(items, batchSize)) {
+  for (const batch of planBatches(items, batchSize, {
+    overheadTokens: BATCH_COST_TOKENS,
+    tokenBudget: BATCH_TOKEN_BUDGET,
+  })) {
     const padded = leftPad(
       batch.map((item) => item.tokens),
       padTokenId,

@@ -47,12 +47,13 @@ test('batch sizes 1 and 4 give the same outputs as one batch, in input order', a
   const one = await generate(model, prompts, { maxNewTokens: MAX_NEW, batchSize: 1 });
   const four = await generate(model, prompts, { maxNewTokens: MAX_NEW, batchSize: 4 });
   assert.equal(one.stats.batches.length, 5);
-  // Sorted by length: [1, 3, 5, 8] then [12].
+  // Sorted by length (1, 3, 5, 8, 12) and cut where padding is least (planBatches): [1, 3, 5] pads
+  // to 5 and [8, 12] to 12, 39 tokens, where fixed chunks [1, 3, 5, 8] + [12] would pad to 44.
   assert.deepEqual(
     four.stats.batches.map((b) => [b.size, b.promptWidth]),
     [
-      [4, 8],
-      [1, 12],
+      [3, 5],
+      [2, 12],
     ],
   );
   assert.deepEqual(tokensOf(one), tokensOf(batched));

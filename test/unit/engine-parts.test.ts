@@ -48,6 +48,46 @@ test('planBatches sorts by length (stable) and chunks', () => {
   assert.deepEqual(plan, [[1, 3], [2, 0], [4]]);
 });
 
+test('planBatches with a plan: cuts where padding costs more than a batch, within batchSize and the token budget', () => {
+  const lengths = [400, 410, 420, 430, 780, 790, 800, 805];
+  const items = lengths.map((n, index) => ({ index, tokens: new Array<number>(n).fill(1) }));
+  const padded = (plan: (typeof items)[]) =>
+    plan.reduce((sum, b) => sum + b.length * Math.max(...b.map((i) => i.tokens.length)), 0);
+  // One batch of 8 pads every row to 805 (6440 tokens); two of 4 pad to 430 and 805 (4940).
+  const plan = planBatches(items, 8, { overheadTokens: 100, tokenBudget: 1e9 });
+  assert.deepEqual(
+    plan.map((b) => b.map((i) => i.index)),
+    [
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+    ],
+  );
+  assert.equal(padded(plan), 4940);
+  // A batch cost above the saving keeps one batch; batchSize still bounds every batch.
+  assert.equal(planBatches(items, 8, { overheadTokens: 2000, tokenBudget: 1e9 }).length, 1);
+  assert.ok(planBatches(items, 3, { overheadTokens: 1, tokenBudget: 1e9 }).every((b) => b.length <= 3));
+  // Similar lengths keep full batches, as the plain chunks would.
+  const similar = [60, 61, 62, 63, 64, 65].map((n, index) => ({ index, tokens: new Array<number>(n).fill(1) }));
+  assert.deepEqual(
+    planBatches(similar, 3, { overheadTokens: 32, tokenBudget: 1e9 }).map((b) => b.length),
+    [3, 3],
+  );
+  // Every item appears exactly once, in length order.
+  // The token budget bounds rows × width; a row wider than the budget still runs, alone.
+  const budgeted = planBatches(items, 8, { overheadTokens: 0, tokenBudget: 1700 });
+  assert.ok(budgeted.every((b) => b.length === 1 || b.length * b.at(-1)!.tokens.length <= 1700));
+  assert.deepEqual(
+    planBatches([{ index: 0, tokens: new Array<number>(900).fill(1) }], 8, { overheadTokens: 0, tokenBudget: 100 })
+      .length,
+    1,
+  );
+  const flat = planBatches(items, 3, { overheadTokens: 50, tokenBudget: 2000 }).flat();
+  assert.deepEqual(
+    flat.map((i) => i.index),
+    [0, 1, 2, 3, 4, 5, 6, 7],
+  );
+});
+
 test('SequenceState: EOS ends and is not output; post-EOS tokens ignored; limit; stop sequences', () => {
   const rules = { eosTokenIds: new Set([2]), stopSequences: [[7, 8]], maxNewTokens: 4 };
   const eos = new SequenceState(rules);
