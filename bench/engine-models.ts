@@ -50,9 +50,11 @@ export async function runPython(
 const isExported = (dir: string) => existsSync(join(dir, 'engine.json')) && existsSync(join(dir, 'model.onnx'));
 const isHfDir = (dir: string) => existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'tokenizer.json'));
 
-/** What an export was made from: the HF directory's config and the size and mtime of its weights. */
+/** What an export was made from: the HF directory's config, the size and mtime of its weights, the graph code. */
 export function sourceKey(hfDir: string): string {
   const hash = createHash('sha256').update(readFileSync(join(hfDir, 'config.json')));
+  // The exported graph's own code: a change there (e.g. its attention) re-exports.
+  hash.update(readFileSync(join(REPO_ROOT, 'trainer', 'onnx_graph.py')));
   for (const file of readdirSync(hfDir)
     .filter((f) => f.endsWith('.safetensors'))
     .sort()) {

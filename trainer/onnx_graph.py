@@ -11,6 +11,14 @@ Prompt tuning: the soft prompt's keys/values are precomputed once and live in th
 constants; each call prepends them to the incoming past, prepends P ones to the mask, shifts
 positions by P, and slices them off the presents. The engine sees an ordinary model.
 
+Grouped-query attention without copies (GROUPED_ATTENTION): HF's eager attention repeats every
+key/value head for each query head that shares it (`repeat_kv`), which in the traced graph is an
+Expand + Reshape of the whole KV cache per layer and per call: a decode step copies the cache
+`heads / kv_heads` times over (3x for SmolLM2, 4x for Mistral) to compute one row. The traced
+graph instead folds each group's query heads into the rows of one matmul against the shared
+head: query [b, kv, g·q, d] × key [b, kv, d, k]. Same arithmetic, one softmax per row, no copy;
+the export's parity run checks it against HF's eager logits, computed before the switch.
+
 `num_logits_to_keep` (int64 scalar, like HF's `logits_to_keep`): the lm_head runs on the last N
 query positions only, so a prefill that needs one next-token distribution does not compute and
 copy vocab × sequence floats (49,152 per token for SmolLM2). N ≤ 0 or N ≥ sequence keeps all.
@@ -22,6 +30,33 @@ from transformers import DynamicCache
 
 NEG = torch.finfo(torch.float32).min
 LOGITS_TO_KEEP = "num_logits_to_keep"
+GROUPED_ATTENTION = "peftgrid_grouped"
+
+
+def grouped_attention(module, query, key, value, attention_mask, scaling, dropout=0.0, softcap=None, **_):
+    """HF's eager attention (llama/mistral/gemma `eager_attention_forward`, with Gemma 2's logit
+    softcap) for query [b, h, q, d] and key/value [b, kv, k, d], without repeating key/value: the
+    g = h / kv query heads of a group are rows of one matmul. Returns ([b, q, h, d], weights)."""
+    b, h, q_len, d = query.shape
+    kv = key.shape[1]
+    rows = query.reshape(b, kv, (h // kv) * q_len, d)  # head h·g+i, query t → row i·q + t of group h
+    weights = torch.matmul(rows, key.transpose(2, 3)) * scaling
+    if softcap is not None:
+        weights = torch.tanh(weights / softcap) * softcap
+    k_len = key.shape[2]
+    if attention_mask is not None:
+        grouped = weights.view(b, kv, h // kv, q_len, k_len) + attention_mask[:, :, None, :, :k_len]
+        weights = grouped.view(b, kv, (h // kv) * q_len, k_len)
+    weights = torch.nn.functional.softmax(weights, dim=-1, dtype=torch.float32).to(query.dtype)
+    out = torch.matmul(weights, value).view(b, h, q_len, d)
+    return out.transpose(1, 2).contiguous(), weights
+
+
+def _register_grouped_attention():
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
+    AttentionInterface.register(GROUPED_ATTENTION, grouped_attention)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(GROUPED_ATTENTION, eager_mask)
 
 
 def io_names(num_layers):
@@ -78,6 +113,10 @@ class OnnxDecoder(torch.nn.Module):
         super().__init__()
         self.model = model
         self.num_layers = model.config.num_hidden_layers
+        # Traced with the copy-free GQA (module docstring); the reference logits and the prompt
+        # prefix were computed with HF's eager attention before this.
+        _register_grouped_attention()
+        model.config._attn_implementation = GROUPED_ATTENTION
         self.prefix_len = 0 if prefix is None else prefix[0][0].shape[2]
         for i, (k, v) in enumerate(prefix or []):
             self.register_buffer(f"prefix_{i}_key", k, persistent=False)
