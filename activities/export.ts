@@ -4,7 +4,7 @@
  * models (by the model's fingerprint: every ICL run of one model shares one export); under the
  * training key for adapters (runs with the same trained adapter share it). `precision: int8` also
  * quantizes that fp32 export (`python -m trainer quantize`) into its own committed directory next
- * to it, `<prefix>-int8-<INT8_SCHEME>`, so fp32 and int8 runs of one model share both.
+ * to it, `<prefix>-int8-<INT8_EXPORT_ID>`, so fp32 and int8 runs of one model share both.
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { FailureType, TRAINER_EXIT } from '../src/contracts/failures';
 import { runTrainer, type TrainerEvent, type TrainerRunResult as TrainerResult } from './trainer-process';
 import { localModelDir, revisionOpt } from './model-source';
 import { workDir } from './paths';
-import { INT8_SCHEME } from '../src/config/schema';
+import { INT8_EXPORT_ID, INT8_SCHEME } from '../src/config/schema';
 import { activityHeartbeat } from './transfer-heartbeat';
 import { RunLogBook } from './run-log';
 import type { ExportModelInput, ExportModelResult, PrecisionParity } from '../src/contracts';
@@ -34,9 +34,9 @@ export function onnxPrefixFor(
   );
 }
 
-/** Where the int8 variant (INT8_SCHEME) of the export at `onnxPrefix` is committed. */
+/** Where the int8 variant (INT8_EXPORT_ID) of the export at `onnxPrefix` is committed. */
 export function int8PrefixFor(onnxPrefix: string): string {
-  return `${onnxPrefix}-int8-${INT8_SCHEME}`;
+  return `${onnxPrefix}-int8-${INT8_EXPORT_ID}`;
 }
 
 interface ExportMeta {

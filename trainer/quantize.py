@@ -3,12 +3,12 @@
 Four schemes, all int8 weights on the constant MatMul weights, measured on onnxruntime-node 1.30
 with SmolLM2-135M on the demo's QA prompts (docs/contracts.md §2, "int8 exports"):
 - `per-token` (default; pertoken.py): SmoothQuant rescaling (smoothquant.py), int8 weights per
-  output channel, activations quantized per token at run time (MatMulIntegerToFloat). The closest
-  to fp32 of the fast ones, at about the speed of `dynamic`.
-- `dynamic`: quantize_dynamic, per-channel int8 weights; ORT fuses the result into
-  DynamicQuantizeMatMul (activations quantized per tensor to uint8 at run time). Per-tensor
-  activations: in a batch, the largest value anywhere sets every position's step, so its tokens
-  drift most.
+  output channel as uint8 codes around 128 (MLAS's U8U8 GEMM: exact on every x86 host), activations
+  quantized per token at run time (MatMulIntegerToFloat). The closest to fp32 of the fast ones.
+- `dynamic`: quantize_dynamic, per-channel int8 weights (reduce_range: 7 bits, so the U8S8 GEMM is
+  exact without VNNI); ORT fuses the result into DynamicQuantizeMatMul (activations quantized per
+  tensor to uint8 at run time). Per-tensor activations: in a batch, the largest value anywhere sets
+  every position's step, so its tokens drift most.
 - `smoothquant`: SmoothQuant rescaling, then `dynamic`.
 - `matmul-nbits`: MatMulNBits with bits=8, symmetric blocks of BLOCK_SIZE, accuracy_level 4
   (activations quantized per block). Closest to fp32, but slower than fp32 itself in that ORT.
@@ -101,8 +101,9 @@ def quantize_graph(src, dst, scheme, exclude, calibration=None):
         return done
     if scheme == "dynamic":
         from onnxruntime.quantization import QuantType, quantize_dynamic
-        quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"],
-                         nodes_to_exclude=exclude, use_external_data_format=large,
+        # reduce_range: 7-bit weights; MLAS's AVX2 (non-VNNI) U8S8 kernel clips 8-bit ones' pair sums (pertoken.py)
+        quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
+                         op_types_to_quantize=["MatMul"], nodes_to_exclude=exclude, use_external_data_format=large,
                          extra_options={"MatMulConstBOnly": True})
         return
     from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer

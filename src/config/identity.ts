@@ -16,7 +16,7 @@ import { contentHash } from '../common/hash';
 import type { EvalEngine } from './engine';
 import { speculativeSlug } from '../contracts/method';
 import { methodSlug, type RunSpec } from './plan';
-import { INT8_SCHEME } from './schema';
+import { INT8_EXPORT_ID } from './schema';
 
 /** Bump when the meaning of a key changes (a new input, a changed default that the keys omit). */
 const IDENTITY_VERSION = 1;
@@ -60,7 +60,7 @@ export function trainingSettings(run: RunSpec): Record<string, unknown> | null {
  * evaluationKey adds (so `auto` and an explicit choice of the same engine share one evaluation).
  * `eval.precision` is the run's own (plan.ts RunEvalConfig): present only for int8, so int8 is
  * another evaluation and fp32 keeps the key it had before the option existed. An int8 run also has
- * the quantization scheme (INT8_SCHEME): results of an export quantized another way are not reused.
+ * the quantization (INT8_EXPORT_ID): results of an export quantized another way are not reused.
  */
 export function evaluationSettings(run: RunSpec): Record<string, unknown> {
   const { engine: _engine, ...evalSettings } = run.eval;
@@ -68,7 +68,7 @@ export function evaluationSettings(run: RunSpec): Record<string, unknown> {
     eval: evalSettings,
     shots: run.shots,
     method: run.trains ? null : run.method,
-    ...(run.eval.precision === 'int8' ? { int8Scheme: INT8_SCHEME } : {}),
+    ...(run.eval.precision === 'int8' ? { int8Scheme: INT8_EXPORT_ID } : {}),
   };
 }
 

@@ -198,10 +198,16 @@ export const EVAL_PRECISIONS = ['fp32', 'int8'] as const;
 export type EvalPrecision = (typeof EVAL_PRECISIONS)[number];
 /**
  * How int8 exports are quantized (trainer/quantize.py `scheme`): SmoothQuant rescaling, then int8
- * weights per output channel and activations per token. It is in the int8 export's prefix and in
- * every int8 evaluation key, so another scheme is another export and another evaluation.
+ * weights per output channel and activations per token.
  */
 export const INT8_SCHEME = 'per-token';
+/**
+ * The int8 export's identity: the scheme and its weight codes. It is in the int8 export's prefix
+ * and in every int8 evaluation key, so another scheme or encoding is another export and another
+ * evaluation. `u8`: uint8 weight codes (MLAS's U8U8 GEMM), since int8 ones clipped in its AVX2
+ * kernel (trainer/pertoken.py); the int8-weight exports written before are never reused.
+ */
+export const INT8_EXPORT_ID = `${INT8_SCHEME}-u8`;
 
 export const evalSchema = z.strictObject({
   maxNewTokens: posInt.default(32),

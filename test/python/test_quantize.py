@@ -107,25 +107,95 @@ def test_smoothing_keeps_the_fp32_function_and_finds_every_norm_and_mlp_input(fp
     assert not np.allclose(gamma, 1.0)  # the rescaling happened (the random-init γ is all ones); the function did not change
 
 
-def test_per_token_scales_each_row_by_its_own_range(tmp_path):
-    """One MatMul, a batch whose second row is 1000x the others: each row keeps ~1% error (its own
-    scale), where one scale per tensor would leave the small rows a single quantization level."""
+def _one_matmul(tmp_path, w, rows):
+    """A graph of one MatMul x·w (x: [1, rows, K]) and its per-token int8 variant: (src, dst)."""
     from onnx import TensorProto, helper
     from trainer.pertoken import quantize_per_token
-    rng = np.random.default_rng(0)
-    w = rng.standard_normal((64, 48)).astype(np.float32)
-    x = rng.standard_normal((1, 5, 64)).astype(np.float32)
-    x[0, 1] *= 1000
+    k, o = w.shape
     graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, None, 64])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None, 48])],
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, None, k])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None, o])],
                               [numpy_helper.from_array(w, "w")])
     src, dst = str(tmp_path / "fp32.onnx"), str(tmp_path / "int8.onnx")
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), src)
     assert quantize_per_token(src, dst, [], large=False) == {"matmuls": 1, "inputs": 1}
     assert "MatMul" not in [n.op_type for n in onnx.load(dst).graph.node]
+    return src, dst
+
+
+def _per_token_exact(x, w):
+    """The per-token scheme in exact integer arithmetic (numpy, int64 sums): what the graph must
+    compute on any host, whatever its int8 kernel (pertoken.py's docstring)."""
+    from trainer.pertoken import EPS, QMAX
+    x2 = x.reshape(-1, x.shape[-1]).astype(np.float32)
+    s_x = np.maximum(np.maximum(x2.max(1), -x2.min(1)), np.float32(EPS)) / np.float32(QMAX)
+    codes = np.clip(np.round(x2 / s_x[:, None]) + 128, 0, 255).astype(np.int64) - 128
+    s_w = (np.maximum(np.abs(w).max(0), EPS) / QMAX).astype(np.float32)
+    w_q = np.clip(np.round(w / s_w), -QMAX, QMAX).astype(np.int64)
+    return ((codes @ w_q).astype(np.float32) * s_w * s_x[:, None]).reshape(*x.shape[:-1], w.shape[1])
+
+
+def test_per_token_scales_each_row_by_its_own_range(tmp_path):
+    """One MatMul, a batch whose second row is 1000x the others: each row keeps ~1% error (its own
+    scale), where one scale per tensor would leave the small rows a single quantization level."""
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((64, 48)).astype(np.float32)
+    x = rng.standard_normal((1, 5, 64)).astype(np.float32)
+    x[0, 1] *= 1000
+    _, dst = _one_matmul(tmp_path, w, 5)
     y = ort.InferenceSession(dst, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     ref = x @ w
     assert y.shape == ref.shape
     rel = np.linalg.norm(y - ref, axis=-1) / np.linalg.norm(ref, axis=-1)
     assert rel.max() < 0.02, rel
+
+
+def test_per_token_is_exact_integer_arithmetic_on_this_host(tmp_path):
+    """Rows of same-sign values against weight columns of the same sign: every u8×s8 product pair
+    is at its largest. The graph must equal the exact integer emulation here, whatever kernel this
+    CPU's ORT picks: int8 weights (MLAS's U8S8 kernel) clipped its int16 pair sums on AVX2
+    without VNNI, 8–18% row error on an EPYC, while VNNI and AMX hosts never showed it."""
+    rng = np.random.default_rng(2)
+    w = np.abs(rng.standard_normal((256, 32))).astype(np.float32) + 1.0
+    w[:, 1::2] *= -1
+    x = (np.abs(rng.standard_normal((1, 6, 256))) + 1.0).astype(np.float32)
+    x[0, 3] *= -40
+    _, dst = _one_matmul(tmp_path, w, 6)
+    y = ort.InferenceSession(dst, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    exact = _per_token_exact(x, w)
+    rel = np.linalg.norm(y - exact, axis=-1) / np.linalg.norm(exact, axis=-1)
+    assert rel.max() < 1e-5, rel
+    fp32 = x @ w
+    assert (np.linalg.norm(y - fp32, axis=-1) / np.linalg.norm(fp32, axis=-1)).max() < 0.02
+
+
+def test_per_token_mlp_defers_up_row_scales_to_down(tmp_path):
+    """act(x·Wg) ⊙ (x·Wu) → ·Wd, rows of very different ranges: `up` skips its row Mul (down applies
+    those scales), `gate` and `down` keep theirs, and every row stays within 3% of fp32."""
+    from onnx import TensorProto, helper
+    from trainer.pertoken import quantize_per_token
+    rng = np.random.default_rng(1)
+    wg, wu = (rng.standard_normal((64, 96)).astype(np.float32) for _ in range(2))
+    wd = rng.standard_normal((96, 64)).astype(np.float32)
+    x = rng.standard_normal((2, 5, 64)).astype(np.float32)
+    x[1, 2] *= 50
+    nodes = [helper.make_node("MatMul", ["x", "wg"], ["g"], name="gate"),
+             helper.make_node("MatMul", ["x", "wu"], ["u"], name="up"),
+             helper.make_node("Sigmoid", ["g"], ["s"], name="sig"),
+             helper.make_node("Mul", ["g", "s"], ["a"], name="silu"),
+             helper.make_node("Mul", ["a", "u"], ["h"], name="mul"),
+             helper.make_node("MatMul", ["h", "wd"], ["y"], name="down")]
+    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, None, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, None, 64])],
+                              [numpy_helper.from_array(w, n) for w, n in ((wg, "wg"), (wu, "wu"), (wd, "wd"))])
+    src, dst = str(tmp_path / "fp32.onnx"), str(tmp_path / "int8.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), src)
+    assert quantize_per_token(src, dst, [], large=False) == {"matmuls": 3, "inputs": 2}
+    names = [n.name for n in onnx.load(dst).graph.node]
+    assert sorted(n for n in names if n.endswith("/MulRow")) == ["pt/down/MulRow", "pt/gate/MulRow"]
+    assert "pt/h/MulDeferred" in names
+    y = ort.InferenceSession(dst, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    g = x @ wg
+    ref = ((g / (1 + np.exp(-g))) * (x @ wu)) @ wd
+    rel = np.linalg.norm(y - ref, axis=-1) / np.linalg.norm(ref, axis=-1)
+    assert rel.max() < 0.03, rel
