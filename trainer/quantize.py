@@ -41,11 +41,23 @@ BLOCK_SIZE = 32  # MatMulNBits' quantization block along K; 32 is its finest, th
 # about where SmolLM2-135M's extractive answers start to change (docs/contracts.md §2).
 MIN_AGREEMENT = 0.9
 PARITY_NEW_TOKENS = 16
+# 12 prompts × 16 tokens = 192 positions. With the first 4 alone (64 positions) one flip moved
+# the agreement by 0.016: SmolLM2's per-token export measured 0.891 there and 0.927 on all 12
+# (bench/README.md, 2026-12-08). Extractive, multiple-choice, yes/no and narrative, as UnifiedQA.
 PARITY_PROMPTS = (
     "what is the capital of france? \\n paris is the capital and largest city of france.",
     "who wrote hamlet? \\n hamlet is a tragedy written by william shakespeare around 1600.",
     "how many legs does a spider have? \\n spiders are arachnids with eight legs and two body parts.",
     "what color is the sky on a clear day? \\n on a clear day the sky looks blue because air scatters blue light.",
+    "which gas do plants take in from the air? \\n (a) oxygen (b) carbon dioxide (c) helium (d) nitrogen",
+    "where does the river nile end? \\n the nile flows north through egypt and empties into the mediterranean sea.",
+    "is the moon larger than the earth? \\n the moon's diameter is about a quarter of the earth's.",
+    "what did the fox want from the crow? \\n a crow sat in a tree holding a piece of cheese, and a hungry fox below "
+    "praised her voice until she sang and dropped it.",
+    "when did the first person walk on the moon? \\n neil armstrong stepped onto the moon on july 20, 1969.",
+    "what do bees make? \\n (a) milk (b) silk (c) honey (d) wool",
+    "why do metals feel cold to the touch? \\n metals conduct heat away from the skin faster than wood or cloth.",
+    "who painted the mona lisa? \\n the mona lisa is a portrait painted by leonardo da vinci in the early 1500s.",
 )
 EXTERNAL_DATA_BYTES = 1.8e9  # as export.py: protobuf's 2 GiB limit
 
