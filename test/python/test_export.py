@@ -101,6 +101,13 @@ def test_base_model_parity_and_greedy_decode(tiny, tmp_path, events, family):
                       "weightDtype": "float32", "tokenizerSha256": sha256_of(os.path.join(tiny[family], "tokenizer.json"))}
     sess = session(tmp_path / "onnx")
     check_graph_io(sess, engine)
+    # A float32 export has no float32 → float32 Cast: on the presents one copied the whole KV cache
+    # every decode step (trainer/onnx_graph.py OnnxDecoder.forward).
+    import onnx
+    graph = onnx.load(str(tmp_path / "onnx" / "model.onnx")).graph
+    producers = {o: n for n in graph.node for o in n.output}
+    assert [o.name for o in graph.output if producers[o.name].op_type == "Cast"] == []
+    assert not [n.name for n in graph.node if n.op_type == "Cast" and n.input[0] in {i.name for i in graph.input}]
 
     # Greedy decode, chaining presents into pasts like the engine, against HF generate.
     model = AutoModelForCausalLM.from_pretrained(tiny[family], dtype=torch.float32).eval()
