@@ -70,8 +70,7 @@ export function sourceKey(hfDir: string): string {
  */
 export async function ensureExport(hfDir: string, onnxDir: string): Promise<string> {
   const key = sourceKey(hfDir);
-  const record = `${onnxDir}.source`;
-  if (isExported(onnxDir) && existsSync(record) && readFileSync(record, 'utf8').trim() === key) return onnxDir;
+  if (exportedFrom(onnxDir, key)) return onnxDir;
   mkdirSync(dirname(onnxDir), { recursive: true });
   const spec = `${onnxDir}.export.json`;
   writeFileSync(
@@ -80,8 +79,19 @@ export async function ensureExport(hfDir: string, onnxDir: string): Promise<stri
   );
   await runPython(['-m', 'trainer', 'export', '--spec', spec], `python -m trainer export ${hfDir}`);
   rmSync(spec, { force: true });
-  writeFileSync(record, `${key}\n`);
+  recordSource(onnxDir, key);
   return onnxDir;
+}
+
+/** Whether `dir` holds an export made from `key`, as recorded in its sibling `<dir>.source`. */
+export function exportedFrom(dir: string, key: string): boolean {
+  const record = `${dir}.source`;
+  return isExported(dir) && existsSync(record) && readFileSync(record, 'utf8').trim() === key;
+}
+
+/** Records what the export in `dir` was made from (read back by {@link exportedFrom}). */
+export function recordSource(dir: string, key: string): void {
+  writeFileSync(`${dir}.source`, `${key}\n`);
 }
 
 /** A tiny random-init Llama (`python -m trainer tiny --seed`), SmolLM2's tokenizer. */

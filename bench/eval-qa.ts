@@ -32,7 +32,7 @@
  * how to build it when its virtualenv is missing.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -40,7 +40,16 @@ import { loadTokenizer } from '../src/data';
 import type { TestItem } from '../src/contracts';
 import type * as Engine from '../src/engine';
 import { INT8_SCHEME } from '../src/config/schema';
-import { benchArgs, ensureBenchOnnx, intArg, REPO_ROOT, runPython, SMOLLM2_HF } from './engine-models';
+import {
+  benchArgs,
+  ensureBenchOnnx,
+  exportedFrom,
+  intArg,
+  recordSource,
+  REPO_ROOT,
+  runPython,
+  SMOLLM2_HF,
+} from './engine-models';
 import { LLAMACPP_DEFAULT, llamacppMissing, llamacppSide, parseLlamacppFlag } from './llamacpp-side';
 import { longContextItems } from './long-context';
 import { defaultTestPrompts, readTestItems } from './qa-prompts';
@@ -179,7 +188,7 @@ async function hfSide(
 /** `onnxDir`'s int8 variant (`python -m trainer quantize`), built once per scheme. */
 /**
  * The int8 variant of `onnxDir` by `scheme`, quantized again when the fp32 graph or the quantizer's
- * code changed since (the key is recorded in the sibling `<out>.source`, as ensureExport does).
+ * code changed since (the key is recorded in the sibling `<out>.source`, as for ensureExport).
  */
 async function ensureInt8(onnxDir: string, hfDir: string, scheme: string): Promise<string> {
   const out = `${onnxDir}-int8-${scheme}`;
@@ -187,15 +196,13 @@ async function ensureInt8(onnxDir: string, hfDir: string, scheme: string): Promi
   hash.update(`${statSync(join(onnxDir, 'model.onnx')).mtimeMs}`);
   for (const file of QUANTIZER_SOURCES) hash.update(readFileSync(join(REPO_ROOT, 'trainer', file)));
   const key = hash.digest('hex');
-  const record = `${out}.source`;
-  if (existsSync(join(out, 'engine.json')) && existsSync(record) && readFileSync(record, 'utf8').trim() === key)
-    return out;
+  if (exportedFrom(out, key)) return out;
   rmSync(out, { recursive: true, force: true });
   const spec = `${out}.quantize.json`;
   writeFileSync(spec, JSON.stringify({ onnxDir, outputDir: out, tokenizerDir: hfDir, scheme }));
   await runPython(['-m', 'trainer', 'quantize', '--spec', spec], `python -m trainer quantize ${onnxDir}`);
   rmSync(spec, { force: true });
-  writeFileSync(record, `${key}\n`);
+  recordSource(out, key);
   return out;
 }
 

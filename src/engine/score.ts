@@ -6,7 +6,7 @@ import { LOGITS } from './contract';
 import { fullInputs, leftPad, logitsToKeep } from './feeds';
 import { KvCache } from './kv-cache';
 import { logitsData, logProbAt } from './logits';
-import { BATCH_COST_TOKENS, BATCH_TOKEN_BUDGET, planBatches, preparePrompts } from './prompts';
+import { generationPlan, planBatches, preparePrompts } from './prompts';
 import type { EngineModel } from './session';
 
 /** Options of {@link scoreContinuation}. */
@@ -80,10 +80,8 @@ export async function scoreContinuation(
       items.push({ index, tokens: [...checked!.tokens, ...continuation], promptLength: checked!.tokens.length });
     }
   });
-  for (const batch of planBatches(items, batchSize, {
-    overheadTokens: BATCH_COST_TOKENS,
-    tokenBudget: BATCH_TOKEN_BUDGET,
-  })) {
+  // one pass per batch: the plan of a prefill with no decode steps
+  for (const batch of planBatches(items, batchSize, generationPlan(1))) {
     const padded = leftPad(
       batch.map((item) => item.tokens),
       padTokenId,
